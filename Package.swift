@@ -1,0 +1,48 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Marina",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "marina", targets: ["marina"]),
+        .library(name: "MariaDBClient", targets: ["MariaDBClient"]),
+        .library(name: "EtcdClient", targets: ["EtcdClient"]),
+        .library(name: "MarinaSandbox", targets: ["MarinaSandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The two C libraries, each behind one system-library target and imported by exactly one Swift module.
+        .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Runs blocking C calls on threads that are not Swift's cooperative pool.
+        .target(name: "BlockingIO"),
+
+        .target(name: "MariaDBClient", dependencies: ["CMariaDB", "BlockingIO"]),
+        .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO"]),
+        .target(
+            name: "MarinaSandbox",
+            dependencies: ["MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "marina",
+            dependencies: [
+                "MarinaSandbox", "MariaDBClient", "EtcdClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Starts real servers for the integration tests; shared by every test target.
+        .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
+
+        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
+        .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

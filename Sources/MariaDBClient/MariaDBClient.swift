@@ -1,0 +1,66 @@
+import BlockingIO
+
+/// An `async` connection to one `mariadbd`.
+///
+/// Each client owns one `MariaDBConnection` and one serial `BlockingQueue`: every libmariadb
+/// call runs there, in order, never on Swift's cooperative pool. The client is `Sendable`; calls
+/// from several tasks are serialised on its queue, as one connection requires.
+public final class MariaDBClient: Sendable {
+    private let queue: BlockingQueue
+    private let connection: ConnectionBox
+    public let configuration: MariaDBConfiguration
+
+    private init(queue: BlockingQueue, connection: ConnectionBox, configuration: MariaDBConfiguration) {
+        self.queue = queue
+        self.connection = connection
+        self.configuration = configuration
+    }
+
+    /// Opens a connection; throws `MariaDBError` (see `isAccessDenied`, `isConnectionLost`, `isTimeout`).
+    public static func connect(_ configuration: MariaDBConfiguration) async throws -> MariaDBClient {
+        let queue = BlockingQueue(label: "mariadb \(configuration.endpoint)")
+        let box = try await queue.run { ConnectionBox(try MariaDBConnection(configuration)) }
+        return MariaDBClient(queue: queue, connection: box, configuration: configuration)
+    }
+
+    /// Runs a statement and returns its rows.
+    public func query(_ sql: String) async throws -> QueryResult {
+        let box = connection
+        return try await queue.run { try box.connection.query(sql) }
+    }
+
+    /// Runs a statement with `?` placeholders bound to quoted arguments (see `SQL.format`).
+    public func query(_ template: String, _ arguments: SQLArgument...) async throws -> QueryResult {
+        try await query(try SQL.format(template, arguments))
+    }
+
+    /// Runs a statement that returns no rows; gives the number of rows changed.
+    @discardableResult
+    public func execute(_ sql: String) async throws -> UInt64 {
+        try await query(sql).affectedRows
+    }
+
+    @discardableResult
+    public func execute(_ template: String, _ arguments: SQLArgument...) async throws -> UInt64 {
+        try await query(try SQL.format(template, arguments)).affectedRows
+    }
+
+    /// The server thread id of this connection.
+    public func serverThreadID() async throws -> UInt {
+        let box = connection
+        return try await queue.run { box.connection.serverThreadID }
+    }
+
+    /// Closes the connection. Safe to call more than once.
+    public func close() async {
+        let box = connection
+        _ = try? await queue.run { box.connection.close() }
+    }
+}
+
+/// Carries the connection into the queue's closures. Only ever touched on that queue, which
+/// is what makes the unchecked conformance sound.
+private final class ConnectionBox: @unchecked Sendable {
+    let connection: MariaDBConnection
+    init(_ connection: MariaDBConnection) { self.connection = connection }
+}

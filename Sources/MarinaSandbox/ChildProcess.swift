@@ -1,0 +1,96 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starting and stopping the server processes of a sandbox.
+///
+/// Children are spawned in a session of their own (`setsid`), so a terminal's Ctrl-C or the
+/// exit of `marina` does not reach them: they live until `down` ends them by pid. Before a pid
+/// is signalled, its command line is checked to still name the sandbox directory, so a pid
+/// that the system has since reused for another program is never touched.
+public enum ChildProcess {
+    /// Starts `executable` with `arguments`, stdout and stderr appended to `logFile`.
+    public static func spawn(_ executable: String, _ arguments: [String], logFile: String,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> pid_t {
+        var fileActions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fileActions)
+        defer { posix_spawn_file_actions_destroy(&fileActions) }
+        posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fileActions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        sigaddset(&defaultSignals, SIGINT)
+        sigaddset(&defaultSignals, SIGTERM)
+        sigaddset(&defaultSignals, SIGPIPE)
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        // 0x80 is glibc's POSIX_SPAWN_SETSID, which Swift does not import as a constant.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | 0x80))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, executable, &fileActions, &attributes, argv, envp)
+        guard status == 0 else {
+            throw SandboxError.cannotStart(executable, String(cString: strerror(status)))
+        }
+        return pid
+    }
+
+    /// Runs a program to completion and returns its exit status and output (for short tools
+    /// such as `mariadb-install-db`).
+    public static func run(_ executable: String, _ arguments: [String], logFile: String) throws -> Int32 {
+        let pid = try spawn(executable, arguments, logFile: logFile)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    }
+
+    /// Whether `pid` is alive and is still the process started for `marker` (its command line
+    /// contains that string). Reaps it first if it is our own exited child.
+    public static func isRunning(_ pid: pid_t, marker: String) -> Bool {
+        guard pid > 0 else { return false }
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, WNOHANG)
+        guard kill(pid, 0) == 0 else { return false }
+        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
+        if isZombie(pid) { return false }
+        let text = String(decoding: commandLine.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        return text.contains(marker)
+    }
+
+    /// Sends SIGTERM, waits up to `grace` seconds, then SIGKILL. Does nothing if the pid is not
+    /// (or no longer) the process started for `marker`. Returns whether a process was ended.
+    @discardableResult
+    public static func stop(_ pid: pid_t, marker: String, grace: Double = 15) -> Bool {
+        guard isRunning(pid, marker: marker) else { return false }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline {
+            if !isRunning(pid, marker: marker) { return true }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        while isRunning(pid, marker: marker) { usleep(10_000) }
+        return true
+    }
+
+    private static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.first == "Z"
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+/// An initialised MariaDB data directory, made once per MariaDB build and copied for each
+/// new instance: `mariadb-install-db` is the slow part of starting one.
+///
+/// The template lives in `$MARINA_CACHE_DIR`, else `$XDG_CACHE_HOME/marina`, else
+/// `~/.cache/marina`, named after the `mariadbd` binary's size and modification time, so an
+/// upgraded server gets a fresh template. It is built in a private folder and renamed into
+/// place, so processes building it at the same time never see half of one.
+public enum DatadirTemplate {
+    public static func ensure(_ toolchain: Toolchain, fallbackDirectory: String) throws -> String {
+        let cache = cacheDirectory(fallback: fallbackDirectory)
+        let attributes = try? FileManager.default.attributesOfItem(atPath: toolchain.mariadbd)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        let modified = Int((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        let template = "\(cache)/mariadb-datadir-\(size)-\(modified)"
+        if FileManager.default.fileExists(atPath: template + "/mysql/user.frm")
+            || FileManager.default.fileExists(atPath: template + "/mysql/global_priv.frm") {
+            return template
+        }
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let building = "\(template).building-\(getpid())"
+        try? FileManager.default.removeItem(atPath: building)
+        let log = building + ".log"
+        let status = try ChildProcess.run(toolchain.installDB, [
+            "--no-defaults", "--user=root", "--datadir=\(building)", "--auth-root-authentication-method=normal",
+            "--skip-test-db", "--skip-name-resolve",
+        ], logFile: log)
+        guard status == 0 else {
+            let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(500) ?? ""
+            throw SandboxError.setupFailed(what: "the MariaDB data directory template", detail: "mariadb-install-db exited \(status): \(tail)")
+        }
+        try? FileManager.default.removeItem(atPath: log)
+        do {
+            try FileManager.default.moveItem(atPath: building, toPath: template)
+        } catch {
+            // Another process finished first; its template is as good as ours.
+            try? FileManager.default.removeItem(atPath: building)
+        }
+        return template
+    }
+
+    static func cacheDirectory(fallback: String) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let candidates = [
+            environment["MARINA_CACHE_DIR"],
+            environment["XDG_CACHE_HOME"].map { $0 + "/marina" },
+            environment["HOME"].map { $0 + "/.cache/marina" },
+        ].compactMap { $0 }
+        for candidate in candidates {
+            if (try? FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: true)) != nil,
+               FileManager.default.isWritableFile(atPath: candidate) {
+                return candidate
+            }
+        }
+        return fallback + "/.cache"
+    }
+}

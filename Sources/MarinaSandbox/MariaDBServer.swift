@@ -1,0 +1,45 @@
+import Foundation
+import MariaDBClient
+
+/// One `mariadbd` of a sandbox: prepared from the datadir template, started by pid.
+public enum MariaDBServer {
+    /// Writes the option file and copies the template datadir into `member.directory`.
+    public static func prepare(_ member: SandboxPlan.Member, template: String) throws {
+        let files = FileManager.default
+        try? files.removeItem(atPath: member.directory)
+        try files.createDirectory(atPath: member.directory, withIntermediateDirectories: true)
+        try files.copyItem(atPath: template, toPath: member.directory + "/data")
+        try SandboxPlan.optionFile(for: member).write(toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
+    }
+
+    public static func start(_ toolchain: Toolchain, directory: String) throws -> Int32 {
+        try ChildProcess.spawn(toolchain.mariadbd, ["--defaults-file=\(directory)/my.cnf"], logFile: directory + "/stdout.log")
+    }
+
+    /// Connects as MariaDB's `root` over the unix socket (no password in a sandbox).
+    public static func rootConfiguration(socket: String, readTimeout: Int = 30) -> MariaDBConfiguration {
+        MariaDBConfiguration(endpoint: .socket(path: socket), user: "root", connectTimeout: 2, readTimeout: readTimeout, writeTimeout: readTimeout)
+    }
+
+    /// Waits until the server accepts a connection on its socket, or throws naming its error log.
+    public static func waitReady(name: String, socket: String, pid: Int32, marker: String, errorLog: String,
+                                 timeout: Double = 30) async throws -> MariaDBClient {
+        let deadline = Date().addingTimeInterval(timeout)
+        var lastError = "no answer"
+        while Date() < deadline {
+            guard ChildProcess.isRunning(pid, marker: marker) else {
+                let tail = (try? String(contentsOfFile: errorLog, encoding: .utf8)).map { String($0.suffix(400)) } ?? ""
+                throw SandboxError.notReady(what: "mariadbd \(name)", log: errorLog, detail: "the process exited: \(tail)")
+            }
+            if FileManager.default.fileExists(atPath: socket) {
+                do {
+                    return try await MariaDBClient.connect(rootConfiguration(socket: socket))
+                } catch {
+                    lastError = "\(error)"
+                }
+            }
+            try await Task.sleep(for: .milliseconds(30))
+        }
+        throw SandboxError.notReady(what: "mariadbd \(name)", log: errorLog, detail: "no connection within \(Int(timeout)) s: \(lastError)")
+    }
+}

@@ -1,0 +1,268 @@
+import EtcdClient
+import Foundation
+import Logging
+import MariaDBClient
+
+/// A local topology on loopback: one real etcd and, per section, one primary `mariadbd` and
+/// its replicas (GTID replication, strict mode, `log_slave_updates`, replicas `read_only`),
+/// with Percona's `pt-heartbeat` writing on each primary. All state lives in one directory.
+///
+/// The CLI (`marina sandbox`) and the integration tests both use this type.
+public struct Sandbox: Sendable {
+    public struct Options: Sendable {
+        public var directory: String
+        public var sections: Int
+        public var replicas: Int
+        /// `nil` picks a free block of ports.
+        public var basePort: Int?
+        public var datacenter: String
+        /// Seconds between heartbeat writes.
+        public var heartbeatInterval: Double
+
+        public init(directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
+                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5) {
+            self.directory = directory
+            self.sections = sections
+            self.replicas = replicas
+            self.basePort = basePort
+            self.datacenter = datacenter
+            self.heartbeatInterval = heartbeatInterval
+        }
+    }
+
+    /// The outcome of `up`: the sandbox, and whether it was already running.
+    public struct Started: Sendable {
+        public var state: SandboxState
+        public var alreadyRunning: Bool
+    }
+
+    /// The MariaDB user every sandbox instance has for tools and tests (password in the
+    /// credentials file), and the replication user.
+    public static let adminUser = "marina"
+    public static let replicationUser = "repl"
+
+    /// Starts a sandbox, or reports the one already running in `options.directory`.
+    /// On any failure, every process it started is stopped again before the error is thrown.
+    public static func up(_ options: Options, logger: Logger = Logger(label: "marina.sandbox")) async throws -> Started {
+        let directory = try prepareDirectory(options.directory)
+        if let existing = try SandboxState.load(from: directory) {
+            let dead = existing.processes.filter { !ChildProcess.isRunning($0.pid, marker: marker(directory)) }.map(\.name)
+            if dead.isEmpty { return Started(state: existing, alreadyRunning: true) }
+            guard dead.count == existing.processes.count else {
+                throw SandboxError.partlyRunning(directory: directory, dead: dead)
+            }
+            // Every process of an earlier sandbox is gone (a reboot, a killed session): start afresh.
+            try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
+        }
+
+        let toolchain = try Toolchain.locate()
+        let basePort: Int
+        if let requested = options.basePort {
+            basePort = requested
+        } else {
+            basePort = try Ports.findFreeBlock(count: SandboxPlan.portCount(sections: options.sections, replicas: options.replicas))
+        }
+        let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas, basePort: basePort)
+        try Ports.requireFree(plan.ports)
+
+        let template = try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory)
+        let credentials = try Credentials.create(in: directory)
+        var state = SandboxState(
+            directory: directory, datacenter: options.datacenter,
+            etcd: .init(clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
+                        logFile: directory + "/etcd.log", pid: 0),
+            instances: [], heartbeats: [], credentialsFile: credentials.path, startedAt: Date())
+
+        do {
+            try await start(plan, toolchain: toolchain, template: template, credentials: credentials, options: options,
+                            state: &state, logger: logger)
+            return Started(state: state, alreadyRunning: false)
+        } catch {
+            logger.error("sandbox start failed, stopping what was started: \(error)")
+            _ = stopProcesses(of: state)
+            try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
+            throw error
+        }
+    }
+
+    /// Stops every process recorded for the sandbox in `directory` and forgets it. Gives the
+    /// names of the processes it stopped (none when no sandbox was running).
+    public static func down(directory: String, purge: Bool = false) throws -> [String] {
+        let directory = absolute(directory)
+        guard let state = try SandboxState.load(from: directory) else {
+            if purge { try? FileManager.default.removeItem(atPath: directory) }
+            return []
+        }
+        let stopped = stopProcesses(of: state)
+        try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
+        if purge { try? FileManager.default.removeItem(atPath: directory) }
+        return stopped
+    }
+
+    /// The recorded state of a running sandbox, or `notRunning`.
+    public static func state(directory: String) throws -> SandboxState {
+        let directory = absolute(directory)
+        guard let state = try SandboxState.load(from: directory) else { throw SandboxError.notRunning(directory: directory) }
+        return state
+    }
+
+    /// The string every command line of this sandbox's processes contains.
+    static func marker(_ directory: String) -> String { directory + "/" }
+
+    // MARK: Steps
+
+    private static func start(_ plan: SandboxPlan, toolchain: Toolchain, template: String, credentials: Credentials,
+                              options: Options, state: inout SandboxState, logger: Logger) async throws {
+        let directory = plan.directory
+        let marker = marker(directory)
+        try? FileManager.default.removeItem(atPath: state.etcd.dataDirectory)
+        state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: plan.etcdClientPort,
+                                              peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile)
+        try state.save()
+        for member in plan.members {
+            try MariaDBServer.prepare(member, template: template)
+            let pid = try MariaDBServer.start(toolchain, directory: member.directory)
+            state.instances.append(.init(name: member.name, section: member.section, role: member.role, host: "127.0.0.1",
+                                         port: member.port, socket: member.directory + "/mariadb.sock", serverID: member.serverID,
+                                         directory: member.directory, pid: pid))
+            try state.save()
+        }
+        logger.debug("started etcd and \(plan.members.count) mariadbd; waiting for them")
+
+        let instances = state.instances
+        let etcd = state.etcd
+        let clients = try await withThrowingTaskGroup(of: (String, MariaDBClient)?.self) { group in
+            group.addTask {
+                try await EtcdServer.waitReady(url: etcd.url, pid: etcd.pid, marker: marker, logFile: etcd.logFile)
+                return nil
+            }
+            for instance in instances {
+                group.addTask {
+                    let client = try await MariaDBServer.waitReady(name: instance.name, socket: instance.socket, pid: instance.pid,
+                                                                   marker: marker, errorLog: instance.errorLog)
+                    return (instance.name, client)
+                }
+            }
+            var clients = [String: MariaDBClient]()
+            for try await result in group {
+                if let (name, client) = result { clients[name] = client }
+            }
+            return clients
+        }
+        do {
+            try await configureReplication(state: &state, clients: clients, toolchain: toolchain, credentials: credentials, options: options)
+        } catch {
+            for client in clients.values { await client.close() }
+            throw error
+        }
+        for client in clients.values { await client.close() }
+    }
+
+    private static func configureReplication(state: inout SandboxState, clients: [String: MariaDBClient], toolchain: Toolchain,
+                                             credentials: Credentials, options: Options) async throws {
+        let marker = marker(state.directory)
+        for section in state.sections {
+            guard let primary = state.primary(of: section), let primaryClient = clients[primary.name] else { continue }
+            try await configurePrimary(primaryClient, section: section, datacenter: options.datacenter, credentials: credentials)
+            let position = try await primaryClient.query("SELECT @@gtid_binlog_pos AS pos").first?["pos"] ?? ""
+            for replica in state.instances(in: section) where replica.role == .replica {
+                guard let client = clients[replica.name] else { continue }
+                try await configureReplica(client, name: replica.name, primaryPort: primary.port, credentials: credentials)
+                try await waitForReplication(client, name: replica.name, position: position)
+            }
+            let logFile = primary.directory + "/pt-heartbeat.log"
+            let pid = try ChildProcess.spawn(toolchain.ptHeartbeat, [
+                "--socket", primary.socket, "--user", "root", "--database", "heartbeat", "--table", "heartbeat",
+                "--update", "--replace", "--utc", "--interval", String(options.heartbeatInterval),
+            ], logFile: logFile)
+            state.heartbeats.append(.init(section: section, instance: primary.name, logFile: logFile, pid: pid))
+            try state.save()
+            try await waitForHeartbeat(primaryClient, serverID: primary.serverID, pid: pid, marker: marker, logFile: logFile)
+        }
+        try state.save()
+    }
+
+    private static func configurePrimary(_ client: MariaDBClient, section: String, datacenter: String, credentials: Credentials) async throws {
+        do {
+            // mariadb-install-db leaves password-less root accounts for TCP; only the socket keeps one.
+            for account in try await client.query("SELECT host FROM mysql.user WHERE user = 'root' AND host <> 'localhost'").rows {
+                try await client.execute("DROP USER 'root'@?", .string(account["host"] ?? ""))
+            }
+            for host in ["127.0.0.1", "localhost"] {
+                try await client.execute("CREATE USER ?@? IDENTIFIED BY ?", .string(adminUser), .string(host), .string(credentials.adminPassword))
+                try await client.execute("GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION", .string(adminUser), .string(host))
+            }
+            try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(replicationUser), .string(credentials.replicationPassword))
+            try await client.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'127.0.0.1'", .string(replicationUser))
+            try await client.execute("CREATE DATABASE heartbeat")
+            try await client.execute(HeartbeatTable.createStatement(shard: section, datacenter: datacenter))
+        } catch {
+            throw SandboxError.setupFailed(what: "the primary of \(section)", detail: "\(error)")
+        }
+    }
+
+    private static func configureReplica(_ client: MariaDBClient, name: String, primaryPort: Int, credentials: Credentials) async throws {
+        do {
+            try await client.execute("""
+                CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?,
+                MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1
+                """, .integer(Int64(primaryPort)), .string(replicationUser), .string(credentials.replicationPassword))
+            try await client.execute("START SLAVE")
+        } catch {
+            throw SandboxError.setupFailed(what: "replication on \(name)", detail: "\(error)")
+        }
+    }
+
+    private static func waitForReplication(_ client: MariaDBClient, name: String, position: String) async throws {
+        let result = try await client.query("SELECT MASTER_GTID_WAIT(?, 20) AS waited", .string(position))
+        guard result.first?.int("waited") == 0 else {
+            let status = try? await client.query("SHOW SLAVE STATUS").first
+            throw SandboxError.setupFailed(
+                what: "replication on \(name)",
+                detail: "did not reach \(position) in 20 s (IO: \(status?["Slave_IO_Running"] ?? "?"), SQL: \(status?["Slave_SQL_Running"] ?? "?"), error: \(status?["Last_IO_Error"] ?? "")\(status?["Last_SQL_Error"] ?? ""))")
+        }
+    }
+
+    private static func waitForHeartbeat(_ client: MariaDBClient, serverID: Int, pid: Int32, marker: String, logFile: String) async throws {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            guard ChildProcess.isRunning(pid, marker: marker) else {
+                let tail = (try? String(contentsOfFile: logFile, encoding: .utf8)).map { String($0.suffix(400)) } ?? ""
+                throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "the process exited: \(tail)")
+            }
+            let rows = try await client.query("SELECT ts FROM heartbeat.heartbeat WHERE server_id = ?", .integer(Int64(serverID)))
+            if !rows.rows.isEmpty { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "wrote no heartbeat row within 15 s")
+    }
+
+    /// Stops every recorded process, heartbeat writers first and etcd last.
+    static func stopProcesses(of state: SandboxState) -> [String] {
+        let marker = marker(state.directory)
+        return state.processes.compactMap { process in
+            ChildProcess.stop(process.pid, marker: marker) ? process.name : nil
+        }
+    }
+
+    /// Creates the directory if needed and proves it writable.
+    static func prepareDirectory(_ path: String) throws -> String {
+        let directory = absolute(path)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let probe = directory + "/.write-test"
+            try Data().write(to: URL(fileURLWithPath: probe))
+            try FileManager.default.removeItem(atPath: probe)
+        } catch {
+            throw SandboxError.directoryNotWritable(directory, reason: (error as NSError).localizedDescription)
+        }
+        return directory
+    }
+
+    static func absolute(_ path: String) -> String {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
+        var result = url.standardizedFileURL.path
+        while result.count > 1 && result.hasSuffix("/") { result.removeLast() }
+        return result
+    }
+}

@@ -1,0 +1,91 @@
+/// What `up` will build, decided before anything starts: names, ports, server ids, paths.
+/// Pure, so the layout is tested without servers.
+public struct SandboxPlan: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public var name: String
+        public var section: String
+        public var role: SandboxState.Role
+        public var port: Int
+        public var serverID: Int
+        public var directory: String
+    }
+
+    public var directory: String
+    public var etcdClientPort: Int
+    public var etcdPeerPort: Int
+    public var members: [Member]
+
+    /// Ports a plan with `sections` × (1 + `replicas`) instances needs from its base port.
+    public static func portCount(sections: Int, replicas: Int) -> Int { 2 + sections * (1 + replicas) }
+
+    /// Section `k` (from 1) is `sk`; its instances are `db<k>001`, `db<k>002`, ... with the
+    /// first as primary; server ids are the numeric part of the name. Ports: etcd client at
+    /// `basePort`, etcd peer at `basePort + 1`, instances from `basePort + 2` on.
+    public init(directory: String, sections: Int, replicas: Int, basePort: Int) throws {
+        guard (1...9).contains(sections) else {
+            throw SandboxError.invalidArgument("--sections must be between 1 and 9 (got \(sections))")
+        }
+        guard (0...9).contains(replicas) else {
+            throw SandboxError.invalidArgument("--replicas must be between 0 and 9 (got \(replicas))")
+        }
+        let last = basePort + Self.portCount(sections: sections, replicas: replicas) - 1
+        guard basePort >= 1024, last <= 65535 else {
+            throw SandboxError.invalidArgument("--base-port must leave room for \(Self.portCount(sections: sections, replicas: replicas)) ports between 1024 and 65535 (got \(basePort))")
+        }
+        self.directory = directory
+        self.etcdClientPort = basePort
+        self.etcdPeerPort = basePort + 1
+        var members = [Member]()
+        var port = basePort + 2
+        for section in 1...sections {
+            for index in 0...replicas {
+                let serverID = section * 1000 + index + 1
+                let name = "db\(serverID)"
+                members.append(Member(name: name, section: "s\(section)", role: index == 0 ? .primary : .replica, port: port,
+                                      serverID: serverID, directory: directory + "/" + name))
+                port += 1
+            }
+        }
+        self.members = members
+    }
+
+    /// Every port with what it is for, to check before starting anything.
+    public var ports: [(port: Int, purpose: String)] {
+        [(etcdClientPort, "etcd clients"), (etcdPeerPort, "etcd peers")] + members.map { ($0.port, "mariadbd \($0.name)") }
+    }
+
+    /// The option file of one instance. Replicas start `read_only`; all use GTID in strict
+    /// mode with `log_slave_updates`, as the switchover needs. Durability is relaxed
+    /// (`sync_binlog=0`, `innodb_flush_log_at_trx_commit=2`): a sandbox favours speed.
+    public static func optionFile(for member: Member) -> String {
+        let dir = member.directory
+        return """
+            # Written by marina sandbox; one instance of section \(member.section).
+            [mariadbd]
+            user=root
+            datadir=\(dir)/data
+            socket=\(dir)/mariadb.sock
+            port=\(member.port)
+            bind-address=127.0.0.1
+            pid-file=\(dir)/mariadb.pid
+            log-error=\(dir)/err.log
+            server_id=\(member.serverID)
+            log_bin=\(dir)/data/\(member.name)-bin
+            relay_log=\(dir)/data/\(member.name)-relay
+            log_slave_updates=ON
+            gtid_strict_mode=ON
+            binlog_format=ROW
+            read_only=\(member.role == .primary ? "OFF" : "ON")
+            report_host=127.0.0.1
+            report_port=\(member.port)
+            skip-name-resolve
+            performance_schema=OFF
+            innodb_buffer_pool_size=64M
+            innodb_log_file_size=32M
+            innodb_flush_log_at_trx_commit=2
+            sync_binlog=0
+            max_connections=200
+
+            """
+    }
+}

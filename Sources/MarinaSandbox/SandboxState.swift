@@ -1,0 +1,93 @@
+import Foundation
+
+/// Everything a running sandbox consists of, saved as `sandbox.json` in its directory: every
+/// process it started (by pid), every port and socket. `down` ends exactly these pids.
+public struct SandboxState: Codable, Sendable, Equatable {
+    public static let fileName = "sandbox.json"
+
+    public enum Role: String, Codable, Sendable { case primary, replica }
+
+    public struct EtcdNode: Codable, Sendable, Equatable {
+        public var clientPort: Int
+        public var peerPort: Int
+        public var dataDirectory: String
+        public var logFile: String
+        public var pid: Int32
+        public var url: String { "http://127.0.0.1:\(clientPort)" }
+    }
+
+    public struct Instance: Codable, Sendable, Equatable {
+        /// MediaWiki-compatible name such as `db1001`.
+        public var name: String
+        public var section: String
+        /// The role the sandbox gave it at `up`; `status` reports what the servers say now.
+        public var role: Role
+        public var host: String
+        public var port: Int
+        public var socket: String
+        public var serverID: Int
+        public var directory: String
+        public var pid: Int32
+        public var errorLog: String { directory + "/err.log" }
+        public var optionFile: String { directory + "/my.cnf" }
+    }
+
+    public struct Heartbeat: Codable, Sendable, Equatable {
+        public var section: String
+        public var instance: String
+        public var logFile: String
+        public var pid: Int32
+    }
+
+    public var directory: String
+    public var datacenter: String
+    public var etcd: EtcdNode
+    public var instances: [Instance]
+    public var heartbeats: [Heartbeat]
+    /// An option file (`[client]` user and password) readable by its owner only.
+    public var credentialsFile: String
+    public var startedAt: Date
+
+    public var sections: [String] {
+        var seen = [String]()
+        for instance in instances where !seen.contains(instance.section) { seen.append(instance.section) }
+        return seen
+    }
+
+    public func instances(in section: String) -> [Instance] { instances.filter { $0.section == section } }
+
+    public func primary(of section: String) -> Instance? {
+        instances.first { $0.section == section && $0.role == .primary }
+    }
+
+    public func instance(named name: String) -> Instance? { instances.first { $0.name == name } }
+
+    /// Every process of the sandbox, heartbeat writers first and etcd last: the order `down` stops them.
+    var processes: [(name: String, pid: Int32)] {
+        heartbeats.map { ("pt-heartbeat on \($0.instance)", $0.pid) }
+            + instances.reversed().map { ("mariadbd \($0.name)", $0.pid) }
+            + [("etcd", etcd.pid)]
+    }
+
+    static func path(in directory: String) -> String { directory + "/" + fileName }
+
+    /// Reads the state of the sandbox in `directory`, or nil when none was started there.
+    public static func load(from directory: String) throws -> SandboxState? {
+        let path = path(in: directory)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(SandboxState.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw SandboxError.corruptState(path: path, detail: "\(error)")
+        }
+    }
+
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(in: directory)), options: .atomic)
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MarinaSandbox
+
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "Run a local topology on loopback: a real etcd and MariaDB sections with GTID replication.",
+        subcommands: [Up.self, Status.self, Down.self]
+    )
+
+    struct DirectoryOption: ParsableArguments {
+        @Option(name: .long, help: "The sandbox's directory (default: $MARINA_SANDBOX_DIR, else ./.sandbox).")
+        var dir: String?
+
+        var path: String { dir ?? ProcessInfo.processInfo.environment["MARINA_SANDBOX_DIR"] ?? ".sandbox" }
+    }
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a sandbox, or report the one already running in the directory.")
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Option(help: "Number of sections (s1, s2, ...), 1 to 9.")
+        var sections = 1
+
+        @Option(help: "Replicas per section, 0 to 9.")
+        var replicas = 2
+
+        @Option(name: .customLong("base-port"), help: "First of the consecutive loopback ports to use (default: a free block).")
+        var basePort: Int?
+
+        @Flag(help: "Print the result as JSON (as `status --json`).")
+        var json = false
+
+        func run() async throws {
+            let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let started = await reportingFailures { try await Sandbox.up(options) }
+            let elapsed = clock.now - start
+            let report = await SandboxReport.inspect(started.state)
+            if json {
+                try printJSON(report)
+                return
+            }
+            if started.alreadyRunning {
+                print("A sandbox is already running in \(started.state.directory); nothing was started.\n")
+            } else {
+                print("Started a sandbox in \(started.state.directory) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).\n")
+            }
+            print(SandboxRendering.render(report))
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the sandbox's topology as its servers report it now.")
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Flag(help: "Print JSON for scripts: every instance with its name, section, role, port and socket, and the etcd URL.")
+        var json = false
+
+        func run() async throws {
+            let state = await reportingFailures { try Sandbox.state(directory: directory.path) }
+            let report = await SandboxReport.inspect(state)
+            if json {
+                try printJSON(report)
+            } else {
+                print(SandboxRendering.render(report))
+            }
+            let healthy = report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
+                && report.heartbeats.allSatisfy(\.running)
+            if !healthy { throw ExitCode(3) }
+        }
+    }
+
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop exactly the processes the sandbox started.")
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Flag(help: "Also delete the sandbox's directory (data and logs).")
+        var purge = false
+
+        func run() async throws {
+            let stopped = await reportingFailures { try Sandbox.down(directory: directory.path, purge: purge) }
+            if stopped.isEmpty {
+                print("No sandbox process was running in \(directory.path).")
+            } else {
+                print("Stopped \(stopped.count) processes: \(stopped.joined(separator: ", ")).")
+            }
+        }
+    }
+}
+
+func printJSON<Value: Encodable>(_ value: Value) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,54 @@
+import Foundation
+import MarinaSandbox
+
+/// The human view of a `SandboxReport`: one tree per section, drawn from what the servers say.
+enum SandboxRendering {
+    static func render(_ report: SandboxReport) -> String {
+        var lines = [String]()
+        let etcdState = report.etcd.running ? (report.etcd.version.map { "running, etcd \($0)" } ?? "running, not answering") : "NOT RUNNING"
+        lines.append("etcd         \(report.etcd.url)  (pid \(report.etcd.pid), \(etcdState))")
+        lines.append("credentials  \(report.credentialsFile)")
+        lines.append("             mariadb --defaults-extra-file=\(report.credentialsFile) -P PORT    (or root over a socket, no password)")
+        lines.append("datacenter   \(report.datacenter)")
+        let sections = report.instances.reduce(into: [String]()) { if !$0.contains($1.section) { $0.append($1.section) } }
+        for section in sections {
+            let members = report.instances.filter { $0.section == section }
+            let heartbeat = report.heartbeats.first { $0.section == section }
+            let writer = heartbeat.map { "pt-heartbeat on \($0.instance) \($0.running ? "running" : "NOT RUNNING")" } ?? "no heartbeat writer"
+            lines.append("")
+            lines.append("section \(section)  (\(writer))")
+            let names = Set(members.map(\.name))
+            let roots = members.filter { $0.replicatesFrom == nil || !names.contains($0.replicatesFrom!) }
+            for root in roots {
+                append(root, members: members, depth: 0, to: &lines)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func append(_ instance: SandboxReport.Instance, members: [SandboxReport.Instance], depth: Int, to lines: inout [String]) {
+        let indent = depth == 0 ? "  " : String(repeating: "   ", count: depth) + "└─ "
+        lines.append(indent + describe(instance))
+        for child in members where child.replicatesFrom == instance.name && child.name != instance.name {
+            append(child, members: members, depth: depth + 1, to: &lines)
+        }
+    }
+
+    private static func describe(_ instance: SandboxReport.Instance) -> String {
+        var parts = ["\(instance.name)", "127.0.0.1:\(instance.port)"]
+        guard instance.error == nil, let readOnly = instance.readOnly else {
+            parts.append("UNREACHABLE: \(instance.error ?? "no answer")")
+            return parts.joined(separator: "  ")
+        }
+        parts.append(readOnly ? "read_only=ON " : "read_only=OFF")
+        if let source = instance.replicatesFrom {
+            parts.append("replica of \(source) io=\(instance.ioThread ?? "?") sql=\(instance.sqlThread ?? "?")")
+            if let lag = instance.heartbeatLag { parts.append(String(format: "lag %.2fs", lag)) }
+        } else {
+            parts.append(readOnly ? "no source, read-only" : "writable primary")
+        }
+        parts.append("gtid \(instance.gtidCurrentPos.flatMap { $0.isEmpty ? nil : $0 } ?? "(empty)")")
+        if let error = instance.replicationError { parts.append("ERROR: \(error)") }
+        return parts.joined(separator: "  ")
+    }
+}
