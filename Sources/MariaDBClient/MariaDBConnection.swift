@@ -19,12 +19,14 @@ public final class MariaDBConnection {
         }
         self.handle = handle
         self.configuration = configuration
+        let started = ContinuousClock.now
         do {
             try applyOptions()
             try connect()
-        } catch {
+        } catch var error as MariaDBError {
             mysql_close(handle)
             isOpen = false
+            error.timedOut = Self.ranOutOfTime(error, since: started, limit: configuration.connectTimeout)
             throw error
         }
     }
@@ -49,18 +51,30 @@ public final class MariaDBConnection {
             throw MariaDBError(code: UInt32(CR_SERVER_GONE_ERROR), sqlState: "HY000", message: "the connection was closed",
                                operation: .query, endpoint: configuration.endpoint.description)
         }
-        let length = UInt(sql.utf8.count)
-        let status = sql.withCString { mysql_real_query(handle, $0, length) }
-        guard status == 0 else { throw lastError(.query) }
+        let started = ContinuousClock.now
+        do {
+            let length = UInt(sql.utf8.count)
+            let status = sql.withCString { mysql_real_query(handle, $0, length) }
+            guard status == 0 else { throw lastError(.query) }
 
-        let first = try readResult()
-        while mysql_more_results(handle) != 0 {
-            let next = mysql_next_result(handle)
-            if next > 0 { throw lastError(.fetch) }
-            if next < 0 { break }
-            _ = try readResult()
+            let first = try readResult()
+            while mysql_more_results(handle) != 0 {
+                let next = mysql_next_result(handle)
+                if next > 0 { throw lastError(.fetch) }
+                if next < 0 { break }
+                _ = try readResult()
+            }
+            return first
+        } catch var error as MariaDBError {
+            error.timedOut = Self.ranOutOfTime(error, since: started, limit: configuration.readTimeout)
+            throw error
         }
-        return first
+    }
+
+    /// A lost connection noticed after the whole timeout has passed is that timeout firing.
+    static func ranOutOfTime(_ error: MariaDBError, since start: ContinuousClock.Instant, limit seconds: Int) -> Bool {
+        guard error.code == UInt32(CR_SERVER_LOST) || error.code == UInt32(CR_SERVER_LOST_EXTENDED) else { return false }
+        return ContinuousClock.now - start >= .seconds(seconds) - .milliseconds(100)
     }
 
     /// Runs one statement that returns no rows and gives the number of rows it changed.

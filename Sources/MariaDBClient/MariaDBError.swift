@@ -18,6 +18,10 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
     public var operation: Operation
     /// `host:port` or the socket path, when known.
     public var endpoint: String?
+    /// The call failed after running for the whole connect or read timeout. libmariadb
+    /// reports such a timeout with the same code as a lost connection (2013), so the
+    /// connection classifies it where it happens, knowing its own timeouts.
+    public var timedOut: Bool = false
 
     public init(code: UInt32, sqlState: String, message: String, operation: Operation, endpoint: String? = nil) {
         self.code = code
@@ -66,6 +70,7 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
 
     /// A connect, read or write timeout fired (the server did not answer in time).
     public var isTimeout: Bool {
+        if timedOut { return true }
         let lowered = message.lowercased()
         return lowered.contains("timeout") || lowered.contains("timed out") || lowered.contains("(110)")
     }

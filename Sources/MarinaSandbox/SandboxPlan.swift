@@ -22,7 +22,8 @@ public struct SandboxPlan: Sendable, Equatable {
     /// first as primary; server ids are the numeric part of the name. Ports: etcd client at
     /// `basePort`, etcd peer at `basePort + 1`, instances from `basePort + 2` on.
     public init(directory: String, sections: Int, replicas: Int, basePort: Int) throws {
-        guard (1...9).contains(sections) else {
+        // Zero sections is an etcd-only sandbox, which tests use; the CLI asks for at least one.
+        guard (0...9).contains(sections) else {
             throw SandboxError.invalidArgument("--sections must be between 1 and 9 (got \(sections))")
         }
         guard (0...9).contains(replicas) else {
@@ -37,7 +38,7 @@ public struct SandboxPlan: Sendable, Equatable {
         self.etcdPeerPort = basePort + 1
         var members = [Member]()
         var port = basePort + 2
-        for section in 1...sections {
+        for section in stride(from: 1, through: sections, by: 1) {
             for index in 0...replicas {
                 let serverID = section * 1000 + index + 1
                 let name = "db\(serverID)"

@@ -1,0 +1,26 @@
+import Foundation
+
+extension Sandbox {
+    /// Stops the sandbox's etcd (SIGTERM, or SIGKILL with `kill`), keeping its data, to
+    /// simulate an etcd outage. The state file keeps the old pid until `startEtcd`.
+    public static func stopEtcd(directory: String, kill: Bool = false) throws {
+        let state = try state(directory: directory)
+        if kill {
+            if ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) { Glibc.kill(state.etcd.pid, SIGKILL) }
+            while ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) { usleep(10_000) }
+        } else {
+            ChildProcess.stop(state.etcd.pid, marker: marker(state.directory))
+        }
+    }
+
+    /// Starts the sandbox's etcd again on the same ports and data, and waits for it.
+    public static func startEtcd(directory: String) async throws {
+        var state = try state(directory: directory)
+        guard !ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) else { return }
+        let toolchain = try Toolchain.locate()
+        state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: state.etcd.clientPort,
+                                              peerPort: state.etcd.peerPort, logFile: state.etcd.logFile)
+        try state.save()
+        try await EtcdServer.waitReady(url: state.etcd.url, pid: state.etcd.pid, marker: marker(state.directory), logFile: state.etcd.logFile)
+    }
+}

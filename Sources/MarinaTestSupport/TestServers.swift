@@ -1,0 +1,108 @@
+import EtcdClient
+import Foundation
+import MariaDBClient
+import MarinaSandbox
+import Synchronization
+
+/// Real servers for the integration tests, started by the test process itself on free
+/// loopback ports, under `$TMPDIR/marina-tests/<pid>-<random>/`.
+///
+/// - `shared()`: one sandbox (section `s1`: a primary and two replicas) for every test of the
+///   process that does not break servers; started on first use.
+/// - `privateSandbox(...)`: a sandbox of a test's own, for tests that kill, stop or
+///   restart servers. The test calls `stop()` when done.
+///
+/// Every sandbox is stopped when the process exits, and a test process first stops the
+/// sandboxes of earlier test processes that died without doing so.
+public enum TestServers {
+    public static let root: String = {
+        let base = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/marina-tests"
+        reapOrphans(in: base)
+        let directory = "\(base)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        atexit { TestServers.stopAll() }
+        return directory
+    }()
+
+    private static let started = Mutex<[String]>([])
+    private static let sharedSandbox = SharedSandbox()
+
+    /// The process-wide sandbox: `s1` with `db1001` (primary), `db1002` and `db1003`.
+    public static func shared() async throws -> SandboxState {
+        try await sharedSandbox.get()
+    }
+
+    /// A sandbox for one test. `sections: 0` gives etcd alone.
+    public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0) async throws -> SandboxState {
+        let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
+        started.withLock { $0.append(directory) }
+        return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas)).state
+    }
+
+    /// Stops a sandbox and deletes its directory.
+    public static func stop(_ state: SandboxState) {
+        _ = try? Sandbox.down(directory: state.directory, purge: true)
+        started.withLock { $0.removeAll { $0 == state.directory } }
+    }
+
+    static func startShared() async throws -> SandboxState {
+        let directory = "\(root)/shared"
+        started.withLock { $0.append(directory) }
+        return try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2)).state
+    }
+
+    static func stopAll() {
+        for directory in started.withLock({ $0 }) {
+            _ = try? Sandbox.down(directory: directory, purge: true)
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Stops the sandboxes left by test processes that are no longer alive.
+    private static func reapOrphans(in base: String) {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: base) else { return }
+        for entry in entries {
+            guard let pid = Int32(entry.split(separator: "-").first ?? ""), kill(pid, 0) != 0 else { continue }
+            let processRoot = base + "/" + entry
+            for sandbox in (try? FileManager.default.contentsOfDirectory(atPath: processRoot)) ?? [] {
+                _ = try? Sandbox.down(directory: processRoot + "/" + sandbox, purge: true)
+            }
+            try? FileManager.default.removeItem(atPath: processRoot)
+        }
+    }
+}
+
+/// Starts the shared sandbox once, however many tests ask for it at the same time.
+private actor SharedSandbox {
+    private var starting: Task<SandboxState, Error>?
+
+    func get() async throws -> SandboxState {
+        if let starting { return try await starting.value }
+        let task = Task { try await TestServers.startShared() }
+        starting = task
+        return try await task.value
+    }
+}
+
+extension SandboxState {
+    /// A connection as MariaDB's root over the instance's unix socket.
+    public func root(_ instance: String, readTimeout: Int = 10) async throws -> MariaDBClient {
+        guard let member = self.instance(named: instance) else { throw SandboxError.invalidArgument("no instance \(instance)") }
+        return try await MariaDBClient.connect(MariaDBServer.rootConfiguration(socket: member.socket, readTimeout: readTimeout))
+    }
+
+    /// The sandbox's admin user over TCP, with the password from the credentials file.
+    public func adminConfiguration(_ instance: String) throws -> MariaDBConfiguration {
+        guard let member = self.instance(named: instance) else { throw SandboxError.invalidArgument("no instance \(instance)") }
+        let credentials = try Credentials.load(from: credentialsFile)
+        return MariaDBConfiguration(endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
+                                    password: credentials.adminPassword)
+    }
+
+    public var etcdClient: EtcdClient { EtcdClient(endpoints: [etcd.url]) }
+}
+
+/// A key prefix no other test uses.
+public func uniquePrefix(_ name: String) -> String {
+    "/test/\(name)-\(UInt64.random(in: 0...UInt64.max))/"
+}
