@@ -18,15 +18,18 @@ public struct Sandbox: Sendable {
         public var datacenter: String
         /// Seconds between heartbeat writes.
         public var heartbeatInterval: Double
+        /// The programs to run; `nil` finds them on `PATH` (tests substitute failing ones).
+        public var toolchain: Toolchain?
 
         public init(directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
-                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5) {
+                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil) {
             self.directory = directory
             self.sections = sections
             self.replicas = replicas
             self.basePort = basePort
             self.datacenter = datacenter
             self.heartbeatInterval = heartbeatInterval
+            self.toolchain = toolchain
         }
     }
 
@@ -55,7 +58,7 @@ public struct Sandbox: Sendable {
             try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
         }
 
-        let toolchain = try Toolchain.locate()
+        let toolchain = try options.toolchain ?? Toolchain.locate()
         let basePort: Int
         if let requested = options.basePort {
             basePort = requested
@@ -71,7 +74,8 @@ public struct Sandbox: Sendable {
             directory: directory, datacenter: options.datacenter,
             etcd: .init(clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
                         logFile: directory + "/etcd.log", pid: 0),
-            instances: [], heartbeats: [], credentialsFile: credentials.path, startedAt: Date())
+            instances: [], heartbeats: [], credentialsFile: credentials.path,
+            startedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))  // whole seconds, as saved
 
         do {
             try await start(plan, toolchain: toolchain, template: template, credentials: credentials, options: options,

@@ -7,19 +7,31 @@ public struct Toolchain: Sendable {
     public var etcd: String
     public var ptHeartbeat: String
 
+    public init(mariadbd: String, installDB: String, etcd: String, ptHeartbeat: String) {
+        self.mariadbd = mariadbd
+        self.installDB = installDB
+        self.etcd = etcd
+        self.ptHeartbeat = ptHeartbeat
+    }
+
+    /// The directories searched by default: `PATH`, then `/usr/sbin` and `/usr/bin`, where
+    /// Debian installs the servers (`/usr/sbin` is often missing from a user's `PATH`).
+    public static var defaultSearchPath: [String] {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin"]
+    }
+
     /// Finds every program or throws `missingBinary` naming the Debian package to install.
-    public static func locate() throws -> Toolchain {
+    public static func locate(searchPath: [String] = defaultSearchPath) throws -> Toolchain {
         Toolchain(
-            mariadbd: try find("mariadbd", package: "mariadb-server", extra: ["/usr/sbin"]),
-            installDB: try find("mariadb-install-db", package: "mariadb-server", extra: ["/usr/bin"]),
-            etcd: try find("etcd", package: "etcd-server", extra: ["/usr/bin"]),
-            ptHeartbeat: try find("pt-heartbeat", package: "percona-toolkit", extra: ["/usr/bin"])
+            mariadbd: try find("mariadbd", package: "mariadb-server", in: searchPath),
+            installDB: try find("mariadb-install-db", package: "mariadb-server", in: searchPath),
+            etcd: try find("etcd", package: "etcd-server", in: searchPath),
+            ptHeartbeat: try find("pt-heartbeat", package: "percona-toolkit", in: searchPath)
         )
     }
 
-    static func find(_ name: String, package: String, extra: [String]) throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for directory in path.split(separator: ":").map(String.init) + extra {
+    static func find(_ name: String, package: String, in searchPath: [String]) throws -> String {
+        for directory in searchPath {
             let candidate = directory + "/" + name
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
