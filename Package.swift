@@ -37,6 +37,9 @@ let package = Package(
             ]
         ),
 
+        // Figures for docs/benchmarks.md (`make bench`).
+        .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox"]),
+
         // Starts real servers for the integration tests; shared by every test target.
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 

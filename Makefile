@@ -1,0 +1,52 @@
+# Marina: `make demo` and `make test` work on a fresh Debian machine with Swift 6.
+# Each installs the Debian packages it needs when they are missing.
+
+DEBIAN_PACKAGES := mariadb-server mariadb-client etcd-server etcd-client percona-toolkit \
+                   libmariadb-dev libcurl4-openssl-dev pkg-config
+SWIFT           ?= swift
+SANDBOX_DIR     ?= .sandbox
+SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MARINA          := .build/debug/marina
+
+.PHONY: deps build demo demo-down test bench clean
+
+## deps: install the Debian packages that are missing (servers, client libraries)
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "Swift 6 is not on PATH: install it from swift.org (it is not a Debian package)"; exit 1; }
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+## build: compile marina (debug)
+build: deps
+	$(SWIFT) build --product marina
+
+## demo: start a sandbox (etcd, section s1: a primary and two replicas, pt-heartbeat) and show it
+demo: build
+	$(MARINA) sandbox up --dir $(SANDBOX_DIR)
+	@echo
+	@echo "The sandbox keeps running. Inspect it with '$(MARINA) sandbox status --dir $(SANDBOX_DIR)';"
+	@echo "stop it with 'make demo-down'."
+
+## demo-down: stop the demo sandbox
+demo-down:
+	$(MARINA) sandbox down --dir $(SANDBOX_DIR)
+
+## test: run every test (pure, and integration tests against real mariadbd, etcd and pt-heartbeat)
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+## bench: measure the figures recorded in docs/benchmarks.md
+bench: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	.build/release/MarinaBenchmarks sandbox-up --runs 20
+
+clean:
+	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge
+	rm -rf .build
