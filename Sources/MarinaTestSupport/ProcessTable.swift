@@ -35,3 +35,22 @@ public func runMarina(_ arguments: [String], environment: [String: String] = [:]
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }
+
+/// Waits until every thread of `pid` is in the stopped state (`T` in /proc), as after SIGSTOP.
+public func waitUntilStopped(_ pid: Int32) async throws {
+    func state(_ path: String) -> Substring? {
+        let stat = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return stat.split(separator: ")").last?.drop(while: { $0 == " " }).prefix(1)
+    }
+    for _ in 0..<500 {
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        if !threads.isEmpty, threads.allSatisfy({ state("/proc/\(pid)/task/\($0)/stat") == "T" }) { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw ProcessNotStopped(pid: pid)
+}
+
+public struct ProcessNotStopped: Error, CustomStringConvertible {
+    public var pid: Int32
+    public var description: String { "process \(pid) did not stop within 5 s of SIGSTOP" }
+}

@@ -43,6 +43,8 @@ struct FaultTests {
             MariaDBConfiguration(endpoint: .socket(path: member.socket), user: "root", connectTimeout: 1, readTimeout: 1))
         kill(member.pid, SIGSTOP)
         defer { kill(member.pid, SIGCONT) }
+        // kill() returns before every thread has stopped; wait until the kernel says so.
+        try await waitUntilStopped(member.pid)
 
         let readError = try await #require(throws: MariaDBError.self) { try await client.query("SELECT 1") }
         #expect(readError.isTimeout)

@@ -113,7 +113,7 @@ struct SandboxTests {
     @Test("a directory that cannot be written is refused")
     func unwritableDirectory() async throws {
         let file = TestServers.root + "/a-regular-file"
-        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
         let error = await #expect(throws: SandboxError.self) {
             try await Sandbox.up(.init(directory: file + "/sandbox"))
         }
