@@ -5,10 +5,15 @@ import Foundation
 public enum EtcdServer {
     /// Starts etcd with its data in `dataDirectory`; the v2 API is on for MediaWiki's
     /// EtcdConfig, which reads it.
-    public static func start(_ toolchain: Toolchain, dataDirectory: String, clientPort: Int, peerPort: Int, logFile: String) throws -> Int32 {
-        let client = "http://127.0.0.1:\(clientPort)"
+    /// With `tls`, clients must use HTTPS and present a certificate signed by the sandbox's CA.
+    public static func start(_ toolchain: Toolchain, dataDirectory: String, clientPort: Int, peerPort: Int, logFile: String,
+                             tls: Certificates? = nil) throws -> Int32 {
+        let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
         let peer = "http://127.0.0.1:\(peerPort)"
-        return try ChildProcess.spawn(toolchain.etcd, [
+        let tlsArguments = tls.map {
+            ["--cert-file", $0.serverCertificate, "--key-file", $0.serverKey, "--trusted-ca-file", $0.caFile, "--client-cert-auth"]
+        } ?? []
+        return try ChildProcess.spawn(toolchain.etcd, tlsArguments + [
             "--name", "marina-sandbox",
             "--data-dir", dataDirectory,
             "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -19,8 +24,9 @@ public enum EtcdServer {
     }
 
     /// Waits until etcd answers a status request, or throws naming its log.
-    public static func waitReady(url: String, pid: Int32, marker: String, logFile: String, timeout: Double = 20) async throws {
-        let client = EtcdClient(EtcdConfiguration(endpoints: [url], connectTimeout: 0.5, requestTimeout: 1))
+    public static func waitReady(url: String, pid: Int32, marker: String, logFile: String, tls: Certificates? = nil,
+                                 timeout: Double = 20) async throws {
+        let client = EtcdClient(EtcdConfiguration(endpoints: [url], tls: tls?.etcdClientTLS, connectTimeout: 0.5, requestTimeout: 1))
         let deadline = Date().addingTimeInterval(timeout)
         var lastError = "no answer"
         while Date() < deadline {
@@ -36,5 +42,12 @@ public enum EtcdServer {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw SandboxError.notReady(what: "etcd at \(url)", log: logFile, detail: "no answer within \(Int(timeout)) s: \(lastError)")
+    }
+}
+
+extension Certificates {
+    /// What an etcd client of the sandbox presents: the CA to trust and the client certificate.
+    public var etcdClientTLS: EtcdConfiguration.TLS {
+        EtcdConfiguration.TLS(caFile: caFile, certificateFile: clientCertificate, keyFile: clientKey)
     }
 }

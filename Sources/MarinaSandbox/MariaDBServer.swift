@@ -4,12 +4,12 @@ import MariaDBClient
 /// One `mariadbd` of a sandbox: prepared from the datadir template, started by pid.
 public enum MariaDBServer {
     /// Writes the option file and copies the template datadir into `member.directory`.
-    public static func prepare(_ member: SandboxPlan.Member, template: String) throws {
+    public static func prepare(_ member: SandboxPlan.Member, template: String, tls: Certificates? = nil) throws {
         let files = FileManager.default
         try? files.removeItem(atPath: member.directory)
         try files.createDirectory(atPath: member.directory, withIntermediateDirectories: true)
         try files.copyItem(atPath: template, toPath: member.directory + "/data")
-        try SandboxPlan.optionFile(for: member).write(toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
+        try SandboxPlan.optionFile(for: member, tls: tls).write(toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
     }
 
     public static func start(_ toolchain: Toolchain, directory: String) throws -> Int32 {

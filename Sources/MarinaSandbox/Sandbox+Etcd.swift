@@ -19,8 +19,9 @@ extension Sandbox {
         guard !ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) else { return }
         let toolchain = try Toolchain.locate()
         state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: state.etcd.clientPort,
-                                              peerPort: state.etcd.peerPort, logFile: state.etcd.logFile)
+                                              peerPort: state.etcd.peerPort, logFile: state.etcd.logFile, tls: state.certificates)
         try state.save()
-        try await EtcdServer.waitReady(url: state.etcd.url, pid: state.etcd.pid, marker: marker(state.directory), logFile: state.etcd.logFile)
+        try await EtcdServer.waitReady(url: state.etcd.url, pid: state.etcd.pid, marker: marker(state.directory),
+                                       logFile: state.etcd.logFile, tls: state.certificates)
     }
 }

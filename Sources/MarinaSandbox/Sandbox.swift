@@ -20,9 +20,11 @@ public struct Sandbox: Sendable {
         public var heartbeatInterval: Double
         /// The programs to run; `nil` finds them on `PATH` (tests substitute failing ones).
         public var toolchain: Toolchain?
+        /// Make a private CA: mariadbd offers TLS, etcd serves only HTTPS with client certificates.
+        public var tls: Bool
 
         public init(directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
-                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil) {
+                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false) {
             self.directory = directory
             self.sections = sections
             self.replicas = replicas
@@ -30,6 +32,7 @@ public struct Sandbox: Sendable {
             self.datacenter = datacenter
             self.heartbeatInterval = heartbeatInterval
             self.toolchain = toolchain
+            self.tls = tls
         }
     }
 
@@ -70,11 +73,12 @@ public struct Sandbox: Sendable {
 
         let template = try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory)
         let credentials = try Credentials.create(in: directory)
+        let certificates = options.tls ? try Certificates.create(in: directory + "/tls") : nil
         var state = SandboxState(
             directory: directory, datacenter: options.datacenter,
             etcd: .init(clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
-                        logFile: directory + "/etcd.log", pid: 0),
-            instances: [], heartbeats: [], credentialsFile: credentials.path,
+                        logFile: directory + "/etcd.log", pid: 0, tls: certificates != nil),
+            instances: [], heartbeats: [], credentialsFile: credentials.path, certificates: certificates,
             startedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))  // whole seconds, as saved
 
         do {
@@ -121,10 +125,10 @@ public struct Sandbox: Sendable {
         let marker = marker(directory)
         try? FileManager.default.removeItem(atPath: state.etcd.dataDirectory)
         state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: plan.etcdClientPort,
-                                              peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile)
+                                              peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile, tls: state.certificates)
         try state.save()
         for member in plan.members {
-            try MariaDBServer.prepare(member, template: template)
+            try MariaDBServer.prepare(member, template: template, tls: state.certificates)
             let pid = try MariaDBServer.start(toolchain, directory: member.directory)
             state.instances.append(.init(name: member.name, section: member.section, role: member.role, host: "127.0.0.1",
                                          port: member.port, socket: member.directory + "/mariadb.sock", serverID: member.serverID,
@@ -135,9 +139,10 @@ public struct Sandbox: Sendable {
 
         let instances = state.instances
         let etcd = state.etcd
+        let certificates = state.certificates
         let clients = try await withThrowingTaskGroup(of: (String, MariaDBClient)?.self) { group in
             group.addTask {
-                try await EtcdServer.waitReady(url: etcd.url, pid: etcd.pid, marker: marker, logFile: etcd.logFile)
+                try await EtcdServer.waitReady(url: etcd.url, pid: etcd.pid, marker: marker, logFile: etcd.logFile, tls: certificates)
                 return nil
             }
             for instance in instances {

@@ -56,10 +56,12 @@ public struct SandboxPlan: Sendable, Equatable {
     }
 
     /// The option file of one instance. Replicas start `read_only`; all use GTID in strict
-    /// mode with `log_slave_updates`, as the switchover needs. Durability is relaxed
+    /// mode with `log_slave_updates`, as the switchover needs. With `tls`, the server offers
+    /// TLS with the sandbox's certificates (clients choose; users may `REQUIRE` it). Durability is relaxed
     /// (`sync_binlog=0`, `innodb_flush_log_at_trx_commit=2`): a sandbox favours speed.
-    public static func optionFile(for member: Member) -> String {
+    public static func optionFile(for member: Member, tls: Certificates? = nil) -> String {
         let dir = member.directory
+        let tlsLines = tls.map { "ssl_ca=\($0.caFile)\nssl_cert=\($0.serverCertificate)\nssl_key=\($0.serverKey)\n" } ?? ""
         return """
             # Written by marina sandbox; one instance of section \(member.section).
             [mariadbd]
@@ -87,6 +89,6 @@ public struct SandboxPlan: Sendable, Equatable {
             sync_binlog=0
             max_connections=200
 
-            """
+            """ + tlsLines
     }
 }

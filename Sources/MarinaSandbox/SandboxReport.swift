@@ -49,6 +49,8 @@ public struct SandboxReport: Codable, Sendable {
     public var directory: String
     public var datacenter: String
     public var credentialsFile: String
+    /// The sandbox's CA and client certificate, when started with `--tls`.
+    public var certificates: Certificates?
     public var etcd: Etcd
     public var instances: [Instance]
     public var heartbeats: [Heartbeat]
@@ -59,7 +61,8 @@ public struct SandboxReport: Codable, Sendable {
         let etcdRunning = ChildProcess.isRunning(state.etcd.pid, marker: marker)
         var etcd = Etcd(url: state.etcd.url, pid: state.etcd.pid, running: etcdRunning)
         do {
-            let client = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], connectTimeout: 1, requestTimeout: 2))
+            let client = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS,
+                                                      connectTimeout: 1, requestTimeout: 2))
             etcd.version = try await client.status().version
         } catch {
             etcd.error = "\(error)"
@@ -76,7 +79,7 @@ public struct SandboxReport: Codable, Sendable {
             Heartbeat(section: $0.section, instance: $0.instance, pid: $0.pid, running: ChildProcess.isRunning($0.pid, marker: marker))
         }
         return SandboxReport(directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
-                             etcd: etcd, instances: instances, heartbeats: heartbeats)
+                             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats)
     }
 
     private static func inspect(_ instance: SandboxState.Instance, in state: SandboxState, marker: String) async -> Instance {

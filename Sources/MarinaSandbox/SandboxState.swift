@@ -13,7 +13,9 @@ public struct SandboxState: Codable, Sendable, Equatable {
         public var dataDirectory: String
         public var logFile: String
         public var pid: Int32
-        public var url: String { "http://127.0.0.1:\(clientPort)" }
+        /// Serves HTTPS and requires a client certificate signed by the sandbox's CA.
+        public var tls: Bool = false
+        public var url: String { "\(tls ? "https" : "http")://127.0.0.1:\(clientPort)" }
     }
 
     public struct Instance: Codable, Sendable, Equatable {
@@ -46,6 +48,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
     public var heartbeats: [Heartbeat]
     /// An option file (`[client]` user and password) readable by its owner only.
     public var credentialsFile: String
+    /// The sandbox's CA and certificates, when it was started with TLS.
+    public var certificates: Certificates?
     public var startedAt: Date
 
     public var sections: [String] {

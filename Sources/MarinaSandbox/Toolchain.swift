@@ -30,7 +30,7 @@ public struct Toolchain: Sendable {
         )
     }
 
-    static func find(_ name: String, package: String, in searchPath: [String]) throws -> String {
+    public static func find(_ name: String, package: String, in searchPath: [String]) throws -> String {
         for directory in searchPath {
             let candidate = directory + "/" + name
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }

@@ -33,10 +33,10 @@ public enum TestServers {
     }
 
     /// A sandbox for one test. `sections: 0` gives etcd alone.
-    public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0) async throws -> SandboxState {
+    public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false) async throws -> SandboxState {
         let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
         started.withLock { $0.append(directory) }
-        return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas)).state
+        return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls)).state
     }
 
     /// Stops a sandbox and deletes its directory.
@@ -99,7 +99,9 @@ extension SandboxState {
                                     password: credentials.adminPassword)
     }
 
-    public var etcdClient: EtcdClient { EtcdClient(endpoints: [etcd.url]) }
+    public var etcdClient: EtcdClient {
+        EtcdClient(EtcdConfiguration(endpoints: [etcd.url], tls: certificates?.etcdClientTLS))
+    }
 }
 
 /// A key prefix no other test uses.

@@ -32,11 +32,14 @@ struct SandboxCommand: AsyncParsableCommand {
         @Option(name: .customLong("base-port"), help: "First of the consecutive loopback ports to use (default: a free block).")
         var basePort: Int?
 
+        @Flag(help: "Make a private CA: mariadbd offers TLS, etcd serves HTTPS and requires client certificates.")
+        var tls = false
+
         @Flag(help: "Print the result as JSON (as `status --json`).")
         var json = false
 
         func run() async throws {
-            let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort)
+            let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls)
             let clock = ContinuousClock()
             let start = clock.now
             let started = await reportingFailures { try await Sandbox.up(options) }

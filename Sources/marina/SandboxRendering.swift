@@ -9,6 +9,9 @@ enum SandboxRendering {
         lines.append("etcd         \(report.etcd.url)  (pid \(report.etcd.pid), \(etcdState))")
         lines.append("credentials  \(report.credentialsFile)")
         lines.append("             mariadb --defaults-extra-file=\(report.credentialsFile) -P PORT    (or root over a socket, no password)")
+        if let tls = report.certificates {
+            lines.append("tls          CA \(tls.caFile); client certificate \(tls.clientCertificate), key \(tls.clientKey)")
+        }
         lines.append("datacenter   \(report.datacenter)")
         let sections = report.instances.reduce(into: [String]()) { if !$0.contains($1.section) { $0.append($1.section) } }
         for section in sections {
