@@ -26,12 +26,6 @@ public final class BlockingQueue: Sendable {
             }
         }
     }
-
-    /// Runs `body` on the queue and waits for it from a synchronous context (never call this
-    /// from the queue itself).
-    public func sync<Result>(_ body: () throws -> Result) rethrows -> Result {
-        try queue.sync(execute: body)
-    }
 }
 
 extension BlockingQueue {

@@ -83,8 +83,7 @@ public final class EtcdClient: Sendable {
             if let range = op.response_range { return .get(try range.model()) }
             if let put = op.response_put { return .put(revision: Wire.int(put.header?.revision)) }
             if let delete = op.response_delete_range { return .delete(deleted: Wire.int(delete.deleted)) }
-            // An empty object is a response whose fields are all at their defaults.
-            return .put(revision: Wire.int(response.header?.revision))
+            throw EtcdError(.malformedResponse, "a transaction response names no operation")
         }
         return TransactionResult(succeeded: response.succeeded ?? false, revision: Wire.int(response.header?.revision), results: results)
     }

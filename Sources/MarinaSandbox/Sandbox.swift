@@ -86,7 +86,7 @@ public struct Sandbox: Sendable {
                             state: &state, logger: logger)
             return Started(state: state, alreadyRunning: false)
         } catch {
-            logger.error("sandbox start failed, stopping what was started: \(error)")
+            logger.info("sandbox start failed, stopping what was started: \(error)")
             _ = stopProcesses(of: state)
             try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
             throw error

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 @main
 struct Marina: AsyncParsableCommand {
@@ -10,4 +12,12 @@ struct Marina: AsyncParsableCommand {
         version: version,
         subcommands: [SandboxCommand.self, VersionCommand.self]
     )
+}
+
+/// The CLI's logger: standard error, at `$MARINA_LOG_LEVEL` (default `warning`), so that a
+/// failing command prints one message, its error, unless more is asked for.
+func commandLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = ProcessInfo.processInfo.environment["MARINA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    return logger
 }

@@ -42,7 +42,7 @@ struct SandboxCommand: AsyncParsableCommand {
             let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls)
             let clock = ContinuousClock()
             let start = clock.now
-            let started = await reportingFailures { try await Sandbox.up(options) }
+            let started = await reportingFailures { try await Sandbox.up(options, logger: commandLogger("marina.sandbox")) }
             let elapsed = clock.now - start
             let report = await SandboxReport.inspect(started.state)
             if json {
