@@ -158,14 +158,9 @@ final class ListeningSocket {
 
     init(port: Int) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        guard Ports.bindLoopback(descriptor, port: port), listen(descriptor, 1) == 0 else {
+            throw SandboxError.portInUse(port, purpose: "test")
         }
-        guard bound == 0, listen(descriptor, 1) == 0 else { throw SandboxError.portInUse(port, purpose: "test") }
     }
 
     func close() { _ = Glibc.close(descriptor) }
