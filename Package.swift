@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO"]),
         .target(
             name: "MarinaSandbox",
-            dependencies: ["MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "marina",

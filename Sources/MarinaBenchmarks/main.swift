@@ -36,7 +36,7 @@ func benchmarkSandboxUp(runs: Int) async throws {
         let started = try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2))
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        _ = try Sandbox.down(directory: started.state.directory, purge: true)
+        _ = try await Sandbox.stop(directory: started.state.directory, purge: true)
         if run == 0 { cold = seconds } else { warm.append(seconds) }
         print(String(format: "run %2d  %@  %.2f s", run, run == 0 ? "cold (template built)" : "warm", seconds))
     }

@@ -3,8 +3,12 @@ import Foundation
 extension Sandbox {
     /// Stops the sandbox's etcd (SIGTERM, or SIGKILL with `kill`), keeping its data, to
     /// simulate an etcd outage. The state file keeps the old pid until `startEtcd`.
-    public static func stopEtcd(directory: String, kill: Bool = false) throws {
+    public static func stopEtcd(directory: String, kill: Bool = false) async throws {
         let state = try state(directory: directory)
+        try await blocking.run { stopEtcd(state, kill: kill) }
+    }
+
+    private static func stopEtcd(_ state: SandboxState, kill: Bool) {
         if kill {
             if ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) { Glibc.kill(state.etcd.pid, SIGKILL) }
             while ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) { usleep(10_000) }

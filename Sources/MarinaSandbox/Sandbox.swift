@@ -1,3 +1,4 @@
+import BlockingIO
 import EtcdClient
 import Foundation
 import Logging
@@ -47,10 +48,14 @@ public struct Sandbox: Sendable {
     public static let adminUser = "marina"
     public static let replicationUser = "repl"
 
+    /// Where the sandbox's blocking work runs (copying data directories, `mariadb-install-db`,
+    /// `openssl`, waiting for processes to exit): never Swift's cooperative pool.
+    static let blocking = BlockingQueue(label: "marina sandbox", concurrent: true)
+
     /// Starts a sandbox, or reports the one already running in `options.directory`.
     /// On any failure, every process it started is stopped again before the error is thrown.
     public static func up(_ options: Options, logger: Logger = Logger(label: "marina.sandbox")) async throws -> Started {
-        let directory = try prepareDirectory(options.directory)
+        let directory = try await blocking.run { try prepareDirectory(options.directory) }
         if let existing = try SandboxState.load(from: directory) {
             let dead = existing.processes.filter { !ChildProcess.isRunning($0.pid, marker: marker(directory)) }.map(\.name)
             if dead.isEmpty { return Started(state: existing, alreadyRunning: true) }
@@ -71,9 +76,11 @@ public struct Sandbox: Sendable {
         let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas, basePort: basePort)
         try Ports.requireFree(plan.ports)
 
-        let template = try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory)
-        let credentials = try Credentials.create(in: directory)
-        let certificates = options.tls ? try Certificates.create(in: directory + "/tls") : nil
+        let (template, credentials, certificates) = try await blocking.run {
+            (try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory),
+             try Credentials.create(in: directory),
+             options.tls ? try Certificates.create(in: directory + "/tls") : nil)
+        }
         var state = SandboxState(
             directory: directory, datacenter: options.datacenter,
             etcd: .init(clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
@@ -87,14 +94,24 @@ public struct Sandbox: Sendable {
             return Started(state: state, alreadyRunning: false)
         } catch {
             logger.info("sandbox start failed, stopping what was started: \(error)")
-            _ = stopProcesses(of: state)
-            try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
+            let started = state
+            _ = try? await blocking.run {
+                _ = stopProcesses(of: started)
+                try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
+            }
             throw error
         }
     }
 
     /// Stops every process recorded for the sandbox in `directory` and forgets it. Gives the
-    /// names of the processes it stopped (none when no sandbox was running).
+    /// names of the processes it stopped (none when no sandbox was running). Waits off the
+    /// cooperative pool.
+    public static func stop(directory: String, purge: Bool = false) async throws -> [String] {
+        try await blocking.run { try down(directory: directory, purge: purge) }
+    }
+
+    /// `stop`, blocking the calling thread while the servers shut down (up to 15 s each): for
+    /// synchronous contexts such as an exit handler.
     public static func down(directory: String, purge: Bool = false) throws -> [String] {
         let directory = absolute(directory)
         guard let state = try SandboxState.load(from: directory) else {
@@ -127,8 +144,11 @@ public struct Sandbox: Sendable {
         state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: plan.etcdClientPort,
                                               peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile, tls: state.certificates)
         try state.save()
+        let certificates = state.certificates
+        try await blocking.run {
+            for member in plan.members { try MariaDBServer.prepare(member, template: template, tls: certificates) }
+        }
         for member in plan.members {
-            try MariaDBServer.prepare(member, template: template, tls: state.certificates)
             let pid = try MariaDBServer.start(toolchain, directory: member.directory)
             state.instances.append(.init(name: member.name, section: member.section, role: member.role, host: "127.0.0.1",
                                          port: member.port, socket: member.directory + "/mariadb.sock", serverID: member.serverID,
@@ -139,7 +159,6 @@ public struct Sandbox: Sendable {
 
         let instances = state.instances
         let etcd = state.etcd
-        let certificates = state.certificates
         let clients = try await withThrowingTaskGroup(of: (String, MariaDBClient)?.self) { group in
             group.addTask {
                 try await EtcdServer.waitReady(url: etcd.url, pid: etcd.pid, marker: marker, logFile: etcd.logFile, tls: certificates)

@@ -39,11 +39,19 @@ public enum TestServers {
         return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls)).state
     }
 
-    /// Stops a sandbox and deletes its directory.
+    /// Stops a sandbox and deletes its directory, in the background so that a test's `defer`
+    /// does not hold a cooperative thread while the servers shut down; the process's exit
+    /// waits for every such stop.
     public static func stop(_ state: SandboxState) {
-        _ = try? Sandbox.down(directory: state.directory, purge: true)
-        started.withLock { $0.removeAll { $0 == state.directory } }
+        stopping.enter()
+        DispatchQueue.global().async {
+            _ = try? Sandbox.down(directory: state.directory, purge: true)
+            started.withLock { $0.removeAll { $0 == state.directory } }
+            stopping.leave()
+        }
     }
+
+    private static let stopping = DispatchGroup()
 
     static func startShared() async throws -> SandboxState {
         let directory = "\(root)/shared"
@@ -52,6 +60,7 @@ public enum TestServers {
     }
 
     static func stopAll() {
+        stopping.wait()
         for directory in started.withLock({ $0 }) {
             _ = try? Sandbox.down(directory: directory, purge: true)
         }

@@ -91,7 +91,7 @@ struct SandboxCommand: AsyncParsableCommand {
         var purge = false
 
         func run() async throws {
-            let stopped = await reportingFailures { try Sandbox.down(directory: directory.path, purge: purge) }
+            let stopped = await reportingFailures { try await Sandbox.stop(directory: directory.path, purge: purge) }
             if stopped.isEmpty {
                 print("No sandbox process was running in \(directory.path).")
             } else {

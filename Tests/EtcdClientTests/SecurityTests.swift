@@ -61,7 +61,7 @@ struct SecurityTests {
         #expect(try await authenticated.value("/auth/key")?.stringValue == "written with a token")
 
         // etcd's simple tokens do not survive a restart: the client must get a new one by itself.
-        try Sandbox.stopEtcd(directory: sandbox.directory)
+        try await Sandbox.stopEtcd(directory: sandbox.directory)
         try await Sandbox.startEtcd(directory: sandbox.directory)
         try await authenticated.put("/auth/key", "after restart")
         #expect(try await authenticated.value("/auth/key")?.stringValue == "after restart")

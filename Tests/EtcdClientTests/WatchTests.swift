@@ -73,7 +73,7 @@ struct WatchTests {
         let before = try await collect(5, from: stream)
         #expect(before.count == 5)
 
-        try Sandbox.stopEtcd(directory: sandbox.directory, kill: true)
+        try await Sandbox.stopEtcd(directory: sandbox.directory, kill: true)
         try await Sandbox.startEtcd(directory: sandbox.directory)
         // Written while the watch is still reconnecting (it waits 300 ms first).
         for index in 5..<10 { try await etcd.put(prefix + "\(index)", "after") }

@@ -87,11 +87,11 @@ struct SandboxTests {
         #expect(again.state == sandbox)
         #expect(processes(containing: marker).count == 4)
 
-        let stopped = try Sandbox.down(directory: sandbox.directory)
+        let stopped = try await Sandbox.stop(directory: sandbox.directory)
         #expect(stopped.count == 4)
         #expect(processes(containing: marker).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: sandbox.directory + "/sandbox.json"))
-        #expect(try Sandbox.down(directory: sandbox.directory).isEmpty)
+        #expect(try await Sandbox.stop(directory: sandbox.directory).isEmpty)
         TestServers.stop(sandbox)
     }
 
