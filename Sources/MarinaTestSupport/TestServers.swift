@@ -45,7 +45,7 @@ public enum TestServers {
     public static func stop(_ state: SandboxState) {
         stopping.enter()
         DispatchQueue.global().async {
-            _ = try? Sandbox.down(directory: state.directory, purge: true)
+            _ = try? Sandbox.down(directory: state.directory, purge: !keepDirectories)
             started.withLock { $0.removeAll { $0 == state.directory } }
             stopping.leave()
         }
@@ -59,12 +59,16 @@ public enum TestServers {
         return try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2)).state
     }
 
+    /// With `MARINA_KEEP_TEST_DIRS=1`, the servers are stopped but their directories (data,
+    /// logs) are kept under `root` for a post-mortem.
+    static let keepDirectories = ProcessInfo.processInfo.environment["MARINA_KEEP_TEST_DIRS"] == "1"
+
     static func stopAll() {
         stopping.wait()
         for directory in started.withLock({ $0 }) {
-            _ = try? Sandbox.down(directory: directory, purge: true)
+            _ = try? Sandbox.down(directory: directory, purge: !keepDirectories)
         }
-        try? FileManager.default.removeItem(atPath: root)
+        if !keepDirectories { try? FileManager.default.removeItem(atPath: root) }
     }
 
     /// Stops the sandboxes left by test processes that are no longer alive.
