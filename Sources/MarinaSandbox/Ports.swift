@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,14 +34,36 @@ public enum Ports {
         }
     }
 
-    /// A base port such that `base ..< base + count` are all free, starting from a random
-    /// point so that test processes running side by side rarely race for the same block.
+    /// A base port such that `base ..< base + count` are all free, chosen at random below the
+    /// kernel's ephemeral range (`ip_local_port_range`), where outgoing connections never take
+    /// a port between the check and the server's bind. Blocks handed out are remembered for
+    /// the life of the process, so sandboxes started side by side in one process (the tests)
+    /// never get overlapping blocks.
     public static func findFreeBlock(count: Int) throws -> Int {
+        let upper = min(ephemeralRange().lowerBound, 65536) - count
+        let lower = 10_000
+        guard upper > lower else { throw SandboxError.noFreePorts(count: count) }
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<200 {
-            let base = Int.random(in: 20_000..<(60_000 - count), using: &generator)
-            if (base..<(base + count)).allSatisfy(isFree) { return base }
+        for _ in 0..<500 {
+            let base = Int.random(in: lower..<upper, using: &generator)
+            let block = base..<(base + count)
+            let claimed = reserved.withLock { reserved -> Bool in
+                guard !block.contains(where: reserved.contains), block.allSatisfy(isFree) else { return false }
+                reserved.formUnion(block)
+                return true
+            }
+            if claimed { return base }
         }
         throw SandboxError.noFreePorts(count: count)
+    }
+
+    private static let reserved = Mutex<Set<Int>>([])
+
+    /// The ports the kernel picks local ports of outgoing connections from.
+    public static func ephemeralRange() -> ClosedRange<Int> {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let bounds = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] <= bounds[1] else { return 32768...60999 }
+        return bounds[0]...bounds[1]
     }
 }

@@ -67,15 +67,7 @@ public struct Sandbox: Sendable {
         }
 
         let toolchain = try options.toolchain ?? Toolchain.locate()
-        let basePort: Int
-        if let requested = options.basePort {
-            basePort = requested
-        } else {
-            basePort = try Ports.findFreeBlock(count: SandboxPlan.portCount(sections: options.sections, replicas: options.replicas))
-        }
-        let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas, basePort: basePort)
-        try Ports.requireFree(plan.ports)
-
+        let plan = try choosePlan(options, directory: directory)
         let (template, credentials, certificates) = try await blocking.run {
             (try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory),
              try Credentials.create(in: directory),
@@ -129,6 +121,23 @@ public struct Sandbox: Sendable {
         let directory = absolute(directory)
         guard let state = try SandboxState.load(from: directory) else { throw SandboxError.notRunning(directory: directory) }
         return state
+    }
+
+    /// The plan for `options`: on the requested base port (refused if any port is taken), or on
+    /// a free block (another block if one turns out taken in the meantime).
+    static func choosePlan(_ options: Options, directory: String) throws -> SandboxPlan {
+        let count = SandboxPlan.portCount(sections: options.sections, replicas: options.replicas)
+        if let requested = options.basePort {
+            let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas, basePort: requested)
+            try Ports.requireFree(plan.ports)
+            return plan
+        }
+        for _ in 0..<5 {
+            let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas,
+                                       basePort: try Ports.findFreeBlock(count: count))
+            if (try? Ports.requireFree(plan.ports)) != nil { return plan }
+        }
+        throw SandboxError.noFreePorts(count: count)
     }
 
     /// The string every command line of this sandbox's processes contains.

@@ -41,3 +41,19 @@ struct SandboxPlanTests {
         }
     }
 }
+
+@Suite("Port blocks")
+struct PortBlockTests {
+    @Test("free blocks lie below the ephemeral range and never overlap within a process")
+    func blocks() throws {
+        let ephemeral = Ports.ephemeralRange()
+        var taken = Set<Int>()
+        for _ in 0..<20 {
+            let base = try Ports.findFreeBlock(count: 5)
+            let block = Set(base..<(base + 5))
+            #expect(base >= 10_000 && base + 5 <= ephemeral.lowerBound)
+            #expect(taken.isDisjoint(with: block))
+            taken.formUnion(block)
+        }
+    }
+}
