@@ -58,33 +58,63 @@ public enum ChildProcess {
         return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     }
 
-    /// Whether `pid` is alive and is still the process started for `marker` (its command line
-    /// contains that string). Reaps it first if it is our own exited child.
-    public static func isRunning(_ pid: pid_t, marker: String) -> Bool {
-        guard pid > 0 else { return false }
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)
-        guard kill(pid, 0) == 0 else { return false }
-        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
-        if isZombie(pid) { return false }
-        let text = String(decoding: commandLine.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
-        return text.contains(marker)
+    /// What the kernel says of a recorded pid.
+    enum Identity: Equatable {
+        /// Alive, and its command line contains the marker.
+        case ours
+        /// Gone, a zombie, or another program now.
+        case gone
+        /// Alive but with an empty command line: in the middle of `exec` (a `#!` script such
+        /// as pt-heartbeat takes a while to become `perl ...`), or a kernel thread.
+        case undetermined
     }
 
-    /// Sends SIGTERM, waits up to `grace` seconds, then SIGKILL. Does nothing if the pid is not
-    /// (or no longer) the process started for `marker`. Returns whether a process was ended.
+    static func identity(_ pid: pid_t, marker: String) -> Identity {
+        guard pid > 0 else { return .gone }
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, WNOHANG)  // reap it if it is our own exited child
+        guard kill(pid, 0) == 0, !isZombie(pid) else { return .gone }
+        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return .gone }
+        if commandLine.isEmpty { return .undetermined }
+        let text = String(decoding: commandLine.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        return text.contains(marker) ? .ours : .gone
+    }
+
+    /// Whether `pid` is alive and still the process started for `marker` (its command line
+    /// contains that string). A pid caught mid-`exec` counts as running: its owner just
+    /// started it.
+    public static func isRunning(_ pid: pid_t, marker: String) -> Bool {
+        identity(pid, marker: marker) != .gone
+    }
+
+    /// Sends SIGTERM, waits up to `grace` seconds, then SIGKILL (at once with `grace` 0). Signals only a pid proven to
+    /// be the process started for `marker` (waiting up to a second for one caught mid-`exec`
+    /// to show its command line). Returns whether a process was ended.
     @discardableResult
     public static func stop(_ pid: pid_t, marker: String, grace: Double = 15) -> Bool {
-        guard isRunning(pid, marker: marker) else { return false }
-        kill(pid, SIGTERM)
+        var identity = identity(pid, marker: marker)
+        for _ in 0..<100 where identity == .undetermined {
+            usleep(10_000)
+            identity = self.identity(pid, marker: marker)
+        }
+        guard identity == .ours else { return false }
+        if grace > 0 { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline {
-            if !isRunning(pid, marker: marker) { return true }
+            if self.identity(pid, marker: marker) == .gone { return true }
             usleep(20_000)
         }
-        kill(pid, SIGKILL)
-        while isRunning(pid, marker: marker) { usleep(10_000) }
+        if self.identity(pid, marker: marker) == .ours { kill(pid, SIGKILL) }
+        while self.identity(pid, marker: marker) != .gone { usleep(10_000) }
         return true
+    }
+
+    /// The last lines of the first non-empty of `logs`, for an error that says why a process died.
+    public static func logTail(_ logs: [String], characters: Int = 400) -> String {
+        logs.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+            .map { String($0.suffix(characters)).trimmingCharacters(in: .whitespacesAndNewlines) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " | ")
     }
 
     private static func isZombie(_ pid: pid_t) -> Bool {

@@ -40,7 +40,7 @@ public enum DatadirTemplate {
             "--skip-test-db", "--skip-name-resolve",
         ], logFile: log)
         guard status == 0 else {
-            let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.suffix(500) ?? ""
+            let tail = ChildProcess.logTail([log], characters: 500)
             throw SandboxError.setupFailed(what: "the MariaDB data directory template", detail: "mariadb-install-db exited \(status): \(tail)")
         }
         try? FileManager.default.removeItem(atPath: log)

@@ -31,7 +31,8 @@ public enum EtcdServer {
         var lastError = "no answer"
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker) else {
-                throw SandboxError.notReady(what: "etcd at \(url)", log: logFile, detail: "the process exited")
+                throw SandboxError.notReady(what: "etcd at \(url)", log: logFile,
+                                            detail: "the process exited: \(ChildProcess.logTail([logFile], characters: 600))")
             }
             do {
                 _ = try await client.status()

@@ -29,12 +29,7 @@ public enum MariaDBServer {
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker) else {
                 // Errors before the error log is open (bad options, a missing library) go to stdout.log.
-                let directory = (errorLog as NSString).deletingLastPathComponent
-                let tail = [errorLog, directory + "/stdout.log"]
-                    .compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
-                    .map { String($0.suffix(300)).trimmingCharacters(in: .whitespacesAndNewlines) }
-                    .filter { !$0.isEmpty }
-                    .joined(separator: " | ")
+                let tail = ChildProcess.logTail([errorLog, (errorLog as NSString).deletingLastPathComponent + "/stdout.log"])
                 throw SandboxError.notReady(what: "mariadbd \(name)", log: errorLog, detail: "the process exited: \(tail)")
             }
             if FileManager.default.fileExists(atPath: socket) {

@@ -36,9 +36,13 @@ public enum Ports {
 
     /// A base port such that `base ..< base + count` are all free, chosen at random below the
     /// kernel's ephemeral range (`ip_local_port_range`), where outgoing connections never take
-    /// a port between the check and the server's bind. Blocks handed out are remembered for
-    /// the life of the process, so sandboxes started side by side in one process (the tests)
-    /// never get overlapping blocks.
+    /// a port between the check and the server's bind.
+    ///
+    /// The block is also reserved for the life of this process: one lock file per port in
+    /// `$TMPDIR/marina-ports/`, held with `flock`. Another process (or another call in this
+    /// one) skips a reserved port even while nothing listens on it, as while a test restarts a
+    /// server on its old port. The kernel drops the locks when the process ends, so no
+    /// reservation outlives its owner.
     public static func findFreeBlock(count: Int) throws -> Int {
         let upper = min(ephemeralRange().lowerBound, 65536) - count
         let lower = 10_000
@@ -46,18 +50,33 @@ public enum Ports {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<500 {
             let base = Int.random(in: lower..<upper, using: &generator)
-            let block = base..<(base + count)
-            let claimed = reserved.withLock { reserved -> Bool in
-                guard !block.contains(where: reserved.contains), block.allSatisfy(isFree) else { return false }
-                reserved.formUnion(block)
-                return true
-            }
-            if claimed { return base }
+            let block = Array(base..<(base + count))
+            guard block.allSatisfy(isFree), let locks = reserve(block) else { continue }
+            // Held until the process exits.
+            heldReservations.withLock { $0 += locks }
+            if block.allSatisfy(isFree) { return base }
         }
         throw SandboxError.noFreePorts(count: count)
     }
 
-    private static let reserved = Mutex<Set<Int>>([])
+    private static let heldReservations = Mutex<[Int32]>([])
+
+    /// Takes the lock of every port of `block`, or none of them.
+    private static func reserve(_ block: [Int]) -> [Int32]? {
+        let directory = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/marina-ports"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var locks = [Int32]()
+        for port in block {
+            let descriptor = open("\(directory)/\(port).lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o666)
+            guard descriptor >= 0, flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+                if descriptor >= 0 { close(descriptor) }
+                locks.forEach { close($0) }
+                return nil
+            }
+            locks.append(descriptor)
+        }
+        return locks
+    }
 
     /// The ports the kernel picks local ports of outgoing connections from.
     public static func ephemeralRange() -> ClosedRange<Int> {

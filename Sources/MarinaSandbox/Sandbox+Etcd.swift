@@ -9,12 +9,7 @@ extension Sandbox {
     }
 
     private static func stopEtcd(_ state: SandboxState, kill: Bool) {
-        if kill {
-            if ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) { Glibc.kill(state.etcd.pid, SIGKILL) }
-            while ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) { usleep(10_000) }
-        } else {
-            ChildProcess.stop(state.etcd.pid, marker: marker(state.directory))
-        }
+        ChildProcess.stop(state.etcd.pid, marker: marker(state.directory), grace: kill ? 0 : 15)
     }
 
     /// Starts the sandbox's etcd again on the same ports and data, and waits for it.

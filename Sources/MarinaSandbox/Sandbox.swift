@@ -264,8 +264,7 @@ public struct Sandbox: Sendable {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker) else {
-                let tail = (try? String(contentsOfFile: logFile, encoding: .utf8)).map { String($0.suffix(400)) } ?? ""
-                throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "the process exited: \(tail)")
+                throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "the process exited: \(ChildProcess.logTail([logFile]))")
             }
             let rows = try await client.query("SELECT ts FROM heartbeat.heartbeat WHERE server_id = ?", .integer(Int64(serverID)))
             if !rows.rows.isEmpty { return }

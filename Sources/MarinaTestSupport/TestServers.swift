@@ -78,9 +78,9 @@ public enum TestServers {
             guard let pid = Int32(entry.split(separator: "-").first ?? ""), kill(pid, 0) != 0 else { continue }
             let processRoot = base + "/" + entry
             for sandbox in (try? FileManager.default.contentsOfDirectory(atPath: processRoot)) ?? [] {
-                _ = try? Sandbox.down(directory: processRoot + "/" + sandbox, purge: true)
+                _ = try? Sandbox.down(directory: processRoot + "/" + sandbox, purge: !keepDirectories)
             }
-            try? FileManager.default.removeItem(atPath: processRoot)
+            if !keepDirectories { try? FileManager.default.removeItem(atPath: processRoot) }
         }
     }
 }

@@ -165,3 +165,21 @@ final class ListeningSocket {
 
     func close() { _ = Glibc.close(descriptor) }
 }
+
+@Suite("Stopping processes by pid")
+struct ChildProcessTests {
+    @Test("stop signals only a process whose command line names the sandbox")
+    func stopChecksIdentity() async throws {
+        let marker = TestServers.root + "/identity-\(UInt32.random(in: 0...UInt32.max))/"
+        let log = TestServers.root + "/identity.log"
+        // tail keeps following /dev/null; the missing second file only puts the marker in its argv.
+        let pid = try ChildProcess.spawn("/usr/bin/tail", ["-f", "/dev/null", marker + "x"], logFile: log)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!ChildProcess.stop(pid, marker: TestServers.root + "/someone-else/", grace: 1))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(ChildProcess.isRunning(pid, marker: marker))
+        #expect(ChildProcess.stop(pid, marker: marker, grace: 1))
+        #expect(!ChildProcess.isRunning(pid, marker: marker))
+        #expect(processes(containing: marker).isEmpty)
+    }
+}
