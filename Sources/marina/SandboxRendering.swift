@@ -26,6 +26,14 @@ enum SandboxRendering {
                 append(root, members: members, depth: 0, to: &lines)
             }
         }
+        lines.append("")
+        lines.append("instances (role as started; the trees above are what the servers say now)")
+        let width = report.instances.map(\.name.count).max() ?? 6
+        for instance in report.instances {
+            let name = instance.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            let role = instance.role.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+            lines.append("  \(name)  \(instance.section)  \(role)  port \(instance.port)  socket \(instance.socket)")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -76,6 +76,28 @@ struct SandboxTests {
         #expect(report.heartbeats.map(\.running) == [true])
     }
 
+    @Test("two sections are two separate replication trees, each with its own heartbeat shard")
+    func twoSections() async throws {
+        let sandbox = try await TestServers.privateSandbox("two-sections", sections: 2, replicas: 1)
+        defer { TestServers.stop(sandbox) }
+        #expect(sandbox.sections == ["s1", "s2"])
+        let report = await SandboxReport.inspect(sandbox)
+        let sources = Dictionary(uniqueKeysWithValues: report.instances.map { ($0.name, $0.replicatesFrom ?? "-") })
+        #expect(sources == ["db1001": "-", "db1002": "db1001", "db2001": "-", "db2002": "db2001"])
+
+        let s2Primary = try await sandbox.root("db2001")
+        try await s2Primary.execute("CREATE DATABASE only_in_s2")
+        let position = try #require(try await s2Primary.query("SELECT @@gtid_binlog_pos AS p").first?["p"])
+        let s2Replica = try await sandbox.root("db2002")
+        #expect(try await s2Replica.query("SELECT MASTER_GTID_WAIT(?, 20) AS w", .string(position)).first?.int("w") == 0)
+        #expect(try await s2Replica.query("SHOW DATABASES LIKE 'only_in_s2'").rows.count == 1)
+        let s1Replica = try await sandbox.root("db1002")
+        #expect(try await s1Replica.query("SHOW DATABASES LIKE 'only_in_s2'").rows.isEmpty)
+        let shards = try await s2Replica.query("SELECT DISTINCT shard FROM heartbeat.heartbeat").rows.compactMap { $0["shard"] }
+        #expect(shards == ["s2"])
+        for client in [s2Primary, s2Replica, s1Replica] { await client.close() }
+    }
+
     @Test("a second up reports the running sandbox; down stops exactly its processes")
     func idempotentUpAndDown() async throws {
         let sandbox = try await TestServers.privateSandbox("lifecycle", sections: 1, replicas: 1)
