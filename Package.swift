@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // The two C libraries, each behind one system-library target and imported by exactly one Swift module.
@@ -24,6 +25,9 @@ let package = Package(
 
         .target(name: "MariaDBClient", dependencies: ["CMariaDB", "BlockingIO"]),
         .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO"]),
+
+        // The source of truth as values: model, validation, generated configuration, diff, edits. No I/O.
+        .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(
             name: "MarinaSandbox",
             dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", .product(name: "Logging", package: "swift-log")]
@@ -43,6 +47,7 @@ let package = Package(
         // Starts real servers for the integration tests; shared by every test target.
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 
+        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient"]),

@@ -1,0 +1,138 @@
+/// The version of every value Marina stores in etcd. A value with another version is refused.
+public let schemaVersion = 1
+
+/// Whether a section's loads go to `sectionLoads` (core databases) or `externalLoads`
+/// (external storage, parser cache, x1), as in dbctl.
+public enum Flavor: String, Codable, Sendable, CaseIterable {
+    case regular, external
+}
+
+/// One replication tree, as the operators want it.
+///
+/// A section whose `primary` is empty is *uninitialized* (dbctl's `PLACEHOLDER`): it exists so
+/// that instances can be configured in it, and it is left out of the generated configuration
+/// until `set-primary` names its primary.
+public struct Section: Codable, Sendable, Equatable {
+    public var name: String
+    /// The one writable instance; `""` while uninitialized.
+    public var primary: String
+    /// Where the primary is; the section appears in that datacenter's generated configuration.
+    public var datacenter: String
+    public var readOnly: Bool
+    /// Why the section is read-only; required when `readOnly`.
+    public var readOnlyReason: String
+    /// Pooled replicas (weight 0 included, primary excluded) the section may never go below.
+    public var minReplicas: Int
+    public var flavor: Flavor
+    /// Emit the primary only (parser cache, main stash).
+    public var omitReplicas: Bool
+    /// Accept a section with no pooled replica at all; otherwise that is an error.
+    public var allowEmpty: Bool
+
+    public init(name: String, primary: String = "", datacenter: String, readOnly: Bool = false, readOnlyReason: String = "",
+                minReplicas: Int = 0, flavor: Flavor = .regular, omitReplicas: Bool = false, allowEmpty: Bool = false) {
+        self.name = name
+        self.primary = primary
+        self.datacenter = datacenter
+        self.readOnly = readOnly
+        self.readOnlyReason = readOnlyReason
+        self.minReplicas = minReplicas
+        self.flavor = flavor
+        self.omitReplicas = omitReplicas
+        self.allowEmpty = allowEmpty
+    }
+
+    public var isInitialized: Bool { !primary.isEmpty }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, primary, datacenter, readOnly = "readonly", readOnlyReason = "ro_reason", minReplicas = "min_replicas"
+        case flavor, omitReplicas = "omit_replicas", allowEmpty = "allow_empty"
+    }
+}
+
+/// One `mariadbd`, as the operators want it.
+public struct Instance: Codable, Sendable, Equatable {
+    /// `db1085`, or `db1101:3317` for one of several instances on a host.
+    public var name: String
+    /// The IP address applications connect to.
+    public var host: String
+    public var port: Int
+    public var datacenter: String
+    /// Allowed to become primary.
+    public var candidatePrimary: Bool
+    public var note: String
+    /// Its pooling in each section it belongs to.
+    public var sections: [String: Membership]
+
+    public init(name: String, host: String, port: Int = 3306, datacenter: String, candidatePrimary: Bool = false,
+                note: String = "", sections: [String: Membership] = [:]) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.datacenter = datacenter
+        self.candidatePrimary = candidatePrimary
+        self.note = note
+        self.sections = sections
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, host, port, datacenter, candidatePrimary = "candidate_primary", note, sections
+    }
+}
+
+/// How an instance serves one section.
+public struct Membership: Codable, Sendable, Equatable {
+    public var pooled: Bool
+    public var weight: Int
+    /// 0-100: the share of `weight` applied, for gradual repooling.
+    public var percentage: Int
+    /// Query groups (`vslow`, `dump`, `api`, ...) with their own pooling and weight.
+    public var groups: [String: GroupMembership]
+
+    public init(pooled: Bool = false, weight: Int = 0, percentage: Int = 100, groups: [String: GroupMembership] = [:]) {
+        self.pooled = pooled
+        self.weight = weight
+        self.percentage = percentage
+        self.groups = groups
+    }
+
+    /// The weight applications see: `weight × percentage / 100`, rounded down, as dbctl does.
+    public var effectiveWeight: Int { weight * percentage / 100 }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pooled, weight, percentage, groups
+    }
+}
+
+public struct GroupMembership: Codable, Sendable, Equatable {
+    public var pooled: Bool
+    public var weight: Int
+
+    public init(pooled: Bool = true, weight: Int) {
+        self.pooled = pooled
+        self.weight = weight
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pooled, weight
+    }
+}
+
+/// The whole source of truth at one moment: every datacenter, section and instance.
+public struct Topology: Sendable, Equatable {
+    public var datacenters: Set<String>
+    public var sections: [String: Section]
+    public var instances: [String: Instance]
+
+    public init(datacenters: Set<String> = [], sections: [String: Section] = [:], instances: [String: Instance] = [:]) {
+        self.datacenters = datacenters
+        self.sections = sections
+        self.instances = instances
+    }
+
+    /// The instances configured in `section`, sorted by name.
+    public func members(of section: String) -> [(instance: Instance, membership: Membership)] {
+        instances.values.compactMap { instance in instance.sections[section].map { (instance, $0) } }
+            .sorted { $0.instance.name < $1.instance.name }
+    }
+}

@@ -1,0 +1,131 @@
+/// A change a DBA asks for, applied to a topology as a pure function.
+public enum TopologyEdit: Sendable, Equatable {
+    case addDatacenter(String)
+    case addSection(Section)
+    case setPrimary(section: String, instance: String)
+    /// `reason: nil` makes the section read-write.
+    case setReadOnly(section: String, reason: String?)
+    case addInstance(Instance)
+    case removeInstance(String)
+    /// Adds the instance to a section, depooled, with a weight.
+    case addToSection(instance: String, section: String, weight: Int)
+    case removeFromSection(instance: String, section: String)
+    /// Pools the instance in a section (or in one of its groups), optionally at a percentage.
+    case pool(instance: String, section: String, group: String?, percentage: Int?)
+    case depool(instance: String, section: String, group: String?)
+    case setWeight(instance: String, section: String, group: String?, weight: Int)
+    case setPercentage(instance: String, section: String, percentage: Int)
+    case setCandidate(instance: String, candidate: Bool)
+}
+
+/// Why an edit cannot even be applied (as opposed to applying and failing validation).
+public struct EditError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Topology {
+    /// The topology after `edit`, or an `EditError` naming what does not exist or already does.
+    public func applying(_ edit: TopologyEdit) throws -> Topology {
+        var topology = self
+        switch edit {
+        case .addDatacenter(let name):
+            guard !datacenters.contains(name) else { throw EditError("datacenter \(name) already exists") }
+            topology.datacenters.insert(name)
+        case .addSection(let section):
+            guard sections[section.name] == nil else { throw EditError("section \(section.name) already exists") }
+            topology.sections[section.name] = section
+        case .setPrimary(let section, let instance):
+            guard instances[instance] != nil else { throw EditError("unknown instance \(instance)") }
+            try topology.updateSection(section) { $0.primary = instance }
+        case .setReadOnly(let section, let reason):
+            try topology.updateSection(section) {
+                $0.readOnly = reason != nil
+                $0.readOnlyReason = reason ?? ""
+            }
+        case .addInstance(let instance):
+            guard instances[instance.name] == nil else { throw EditError("instance \(instance.name) already exists") }
+            topology.instances[instance.name] = instance
+        case .removeInstance(let name):
+            guard instances[name] != nil else { throw EditError("unknown instance \(name)") }
+            if let section = sections.values.first(where: { $0.primary == name }) {
+                throw EditError("\(name) is the primary of \(section.name): switch it over first")
+            }
+            topology.instances[name] = nil
+        case .addToSection(let instance, let section, let weight):
+            guard sections[section] != nil else { throw EditError("unknown section \(section)") }
+            try topology.updateInstance(instance) {
+                guard $0.sections[section] == nil else { throw EditError("\(instance) is already configured in section \(section)") }
+                $0.sections[section] = Membership(pooled: false, weight: weight, percentage: 100)
+            }
+        case .removeFromSection(let instance, let section):
+            try topology.updateMembership(instance, section) { _ in }
+            topology.instances[instance]?.sections[section] = nil
+        case .pool(let instance, let section, let group, let percentage):
+            try topology.updateMembership(instance, section) { membership in
+                if let group {
+                    guard membership.groups[group] != nil else { throw EditError("\(instance) has no group \(group) in section \(section)") }
+                    membership.groups[group]?.pooled = true
+                } else {
+                    membership.pooled = true
+                    if let percentage { membership.percentage = percentage }
+                }
+            }
+        case .depool(let instance, let section, let group):
+            try topology.updateMembership(instance, section) { membership in
+                if let group {
+                    guard membership.groups[group] != nil else { throw EditError("\(instance) has no group \(group) in section \(section)") }
+                    membership.groups[group]?.pooled = false
+                } else {
+                    membership.pooled = false
+                }
+            }
+        case .setWeight(let instance, let section, let group, let weight):
+            try topology.updateMembership(instance, section) { membership in
+                if let group {
+                    // Setting a group's weight creates the group, pooled.
+                    membership.groups[group, default: GroupMembership(pooled: true, weight: weight)].weight = weight
+                } else {
+                    membership.weight = weight
+                }
+            }
+        case .setPercentage(let instance, let section, let percentage):
+            try topology.updateMembership(instance, section) { $0.percentage = percentage }
+        case .setCandidate(let instance, let candidate):
+            try topology.updateInstance(instance) { $0.candidatePrimary = candidate }
+        }
+        return topology
+    }
+
+    private mutating func updateSection(_ name: String, _ change: (inout Section) throws -> Void) throws {
+        guard var section = sections[name] else { throw EditError("unknown section \(name)") }
+        try change(&section)
+        sections[name] = section
+    }
+
+    private mutating func updateInstance(_ name: String, _ change: (inout Instance) throws -> Void) throws {
+        guard var instance = instances[name] else { throw EditError("unknown instance \(name)") }
+        try change(&instance)
+        instances[name] = instance
+    }
+
+    private mutating func updateMembership(_ instance: String, _ section: String, _ change: (inout Membership) throws -> Void) throws {
+        guard sections[section] != nil else { throw EditError("unknown section \(section)") }
+        try updateInstance(instance) {
+            guard var membership = $0.sections[section] else {
+                throw EditError("\(instance) is not configured in section \(section): add it with `marina instance add-section \(instance) --section \(section) --weight N`")
+            }
+            try change(&membership)
+            $0.sections[section] = membership
+        }
+    }
+
+    /// The issues `candidate` has that this topology does not: what a change would break.
+    /// An edit is refused when this is not empty, so a topology that is already broken can
+    /// still be repaired one step at a time.
+    public func issuesIntroduced(by candidate: Topology) -> [TopologyIssue] {
+        let existing = Set(validate())
+        return candidate.validate().filter { !existing.contains($0) }
+    }
+}
