@@ -28,14 +28,17 @@ let package = Package(
 
         // The source of truth as values: model, validation, generated configuration, diff, edits. No I/O.
         .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The source of truth in etcd: staged objects, commits, history.
+        .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient"]),
         .target(
             name: "MarinaSandbox",
-            dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "marina",
             dependencies: [
-                "MarinaSandbox", "MariaDBClient", "EtcdClient",
+                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -48,6 +51,7 @@ let package = Package(
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient"]),

@@ -24,19 +24,21 @@ final class CurlRequest {
     private var sink = ResponseSink()
 
     init(url: String, body: Data, headers extraHeaders: [String], tls: EtcdConfiguration.TLS?,
-         connectTimeout: Double, totalTimeout: Double?) throws {
+         connectTimeout: Double, totalTimeout: Double?, method: String = "POST",
+         contentType: String = "application/json") throws {
         Self.globalInit()
         guard let handle = curl_easy_init() else {
             throw TransportFailure(code: CURLE_FAILED_INIT, message: "curl_easy_init returned no handle")
         }
         self.handle = handle
         self.body = Array(body).map { CChar(bitPattern: $0) }
-        for header in ["Content-Type: application/json", "Expect:"] + extraHeaders {
+        for header in ["Content-Type: \(contentType)", "Expect:"] + extraHeaders {
             headers = curl_slist_append(headers, header)
         }
 
         try set(CURLOPT_URL, url)
         try set(CURLOPT_POST, 1)
+        if method != "POST" { try set(CURLOPT_CUSTOMREQUEST, method) }
         try set(CURLOPT_NOSIGNAL, 1)
         try set(CURLOPT_TCP_NODELAY, 1)
         try set(CURLOPT_TCP_KEEPALIVE, 1)

@@ -33,10 +33,13 @@ public final class EtcdClient: Sendable {
 
     /// Reads one key, or with `prefix` every key that starts with `key`, at the latest
     /// revision or at `revision`.
-    public func get(_ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil) async throws -> RangeResult {
+    /// With `keysOnly`, values come back empty (for listing large values cheaply).
+    public func get(_ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil,
+                    keysOnly: Bool = false) async throws -> RangeResult {
         var body = Wire.rangeBody(key, prefix: prefix)
         if let revision { body["revision"] = String(revision) }
         if let limit { body["limit"] = String(limit) }
+        if keysOnly { body["keys_only"] = true }
         let response: Wire.RangeResponse = try await call("/v3/kv/range", body, idempotent: true)
         return try response.model()
     }
@@ -79,7 +82,7 @@ public final class EtcdClient: Sendable {
             if case .get = $0 { return true } else { return false }
         }
         let response: Wire.TxnResponse = try await call("/v3/kv/txn", body, idempotent: readOnly)
-        let results: [OperationResult] = try (response.responses ?? []).map { op in
+        let results: [KVResult] = try (response.responses ?? []).map { op in
             if let range = op.response_range { return .get(try range.model()) }
             if let put = op.response_put { return .put(revision: Wire.int(put.header?.revision)) }
             if let delete = op.response_delete_range { return .delete(deleted: Wire.int(delete.deleted)) }
@@ -144,6 +147,11 @@ public final class EtcdClient: Sendable {
     }
 
     // MARK: Requests
+
+    /// Runs a blocking curl request on the client's queue (for the v2 mirror).
+    func blockingV2(_ body: @escaping @Sendable () throws -> (status: Int, body: Data)) async throws -> (status: Int, body: Data) {
+        try await queue.run(body)
+    }
 
     /// Sends one unary request and decodes its answer, failing over between endpoints.
     func call<Response: Decodable>(_ path: String, _ body: [String: Any], idempotent: Bool) async throws -> Response {

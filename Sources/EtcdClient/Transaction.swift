@@ -2,10 +2,10 @@
 /// `failure` ones; either way atomically, at one revision.
 public struct Transaction: Sendable {
     public var compares: [Compare]
-    public var success: [Operation]
-    public var failure: [Operation]
+    public var success: [KVOperation]
+    public var failure: [KVOperation]
 
-    public init(compares: [Compare], success: [Operation], failure: [Operation] = []) {
+    public init(compares: [Compare], success: [KVOperation], failure: [KVOperation] = []) {
         self.compares = compares
         self.success = success
         self.failure = failure
@@ -46,18 +46,20 @@ public struct Compare: Sendable {
 }
 
 /// One operation inside a transaction.
-public enum Operation: Sendable {
+public enum KVOperation: Sendable {
     case get(String, prefix: Bool = false)
     case put(String, [UInt8], lease: Int64 = 0)
     case delete(String, prefix: Bool = false)
+    /// Deletes every key in `[from, to)`.
+    case deleteRange(from: String, to: String)
 
-    public static func put(_ key: String, _ value: String, lease: Int64 = 0) -> Operation {
+    public static func put(_ key: String, _ value: String, lease: Int64 = 0) -> KVOperation {
         .put(key, Array(value.utf8), lease: lease)
     }
 }
 
 /// The result of one operation inside a transaction, in the order they were given.
-public enum OperationResult: Sendable, Equatable {
+public enum KVResult: Sendable, Equatable {
     case get(RangeResult)
     case put(revision: Int64)
     case delete(deleted: Int64)
@@ -69,5 +71,5 @@ public struct TransactionResult: Sendable, Equatable {
     public var succeeded: Bool
     /// The store revision after the transaction (the revision of its writes, if any).
     public var revision: Int64
-    public var results: [OperationResult]
+    public var results: [KVResult]
 }

@@ -160,7 +160,7 @@ enum Wire {
         return body
     }
 
-    static func operationBody(_ operation: Operation) -> [String: Any] {
+    static func operationBody(_ operation: KVOperation) -> [String: Any] {
         switch operation {
         case .get(let key, let prefix):
             return ["request_range": rangeBody(key, prefix: prefix)]
@@ -170,6 +170,8 @@ enum Wire {
             return ["request_put": put]
         case .delete(let key, let prefix):
             return ["request_delete_range": rangeBody(key, prefix: prefix)]
+        case .deleteRange(let from, let to):
+            return ["request_delete_range": ["key": encode64(from), "range_end": encode64(to)]]
         }
     }
 }

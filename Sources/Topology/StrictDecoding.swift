@@ -23,7 +23,7 @@ public struct SchemaError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String { "\(path): \(problem)" }
 
     /// Turns a `DecodingError` into "at this path: this problem".
-    static func from(_ error: Error, root: String) -> SchemaError {
+    public static func from(_ error: Error, root: String) -> SchemaError {
         if let error = error as? SchemaError { return SchemaError(path: root + "." + error.path, problem: error.problem) }
         guard let decoding = error as? DecodingError else { return SchemaError(path: root, problem: "\(error)") }
         func join(_ path: [CodingKey]) -> String {

@@ -1,0 +1,253 @@
+import EtcdClient
+import Foundation
+import Topology
+
+/// The staged objects as read at one etcd revision.
+public struct StagedSnapshot: Sendable {
+    public var topology: Topology
+    /// The store revision of the read.
+    public var revision: Int64
+    /// Mod revision of the `staged` marker (0 before the first staged write): what a write compares.
+    var markerRevision: Int64
+}
+
+/// The committed configuration as read at one etcd revision.
+public struct CommittedState: Sendable {
+    public var configs: [String: GeneratedConfig]
+    /// The latest commit's sequence number (0 before the first).
+    public var sequence: Int
+    var headRevision: Int64
+}
+
+/// The answer to a staged edit. A lost race and a refused what-if are values, not errors.
+public enum EditOutcome: Sendable, Equatable {
+    case applied(revision: Int64)
+    /// The change would break these rules; nothing was written.
+    case refused([TopologyIssue])
+    /// Someone changed the staged objects after they were read at `readRevision`; nothing was written.
+    case conflict(readRevision: Int64)
+}
+
+/// The answer to a commit or restore.
+public enum CommitOutcome: Sendable, Equatable {
+    case committed(HistoryEntry)
+    case nothingToCommit
+    case invalid([TopologyIssue])
+    case conflict(readRevision: Int64)
+}
+
+/// Who does what, when: recorded with every write.
+public struct Actor: Sendable {
+    public var author: String
+    public var now: Date
+    public init(author: String, now: Date) {
+        self.author = author
+        self.now = now
+    }
+}
+
+/// The source of truth in etcd: staged objects, committed configurations and history.
+///
+/// Every write is one transaction that compares what it read: staged writes compare the
+/// `staged` marker, commits compare the marker and the `committed` head. A concurrent writer
+/// makes the transaction fail whole (`.conflict`), never half-apply.
+public struct TopologyStore: Sendable {
+    public let etcd: EtcdClient
+    public let keys: StoreKeys
+    /// Commits kept in history; older ones are deleted by the commit that passes the limit.
+    public let historyLimit: Int
+
+    public init(etcd: EtcdClient, keys: StoreKeys = StoreKeys(), historyLimit: Int = 200) {
+        self.etcd = etcd
+        self.keys = keys
+        self.historyLimit = historyLimit
+    }
+
+    // MARK: Reading
+
+    /// Staged objects and committed configuration, read in one transaction at one revision.
+    public func read() async throws -> (staged: StagedSnapshot, committed: CommittedState) {
+        let result = try await etcd.transaction(Transaction(compares: [], success: [
+            .get(keys.datacenters, prefix: true), .get(keys.sections, prefix: true), .get(keys.instances, prefix: true),
+            .get(keys.staged), .get(keys.generated, prefix: true), .get(keys.committed),
+        ]))
+        let ranges = result.results.compactMap { result -> RangeResult? in
+            if case .get(let range) = result { return range }
+            return nil
+        }
+        guard ranges.count == 6 else { throw EtcdError(.malformedResponse, "the read transaction returned \(ranges.count) ranges") }
+        var topology = Topology()
+        for kv in ranges[0].kvs {
+            topology.datacenters.insert(try StoredJSON.decode(StoredDatacenter.self, from: kv.value, key: kv.key).name)
+        }
+        for kv in ranges[1].kvs {
+            topology.sections[String(kv.key.dropFirst(keys.sections.count))] = try StoredJSON.decode(Section.self, from: kv.value, key: kv.key)
+        }
+        for kv in ranges[2].kvs {
+            topology.instances[String(kv.key.dropFirst(keys.instances.count))] = try StoredJSON.decode(Instance.self, from: kv.value, key: kv.key)
+        }
+        var configs = [String: GeneratedConfig]()
+        for kv in ranges[4].kvs {
+            configs[String(kv.key.dropFirst(keys.generated.count))] = try StoredJSON.decode(StoredGeneratedConfig.self, from: kv.value, key: kv.key).config
+        }
+        let head = try ranges[5].kvs.first.map { try StoredJSON.decode(StoredHead.self, from: $0.value, key: $0.key) }
+        let staged = StagedSnapshot(topology: topology, revision: result.revision, markerRevision: ranges[3].kvs.first?.modRevision ?? 0)
+        let committed = CommittedState(configs: configs, sequence: head?.sequence ?? 0, headRevision: ranges[5].kvs.first?.modRevision ?? 0)
+        return (staged, committed)
+    }
+
+    /// What a commit would change now (staged versus committed), and the staged issues.
+    public func diff() async throws -> (changes: [ConfigChange], issues: [TopologyIssue]) {
+        let (staged, committed) = try await read()
+        return (ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs()), staged.topology.validate())
+    }
+
+    // MARK: Staged writes
+
+    /// Applies one edit to the staged objects, refusing it if it would break a rule that the
+    /// staged objects do not already break.
+    public func apply(_ edit: TopologyEdit, by actor: Actor) async throws -> EditOutcome {
+        try await apply(edit, over: try await read().staged, by: actor)
+    }
+
+    /// Applies an edit decided on `snapshot`; `.conflict` if the staged objects changed since.
+    public func apply(_ edit: TopologyEdit, over snapshot: StagedSnapshot, by actor: Actor) async throws -> EditOutcome {
+        let changed = try snapshot.topology.applying(edit)
+        let introduced = snapshot.topology.issuesIntroduced(by: changed)
+        guard introduced.isEmpty else { return .refused(introduced) }
+        return try await writeStaged(changed, over: snapshot, by: actor, change: "\(edit)")
+    }
+
+    /// Replaces every staged object with `topology` (an import), which must be valid as a whole.
+    public func replaceStaged(with topology: Topology, by actor: Actor, change: String) async throws -> EditOutcome {
+        let issues = topology.validate()
+        guard issues.isEmpty else { return .refused(issues) }
+        return try await writeStaged(topology, over: try await read().staged, by: actor, change: change)
+    }
+
+    private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: Actor, change: String) async throws -> EditOutcome {
+        let operations = stagedOperations(from: snapshot.topology, to: topology)
+            + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: change)))]
+        let result = try await run(Transaction(compares: [.unchanged(keys.staged, since: snapshot.markerRevision)], success: operations))
+        return result.succeeded ? .applied(revision: result.revision) : .conflict(readRevision: snapshot.revision)
+    }
+
+    /// Puts for every object that differs, deletes for every object that is gone.
+    func stagedOperations(from old: Topology, to new: Topology) -> [KVOperation] {
+        var operations = [KVOperation]()
+        for name in new.datacenters.subtracting(old.datacenters).sorted() {
+            operations.append(.put(keys.datacenter(name), StoredJSON.encode(StoredDatacenter(schema: schemaVersion, name: name))))
+        }
+        for name in old.datacenters.subtracting(new.datacenters).sorted() { operations.append(.delete(keys.datacenter(name))) }
+        for (name, section) in new.sections.sorted(by: { $0.key < $1.key }) where old.sections[name] != section {
+            operations.append(.put(keys.section(name), StoredJSON.encodeWithSchema(section)))
+        }
+        for name in old.sections.keys.sorted() where new.sections[name] == nil { operations.append(.delete(keys.section(name))) }
+        for (name, instance) in new.instances.sorted(by: { $0.key < $1.key }) where old.instances[name] != instance {
+            operations.append(.put(keys.instance(name), StoredJSON.encodeWithSchema(instance)))
+        }
+        for name in old.instances.keys.sorted() where new.instances[name] == nil { operations.append(.delete(keys.instance(name))) }
+        return operations
+    }
+
+    // MARK: Commits
+
+    /// What a commit would write, read at one revision: shown to the DBA, then passed to
+    /// `commit(_:message:by:)`, which writes exactly that or reports a conflict.
+    public struct PreparedCommit: Sendable {
+        public var staged: StagedSnapshot
+        public var committed: CommittedState
+        public var changes: [ConfigChange]
+        public var issues: [TopologyIssue]
+    }
+
+    public func prepareCommit() async throws -> PreparedCommit {
+        let (staged, committed) = try await read()
+        let changes = ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs())
+        return PreparedCommit(staged: staged, committed: committed, changes: changes, issues: staged.topology.validate())
+    }
+
+    /// Writes every datacenter's configuration computed from the staged objects of `prepared`,
+    /// with a history entry, in one transaction that fails (`.conflict`) if the staged objects
+    /// or the committed head changed since `prepared` was read.
+    public func commit(_ prepared: PreparedCommit, message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit) async throws -> CommitOutcome {
+        guard prepared.issues.isEmpty else { return .invalid(prepared.issues) }
+        let firstCommit = prepared.committed.sequence == 0 && !prepared.staged.topology.datacenters.isEmpty
+        guard !prepared.changes.isEmpty || firstCommit else { return .nothingToCommit }
+        return try await writeCommit(staged: prepared.staged, committed: prepared.committed, topology: prepared.staged.topology,
+                                     stagedOperations: [], kind: kind, message: message, actor: actor)
+    }
+
+    /// Prepares and commits at once (for automatic commits and scripts).
+    public func commit(message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit) async throws -> CommitOutcome {
+        try await commit(try await prepareCommit(), message: message, by: actor, kind: kind)
+    }
+
+    /// Makes the topology of the commit written at `revision` the staged and committed state
+    /// again, validated like a commit, recorded as a new commit; one transaction.
+    public func restore(revision: Int64, message: String, by actor: Actor) async throws -> CommitOutcome {
+        let listing = try await etcd.get(keys.history, prefix: true, keysOnly: true)
+        guard let key = listing.kvs.first(where: { $0.modRevision == revision })?.key, let kv = try await etcd.value(key) else {
+            throw StoreError.unknownRevision(revision)
+        }
+        let entry = try StoredJSON.decode(HistoryEntry.self, from: kv.value, key: kv.key)
+        let topology = entry.topology.topology
+        let issues = topology.validate()
+        guard issues.isEmpty else { return .invalid(issues) }
+        let (staged, committed) = try await read()
+        let operations = stagedOperations(from: staged.topology, to: topology)
+            + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now,
+                                                               change: "restore of revision \(revision)")))]
+        return try await writeCommit(staged: staged, committed: committed, topology: topology, stagedOperations: operations,
+                                     kind: .restore, message: "restore of revision \(revision): \(message)", actor: actor)
+    }
+
+    private func writeCommit(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
+                             kind: HistoryEntry.Kind, message: String, actor: Actor) async throws -> CommitOutcome {
+        let configs = topology.generatedConfigs()
+        let sequence = committed.sequence + 1
+        var entry = HistoryEntry(schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
+                                 basedOnRevision: staged.revision, revision: nil,
+                                 changes: ConfigDiff.changes(from: committed.configs, to: configs), topology: TopologyDocument(topology))
+        var operations = stagedOperations
+        for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
+            let stored = StoredGeneratedConfig(schema: schemaVersion, datacenter: datacenter, sequence: sequence, config: config)
+            operations.append(.put(keys.generated(datacenter), StoredJSON.encode(stored)))
+        }
+        for datacenter in committed.configs.keys.sorted() where configs[datacenter] == nil {
+            operations.append(.delete(keys.generated(datacenter)))
+        }
+        operations.append(.put(keys.history(sequence), StoredJSON.encode(entry)))
+        operations.append(.put(keys.committed, StoredJSON.encode(StoredHead(schema: schemaVersion, sequence: sequence))))
+        if sequence > historyLimit {
+            operations.append(.deleteRange(from: keys.history(0), to: keys.history(sequence - historyLimit + 1)))
+        }
+        let compares: [Compare] = [.unchanged(keys.staged, since: staged.markerRevision), .unchanged(keys.committed, since: committed.headRevision)]
+        let result = try await run(Transaction(compares: compares, success: operations))
+        guard result.succeeded else { return .conflict(readRevision: staged.revision) }
+        entry.revision = result.revision
+        return .committed(entry)
+    }
+
+    /// The latest `limit` commits, newest first.
+    public func history(limit: Int = 20) async throws -> [HistoryEntry] {
+        let listing = try await etcd.get(keys.history, prefix: true, keysOnly: true)
+        var entries = [HistoryEntry]()
+        for key in listing.kvs.suffix(limit).reversed() {
+            guard let kv = try await etcd.value(key.key) else { continue }
+            var entry = try StoredJSON.decode(HistoryEntry.self, from: kv.value, key: kv.key)
+            entry.revision = kv.modRevision
+            entries.append(entry)
+        }
+        return entries
+    }
+
+    /// Runs a transaction, turning etcd's size limits into an error that says what to change.
+    private func run(_ transaction: Transaction) async throws -> TransactionResult {
+        do {
+            return try await etcd.transaction(transaction)
+        } catch let error as EtcdError where error.message.contains("too many operations") || error.message.contains("too large") {
+            throw StoreError.tooLarge(operations: transaction.success.count, detail: error.message)
+        }
+    }
+}
