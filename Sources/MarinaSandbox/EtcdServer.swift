@@ -20,6 +20,8 @@ public enum EtcdServer {
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", "marina-sandbox=\(peer)",
             "--enable-v2=true",
+            // Atomic imports and restores of large topologies are single transactions.
+            "--max-txn-ops", "10000", "--max-request-bytes", "33554432",
         ], logFile: logFile)
     }
 

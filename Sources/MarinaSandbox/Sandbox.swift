@@ -83,6 +83,7 @@ public struct Sandbox: Sendable {
         do {
             try await start(plan, toolchain: toolchain, template: template, credentials: credentials, options: options,
                             state: &state, logger: logger)
+            try await register(state)
             return Started(state: state, alreadyRunning: false)
         } catch {
             logger.info("sandbox start failed, stopping what was started: \(error)")
@@ -295,7 +296,7 @@ public struct Sandbox: Sendable {
         return directory
     }
 
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
         var result = url.standardizedFileURL.path
         while result.count > 1 && result.hasSuffix("/") { result.removeLast() }

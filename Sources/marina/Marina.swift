@@ -10,7 +10,7 @@ struct Marina: AsyncParsableCommand {
         commandName: "marina",
         abstract: "A MariaDB topology orchestrator: source of truth in etcd, agents, drift, transactional operations.",
         version: version,
-        subcommands: [SandboxCommand.self, VersionCommand.self]
+        subcommands: [SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self, SandboxCommand.self, VersionCommand.self]
     )
 }
 

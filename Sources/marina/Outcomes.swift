@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Topology
+import TopologyStore
+
+/// Exit statuses shared by every command that changes the source of truth.
+enum Exit {
+    /// Refused by validation (the change would break a rule); nothing was written.
+    static let refused = ExitCode(2)
+    /// Lost a race with another writer; nothing was written: re-run.
+    static let conflict = ExitCode(3)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data("marina: \(text)\n".utf8))
+}
+
+func issueLines(_ issues: [TopologyIssue]) -> String {
+    issues.map { "  \($0.path): \($0.message)" }.joined(separator: "\n")
+}
+
+/// Prints what a staged edit did and exits with the matching status.
+func report(_ outcome: EditOutcome, done: String, json: Bool) throws {
+    switch outcome {
+    case .applied(let revision):
+        if json {
+            try printJSON(["outcome": "applied", "revision": String(revision)])
+        } else {
+            print("\(done) (staged at revision \(revision); `marina config diff` shows it, `marina config commit -m WHY` applies it)")
+        }
+    case .refused(let issues):
+        if json { try printJSON(RefusedOutput(outcome: "refused", issues: issues)) }
+        printError("refused, nothing was written; the change would break these rules:\n\(issueLines(issues))")
+        throw Exit.refused
+    case .conflict(let revision):
+        if json { try printJSON(["outcome": "conflict", "read_revision": String(revision)]) }
+        printError("the staged topology changed since you read it at revision \(revision); nothing was written: re-run")
+        throw Exit.conflict
+    }
+}
+
+struct RefusedOutput: Encodable {
+    var outcome: String
+    var issues: [TopologyIssue]
+}
+
+/// Prints the changes a commit makes (or would make), grouped by datacenter.
+func renderChanges(_ changes: [ConfigChange]) -> String {
+    guard !changes.isEmpty else { return "No difference between the staged objects and the committed configuration." }
+    return changes.map { change in
+        var lines = ["\(change.datacenter) \(change.key) \(change.entry)"]
+        if let before = change.before { lines.append("  - \(before)") }
+        if let after = change.after { lines.append("  + \(after)") }
+        return lines.joined(separator: "\n")
+    }.joined(separator: "\n")
+}
+
+/// Runs a command body, printing a thrown error as one line and exiting 1; exit codes and
+/// ArgumentParser's own errors pass through.
+func running(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        printError("\(error)")
+        throw ExitCode.failure
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import MarinaSandbox
+import TopologyStore
+
+/// How the CLI reaches the source of truth. Secrets come from the environment or files, never
+/// from the command line: `MARINA_ETCD_PASSWORD` or `--etcd-password-file`.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("etcd"), help: "etcd endpoints, comma-separated (default: $MARINA_ETCD, else the local sandbox's).")
+    var endpoints: String?
+
+    @Option(name: .customLong("etcd-ca"), help: "CA file to verify etcd's certificate.")
+    var caFile: String?
+
+    @Option(name: .customLong("etcd-cert"), help: "Client certificate for etcd.")
+    var certificateFile: String?
+
+    @Option(name: .customLong("etcd-key"), help: "Client key for etcd.")
+    var keyFile: String?
+
+    @Option(name: .customLong("etcd-user"), help: "etcd user (password from $MARINA_ETCD_PASSWORD or --etcd-password-file).")
+    var user: String?
+
+    @Option(name: .customLong("etcd-password-file"), help: "File holding the etcd password.")
+    var passwordFile: String?
+
+    @Option(help: "Who is making the change (default: $MARINA_AUTHOR, else $SUDO_USER or $USER, with the host name).")
+    var author: String?
+
+    @Flag(help: "Print JSON for scripts.")
+    var json = false
+
+    func store() throws -> TopologyStore {
+        TopologyStore(etcd: EtcdClient(try configuration()))
+    }
+
+    func configuration() throws -> EtcdConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        guard let list = endpoints ?? environment["MARINA_ETCD"] ?? sandboxEndpoint() else {
+            throw ValidationError("no etcd given: pass --etcd URL or set MARINA_ETCD (or start a sandbox)")
+        }
+        let urls = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("etcd endpoint \"\(url)\" must start with http:// or https://")
+        }
+        var tls: EtcdConfiguration.TLS?
+        if caFile != nil || certificateFile != nil || keyFile != nil {
+            tls = .init(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile)
+        } else if let certificates = sandboxCertificates() {
+            tls = certificates.etcdClientTLS
+        }
+        var credentials: EtcdConfiguration.Credentials?
+        if let user {
+            let password: String
+            if let passwordFile {
+                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                    throw ValidationError("cannot read the etcd password file \(passwordFile)")
+                }
+                password = text.trimmingCharacters(in: .newlines)
+            } else if let fromEnvironment = environment["MARINA_ETCD_PASSWORD"] {
+                password = fromEnvironment
+            } else {
+                throw ValidationError("--etcd-user needs a password: set MARINA_ETCD_PASSWORD or pass --etcd-password-file")
+            }
+            credentials = .init(username: user, password: password)
+        }
+        return EtcdConfiguration(endpoints: urls, tls: tls, credentials: credentials)
+    }
+
+    var actor: Actor {
+        let environment = ProcessInfo.processInfo.environment
+        let name = author ?? environment["MARINA_AUTHOR"] ?? "\(environment["SUDO_USER"] ?? environment["USER"] ?? "unknown")@\(ProcessInfo.processInfo.hostName)"
+        return Actor(author: name, now: Date())
+    }
+
+    /// The running local sandbox, when no endpoint was given.
+    private func sandboxState() -> SandboxState? {
+        let directory = ProcessInfo.processInfo.environment["MARINA_SANDBOX_DIR"] ?? ".sandbox"
+        return try? SandboxState.load(from: Sandbox.absolute(directory))
+    }
+
+    private func sandboxEndpoint() -> String? { sandboxState()?.etcd.url }
+
+    private func sandboxCertificates() -> Certificates? {
+        guard endpoints == nil, ProcessInfo.processInfo.environment["MARINA_ETCD"] == nil else { return nil }
+        return sandboxState()?.certificates
+    }
+}
+
+/// Where `config commit` and `restore` also write the configuration.
+struct MirrorOptions: ParsableArguments {
+    @Option(help: "Also write <dir>/<datacenter>.json (default: $MARINA_MIRROR_DIR).")
+    var mirrorDir: String?
+
+    @Flag(help: "Also write {\"val\": config} through etcd's v2 API where MediaWiki's EtcdConfig reads it (default: $MARINA_MIRROR_V2=1).")
+    var mirrorV2 = false
+
+    @Option(help: "The v2 path prefix (default: conftool/v1/mediawiki-config).")
+    var mirrorV2Prefix: String?
+
+    var mirror: ConfigMirror {
+        let environment = ProcessInfo.processInfo.environment
+        let v2 = mirrorV2 || environment["MARINA_MIRROR_V2"] == "1" || mirrorV2Prefix != nil
+        return ConfigMirror(v2Prefix: v2 ? (mirrorV2Prefix ?? ConfigMirror.mediaWikiPrefix) : nil,
+                            directory: mirrorDir ?? environment["MARINA_MIRROR_DIR"])
+    }
+}
