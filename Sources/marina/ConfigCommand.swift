@@ -42,7 +42,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                guard !message.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("-m must say why") }
+                guard !message.trimmingCharacters(in: .whitespaces).isEmpty else { throw UsageProblem("-m must say why") }
                 let topologyStore = try store.store()
                 let prepared = try await topologyStore.prepareCommit()
                 if !store.json && prepared.issues.isEmpty { print(renderChanges(prepared.changes)) }
@@ -61,7 +61,7 @@ struct ConfigCommand: AsyncParsableCommand {
             try await running {
                 var configs = try await store.store().read().committed.configs
                 if let datacenter {
-                    guard let config = configs[datacenter] else { throw ValidationError("no committed configuration for datacenter \(datacenter)") }
+                    guard let config = configs[datacenter] else { throw UsageProblem("no committed configuration for datacenter \(datacenter)") }
                     configs = [datacenter: config]
                 }
                 try printJSON(configs)
@@ -139,7 +139,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw UsageProblem("cannot read \(file)") }
                 let document = try TopologyDocument.parse(text, source: (file as NSString).lastPathComponent)
                 let outcome = try await store.store().replaceStaged(with: document.topology, by: store.actor, change: "import of \(file)")
                 let topology = document.topology

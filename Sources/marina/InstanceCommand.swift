@@ -39,7 +39,7 @@ struct InstanceCommand: AsyncParsableCommand {
         @Flag(help: "Allowed to become primary.") var candidate = false
         @Option var note = ""
         @Option(help: "A section to configure it in (repeatable); depooled, at --weight.") var section: [String] = []
-        @Option(help: "Its weight in those sections.") var weight = 0
+        @Option(parsing: .unconditional, help: "Its weight in those sections.") var weight = 0
 
         var edit: TopologyEdit {
             let memberships = Dictionary(uniqueKeysWithValues: section.map { ($0, Membership(pooled: false, weight: weight)) })
@@ -57,7 +57,7 @@ struct InstanceCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 let topology = try await store.store().read().staged.topology
-                guard let instance = topology.instances[name] else { throw ValidationError("unknown instance \(name)") }
+                guard let instance = topology.instances[name] else { throw UsageProblem("unknown instance \(name)") }
                 if store.json { try printJSON(instance) } else { print(Tables.instances([instance], section: nil, in: topology)) }
             }
         }
@@ -73,7 +73,7 @@ struct InstanceCommand: AsyncParsableCommand {
                 let topology = try await store.store().read().staged.topology
                 var instances = topology.instances.values.sorted { $0.name < $1.name }
                 if let section {
-                    guard topology.sections[section] != nil else { throw ValidationError("unknown section \(section)") }
+                    guard topology.sections[section] != nil else { throw UsageProblem("unknown section \(section)") }
                     instances = instances.filter { $0.sections[section] != nil }
                 }
                 if store.json { try printJSON(instances) } else { print(Tables.instances(instances, section: section, in: topology)) }
@@ -86,7 +86,7 @@ struct InstanceCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @Argument var name: String
         @OptionGroup var target: PoolingTarget
-        @Option(help: "Serve this percentage (0-100) of its weight.") var percentage: Int?
+        @Option(parsing: .unconditional, help: "Serve this percentage (0-100) of its weight.") var percentage: Int?
 
         func validate() throws {
             if target.group != nil && percentage != nil { throw ValidationError("--percentage applies to the section, not to a --group") }
@@ -109,7 +109,7 @@ struct InstanceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-weight", abstract: "Set an instance's weight in a section or group.")
         @OptionGroup var store: StoreOptions
         @Argument var name: String
-        @Argument(help: "The weight (0 or more).") var weight: Int
+        @Option(parsing: .unconditional, help: "The weight (0 or more).") var weight: Int
         @OptionGroup var target: PoolingTarget
 
         var edit: TopologyEdit { .setWeight(instance: name, section: target.section, group: target.group, weight: weight) }
@@ -120,7 +120,7 @@ struct InstanceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-percentage", abstract: "Set the share (0-100) of its weight an instance serves.")
         @OptionGroup var store: StoreOptions
         @Argument var name: String
-        @Argument(help: "0 to 100.") var percentage: Int
+        @Option(parsing: .unconditional, help: "0 to 100.") var percentage: Int
         @Option var section: String
 
         var edit: TopologyEdit { .setPercentage(instance: name, section: section, percentage: percentage) }
@@ -142,7 +142,7 @@ struct InstanceCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @Argument var name: String
         @Option var section: String
-        @Option var weight: Int
+        @Option(parsing: .unconditional) var weight: Int
 
         var edit: TopologyEdit { .addToSection(instance: name, section: section, weight: weight) }
         var done: String { "Configured \(name) in \(section) (depooled, weight \(weight))" }

@@ -11,6 +11,13 @@ enum Exit {
     static let conflict = ExitCode(3)
 }
 
+/// A problem with what was asked that is not argument syntax (ArgumentParser reports those):
+/// printed as one line, exit 1.
+struct UsageProblem: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data("marina: \(text)\n".utf8))
 }

@@ -38,7 +38,7 @@ struct SectionCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 let topology = try await store.store().read().staged.topology
-                guard let section = topology.sections[name] else { throw ValidationError("unknown section \(name)") }
+                guard let section = topology.sections[name] else { throw UsageProblem("unknown section \(name)") }
                 if store.json {
                     try printJSON(section)
                     return
@@ -91,7 +91,7 @@ struct SectionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                guard !reason.isEmpty else { throw ValidationError("--reason must not be empty") }
+                guard !reason.isEmpty else { throw UsageProblem("--reason must not be empty") }
                 try report(try await store.store().apply(.setReadOnly(section: name, reason: reason), by: store.actor),
                            done: "\(name) is read-only: \(reason)", json: store.json)
             }

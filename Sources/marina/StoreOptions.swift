@@ -38,11 +38,11 @@ struct StoreOptions: ParsableArguments {
     func configuration() throws -> EtcdConfiguration {
         let environment = ProcessInfo.processInfo.environment
         guard let list = endpoints ?? environment["MARINA_ETCD"] ?? sandboxEndpoint() else {
-            throw ValidationError("no etcd given: pass --etcd URL or set MARINA_ETCD (or start a sandbox)")
+            throw UsageProblem("no etcd given: pass --etcd URL or set MARINA_ETCD (or start a sandbox)")
         }
         let urls = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-            throw ValidationError("etcd endpoint \"\(url)\" must start with http:// or https://")
+            throw UsageProblem("etcd endpoint \"\(url)\" must start with http:// or https://")
         }
         var tls: EtcdConfiguration.TLS?
         if caFile != nil || certificateFile != nil || keyFile != nil {
@@ -55,13 +55,13 @@ struct StoreOptions: ParsableArguments {
             let password: String
             if let passwordFile {
                 guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
-                    throw ValidationError("cannot read the etcd password file \(passwordFile)")
+                    throw UsageProblem("cannot read the etcd password file \(passwordFile)")
                 }
                 password = text.trimmingCharacters(in: .newlines)
             } else if let fromEnvironment = environment["MARINA_ETCD_PASSWORD"] {
                 password = fromEnvironment
             } else {
-                throw ValidationError("--etcd-user needs a password: set MARINA_ETCD_PASSWORD or pass --etcd-password-file")
+                throw UsageProblem("--etcd-user needs a password: set MARINA_ETCD_PASSWORD or pass --etcd-password-file")
             }
             credentials = .init(username: user, password: password)
         }
