@@ -30,8 +30,16 @@ build: deps
 demo: build
 	$(MARINA) sandbox up --dir $(SANDBOX_DIR)
 	@echo
-	@echo "The sandbox keeps running. Inspect it with '$(MARINA) sandbox status --dir $(SANDBOX_DIR)';"
-	@echo "stop it with 'make demo-down'."
+	@echo "The committed source of truth in the sandbox's etcd:"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) section list
+	@echo
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance list
+	@echo
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config history
+	@echo
+	@echo "The sandbox keeps running. Try '$(MARINA) instance depool db1002 --section s1', then"
+	@echo "'$(MARINA) config diff' and '$(MARINA) config commit -m why' (from this directory, marina finds"
+	@echo "the sandbox's etcd itself); '$(MARINA) sandbox status' shows the servers; 'make demo-down' stops it."
 
 ## demo-down: stop the demo sandbox
 demo-down:
@@ -45,7 +53,9 @@ test: deps
 ## bench: measure the figures recorded in docs/benchmarks.md
 bench: deps
 	$(SWIFT) build -c release --product MarinaBenchmarks
+	$(SWIFT) build -c release --product marina
 	.build/release/MarinaBenchmarks sandbox-up --runs 20
+	.build/release/MarinaBenchmarks config-commit --runs 20 --marina .build/release/marina
 
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge

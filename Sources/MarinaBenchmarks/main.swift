@@ -1,5 +1,8 @@
+import EtcdClient
 import Foundation
 import MarinaSandbox
+import Topology
+import TopologyStore
 
 // Benchmarks whose figures go in docs/benchmarks.md. Run with `make bench`.
 //
@@ -8,6 +11,13 @@ import MarinaSandbox
 //     two replicas: etcd answering, every mariadbd accepting connections, replication set up
 //     and caught up (MASTER_GTID_WAIT), and the first heartbeat row written. The first run
 //     uses an empty template cache (the "first time"); the others reuse the template.
+//
+//   marina-bench config-commit [--runs N] [--marina PATH]
+//     A topology of 500 instances in 20 sections (25 each, one datacenter) in a real etcd
+//     (an etcd-only sandbox). Each run stages one edit (a weight), then times a commit:
+//     `TopologyStore.commit` (read everything in one transaction, validate, generate, diff,
+//     write generated config + history entry with the full snapshot), and, with --marina, the
+//     whole `marina config commit -m ...` process.
 
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
@@ -16,10 +26,14 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low))
 }
 
+/// Median and spread, in milliseconds when the median is under a second.
 func describe(_ samples: [Double]) -> String {
     let sorted = samples.sorted()
-    return String(format: "n=%d  median %.2f s  min %.2f s  p90 %.2f s  max %.2f s",
-                  sorted.count, percentile(sorted, 0.5), sorted.first ?? .nan, percentile(sorted, 0.9), sorted.last ?? .nan)
+    let milliseconds = percentile(sorted, 0.5) < 1
+    let scale = milliseconds ? 1000.0 : 1.0, unit = milliseconds ? "ms" : "s", format = milliseconds ? "%.1f" : "%.2f"
+    let value = { (x: Double) in String(format: format, x * scale) + " " + unit }
+    return "n=\(sorted.count)  median \(value(percentile(sorted, 0.5)))  min \(value(sorted.first ?? .nan))  "
+        + "p90 \(value(percentile(sorted, 0.9)))  max \(value(sorted.last ?? .nan))"
 }
 
 func benchmarkSandboxUp(runs: Int) async throws {
@@ -44,12 +58,72 @@ func benchmarkSandboxUp(runs: Int) async throws {
     print("sandbox up, 1 primary + 2 replicas, after the first time: " + describe(warm))
 }
 
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// 20 sections × 25 instances: a primary (weight 0) and 24 pooled replicas each.
+func largeTopology() -> Topology {
+    var topology = Topology(datacenters: ["eqiad"])
+    for section in 1...20 {
+        let name = "s\(section)"
+        topology.sections[name] = Section(name: name, primary: "db\(section)001", datacenter: "eqiad", minReplicas: 10)
+        for index in 1...25 {
+            let instance = "db\(section)\(String(format: "%03d", index))"
+            topology.instances[instance] = Instance(
+                name: instance, host: "10.\(section).0.\(index)", datacenter: "eqiad", candidatePrimary: index <= 3,
+                sections: [name: Membership(pooled: true, weight: index == 1 ? 0 : 100 + index,
+                                            groups: index % 5 == 0 ? ["vslow": GroupMembership(weight: 50)] : [:])])
+        }
+    }
+    return topology
+}
+
+func benchmarkConfigCommit(runs: Int, marina: String?) async throws {
+    let root = NSTemporaryDirectory() + "marina-bench-commit-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let sandbox = try await Sandbox.up(.init(directory: root, sections: 0)).state
+    defer { _ = try? Sandbox.down(directory: root, purge: true) }
+    let store = TopologyStore(etcd: EtcdClient(endpoints: [sandbox.etcd.url]))
+    let actor = Actor(author: "bench", now: Date())
+    guard case .applied = try await store.replaceStaged(with: largeTopology(), by: actor, change: "bench") else {
+        fatalError("the benchmark topology was refused")
+    }
+    _ = try await store.commit(message: "initial", by: actor)
+    var library = [Double](), command = [Double]()
+    for run in 0..<runs {
+        _ = try await store.apply(.setWeight(instance: "db1002", section: "s1", group: nil, weight: 200 + run), by: actor)
+        let clock = ContinuousClock()
+        let start = clock.now
+        guard case .committed = try await store.commit(message: "run \(run)", by: actor) else { fatalError("run \(run) did not commit") }
+        library.append(seconds(clock.now - start))
+        guard let marina else { continue }
+        _ = try await store.apply(.setWeight(instance: "db1002", section: "s1", group: nil, weight: 100 + run), by: actor)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: marina)
+        process.arguments = ["config", "commit", "-m", "cli run \(run)", "--etcd", sandbox.etcd.url]
+        process.standardOutput = FileHandle.nullDevice
+        let started = clock.now
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { fatalError("marina config commit exited \(process.terminationStatus)") }
+        command.append(seconds(clock.now - started))
+    }
+    let newest = try await store.etcd.get(store.keys.history, prefix: true).kvs.last
+    print("newest history entry (with the full snapshot): \(newest?.value.count ?? 0) bytes")
+    print("config commit, 500 instances / 20 sections, TopologyStore.commit: " + describe(library))
+    if !command.isEmpty { print("config commit, 500 instances / 20 sections, whole marina process: " + describe(command)) }
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let runs = arguments.firstIndex(of: "--runs").flatMap { arguments.index(after: $0) < arguments.endIndex ? Int(arguments[arguments.index(after: $0)]) : nil } ?? 10
 switch arguments.first {
 case "sandbox-up":
     try await benchmarkSandboxUp(runs: runs)
+case "config-commit":
+    let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
+    try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
-    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up [--runs N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit [--runs N] [--marina PATH]\n".utf8))
     exit(2)
 }
