@@ -28,6 +28,8 @@ let package = Package(
 
         // The source of truth as values: model, validation, generated configuration, diff, edits. No I/O.
         .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // What agents see: GTID positions, observations, when to publish. No I/O.
+        .target(name: "Observation"),
         // The source of truth in etcd: staged objects, commits, history.
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient"]),
         .target(
@@ -51,6 +53,7 @@ let package = Package(
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
+        .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),

@@ -1,0 +1,92 @@
+/// One MariaDB GTID: `domain-server-sequence`.
+public struct GTID: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var domain: UInt32
+    public var server: UInt32
+    public var sequence: UInt64
+
+    public init(domain: UInt32, server: UInt32, sequence: UInt64) {
+        self.domain = domain
+        self.server = server
+        self.sequence = sequence
+    }
+
+    public var description: String { "\(domain)-\(server)-\(sequence)" }
+}
+
+/// A MariaDB GTID position (`@@gtid_current_pos`, `@@gtid_binlog_pos`, ...): at most one GTID
+/// per replication domain, as in `0-1001-42,1-2001-7`. The empty string is the empty position.
+public struct GTIDPosition: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// By domain.
+    public private(set) var entries: [UInt32: GTID]
+
+    public init(_ gtids: [GTID] = []) {
+        entries = Dictionary(gtids.map { ($0.domain, $0) }, uniquingKeysWith: { $0.sequence >= $1.sequence ? $0 : $1 })
+    }
+
+    /// Parses a position as the server prints it, or throws naming what is wrong.
+    public init(parsing text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var entries = [UInt32: GTID]()
+        guard !trimmed.isEmpty else {
+            self.entries = [:]
+            return
+        }
+        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let item = part.trimmingCharacters(in: .whitespaces)
+            let numbers = item.split(separator: "-", omittingEmptySubsequences: false)
+            guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]), let sequence = UInt64(numbers[2]),
+                  numbers.allSatisfy({ $0.allSatisfy(\.isNumber) })
+            else {
+                throw GTIDError(position: text, problem: "\"\(item)\" is not domain-server-sequence")
+            }
+            guard entries[domain] == nil else {
+                throw GTIDError(position: text, problem: "domain \(domain) appears twice")
+            }
+            entries[domain] = GTID(domain: domain, server: server, sequence: sequence)
+        }
+        self.entries = entries
+    }
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// Sorted by domain, as the server prints it.
+    public var description: String {
+        entries.keys.sorted().map { entries[$0]!.description }.joined(separator: ",")
+    }
+
+    public subscript(domain: UInt32) -> GTID? { entries[domain] }
+
+    /// Whether this position has applied everything `other` has: in every domain of `other`,
+    /// a sequence at least as high. (Sequence numbers are comparable within a domain only.)
+    public func contains(_ other: GTIDPosition) -> Bool {
+        other.entries.allSatisfy { domain, gtid in (entries[domain]?.sequence ?? 0) >= gtid.sequence }
+    }
+
+    /// The domains where this position is ahead of `other` (or that `other` lacks): on a
+    /// replica compared with its primary, transactions the primary never had (errant GTIDs).
+    public func ahead(of other: GTIDPosition) -> [GTID] {
+        entries.values.filter { gtid in gtid.sequence > (other.entries[gtid.domain]?.sequence ?? 0) }
+            .sorted { $0.domain < $1.domain }
+    }
+
+    /// The domains where this position is behind `other`.
+    public func behind(_ other: GTIDPosition) -> [GTID] {
+        other.ahead(of: self)
+    }
+
+    public init(from decoder: Decoder) throws {
+        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// A position that does not parse. Never a crash.
+public struct GTIDError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var position: String
+    public var problem: String
+    public var description: String { "malformed GTID position \(position.debugDescription): \(problem)" }
+}

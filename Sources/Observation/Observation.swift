@@ -1,0 +1,103 @@
+import Foundation
+
+/// What an agent saw on one instance at one probe. Stored under `/marina/v1/observed/<name>`,
+/// bound to the agent's lease: when the agent dies, its observations vanish.
+///
+/// An observation is never silently absent: an instance that does not answer is published
+/// with `reachable == false`, the error, and the time of the last good probe.
+public struct Observation: Codable, Sendable, Equatable {
+    public var schema: Int = 1
+    /// The instance's name in the source of truth.
+    public var instance: String
+    /// The agent that saw it (its host name) and when that agent started.
+    public var agent: String
+    public var agentStartedAt: Date
+    /// When this probe ran (the agent's clock).
+    public var observedAt: Date
+    public var reachable: Bool
+    /// Why the probe failed, when it did.
+    public var error: String?
+    /// The last probe that succeeded (nil if none yet).
+    public var lastGoodProbeAt: Date?
+    public var probeMilliseconds: Int?
+
+    public var serverID: Int?
+    public var version: String?
+    public var readOnly: Bool?
+    public var gtidCurrentPos: GTIDPosition?
+    public var gtidBinlogPos: GTIDPosition?
+    public var gtidSlavePos: GTIDPosition?
+    public var gtidStrictMode: Bool?
+    public var logBin: Bool?
+    public var binlogFormat: String?
+    /// Every replication connection (`SHOW ALL SLAVES STATUS`); empty on a primary.
+    public var replication: [ReplicationChannel]
+    /// Seconds since the newest heartbeat row, computed on the server itself.
+    public var heartbeatLag: Double?
+    /// Which heartbeat rows the lag was measured from (`shard=s1,datacenter=dc1` or `server_id=1001`).
+    public var heartbeatSource: String?
+    /// Why there is no heartbeat lag (no table, no row, no privilege), when there is none.
+    public var heartbeatError: String?
+
+    public init(instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
+                lastGoodProbeAt: Date? = nil, replication: [ReplicationChannel] = []) {
+        self.instance = instance
+        self.agent = agent
+        self.agentStartedAt = agentStartedAt
+        self.observedAt = observedAt
+        self.reachable = reachable
+        self.error = error
+        self.lastGoodProbeAt = lastGoodProbeAt
+        self.replication = replication
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schema, instance, agent, agentStartedAt = "agent_started_at", observedAt = "observed_at", reachable, error
+        case lastGoodProbeAt = "last_good_probe_at", probeMilliseconds = "probe_ms", serverID = "server_id", version
+        case readOnly = "read_only", gtidCurrentPos = "gtid_current_pos", gtidBinlogPos = "gtid_binlog_pos"
+        case gtidSlavePos = "gtid_slave_pos", gtidStrictMode = "gtid_strict_mode", logBin = "log_bin", binlogFormat = "binlog_format"
+        case replication, heartbeatLag = "heartbeat_lag", heartbeatSource = "heartbeat_source", heartbeatError = "heartbeat_error"
+    }
+}
+
+/// One replication connection of a replica, from `SHOW ALL SLAVES STATUS`.
+public struct ReplicationChannel: Codable, Sendable, Equatable {
+    /// `Connection_name` (empty for the default connection).
+    public var name: String
+    public var sourceHost: String
+    public var sourcePort: Int
+    public var sourceServerID: Int?
+    /// `Yes`, `No` or `Connecting`.
+    public var ioThread: String
+    public var sqlThread: String
+    /// `No`, `Slave_Pos` or `Current_Pos`.
+    public var usingGTID: String
+    public var lastIOError: String
+    public var lastSQLError: String
+    public var secondsBehindMaster: Int?
+    public var gtidIOPos: GTIDPosition?
+
+    public init(name: String = "", sourceHost: String, sourcePort: Int, sourceServerID: Int? = nil, ioThread: String, sqlThread: String,
+                usingGTID: String, lastIOError: String = "", lastSQLError: String = "", secondsBehindMaster: Int? = nil,
+                gtidIOPos: GTIDPosition? = nil) {
+        self.name = name
+        self.sourceHost = sourceHost
+        self.sourcePort = sourcePort
+        self.sourceServerID = sourceServerID
+        self.ioThread = ioThread
+        self.sqlThread = sqlThread
+        self.usingGTID = usingGTID
+        self.lastIOError = lastIOError
+        self.lastSQLError = lastSQLError
+        self.secondsBehindMaster = secondsBehindMaster
+        self.gtidIOPos = gtidIOPos
+    }
+
+    public var isRunning: Bool { ioThread == "Yes" && sqlThread == "Yes" }
+
+    enum CodingKeys: String, CodingKey {
+        case name, sourceHost = "source_host", sourcePort = "source_port", sourceServerID = "source_server_id"
+        case ioThread = "io_thread", sqlThread = "sql_thread", usingGTID = "using_gtid", lastIOError = "last_io_error"
+        case lastSQLError = "last_sql_error", secondsBehindMaster = "seconds_behind_master", gtidIOPos = "gtid_io_pos"
+    }
+}
