@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // The two C libraries, each behind one system-library target and imported by exactly one Swift module.
@@ -30,8 +31,14 @@ let package = Package(
         .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
         // What agents see: GTID positions, observations, when to publish. No I/O.
         .target(name: "Observation"),
+        // The agent: probes local instances, publishes observations under a lease.
+        .target(name: "Agent", dependencies: [
+            "Observation", "MariaDBClient", "EtcdClient",
+            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The source of truth in etcd: staged objects, commits, history.
-        .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient"]),
+        .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation"]),
         .target(
             name: "MarinaSandbox",
             dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore",
@@ -40,7 +47,8 @@ let package = Package(
         .executableTarget(
             name: "marina",
             dependencies: [
-                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore",
+                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -54,6 +62,8 @@ let package = Package(
 
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
+                                                       "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),

@@ -7,9 +7,13 @@ public struct Credentials: Sendable {
     public var path: String
     public var adminPassword: String
     public var replicationPassword: String
+    public var agentPassword: String
+    /// `[client]` user and password of the agent's account, for `credentials_file`.
+    public var agentFile: String { (path as NSString).deletingLastPathComponent + "/agent.cnf" }
 
     static func create(in directory: String) throws -> Credentials {
-        let credentials = Credentials(path: directory + "/credentials.cnf", adminPassword: randomPassword(), replicationPassword: randomPassword())
+        let credentials = Credentials(path: directory + "/credentials.cnf", adminPassword: randomPassword(), replicationPassword: randomPassword(),
+                                      agentPassword: randomPassword())
         let text = """
             # Marina sandbox credentials; readable by their owner only.
             [client]
@@ -21,15 +25,14 @@ public struct Credentials: Sendable {
             user=\(Sandbox.replicationUser)
             password=\(credentials.replicationPassword)
 
+            [marina-agent]
+            user=\(Sandbox.agentUser)
+            password=\(credentials.agentPassword)
+
             """
-        guard FileManager.default.createFile(atPath: credentials.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw SandboxError.directoryNotWritable(directory, reason: "cannot create \(credentials.path)")
-        }
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: credentials.path)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: credentials.path))
-        try handle.truncate(atOffset: 0)
-        try handle.write(contentsOf: Data(text.utf8))
-        try handle.close()
+        try writePrivately(text, to: credentials.path, directory: directory)
+        try writePrivately("[client]\nuser=\(Sandbox.agentUser)\npassword=\(credentials.agentPassword)\n", to: credentials.agentFile,
+                           directory: directory)
         return credentials
     }
 
@@ -37,14 +40,31 @@ public struct Credentials: Sendable {
     public static func load(from path: String) throws -> Credentials {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var group = ""
-        var admin = "", replication = ""
+        var admin = "", replication = "", agent = ""
         for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if line.hasPrefix("[") { group = line; continue }
             guard line.hasPrefix("password=") else { continue }
             let value = String(line.dropFirst("password=".count))
-            if group == "[client]" { admin = value } else if group == "[marina-replication]" { replication = value }
+            switch group {
+            case "[client]": admin = value
+            case "[marina-replication]": replication = value
+            case "[marina-agent]": agent = value
+            default: break
+            }
         }
-        return Credentials(path: path, adminPassword: admin, replicationPassword: replication)
+        return Credentials(path: path, adminPassword: admin, replicationPassword: replication, agentPassword: agent)
+    }
+
+    /// Creates `path` with mode 600 before writing the secret into it, so it is never readable by others.
+    private static func writePrivately(_ text: String, to path: String, directory: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw SandboxError.directoryNotWritable(directory, reason: "cannot create \(path)")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
     }
 
     static func randomPassword() -> String {

@@ -23,9 +23,12 @@ public struct Sandbox: Sendable {
         public var toolchain: Toolchain?
         /// Make a private CA: mariadbd offers TLS, etcd serves only HTTPS with client certificates.
         public var tls: Bool
+        /// The `marina` executable to run `marina agent` with; no agent when nil.
+        public var agentExecutable: String?
 
         public init(directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
-                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false) {
+                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
+                    agentExecutable: String? = nil) {
             self.directory = directory
             self.sections = sections
             self.replicas = replicas
@@ -34,6 +37,7 @@ public struct Sandbox: Sendable {
             self.heartbeatInterval = heartbeatInterval
             self.toolchain = toolchain
             self.tls = tls
+            self.agentExecutable = agentExecutable
         }
     }
 
@@ -47,6 +51,9 @@ public struct Sandbox: Sendable {
     /// credentials file), and the replication user.
     public static let adminUser = "marina"
     public static let replicationUser = "repl"
+    /// The agent's user, with exactly the grants of `sql/agent-grants.sql`.
+    public static let agentUser = "marina_agent"
+    static let agentGrants = ["GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'"]
 
     /// Where the sandbox's blocking work runs (copying data directories, `mariadb-install-db`,
     /// `openssl`, waiting for processes to exit): never Swift's cooperative pool.
@@ -84,6 +91,9 @@ public struct Sandbox: Sendable {
             try await start(plan, toolchain: toolchain, template: template, credentials: credentials, options: options,
                             state: &state, logger: logger)
             try await register(state)
+            if let executable = options.agentExecutable {
+                try await startAgent(executable, state: &state, credentials: credentials)
+            }
             return Started(state: state, alreadyRunning: false)
         } catch {
             logger.info("sandbox start failed, stopping what was started: \(error)")
@@ -232,6 +242,8 @@ public struct Sandbox: Sendable {
             }
             try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(replicationUser), .string(credentials.replicationPassword))
             try await client.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'127.0.0.1'", .string(replicationUser))
+            try await client.execute("CREATE USER ?@'localhost' IDENTIFIED BY ?", .string(agentUser), .string(credentials.agentPassword))
+            for grant in agentGrants { try await client.execute(grant, .string(agentUser)) }
             try await client.execute("CREATE DATABASE heartbeat")
             try await client.execute(HeartbeatTable.createStatement(shard: section, datacenter: datacenter))
         } catch {

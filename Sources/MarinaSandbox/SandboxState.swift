@@ -41,6 +41,13 @@ public struct SandboxState: Codable, Sendable, Equatable {
         public var pid: Int32
     }
 
+    /// The `marina agent` watching every instance, when the sandbox runs one.
+    public struct AgentProcess: Codable, Sendable, Equatable {
+        public var configFile: String
+        public var logFile: String
+        public var pid: Int32
+    }
+
     public var directory: String
     public var datacenter: String
     public var etcd: EtcdNode
@@ -50,6 +57,7 @@ public struct SandboxState: Codable, Sendable, Equatable {
     public var credentialsFile: String
     /// The sandbox's CA and certificates, when it was started with TLS.
     public var certificates: Certificates?
+    public var agent: AgentProcess?
     public var startedAt: Date
 
     public var sections: [String] {
@@ -66,9 +74,10 @@ public struct SandboxState: Codable, Sendable, Equatable {
 
     public func instance(named name: String) -> Instance? { instances.first { $0.name == name } }
 
-    /// Every process of the sandbox, heartbeat writers first and etcd last: the order `down` stops them.
+    /// Every process of the sandbox, the agent and heartbeat writers first and etcd last: the
+    /// order `down` stops them (the agent withdraws its observations while etcd still runs).
     var processes: [(name: String, pid: Int32)] {
-        heartbeats.map { ("pt-heartbeat on \($0.instance)", $0.pid) }
+        (agent.map { [("marina agent", $0.pid)] } ?? []) + heartbeats.map { ("pt-heartbeat on \($0.instance)", $0.pid) }
             + instances.reversed().map { ("mariadbd \($0.name)", $0.pid) }
             + [("etcd", etcd.pid)]
     }

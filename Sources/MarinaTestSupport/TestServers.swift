@@ -33,10 +33,12 @@ public enum TestServers {
     }
 
     /// A sandbox for one test. `sections: 0` gives etcd alone.
-    public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false) async throws -> SandboxState {
+    public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
+                                      agent: Bool = false) async throws -> SandboxState {
         let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
         started.withLock { $0.append(directory) }
-        return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls)).state
+        return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
+                                          agentExecutable: agent ? marinaExecutable() : nil)).state
     }
 
     /// Stops a sandbox and deletes its directory, in the background so that a test's `defer`
@@ -56,7 +58,7 @@ public enum TestServers {
     static func startShared() async throws -> SandboxState {
         let directory = "\(root)/shared"
         started.withLock { $0.append(directory) }
-        return try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2)).state
+        return try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2, agentExecutable: marinaExecutable())).state
     }
 
     /// With `MARINA_KEEP_TEST_DIRS=1`, the servers are stopped but their directories (data,

@@ -35,11 +35,15 @@ struct SandboxCommand: AsyncParsableCommand {
         @Flag(help: "Make a private CA: mariadbd offers TLS, etcd serves HTTPS and requires client certificates.")
         var tls = false
 
+        @Flag(help: "Do not start a marina agent for the sandbox's instances.")
+        var noAgent = false
+
         @Flag(help: "Print the result as JSON (as `status --json`).")
         var json = false
 
         func run() async throws {
-            let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls)
+            let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
+                                          agentExecutable: noAgent ? nil : Sandbox.currentExecutable)
             let clock = ContinuousClock()
             let start = clock.now
             let started = await reportingFailures { try await Sandbox.up(options, logger: commandLogger("marina.sandbox")) }

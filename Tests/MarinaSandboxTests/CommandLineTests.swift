@@ -75,3 +75,25 @@ struct CommandLineTests {
         #expect(result.stdout.contains("libcurl/"))
     }
 }
+
+@Suite("marina status")
+struct StatusCommandTests {
+    @Test("shows each instance as configured and as its agent observes it, from etcd only")
+    func status() async throws {
+        let sandbox = try await TestServers.shared()
+        let result = try runMarina(["status", "s1", "--json", "--etcd", sandbox.etcd.url])
+        #expect(result.status == 0, "\(result.stderr)")
+        let sections = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let members = try #require(sections.first?["members"] as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: members.compactMap { member in (member["name"] as? String).map { ($0, member) } })
+        #expect(byName["db1001"]?["configuredRole"] as? String == "primary")
+        #expect(byName["db1001"]?["observedRole"] as? String == "primary")
+        #expect(byName["db1002"]?["observedRole"] as? String == "replica")
+        #expect(byName["db1002"]?["source"] as? String == "db1001")
+        #expect(byName["db1003"]?["sqlThread"] as? String == "Yes")
+        #expect(byName["db1003"]?["heartbeatLag"] as? Double != nil)
+        let text = try runMarina(["status", "--etcd", sandbox.etcd.url]).stdout
+        #expect(text.contains("└─ db1002  configured replica  observed replica  read_only=ON  from db1001 io=Yes sql=Yes"))
+        #expect(try runMarina(["status", "s9", "--etcd", sandbox.etcd.url]).stderr == "marina: unknown section s9\n")
+    }
+}

@@ -1,0 +1,216 @@
+import EtcdClient
+import Foundation
+import Logging
+import MariaDBClient
+import Observation
+import ServiceLifecycle
+
+/// `marina agent`: probes every configured instance each interval and publishes what it sees
+/// to `/marina/v1/observed/<instance>`, bound to one lease.
+///
+/// Each instance has its own probe loop, so one hung server does not delay the others. A
+/// probe's result goes to the `Board`, which applies the `PublishPolicy`; the publisher writes
+/// every observation due in one transaction. While etcd is unreachable the probes go on and the
+/// publisher retries with backoff (up to 30 s); when etcd answers again, a new lease is granted
+/// if the old one expired and the latest observation of every instance is written.
+public struct Agent: Service {
+    let configuration: AgentConfiguration
+    let etcd: EtcdClient
+    let root: String
+    let logger: Logger
+    let hostName: String
+
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.hostName = ProcessInfo.processInfo.hostName
+        var credentials: EtcdConfiguration.Credentials?
+        if let user = configuration.etcd.user {
+            guard let file = configuration.etcd.passwordFile, let password = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(message: "etcd.user needs a readable etcd.password_file")
+            }
+            credentials = .init(username: user, password: password.trimmingCharacters(in: .newlines))
+        }
+        let tls = (configuration.etcd.caFile ?? configuration.etcd.certFile ?? configuration.etcd.keyFile) == nil ? nil
+            : EtcdConfiguration.TLS(caFile: configuration.etcd.caFile, certificateFile: configuration.etcd.certFile, keyFile: configuration.etcd.keyFile)
+        self.etcd = EtcdClient(EtcdConfiguration(endpoints: configuration.etcd.endpoints, tls: tls, credentials: credentials))
+        self.root = configuration.etcd.root ?? "/marina/v1"
+    }
+
+    public func run() async throws {
+        let startedAt = Date()
+        let probers = try configuration.instances.map { instance in
+            Prober(instance: instance, configuration: try mariaDBConfiguration(instance), heartbeat: configuration.heartbeat,
+                   agent: hostName, agentStartedAt: startedAt)
+        }
+        let board = Board(policy: PublishPolicy(lagBands: configuration.lagBands, refreshInterval: configuration.refresh))
+        let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
+        logger.info("agent started", metadata: ["instances": "\(configuration.instances.map(\.name))", "etcd": "\(etcd.configuration)"])
+
+        // A graceful shutdown (SIGTERM, SIGINT) cancels the loops; then the lease is revoked.
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                for prober in probers {
+                    group.addTask { await probeLoop(prober, board: board, signal: signal) }
+                }
+                group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
+            }
+        }
+        signal.finish()
+        for prober in probers { await prober.disconnect() }
+        await publisher.release()
+        logger.info("agent stopped; its observations were withdrawn")
+    }
+
+    private func probeLoop(_ prober: Prober, board: Board, signal: AsyncStream<Void>.Continuation) async {
+        let clock = ContinuousClock()
+        var next = clock.now
+        let interval = Duration.milliseconds(Int(configuration.interval * 1000))
+        while !Task.isCancelled {
+            let observation = await prober.probe(now: Date())
+            if await board.record(observation, now: Date()) { signal.yield() }
+            next += interval
+            if next < clock.now { next = clock.now }  // a slow probe skips ticks rather than bunching them
+            try? await Task.sleep(until: next, clock: clock)
+        }
+    }
+
+    private func mariaDBConfiguration(_ instance: AgentConfiguration.Instance) throws -> MariaDBConfiguration {
+        var user = "root", password: String?
+        if let file = instance.credentialsFile {
+            let credentials = try OptionFile.clientCredentials(file)
+            user = credentials.user ?? user
+            password = credentials.password
+        }
+        let endpoint: MariaDBConfiguration.Endpoint = instance.socket.map { .socket(path: $0) }
+            ?? .tcp(host: instance.host ?? "127.0.0.1", port: instance.port ?? 3306)
+        return MariaDBConfiguration(endpoint: endpoint, user: user, password: password, connectTimeout: configuration.connectTimeout,
+                                    readTimeout: configuration.readTimeout, writeTimeout: configuration.readTimeout)
+    }
+}
+
+/// The latest observation of every instance, what was last published, and what is due.
+actor Board {
+    let policy: PublishPolicy
+    private var latest = [String: Observation]()
+    private var published = [String: (observation: Observation, at: Date)]()
+    private var due = Set<String>()
+
+    init(policy: PublishPolicy) { self.policy = policy }
+
+    /// Records a probe; true when it must be published now.
+    func record(_ observation: Observation, now: Date) -> Bool {
+        latest[observation.instance] = observation
+        let last = published[observation.instance]
+        guard policy.reason(toPublish: observation, after: last?.observation, publishedAt: last?.at, now: now) != nil else { return false }
+        due.insert(observation.instance)
+        return true
+    }
+
+    /// The observations due, taken out of the due set.
+    func takeDue() -> [Observation] {
+        defer { due.removeAll() }
+        return due.sorted().compactMap { latest[$0] }
+    }
+
+    func markPublished(_ observations: [Observation], at: Date) {
+        for observation in observations { published[observation.instance] = (observation, at) }
+    }
+
+    /// After a failed write or a lost lease: everything is due again.
+    func markAllDue() {
+        due.formUnion(latest.keys)
+    }
+}
+
+/// Writes observations under the agent's lease and keeps the lease alive.
+actor Publisher {
+    let etcd: EtcdClient
+    let root: String
+    let ttl: Int64
+    let logger: Logger
+    private var lease: Int64 = 0
+    private var failures = 0
+    private(set) var writes = 0
+
+    init(etcd: EtcdClient, root: String, ttl: Int64, logger: Logger) {
+        self.etcd = etcd
+        self.root = root
+        self.ttl = ttl
+        self.logger = logger
+    }
+
+    func run(board: Board, signals: AsyncStream<Void>, keepAliveEvery: Double) async {
+        let clock = ContinuousClock()
+        var nextKeepAlive = clock.now
+        await withTaskGroup(of: Void.self) { group in
+            // A tick so that keep-alives and retries happen even when no probe signals.
+            let (ticks, tick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                for await _ in signals { tick.yield() }
+                tick.finish()
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    tick.yield()
+                }
+            }
+            for await _ in ticks {
+                if Task.isCancelled { break }
+                if failures > 0 && clock.now < nextRetry { continue }
+                do {
+                    if clock.now >= nextKeepAlive {
+                        try await keepAlive(board: board)
+                        nextKeepAlive = clock.now + .milliseconds(Int(keepAliveEvery * 1000))
+                    }
+                    try await flush(board: board)
+                    if failures > 0 { logger.notice("etcd answers again; observations republished") }
+                    failures = 0
+                } catch {
+                    failures += 1
+                    await board.markAllDue()
+                    let backoff = min(30.0, 0.5 * pow(2, Double(min(failures, 10) - 1)))
+                    nextRetry = clock.now + .milliseconds(Int(backoff * 1000))
+                    logger.warning("cannot publish to etcd, retrying in \(backoff) s: \(error)")
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private var nextRetry = ContinuousClock.now
+
+    private func keepAlive(board: Board) async throws {
+        if lease != 0, try await etcd.keepAlive(lease) != nil { return }
+        if lease != 0 { logger.warning("lease \(lease) expired; granting a new one and republishing") }
+        lease = try await etcd.grantLease(ttl: ttl).id
+        await board.markAllDue()
+    }
+
+    private func flush(board: Board) async throws {
+        if lease == 0 { try await keepAlive(board: board) }
+        let due = await board.takeDue()
+        guard !due.isEmpty else { return }
+        let operations = try due.map { observation in
+            KVOperation.put("\(root)/observed/\(observation.instance)", try ObservationJSON.encode(observation), lease: lease)
+        }
+        do {
+            _ = try await etcd.transaction(Transaction(compares: [], success: operations))
+        } catch let error as EtcdError where error.grpcCode == GRPCCode.notFound {
+            // The lease is gone (etcd restarted from a snapshot, or it expired): start over.
+            lease = 0
+            throw error
+        }
+        writes += operations.count
+        await board.markPublished(due, at: Date())
+    }
+
+    /// On a graceful stop: revoke the lease, so the observations vanish at once.
+    func release() async {
+        guard lease != 0 else { return }
+        _ = try? await etcd.revokeLease(lease)
+        lease = 0
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Yams
+
+/// `marina agent --config FILE`: what one agent watches and where it reports.
+/// Unknown keys are refused with their path. Sample: `config/agent.example.yaml`.
+public struct AgentConfiguration: Decodable, Sendable, Equatable {
+    /// Seconds between two probes of an instance. Default 1.
+    public var interval: Double
+    /// Seconds to connect to an instance. Default 2.
+    public var connectTimeout: Int
+    /// Seconds a probe query may take; a server that hangs longer (a SIGSTOPped one) is
+    /// reported unreachable. Default 2.
+    public var readTimeout: Int
+    /// Seconds the agent's etcd lease lives without a keep-alive: observations of a dead agent
+    /// vanish this long after it dies. Default 10.
+    public var leaseTTL: Int
+    /// Seconds between two writes of an observation that has not changed meaningfully. Default 10.
+    public var refresh: Double
+    /// Heartbeat lag boundaries in seconds; crossing one is published at once.
+    /// Default [2, 5, 10, 30, 60, 300]; keep the lowest above the heartbeat interval.
+    public var lagBands: [Double]
+    public var etcd: Etcd
+    public var heartbeat: Heartbeat
+    public var instances: [Instance]
+
+    /// Where to report.
+    public struct Etcd: Decodable, Sendable, Equatable {
+        /// Endpoint URLs, tried in order.
+        public var endpoints: [String]
+        /// TLS: CA to verify etcd, and a client certificate and key.
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        /// Username/password authentication; the password is read from `password_file`.
+        public var user: String?
+        public var passwordFile: String?
+        /// Key prefix of the source of truth. Default `/marina/v1`.
+        public var root: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case endpoints, caFile = "ca_file", certFile = "cert_file", keyFile = "key_file", user, passwordFile = "password_file", root
+        }
+    }
+
+    /// How to measure replication lag, as MediaWiki does.
+    public struct Heartbeat: Decodable, Sendable, Equatable {
+        /// `database.table` of pt-heartbeat. Default `heartbeat.heartbeat`.
+        public var table: String
+        /// The primary datacenter: with Wikimedia's `shard`/`datacenter` columns, lag is measured
+        /// from the newest row of the instance's shard written in this datacenter.
+        public var datacenter: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case table, datacenter }
+    }
+
+    /// One `mariadbd` on this host.
+    public struct Instance: Decodable, Sendable, Equatable {
+        /// Its name in the source of truth (`db1001`, `db1101:3317`).
+        public var name: String
+        /// A unix socket, or `host` and `port`.
+        public var socket: String?
+        public var host: String?
+        public var port: Int?
+        /// An option file with `[client]` `user` and `password`. Without one, the agent connects
+        /// as `root` (which, over a socket, may need no password).
+        public var credentialsFile: String?
+        /// Its heartbeat shard (its section, `s1`). Without one, or without the Wikimedia
+        /// columns, lag is measured from the rows of its source's `server_id`.
+        public var shard: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, socket, host, port, credentialsFile = "credentials_file", shard }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case interval, connectTimeout = "connect_timeout", readTimeout = "read_timeout", leaseTTL = "lease_ttl", refresh
+        case lagBands = "lag_bands", etcd, heartbeat, instances
+    }
+}
+
+/// A configuration file that cannot be used: where, and why.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var description: String { message }
+}
+
+extension AgentConfiguration {
+    public init(from decoder: Decoder) throws {
+        try Self.rejectUnknown(decoder, CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        interval = try c.decodeIfPresent(Double.self, forKey: .interval) ?? 1
+        connectTimeout = try c.decodeIfPresent(Int.self, forKey: .connectTimeout) ?? 2
+        readTimeout = try c.decodeIfPresent(Int.self, forKey: .readTimeout) ?? 2
+        leaseTTL = try c.decodeIfPresent(Int.self, forKey: .leaseTTL) ?? 10
+        refresh = try c.decodeIfPresent(Double.self, forKey: .refresh) ?? 10
+        lagBands = try c.decodeIfPresent([Double].self, forKey: .lagBands) ?? [2, 5, 10, 30, 60, 300]
+        etcd = try c.decode(Etcd.self, forKey: .etcd)
+        heartbeat = try c.decodeIfPresent(Heartbeat.self, forKey: .heartbeat) ?? Heartbeat(table: "heartbeat.heartbeat", datacenter: nil)
+        instances = try c.decode([Instance].self, forKey: .instances)
+    }
+
+    static func rejectUnknown<Keys: CodingKey & CaseIterable>(_ decoder: Decoder, _ keys: Keys.Type) throws {
+        let known = Set(Keys.allCases.map(\.stringValue))
+        for key in try decoder.container(keyedBy: ConfigurationKey.self).allKeys where !known.contains(key.stringValue) {
+            let path = configurationPath(decoder.codingPath + [key])
+            throw ConfigurationError(message: "\(path): unknown key (known: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// Reads and checks a configuration file; every problem names the key.
+    public static func load(_ path: String) throws -> AgentConfiguration {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(message: "cannot read \(path)")
+        }
+        let configuration: AgentConfiguration
+        do {
+            configuration = try YAMLDecoder().decode(AgentConfiguration.self, from: text)
+        } catch let error as ConfigurationError {
+            throw ConfigurationError(message: "\(path): \(error.message)")
+        } catch let DecodingError.dataCorrupted(context) where context.underlyingError is ConfigurationError {
+            throw ConfigurationError(message: "\(path): \((context.underlyingError as! ConfigurationError).message)")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ConfigurationError(message: "\(path): \(configurationPath(context.codingPath + [key])) is required")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw ConfigurationError(message: "\(path): \(configurationPath(context.codingPath)) has the wrong type")
+        } catch {
+            throw ConfigurationError(message: "\(path): \(error)")
+        }
+        try configuration.check(path)
+        return configuration
+    }
+
+    func check(_ path: String) throws {
+        func fail(_ message: String) throws { throw ConfigurationError(message: "\(path): \(message)") }
+        if interval <= 0 { try fail("interval must be positive") }
+        if readTimeout < 1 || connectTimeout < 1 { try fail("connect_timeout and read_timeout must be at least 1 (libmariadb counts whole seconds)") }
+        if leaseTTL < 2 { try fail("lease_ttl must be at least 2") }
+        if etcd.endpoints.isEmpty { try fail("etcd.endpoints must list at least one URL") }
+        if instances.isEmpty { try fail("instances must list at least one instance") }
+        var seen = Set<String>()
+        for (index, instance) in instances.enumerated() {
+            if !seen.insert(instance.name).inserted { try fail("instances[\(index)].name \(instance.name) appears twice") }
+            if instance.socket == nil && instance.host == nil { try fail("instances[\(index)] (\(instance.name)) needs a socket or a host") }
+        }
+    }
+}
+
+extension AgentConfiguration.Etcd {
+    public init(from decoder: Decoder) throws {
+        try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        endpoints = try c.decode([String].self, forKey: .endpoints)
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        certFile = try c.decodeIfPresent(String.self, forKey: .certFile)
+        keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+        user = try c.decodeIfPresent(String.self, forKey: .user)
+        passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
+        root = try c.decodeIfPresent(String.self, forKey: .root)
+    }
+}
+
+extension AgentConfiguration.Heartbeat {
+    public init(from decoder: Decoder) throws {
+        try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        table = try c.decodeIfPresent(String.self, forKey: .table) ?? "heartbeat.heartbeat"
+        datacenter = try c.decodeIfPresent(String.self, forKey: .datacenter)
+    }
+}
+
+extension AgentConfiguration.Instance {
+    public init(from decoder: Decoder) throws {
+        try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        socket = try c.decodeIfPresent(String.self, forKey: .socket)
+        host = try c.decodeIfPresent(String.self, forKey: .host)
+        port = try c.decodeIfPresent(Int.self, forKey: .port)
+        credentialsFile = try c.decodeIfPresent(String.self, forKey: .credentialsFile)
+        shard = try c.decodeIfPresent(String.self, forKey: .shard)
+    }
+}
+
+/// Any key of a mapping, to find the ones a configuration does not know.
+private struct ConfigurationKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// `instances[0].socket`: a decoding path as a person writes it.
+func configurationPath(_ path: [CodingKey]) -> String {
+    var text = ""
+    for key in path {
+        if let index = key.intValue ?? (key.stringValue.hasPrefix("Index ") ? Int(key.stringValue.dropFirst(6)) : nil) {
+            text += "[\(index)]"
+        } else {
+            text += (text.isEmpty ? "" : ".") + key.stringValue
+        }
+    }
+    return text
+}

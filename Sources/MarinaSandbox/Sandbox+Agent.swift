@@ -1,0 +1,62 @@
+import EtcdClient
+import Foundation
+
+extension Sandbox {
+    /// The agent configuration for a sandbox: every instance over its socket as the agent's
+    /// user, shard = section, the sandbox's datacenter as the primary datacenter.
+    public static func agentConfiguration(for state: SandboxState, credentialsFile: String, interval: Double = 1, leaseTTL: Int = 10) -> String {
+        var lines = [
+            "# Written by marina sandbox: the agent watching every instance of this sandbox.",
+            "interval: \(interval)",
+            "lease_ttl: \(leaseTTL)",
+            "etcd:",
+            "  endpoints: [\"\(state.etcd.url)\"]",
+        ]
+        if let tls = state.certificates {
+            lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
+        }
+        lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)", "instances:"]
+        for instance in state.instances {
+            lines += ["  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
+                      "    shard: \(instance.section)"]
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Starts `marina agent` for a running sandbox (recorded, so `down` stops it) and waits for
+    /// its first observation of every instance. Gives the agent's pid.
+    @discardableResult
+    public static func startAgent(directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10) async throws -> Int32 {
+        var state = try state(directory: directory)
+        let credentials = try Credentials.load(from: state.credentialsFile)
+        try await startAgent(executable, state: &state, credentials: credentials, interval: interval, leaseTTL: leaseTTL)
+        return state.agent?.pid ?? 0
+    }
+
+    /// Starts `marina agent` for the sandbox and waits for its first observation of every instance.
+    static func startAgent(_ executable: String, state: inout SandboxState, credentials: Credentials, interval: Double = 1,
+                           leaseTTL: Int = 10) async throws {
+        let configFile = state.directory + "/agent.yaml"
+        let logFile = state.directory + "/agent.log"
+        try agentConfiguration(for: state, credentialsFile: credentials.agentFile, interval: interval, leaseTTL: leaseTTL)
+            .write(toFile: configFile, atomically: true, encoding: .utf8)
+        let pid = try ChildProcess.spawn(executable, ["agent", "--config", configFile], logFile: logFile)
+        state.agent = .init(configFile: configFile, logFile: logFile, pid: pid)
+        try state.save()
+        let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            guard ChildProcess.isRunning(pid, marker: marker(state.directory)) else {
+                throw SandboxError.notReady(what: "marina agent", log: logFile, detail: "the process exited: \(ChildProcess.logTail([logFile]))")
+            }
+            if try await etcd.get("/marina/v1/observed/", prefix: true, keysOnly: true).kvs.count >= state.instances.count { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw SandboxError.notReady(what: "marina agent", log: logFile, detail: "no observation of every instance within 20 s")
+    }
+
+    /// This program's own executable, for running `marina agent` from `marina sandbox up`.
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}

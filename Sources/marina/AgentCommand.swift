@@ -1,0 +1,23 @@
+import Agent
+import ArgumentParser
+import Logging
+import Foundation
+import ServiceLifecycle
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Probe this host's MariaDB instances and publish what they report to etcd (runs until SIGTERM).")
+
+    @Option(help: "The agent's YAML configuration (see config/agent.example.yaml).") var config: String
+
+    func run() async throws {
+        try await running {
+            let configuration = try AgentConfiguration.load(config)
+            var logger = commandLogger("marina.agent")
+            if ProcessInfo.processInfo.environment["MARINA_LOG_LEVEL"] == nil { logger.logLevel = .info }
+            let agent = try Agent(configuration: configuration, logger: logger)
+            let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Observation
+import Topology
+import TopologyStore
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "The topology per section as configured and as the agents observe it (reads etcd only).")
+
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "Only this section.") var section: String?
+
+    func run() async throws {
+        try await running {
+            let topologyStore = try store.store()
+            let topology = try await topologyStore.read().staged.topology
+            let observations = try await topologyStore.observations().observations
+            let sections = topology.sections.values.filter { section == nil || $0.name == section }.sorted { $0.name < $1.name }
+            if let section, sections.isEmpty { throw UsageProblem("unknown section \(section)") }
+            let now = Date()
+            let report = sections.map { StatusReport.SectionStatus($0, topology: topology, observations: observations, now: now) }
+            if store.json {
+                try printJSON(report)
+            } else {
+                print(report.map { $0.render() }.joined(separator: "\n\n"))
+                let unknown = observations.keys.filter { topology.instances[$0] == nil }.sorted()
+                if !unknown.isEmpty && section == nil { print("\nobserved but not in the source of truth: \(unknown.joined(separator: ", "))") }
+            }
+        }
+    }
+}
+
+enum StatusReport {
+    struct Member: Encodable {
+        var name: String
+        var configuredRole: String
+        var observedRole: String
+        var reachable: Bool?
+        var error: String?
+        var readOnly: Bool?
+        var source: String?
+        var ioThread: String?
+        var sqlThread: String?
+        var replicationError: String?
+        var heartbeatLag: Double?
+        var gtidCurrentPos: String?
+        var observedAt: Date?
+        var ageSeconds: Double?
+        var lastGoodProbeAt: Date?
+    }
+
+    struct SectionStatus: Encodable {
+        var name: String
+        var datacenter: String
+        var primary: String
+        var readOnly: Bool
+        var members: [Member]
+
+        init(_ section: Section, topology: Topology, observations: [String: Observation], now: Date) {
+            name = section.name
+            datacenter = section.datacenter
+            primary = section.primary
+            readOnly = section.readOnly
+            let addresses = Dictionary(topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
+            members = topology.members(of: section.name).map { instance, _ in
+                let configured = section.primary == instance.name ? "primary" : "replica"
+                guard let observation = observations[instance.name] else {
+                    return Member(name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)")
+                }
+                let channel = observation.replication.first
+                let source = channel.map { addresses["\($0.sourceHost):\($0.sourcePort)"] ?? "\($0.sourceHost):\($0.sourcePort)" }
+                let observed = !observation.reachable ? "unreachable" : channel != nil ? "replica"
+                    : observation.readOnly == false ? "primary" : "read-only, no source"
+                let errors = [channel?.lastIOError, channel?.lastSQLError].compactMap { $0 }.filter { !$0.isEmpty }
+                return Member(name: instance.name, configuredRole: configured, observedRole: observed, reachable: observation.reachable,
+                              error: observation.error, readOnly: observation.readOnly, source: source, ioThread: channel?.ioThread,
+                              sqlThread: channel?.sqlThread, replicationError: errors.isEmpty ? nil : errors.joined(separator: "; "),
+                              heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
+                              observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
+                              lastGoodProbeAt: observation.lastGoodProbeAt)
+            }
+        }
+
+        func render() -> String {
+            var lines = ["section \(name)  (\(datacenter), primary \(primary.isEmpty ? "none" : primary), \(readOnly ? "READ-ONLY" : "read-write"))"]
+            let names = Set(members.map(\.name))
+            func add(_ member: Member, depth: Int) {
+                lines.append((depth == 0 ? "  " : String(repeating: "   ", count: depth) + "└─ ") + describe(member))
+                for child in members where child.source == member.name && child.name != member.name && depth < 8 {
+                    add(child, depth: depth + 1)
+                }
+            }
+            for root in members where root.source == nil || !names.contains(root.source!) { add(root, depth: 0) }
+            return lines.joined(separator: "\n")
+        }
+
+        private func describe(_ member: Member) -> String {
+            var parts = [member.name, "configured \(member.configuredRole)"]
+            let mismatch = member.observedRole != member.configuredRole && member.reachable == true
+            parts.append("observed \(member.observedRole)\(mismatch ? " (!)" : "")")
+            if member.reachable == false {
+                parts.append("ERROR: \(member.error ?? "?")")
+                if let last = member.lastGoodProbeAt { parts.append("last good probe \(Int(Date().timeIntervalSince(last))) s ago") }
+            } else if member.reachable == true {
+                parts.append(member.readOnly == true ? "read_only=ON" : "read_only=OFF")
+                if let source = member.source {
+                    parts.append("from \(source) io=\(member.ioThread ?? "?") sql=\(member.sqlThread ?? "?")")
+                }
+                if let lag = member.heartbeatLag { parts.append(String(format: "lag %.2fs", lag)) }
+                if let gtid = member.gtidCurrentPos { parts.append("gtid \(gtid.isEmpty ? "(empty)" : gtid)") }
+                if let error = member.replicationError { parts.append("REPLICATION ERROR: \(error)") }
+                if let error = member.error { parts.append("PROBE ERROR: \(error)") }
+            }
+            if let age = member.ageSeconds { parts.append(String(format: "age %.1fs", age)) }
+            return parts.joined(separator: "  ")
+        }
+    }
+}

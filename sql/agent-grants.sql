@@ -1,0 +1,37 @@
+-- The marina agent's MariaDB account: the least it needs, no SUPER.
+-- Run on every instance's primary (it replicates), with the password of your choice.
+--
+--   SLAVE MONITOR          SHOW ALL SLAVES STATUS (MariaDB 10.5.9+; REPLICA MONITOR is the same privilege)
+--   SELECT ON heartbeat.*  the pt-heartbeat table, and its columns in information_schema
+--
+-- @@server_id, @@version, @@read_only, @@gtid_*_pos, @@gtid_strict_mode, @@log_bin and
+-- @@binlog_format need no privilege. The agent connects over the local socket or TCP.
+CREATE USER IF NOT EXISTS 'marina_agent'@'localhost' IDENTIFIED BY 'CHANGE-ME';
+GRANT SLAVE MONITOR ON *.* TO 'marina_agent'@'localhost';
+GRANT SELECT ON heartbeat.* TO 'marina_agent'@'localhost';
+
+-- Heartbeat tables. Percona's pt-heartbeat creates its own with --create-table:
+CREATE DATABASE IF NOT EXISTS heartbeat;
+-- CREATE TABLE heartbeat.heartbeat (
+--   ts                    varchar(26) NOT NULL,
+--   server_id             int unsigned NOT NULL PRIMARY KEY,
+--   file                  varchar(255) DEFAULT NULL,
+--   position              bigint unsigned DEFAULT NULL,
+--   relay_master_log_file varchar(255) DEFAULT NULL,
+--   exec_master_log_pos   bigint unsigned DEFAULT NULL
+-- );
+-- Wikimedia's shape adds shard and datacenter, which MediaWiki and the agent filter on to
+-- measure lag from the true primary (set heartbeat.datacenter and each instance's shard in
+-- the agent's configuration). The sandbox gives them the section and datacenter as defaults,
+-- because Debian's pt-heartbeat 3.2 writes Percona's columns only:
+CREATE TABLE IF NOT EXISTS heartbeat.heartbeat (
+  ts                    varchar(26) NOT NULL,
+  server_id             int unsigned NOT NULL,
+  file                  varchar(255) DEFAULT NULL,
+  position              bigint unsigned DEFAULT NULL,
+  relay_master_log_file varchar(255) DEFAULT NULL,
+  exec_master_log_pos   bigint unsigned DEFAULT NULL,
+  shard                 varchar(10) DEFAULT 'unknown',
+  datacenter            char(5) DEFAULT NULL,
+  PRIMARY KEY (server_id)
+) ENGINE=InnoDB;
