@@ -12,6 +12,13 @@ import TopologyStore
 //     and caught up (MASTER_GTID_WAIT), and the first heartbeat row written. The first run
 //     uses an empty template cache (the "first time"); the others reuse the template.
 //
+//   marina-bench agent --marina PATH [--seconds N]
+//     A sandbox of 10 instances (2 sections of a primary and 4 replicas) and one `marina agent`
+//     (release build) probing them every second. After a 15 s warm-up, over N seconds (60):
+//     the agent's CPU (utime+stime from /proc/PID/stat) as a share of one core, its resident
+//     memory (VmRSS, sampled every second: max and median), and every write to
+//     /marina/v1/observed/ counted by an etcd watch, per instance per 5 s.
+//
 //   marina-bench config-commit [--runs N] [--marina PATH]
 //     A topology of 500 instances in 20 sections (25 each, one datacenter) in a real etcd
 //     (an etcd-only sandbox). Each run stages one edit (a weight), then times a commit:
@@ -115,15 +122,72 @@ func benchmarkConfigCommit(runs: Int, marina: String?) async throws {
     if !command.isEmpty { print("config commit, 500 instances / 20 sections, whole marina process: " + describe(command)) }
 }
 
+func processTicks(_ pid: Int32) -> Double {
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+    // After the command name: state is field 0; utime and stime are fields 11 and 12.
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return user + system
+}
+
+func residentMegabytes(_ pid: Int32) -> Double {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes / 1024
+}
+
+func benchmarkAgent(marina: String, seconds duration: Int) async throws {
+    let root = NSTemporaryDirectory() + "marina-bench-agent-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let sandbox = try await Sandbox.up(.init(directory: root, sections: 2, replicas: 4)).state
+    defer { _ = try? Sandbox.down(directory: root, purge: true) }
+    let pid = try await Sandbox.startAgent(directory: root, executable: marina, interval: 1, leaseTTL: 10)
+    print("agent pid \(pid) watching \(sandbox.instances.count) instances; warming up 15 s")
+    try await Task.sleep(for: .seconds(15))
+    let etcd = EtcdClient(endpoints: [sandbox.etcd.url])
+    let from = try await etcd.status().revision + 1
+    let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    let clock = ContinuousClock()
+    let start = clock.now
+    let startTicks = processTicks(pid)
+    var resident = [Double]()
+    for _ in 0..<duration {
+        try await Task.sleep(for: .seconds(1))
+        resident.append(residentMegabytes(pid))
+    }
+    let elapsed = seconds(clock.now - start)
+    let cpu = (processTicks(pid) - startTicks) / ticksPerSecond / elapsed * 100
+    let to = try await etcd.status().revision
+    // Count every write under observed/ between the two revisions with a watch replay.
+    var writes = 0
+    let stream = etcd.watch("/marina/v1/observed/", prefix: true, startRevision: from)
+    for try await response in stream {
+        writes += response.events.filter { $0.kv.modRevision <= to }.count
+        if response.events.contains(where: { $0.kv.modRevision >= to }) || response.headerRevision >= to { break }
+    }
+    let perInstancePer5s = Double(writes) / Double(sandbox.instances.count) / (elapsed / 5)
+    print(String(format: "agent, %d instances, 1 s interval, %.0f s: CPU %.2f%% of one core; RSS max %.1f MB, median %.1f MB; "
+                 + "%d observation writes = %.2f per instance per 5 s",
+                 sandbox.instances.count, elapsed, cpu, resident.max() ?? 0, percentile(resident.sorted(), 0.5), writes, perInstancePer5s))
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let runs = arguments.firstIndex(of: "--runs").flatMap { arguments.index(after: $0) < arguments.endIndex ? Int(arguments[arguments.index(after: $0)]) : nil } ?? 10
 switch arguments.first {
 case "sandbox-up":
     try await benchmarkSandboxUp(runs: runs)
+case "agent":
+    guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
+        FileHandle.standardError.write(Data("marina-bench agent needs --marina PATH\n".utf8))
+        exit(2)
+    }
+    let duration = arguments.firstIndex(of: "--seconds").flatMap { Int(arguments[arguments.index(after: $0)]) } ?? 60
+    try await benchmarkAgent(marina: marina, seconds: duration)
 case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
-    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit [--runs N] [--marina PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent [--runs N] [--seconds N] [--marina PATH]\n".utf8))
     exit(2)
 }

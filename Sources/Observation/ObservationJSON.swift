@@ -8,7 +8,7 @@ public enum ObservationJSON {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(formatter().string(from: date))
+            try container.encode(date.formatted(style))
         }
         return Array(try encoder.encode(observation))
     }
@@ -17,7 +17,7 @@ public enum ObservationJSON {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = formatter().date(from: text) ?? ISO8601DateFormatter().date(from: text) else {
+            guard let date = (try? style.parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text)) else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(text) is not an ISO 8601 time"))
             }
             return date
@@ -25,9 +25,7 @@ public enum ObservationJSON {
         return try decoder.decode(Observation.self, from: Data(bytes))
     }
 
-    private static func formatter() -> ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }
+    /// FoundationEssentials' ISO 8601 style: no ICU (ISO8601DateFormatter would load it, costing
+    /// the agent megabytes of resident memory).
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
