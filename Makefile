@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build demo demo-down test bench clean
+.PHONY: deps build agent demo demo-down test bench clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -26,6 +26,10 @@ deps:
 build: deps
 	$(SWIFT) build --product marina
 
+## agent: build the lean agent for database hosts (release): .build/release/marina-agent
+agent: deps
+	$(SWIFT) build -c release --product marina-agent
+
 ## demo: start a sandbox (etcd, section s1: a primary and two replicas, pt-heartbeat) and show it
 demo: build
 	$(MARINA) sandbox up --dir $(SANDBOX_DIR)
@@ -36,6 +40,9 @@ demo: build
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance list
 	@echo
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config history
+	@echo
+	@echo "What the sandbox's agent observes (marina status, from etcd):"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) status
 	@echo
 	@echo "The sandbox keeps running. Try '$(MARINA) instance depool db1002 --section s1', then"
 	@echo "'$(MARINA) config diff' and '$(MARINA) config commit -m why' (from this directory, marina finds"
@@ -50,11 +57,13 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 
-## bench: measure the figures recorded in docs/benchmarks.md
+## bench: measure the figures recorded in docs/benchmarks.md (about 4 minutes)
 bench: deps
 	$(SWIFT) build -c release --product MarinaBenchmarks
 	$(SWIFT) build -c release --product marina
+	$(SWIFT) build -c release --product marina-agent
 	.build/release/MarinaBenchmarks sandbox-up --runs 20
+	.build/release/MarinaBenchmarks agent --marina .build/release/marina-agent --seconds 60
 	.build/release/MarinaBenchmarks config-commit --runs 20 --marina .build/release/marina
 
 clean:

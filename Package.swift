@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "marina", targets: ["marina"]),
+        .executable(name: "marina-agent", targets: ["marina-agent"]),
         .library(name: "MariaDBClient", targets: ["MariaDBClient"]),
         .library(name: "EtcdClient", targets: ["EtcdClient"]),
         .library(name: "MarinaSandbox", targets: ["MarinaSandbox"]),
@@ -33,8 +34,7 @@ let package = Package(
         .target(name: "Observation"),
         // The agent: probes local instances, publishes observations under a lease.
         .target(name: "Agent", dependencies: [
-            "Observation", "MariaDBClient", "EtcdClient",
-            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            "Observation", "MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The source of truth in etcd: staged objects, commits, history.
@@ -53,6 +53,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // The agent alone, without ArgumentParser or full Foundation: what runs on every database host.
+        .executableTarget(name: "marina-agent", dependencies: [
+            "Agent", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
 
         // Figures for docs/benchmarks.md (`make bench`).
         .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient"]),

@@ -1,5 +1,9 @@
 import EtcdClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import MariaDBClient
 import Observation
@@ -29,7 +33,7 @@ public struct Agent: Service {
             guard let file = configuration.etcd.passwordFile, let password = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw ConfigurationError(message: "etcd.user needs a readable etcd.password_file")
             }
-            credentials = .init(username: user, password: password.trimmingCharacters(in: .newlines))
+            credentials = .init(username: user, password: password.trimmingWhitespace())
         }
         let tls = (configuration.etcd.caFile ?? configuration.etcd.certFile ?? configuration.etcd.keyFile) == nil ? nil
             : EtcdConfiguration.TLS(caFile: configuration.etcd.caFile, certificateFile: configuration.etcd.certFile, keyFile: configuration.etcd.keyFile)
@@ -171,7 +175,7 @@ actor Publisher {
                 } catch {
                     failures += 1
                     await board.markAllDue()
-                    let backoff = min(30.0, 0.5 * pow(2, Double(min(failures, 10) - 1)))
+                    let backoff = min(30.0, 0.5 * Double(1 << (min(failures, 10) - 1)))
                     nextRetry = clock.now + .milliseconds(Int(backoff * 1000))
                     logger.warning("cannot publish to etcd, retrying in \(backoff) s: \(error)")
                 }

@@ -1,5 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import Yams
+#endif
+import Observation
 
 /// `marina agent --config FILE`: what one agent watches and where it reports.
 /// Unknown keys are refused with their path. Sample: `config/agent.example.yaml`.
@@ -113,7 +117,7 @@ extension AgentConfiguration {
         }
         let configuration: AgentConfiguration
         do {
-            configuration = try YAMLDecoder().decode(AgentConfiguration.self, from: text)
+            configuration = try JSONDecoder().decode(AgentConfiguration.self, from: try ConfigurationYAML.json(text))
         } catch let error as ConfigurationError {
             throw ConfigurationError(message: "\(path): \(error.message)")
         } catch let DecodingError.dataCorrupted(context) where context.underlyingError is ConfigurationError {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension EtcdClient {
     /// Writes one key through etcd's **v2** API (`PUT /v2/keys/<path>`), which MediaWiki's
@@ -6,9 +10,7 @@ extension EtcdClient {
     /// part in v3 transactions. etcd must run with `--enable-v2=true`.
     public func v2Put(_ path: String, _ value: String) async throws {
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        let encoded = value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        let encoded = Self.formEncode(value)
         let body = Data("value=\(encoded)".utf8)
         let headers = try authorizationHeaders()
         var attempts = [String]()
@@ -32,5 +34,21 @@ extension EtcdClient {
             return
         }
         throw EtcdError(.unavailable(attempts: attempts), "no endpoint answered the v2 PUT of \(trimmed)")
+    }
+
+    /// `application/x-www-form-urlencoded` value: every byte but unreserved ASCII as %XX.
+    static func formEncode(_ value: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes = [UInt8]()
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                bytes.append(byte)
+            default:
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,6 +1,13 @@
 import BlockingIO
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One answer of a watch: the events of one or more revisions, in order.
 public struct WatchResponse: Sendable, Equatable {
@@ -78,13 +85,13 @@ private struct WatchLoop: Sendable {
     }
 
     private func stream(from endpoint: String, next: inout Int64?, delivered: inout Bool) -> Ending {
-        var create: [String: Any] = Wire.rangeBody(key, prefix: prefix)
-        if let revision = next { create["start_revision"] = String(revision) }
+        var create = Wire.rangeBody(key, prefix: prefix)
+        if let revision = next { create["start_revision"] = .string(String(revision)) }
         if previousValues { create["prev_kv"] = true }
         var ending: Ending?
         do {
             let headers = try client.authorizationHeaders()
-            let payload = try JSONSerialization.data(withJSONObject: ["create_request": create])
+            let payload = try JSONValue.object(["create_request": .object(create)]).data()
             let request = try CurlRequest(url: endpoint + "/v3/watch", body: payload, headers: headers, tls: client.configuration.tls,
                                           connectTimeout: client.configuration.connectTimeout, totalTimeout: nil)
             var owed = next
@@ -144,7 +151,7 @@ private struct WatchLoop: Sendable {
     /// early when the watch is cancelled.
     private func pause(attempt: Int) {
         let base = Double(reconnectDelay.components.attoseconds) / 1e18 + Double(reconnectDelay.components.seconds)
-        var remaining = min(base * pow(2, Double(max(attempt - 1, 0))), 2.0)
+        var remaining = min(base * Double(1 << min(max(attempt - 1, 0), 20)), 2.0)
         while remaining > 0, !cancelled.isSet {
             let step = min(remaining, 0.05)
             usleep(UInt32(step * 1_000_000))

@@ -1,5 +1,9 @@
 import BlockingIO
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// A client of etcd's v3 API through its JSON gateway, over libcurl.
@@ -37,8 +41,8 @@ public final class EtcdClient: Sendable {
     public func get(_ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil,
                     keysOnly: Bool = false) async throws -> RangeResult {
         var body = Wire.rangeBody(key, prefix: prefix)
-        if let revision { body["revision"] = String(revision) }
-        if let limit { body["limit"] = String(limit) }
+        if let revision { body["revision"] = .string(String(revision)) }
+        if let limit { body["limit"] = .string(String(limit)) }
         if keysOnly { body["keys_only"] = true }
         let response: Wire.RangeResponse = try await call("/v3/kv/range", body, idempotent: true)
         return try response.model()
@@ -52,8 +56,8 @@ public final class EtcdClient: Sendable {
     /// Writes one key; gives the revision of the write.
     @discardableResult
     public func put(_ key: String, _ value: [UInt8], lease: Int64 = 0) async throws -> Int64 {
-        var body: [String: Any] = ["key": Wire.encode64(key), "value": Wire.encode64(value)]
-        if lease != 0 { body["lease"] = String(lease) }
+        var body: [String: JSONValue] = ["key": .string(Wire.encode64(key)), "value": .string(Wire.encode64(value))]
+        if lease != 0 { body["lease"] = .string(String(lease)) }
         let response: Wire.PutResponse = try await call("/v3/kv/put", body, idempotent: false)
         return Wire.int(response.header?.revision)
     }
@@ -73,10 +77,10 @@ public final class EtcdClient: Sendable {
     /// Runs a transaction. A compare that does not hold is reported in the result
     /// (`succeeded == false`), not thrown.
     public func transaction(_ transaction: Transaction) async throws -> TransactionResult {
-        let body: [String: Any] = [
-            "compare": transaction.compares.map(Wire.compareBody),
-            "success": transaction.success.map(Wire.operationBody),
-            "failure": transaction.failure.map(Wire.operationBody),
+        let body: [String: JSONValue] = [
+            "compare": .array(transaction.compares.map(Wire.compareBody)),
+            "success": .array(transaction.success.map(Wire.operationBody)),
+            "failure": .array(transaction.failure.map(Wire.operationBody)),
         ]
         let readOnly = (transaction.success + transaction.failure).allSatisfy {
             if case .get = $0 { return true } else { return false }
@@ -93,14 +97,14 @@ public final class EtcdClient: Sendable {
 
     /// Discards history before `revision`; watches from older revisions then fail with `.compacted`.
     public func compact(_ revision: Int64, physical: Bool = false) async throws {
-        let _: Wire.PutResponse = try await call("/v3/kv/compaction", ["revision": String(revision), "physical": physical], idempotent: true)
+        let _: Wire.PutResponse = try await call("/v3/kv/compaction", ["revision": .string(String(revision)), "physical": .bool(physical)], idempotent: true)
     }
 
     // MARK: Leases
 
     /// Grants a lease of `ttl` seconds. Keys put with it vanish when it expires or is revoked.
     public func grantLease(ttl: Int64) async throws -> Lease {
-        let response: Wire.LeaseGrantResponse = try await call("/v3/lease/grant", ["TTL": String(ttl)], idempotent: false)
+        let response: Wire.LeaseGrantResponse = try await call("/v3/lease/grant", ["TTL": .string(String(ttl))], idempotent: false)
         if let error = response.error, !error.isEmpty {
             throw EtcdError(.server(grpcCode: GRPCCode.failedPrecondition, httpStatus: 200), error)
         }
@@ -110,7 +114,7 @@ public final class EtcdClient: Sendable {
     /// Renews a lease once. Gives the new time-to-live in seconds, or `nil` when the lease no
     /// longer exists (expired or revoked): its keys are gone, and a new lease is needed.
     public func keepAlive(_ leaseID: Int64) async throws -> Int64? {
-        let response: Wire.LeaseKeepAliveResponse = try await call("/v3/lease/keepalive", ["ID": String(leaseID)], idempotent: true)
+        let response: Wire.LeaseKeepAliveResponse = try await call("/v3/lease/keepalive", ["ID": .string(String(leaseID))], idempotent: true)
         let ttl = Wire.int(response.result?.TTL)
         return ttl > 0 ? ttl : nil
     }
@@ -119,7 +123,7 @@ public final class EtcdClient: Sendable {
     @discardableResult
     public func revokeLease(_ leaseID: Int64) async throws -> Bool {
         do {
-            let _: Wire.PutResponse = try await call("/v3/lease/revoke", ["ID": String(leaseID)], idempotent: true)
+            let _: Wire.PutResponse = try await call("/v3/lease/revoke", ["ID": .string(String(leaseID))], idempotent: true)
             return true
         } catch let error as EtcdError where error.grpcCode == GRPCCode.notFound {
             return false
@@ -128,7 +132,7 @@ public final class EtcdClient: Sendable {
 
     /// A lease's remaining time and the keys bound to it.
     public func leaseStatus(_ leaseID: Int64) async throws -> LeaseStatus {
-        let response: Wire.LeaseTimeToLiveResponse = try await call("/v3/lease/timetolive", ["ID": String(leaseID), "keys": true], idempotent: true)
+        let response: Wire.LeaseTimeToLiveResponse = try await call("/v3/lease/timetolive", ["ID": .string(String(leaseID)), "keys": true], idempotent: true)
         let remaining = Wire.int(response.TTL)
         let keys = try (response.keys ?? []).map { String(decoding: try Wire.decode64($0), as: UTF8.self) }
         return LeaseStatus(id: leaseID, remaining: remaining >= 0 ? remaining : nil, granted: Wire.int(response.grantedTTL), keys: keys)
@@ -154,8 +158,8 @@ public final class EtcdClient: Sendable {
     }
 
     /// Sends one unary request and decodes its answer, failing over between endpoints.
-    func call<Response: Decodable>(_ path: String, _ body: [String: Any], idempotent: Bool) async throws -> Response {
-        let payload = try JSONSerialization.data(withJSONObject: body)
+    func call<Response: Decodable>(_ path: String, _ body: [String: JSONValue], idempotent: Bool) async throws -> Response {
+        let payload = try JSONValue.object(body).data()
         let data = try await queue.run { [self] in try perform(path, payload, idempotent: idempotent) }
         do {
             return try JSONDecoder().decode(Response.self, from: data)
@@ -221,7 +225,7 @@ public final class EtcdClient: Sendable {
     func authorizationHeaders() throws -> [String] {
         guard let credentials = configuration.credentials else { return [] }
         if let current = token.withLock({ $0 }) { return ["Authorization: \(current)"] }
-        let payload = try JSONSerialization.data(withJSONObject: ["name": credentials.username, "password": credentials.password])
+        let payload = try JSONValue.object(["name": .string(credentials.username), "password": .string(credentials.password)]).data()
         let data = try send("/v3/auth/authenticate", payload, headers: [], idempotent: true)
         guard let fresh = (try? JSONDecoder().decode(Wire.AuthenticateResponse.self, from: data))?.token, !fresh.isEmpty else {
             throw EtcdError(.malformedResponse, "authentication returned no token")

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The JSON shapes of etcd's v3 gateway. Keys and values travel as base64; int64 fields come
 /// back as JSON strings; fields at their default value (0, false, empty) are left out.
@@ -135,43 +139,72 @@ enum Wire {
         return [0]  // every key
     }
 
-    static func rangeBody(_ key: String, prefix: Bool) -> [String: Any] {
-        var body: [String: Any] = ["key": encode64(key)]
-        if prefix { body["range_end"] = encode64(prefixEnd(key)) }
+    static func rangeBody(_ key: String, prefix: Bool) -> [String: JSONValue] {
+        var body: [String: JSONValue] = ["key": .string(encode64(key))]
+        if prefix { body["range_end"] = .string(encode64(prefixEnd(key))) }
         return body
     }
 
-    static func compareBody(_ compare: Compare) -> [String: Any] {
-        var body: [String: Any] = ["key": encode64(compare.key), "result": compare.result.rawValue]
+    static func compareBody(_ compare: Compare) -> JSONValue {
+        var body: [String: JSONValue] = ["key": .string(encode64(compare.key)), "result": .string(compare.result.rawValue)]
         switch compare.target {
         case .value(let value):
             body["target"] = "VALUE"
-            body["value"] = encode64(value)
+            body["value"] = .string(encode64(value))
         case .version(let version):
             body["target"] = "VERSION"
-            body["version"] = String(version)
+            body["version"] = .string(String(version))
         case .createRevision(let revision):
             body["target"] = "CREATE"
-            body["create_revision"] = String(revision)
+            body["create_revision"] = .string(String(revision))
         case .modRevision(let revision):
             body["target"] = "MOD"
-            body["mod_revision"] = String(revision)
+            body["mod_revision"] = .string(String(revision))
         }
-        return body
+        return .object(body)
     }
 
-    static func operationBody(_ operation: KVOperation) -> [String: Any] {
+    static func operationBody(_ operation: KVOperation) -> JSONValue {
         switch operation {
         case .get(let key, let prefix):
-            return ["request_range": rangeBody(key, prefix: prefix)]
+            return ["request_range": .object(rangeBody(key, prefix: prefix))]
         case .put(let key, let value, let lease):
-            var put: [String: Any] = ["key": encode64(key), "value": encode64(value)]
-            if lease != 0 { put["lease"] = String(lease) }
-            return ["request_put": put]
+            var put: [String: JSONValue] = ["key": .string(encode64(key)), "value": .string(encode64(value))]
+            if lease != 0 { put["lease"] = .string(String(lease)) }
+            return ["request_put": .object(put)]
         case .delete(let key, let prefix):
-            return ["request_delete_range": rangeBody(key, prefix: prefix)]
+            return ["request_delete_range": .object(rangeBody(key, prefix: prefix))]
         case .deleteRange(let from, let to):
-            return ["request_delete_range": ["key": encode64(from), "range_end": encode64(to)]]
+            return ["request_delete_range": ["key": .string(encode64(from)), "range_end": .string(encode64(to))]]
         }
+    }
+}
+
+/// A JSON value for request bodies (FoundationEssentials has no JSONSerialization).
+enum JSONValue: Encodable, Sendable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByDictionaryLiteral {
+    case string(String)
+    case bool(Bool)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(stringLiteral value: String) { self = .string(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+    init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(Dictionary(uniqueKeysWithValues: elements)) }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
+        case .object(let values): try container.encode(values)
+        }
+    }
+
+    /// The body bytes, keys sorted.
+    func data() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
     }
 }

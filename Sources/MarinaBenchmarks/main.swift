@@ -13,8 +13,8 @@ import TopologyStore
 //     uses an empty template cache (the "first time"); the others reuse the template.
 //
 //   marina-bench agent --marina PATH [--seconds N]
-//     A sandbox of 10 instances (2 sections of a primary and 4 replicas) and one `marina agent`
-//     (release build) probing them every second. After a 15 s warm-up, over N seconds (60):
+//     A sandbox of 10 instances (2 sections of a primary and 4 replicas) and one agent (PATH:
+//     the release `marina-agent`, or `marina` to run `marina agent`) probing them every second. After a 15 s warm-up, over N seconds (60):
 //     the agent's CPU (utime+stime from /proc/PID/stat) as a share of one core, its resident
 //     memory (VmRSS, sampled every second: max and median), and every write to
 //     /marina/v1/observed/ counted by an etcd watch, per instance per 5 s.

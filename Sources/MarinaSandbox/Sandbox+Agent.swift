@@ -40,7 +40,10 @@ extension Sandbox {
         let logFile = state.directory + "/agent.log"
         try agentConfiguration(for: state, credentialsFile: credentials.agentFile, interval: interval, leaseTTL: leaseTTL)
             .write(toFile: configFile, atomically: true, encoding: .utf8)
-        let pid = try ChildProcess.spawn(executable, ["agent", "--config", configFile], logFile: logFile)
+        // `marina-agent --config F` (the lean agent binary) or `marina agent --config F`.
+        let arguments = executable.hasSuffix("/marina-agent") || executable == "marina-agent"
+            ? ["--config", configFile] : ["agent", "--config", configFile]
+        let pid = try ChildProcess.spawn(executable, arguments, logFile: logFile)
         state.agent = .init(configFile: configFile, logFile: logFile, pid: pid)
         try state.save()
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))

@@ -25,14 +25,14 @@ public struct GTIDPosition: Sendable, Hashable, Codable, CustomStringConvertible
 
     /// Parses a position as the server prints it, or throws naming what is wrong.
     public init(parsing text: String) throws {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         var entries = [UInt32: GTID]()
         guard !trimmed.isEmpty else {
             self.entries = [:]
             return
         }
         for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
-            let item = part.trimmingCharacters(in: .whitespaces)
+            let item = part.trimmingWhitespace()
             let numbers = item.split(separator: "-", omittingEmptySubsequences: false)
             guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]), let sequence = UInt64(numbers[2]),
                   numbers.allSatisfy({ $0.allSatisfy(\.isNumber) })
@@ -89,4 +89,14 @@ public struct GTIDError: Error, CustomStringConvertible, Equatable, Sendable {
     public var position: String
     public var problem: String
     public var description: String { "malformed GTID position \(position.debugDescription): \(problem)" }
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and line breaks (FoundationEssentials has no
+    /// `trimmingCharacters(in:)`).
+    public func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
 }

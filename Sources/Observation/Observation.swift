@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What an agent saw on one instance at one probe. Stored under `/marina/v1/observed/<name>`,
 /// bound to the agent's lease: when the agent dies, its observations vanish.

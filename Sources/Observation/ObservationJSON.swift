@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How observations are stored: JSON with sorted keys and ISO 8601 times with milliseconds
 /// (whole seconds would make two probes half a second apart look simultaneous).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// When an agent writes an observation to etcd. Pure: the caller passes the clock.
 ///
