@@ -152,3 +152,21 @@ struct AgentConfigurationTests {
         #expect(configuration.etcd.endpoints.count == 2 && configuration.etcd.certFile == "/etc/marina/agent.pem")
     }
 }
+
+@Suite("The agent when a server restarts")
+struct AgentRestartTests {
+    @Test("a restarted server is reported unreachable, then reached again by a new connection on the next probe")
+    func restartedServer() async throws {
+        let sandbox = try await TestServers.privateSandbox("agent-restart", replicas: 1)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 5)
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1002")
+        let down = try await waitForObservation(sandbox, "db1002") { !$0.reachable }
+        #expect(down.error?.contains("2002") == true || down.error?.contains("2013") == true || down.error?.contains("2006") == true,
+                "\(down.error ?? "")")
+        try await Sandbox.startInstance(directory: sandbox.directory, name: "db1002")
+        let back = try await waitForObservation(sandbox, "db1002") { $0.reachable && $0.replication.first?.isRunning == true }
+        #expect(back.serverID == 1002 && back.error == nil)
+        #expect(back.lastGoodProbeAt == back.observedAt)
+    }
+}

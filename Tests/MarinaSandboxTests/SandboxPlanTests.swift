@@ -1,4 +1,5 @@
-import MarinaSandbox
+import Foundation
+@testable import MarinaSandbox
 import Testing
 
 @Suite("Sandbox layout (pure)")
@@ -55,5 +56,19 @@ struct PortBlockTests {
             #expect(taken.isDisjoint(with: block))
             taken.formUnion(block)
         }
+    }
+}
+
+@Suite("sql/agent-grants.sql")
+struct AgentGrantsFileTests {
+    @Test("grants exactly what the sandbox gives its agent, and no SUPER")
+    func grants() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("sql/agent-grants.sql"), encoding: .utf8)
+        let grants = text.split(separator: "\n").filter { $0.hasPrefix("GRANT ") }.map(String.init)
+        // The sandbox's agent runs with exactly these, which the agent tests prove sufficient.
+        #expect(grants == Sandbox.agentGrants.map { $0.replacingOccurrences(of: "?", with: "'\(Sandbox.agentUser)'") + ";" })
+        #expect(grants.count == 2)
+        #expect(!text.uppercased().contains("GRANT SUPER") && !text.uppercased().contains("ALL PRIVILEGES"))
     }
 }
