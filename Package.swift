@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
         // What agents see: GTID positions, observations, when to publish. No I/O.
         .target(name: "Observation"),
+        // Drift: source of truth versus observations, as a detection table. No I/O.
+        .target(name: "Drift", dependencies: ["Topology", "Observation"]),
         // The agent: probes local instances, publishes observations under a lease.
         .target(name: "Agent", dependencies: [
             "Observation", "MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log"),
@@ -47,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "marina",
             dependencies: [
-                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation",
+                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,6 +69,7 @@ let package = Package(
 
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
+        .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),

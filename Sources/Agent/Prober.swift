@@ -73,7 +73,7 @@ actor Prober {
         let variables = try await client.query("""
             SELECT @@server_id AS server_id, @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS current_pos,
                    @@gtid_binlog_pos AS binlog_pos, @@gtid_slave_pos AS slave_pos, @@gtid_strict_mode AS strict_mode,
-                   @@log_bin AS log_bin, @@binlog_format AS binlog_format
+                   @@log_bin AS log_bin, @@GLOBAL.binlog_format AS binlog_format
             """).first
         observation.serverID = variables?.int("server_id")
         observation.version = variables?["version"]

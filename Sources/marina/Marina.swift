@@ -10,7 +10,7 @@ struct Marina: AsyncParsableCommand {
         commandName: "marina",
         abstract: "A MariaDB topology orchestrator: source of truth in etcd, agents, drift, transactional operations.",
         version: version,
-        subcommands: [StatusCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
+        subcommands: [StatusCommand.self, DriftCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
                       AgentCommand.self, SandboxCommand.self, VersionCommand.self]
     )
 }

@@ -1,0 +1,207 @@
+import Observation
+import Topology
+
+extension Drift {
+    /// The detection table: one pure predicate per code, over one snapshot.
+    public static let detections: [Detection] = DriftCode.allCases.map { code in Detection(code: code, detect: detector(for: code)) }
+
+    /// The predicate of each code. An exhaustive switch: a new code does not compile without one.
+    static func detector(for code: DriftCode) -> @Sendable (DriftContext) -> [DriftFinding] {
+        switch code {
+        case .twoWriters:
+            return { context in
+                context.sections.flatMap { entry in
+                    context.replicas(entry).filter { $0.observation.readOnly == false }.map {
+                        DriftFinding(code, section: entry.section.name, instance: $0.instance.name,
+                                     expected: "read_only=ON (only \(entry.primary.name) is writable)", observed: "read_only=OFF")
+                    }
+                }
+            }
+        case .primaryReadOnly:
+            return primaryCheck(code) { observation in
+                observation.reachable && observation.readOnly == true ? ("read_only=OFF", "read_only=ON") : nil
+            }
+        case .primaryUnreachable:
+            return primaryCheck(code) { observation in
+                observation.reachable ? nil : ("reachable", "unreachable: \(observation.error ?? "no answer")")
+            }
+        case .replicaUnreachable:
+            return { context in
+                context.sections.flatMap { entry in
+                    entry.members.compactMap { member -> DriftFinding? in
+                        guard member.instance.name != entry.primary.name, let observation = context.snapshot.observations[member.instance.name],
+                              !observation.reachable else { return nil }
+                        return DriftFinding(code, section: entry.section.name, instance: member.instance.name, expected: "reachable",
+                                            observed: "unreachable: \(observation.error ?? "no answer")")
+                    }
+                }
+            }
+        case .errantGTID:
+            return { context in
+                context.sections.flatMap { entry -> [DriftFinding] in
+                    guard let primary = context.snapshot.observations[entry.primary.name], primary.reachable,
+                          let primaryPosition = primary.gtidBinlogPos else { return [] }
+                    return context.replicas(entry).compactMap { replica in
+                        // Only the replica's own writes are errant: replicated events carry the primary's server id,
+                        // and may be ahead of a primary observation taken a moment earlier.
+                        guard let position = replica.observation.gtidCurrentPos, let own = replica.observation.serverID else { return nil }
+                        let errant = position.ahead(of: primaryPosition).filter { Int($0.server) == own }
+                        guard !errant.isEmpty else { return nil }
+                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
+                                            expected: "nothing beyond \(entry.primary.name)'s \(primaryPosition)",
+                                            observed: "errant " + errant.map(\.description).joined(separator: ","))
+                    }
+                }
+            }
+        case .wrongSource:
+            return { context in
+                context.sections.flatMap { entry in
+                    context.replicas(entry).compactMap { replica -> DriftFinding? in
+                        guard let channel = replica.observation.replication.first else { return nil }
+                        let source = context.source(of: channel)
+                        guard source != entry.primary.name else { return nil }
+                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
+                                            expected: "replicates from \(entry.primary.name)", observed: "replicates from \(source)")
+                    }
+                }
+            }
+        case .noSource:
+            return replicaCheck(code) { replica, entry in
+                replica.observation.replication.isEmpty ? ("replicates from \(entry.primary.name)", "no replication configured") : nil
+            }
+        case .replicationError:
+            return replicaCheck(code) { replica, _ in
+                guard let channel = replica.observation.replication.first else { return nil }
+                let errors = [channel.lastIOError, channel.lastSQLError].filter { !$0.isEmpty }
+                return errors.isEmpty ? nil
+                    : ("IO and SQL threads running", "io=\(channel.ioThread) sql=\(channel.sqlThread): \(errors.joined(separator: "; "))")
+            }
+        case .replicationStopped:
+            return replicaCheck(code) { replica, _ in
+                guard let channel = replica.observation.replication.first, !channel.isRunning,
+                      channel.lastIOError.isEmpty, channel.lastSQLError.isEmpty else { return nil }
+                return ("IO and SQL threads running", "io=\(channel.ioThread) sql=\(channel.sqlThread)")
+            }
+        case .pooledReplicaLagging:
+            return { context in
+                context.sections.flatMap { entry in
+                    context.replicas(entry).compactMap { replica -> DriftFinding? in
+                        guard replica.membership.pooled, let lag = replica.observation.heartbeatLag, lag > context.snapshot.maxLag else { return nil }
+                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
+                                            expected: "lag ≤ \(format(context.snapshot.maxLag)) s while pooled", observed: "lag \(format(lag)) s")
+                    }
+                }
+            }
+        case .heartbeatMissing:
+            return primaryCheck(code) { observation in
+                observation.reachable && observation.heartbeatLag == nil
+                    ? ("a heartbeat row", observation.heartbeatError ?? "no heartbeat measured") : nil
+            }
+        case .heartbeatStale:
+            return { context in
+                context.sections.compactMap { entry in
+                    guard let observation = context.snapshot.observations[entry.primary.name], observation.reachable,
+                          let age = observation.heartbeatLag, age > context.snapshot.heartbeatStaleAfter else { return nil }
+                    return DriftFinding(code, section: entry.section.name, instance: entry.primary.name,
+                                        expected: "heartbeat younger than \(format(context.snapshot.heartbeatStaleAfter)) s",
+                                        observed: "newest heartbeat \(format(age)) s old")
+                }
+            }
+        case .gtidNotUsed:
+            return replicaCheck(code) { replica, _ in
+                guard let channel = replica.observation.replication.first, channel.usingGTID == "No" else { return nil }
+                return ("MASTER_USE_GTID=slave_pos", "Using_Gtid=No")
+            }
+        case .gtidStrictModeOff:
+            return memberCheck(code) { observation, _ in
+                observation.gtidStrictMode == false ? ("gtid_strict_mode=ON", "gtid_strict_mode=OFF") : nil
+            }
+        case .binlogOff:
+            return memberCheck(code) { observation, _ in
+                observation.logBin == false ? ("log_bin=ON", "log_bin=OFF") : nil
+            }
+        case .binlogFormatMismatch:
+            return { context in
+                context.sections.flatMap { entry -> [DriftFinding] in
+                    guard let format = context.snapshot.observations[entry.primary.name]?.binlogFormat else { return [] }
+                    return context.replicas(entry).compactMap { replica in
+                        guard replica.instance.candidatePrimary, let own = replica.observation.binlogFormat, own != format else { return nil }
+                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
+                                            expected: "binlog_format=\(format) like \(entry.primary.name)", observed: "binlog_format=\(own)")
+                    }
+                }
+            }
+        case .noObservation:
+            return { context in
+                context.snapshot.topology.instances.values.sorted { $0.name < $1.name }.compactMap { instance in
+                    guard context.snapshot.observations[instance.name] == nil else { return nil }
+                    return DriftFinding(code, section: instance.sections.keys.sorted().first, instance: instance.name,
+                                        expected: "an observation from its agent", observed: "none (agent gone or not configured)")
+                }
+            }
+        case .unknownInstance:
+            return { context in
+                context.snapshot.observations.keys.sorted().compactMap { name in
+                    guard context.snapshot.topology.instances[name] == nil else { return nil }
+                    return DriftFinding(code, section: nil, instance: name, expected: "not reported (not in the source of truth)",
+                                        observed: "reported by agent \(context.snapshot.observations[name]!.agent)")
+                }
+            }
+        case .uncommittedChange:
+            return { context in
+                context.snapshot.uncommitted.map { change in
+                    let isHost = change.key == "hostsByName"
+                    return DriftFinding(code, section: isHost ? nil : change.entry, instance: isHost ? change.entry : nil,
+                                        expected: "\(change.datacenter) \(change.key) committed: \(change.before ?? "absent")",
+                                        observed: "staged: \(change.after ?? "absent")")
+                }
+            }
+        }
+    }
+
+    /// A check of each section's primary observation.
+    private static func primaryCheck(_ code: DriftCode, _ check: @escaping @Sendable (Observation) -> (String, String)?)
+        -> @Sendable (DriftContext) -> [DriftFinding] {
+        { context in
+            context.sections.compactMap { entry in
+                guard let observation = context.snapshot.observations[entry.primary.name], let (expected, observed) = check(observation) else { return nil }
+                return DriftFinding(code, section: entry.section.name, instance: entry.primary.name, expected: expected, observed: observed)
+            }
+        }
+    }
+
+    /// A check of each reachable replica of each section.
+    private static func replicaCheck(
+        _ code: DriftCode,
+        _ check: @escaping @Sendable ((instance: Instance, membership: Membership, observation: Observation),
+                                      (section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)])) -> (String, String)?
+    ) -> @Sendable (DriftContext) -> [DriftFinding] {
+        { context in
+            context.sections.flatMap { entry in
+                context.replicas(entry).compactMap { replica in
+                    guard let (expected, observed) = check(replica, entry) else { return nil }
+                    return DriftFinding(code, section: entry.section.name, instance: replica.instance.name, expected: expected, observed: observed)
+                }
+            }
+        }
+    }
+
+    /// A check of every reachable member (primary included) of each section.
+    private static func memberCheck(_ code: DriftCode, _ check: @escaping @Sendable (Observation, Instance) -> (String, String)?)
+        -> @Sendable (DriftContext) -> [DriftFinding] {
+        { context in
+            context.sections.flatMap { entry in
+                entry.members.compactMap { member in
+                    guard let observation = context.snapshot.observations[member.instance.name], observation.reachable,
+                          let (expected, observed) = check(observation, member.instance) else { return nil }
+                    return DriftFinding(code, section: entry.section.name, instance: member.instance.name, expected: expected, observed: observed)
+                }
+            }
+        }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        let tenths = (seconds * 10).rounded() / 10
+        return tenths == tenths.rounded() ? String(Int(tenths)) : String(tenths)
+    }
+}

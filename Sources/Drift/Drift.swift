@@ -1,0 +1,124 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Observation
+import Topology
+
+/// How bad a finding is. Sorted most severe first.
+public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
+    /// Writes can be lost or blocked now.
+    case critical
+    /// Something is broken that an operation or an application will trip on.
+    case error
+    /// Not as configured, but nothing breaks yet.
+    case warning
+
+    public static func < (lhs: Severity, rhs: Severity) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// One difference between what the source of truth says and what the agents see.
+public struct DriftFinding: Codable, Sendable, Equatable, Hashable {
+    public var code: DriftCode
+    public var severity: Severity
+    public var section: String?
+    public var instance: String?
+    public var expected: String
+    public var observed: String
+
+    public init(_ code: DriftCode, section: String?, instance: String?, expected: String, observed: String) {
+        self.code = code
+        self.severity = code.severity
+        self.section = section
+        self.instance = instance
+        self.expected = expected
+        self.observed = observed
+    }
+}
+
+/// Everything a drift computation looks at, read once: the source of truth, the observations,
+/// the uncommitted changes, the clock and the thresholds.
+public struct DriftSnapshot: Sendable {
+    public var topology: Topology
+    public var observations: [String: Observation]
+    /// Staged versus committed generated configuration.
+    public var uncommitted: [ConfigChange]
+    public var now: Date
+    /// A pooled replica lagging more than this many seconds is drift.
+    public var maxLag: Double
+    /// A primary whose own newest heartbeat row is older than this many seconds is drift.
+    public var heartbeatStaleAfter: Double
+
+    public init(topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,
+                maxLag: Double = 5, heartbeatStaleAfter: Double = 10) {
+        self.topology = topology
+        self.observations = observations
+        self.uncommitted = uncommitted
+        self.now = now
+        self.maxLag = maxLag
+        self.heartbeatStaleAfter = heartbeatStaleAfter
+    }
+}
+
+/// One row of the detection table: a code, and the pure predicate that finds it.
+public struct Detection: Sendable {
+    public var code: DriftCode
+    public var detect: @Sendable (DriftContext) -> [DriftFinding]
+}
+
+public enum Drift {
+    /// Every finding in the snapshot, most severe first, then by section, instance and code.
+    public static func findings(_ snapshot: DriftSnapshot, section: String? = nil) -> [DriftFinding] {
+        let context = DriftContext(snapshot)
+        var findings = [DriftFinding]()
+        for detection in detections { findings += detection.detect(context) }
+        if let section { findings = findings.filter { $0.section == section } }
+        return findings.sorted {
+            ($0.severity, $0.section ?? "", $0.instance ?? "", $0.code.rawValue) < ($1.severity, $1.section ?? "", $1.instance ?? "", $1.code.rawValue)
+        }
+    }
+}
+
+/// The snapshot with the lookups the predicates share, computed once (10,000 instances in
+/// 500 sections stay well under 100 ms).
+public struct DriftContext: Sendable {
+    public let snapshot: DriftSnapshot
+    /// Initialized sections, each with its primary and members in the section's datacenter.
+    public let sections: [(section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)])]
+    let addresses: [String: String]
+
+    init(_ snapshot: DriftSnapshot) {
+        self.snapshot = snapshot
+        var members = [String: [(instance: Instance, membership: Membership)]]()
+        for instance in snapshot.topology.instances.values.sorted(by: { $0.name < $1.name }) {
+            for (section, membership) in instance.sections { members[section, default: []].append((instance, membership)) }
+        }
+        sections = snapshot.topology.sections.values.sorted { $0.name < $1.name }.compactMap { section in
+            guard section.isInitialized, let primary = snapshot.topology.instances[section.primary] else { return nil }
+            return (section, primary, members[section.name] ?? [])
+        }
+        addresses = Dictionary(snapshot.topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The instance a replication channel points at (by server id when known, else address).
+    func source(of channel: ReplicationChannel) -> String {
+        if let id = channel.sourceServerID,
+           let match = snapshot.observations.first(where: { $0.value.serverID == id && snapshot.topology.instances[$0.key] != nil }) {
+            return match.key
+        }
+        return addresses["\(channel.sourceHost):\(channel.sourcePort)"] ?? "\(channel.sourceHost):\(channel.sourcePort)"
+    }
+
+    /// Reachable observations of a section's replicas.
+    func replicas(_ entry: (section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)]))
+        -> [(instance: Instance, membership: Membership, observation: Observation)] {
+        entry.members.compactMap { member in
+            guard member.instance.name != entry.primary.name, let observation = snapshot.observations[member.instance.name],
+                  observation.reachable else { return nil }
+            return (member.instance, member.membership, observation)
+        }
+    }
+}

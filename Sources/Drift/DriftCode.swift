@@ -1,0 +1,58 @@
+/// Every kind of drift, with a stable code (`marina drift --json` and monitoring use it).
+/// `docs/drift.md` says what each means and what a DBA usually does.
+public enum DriftCode: String, Codable, Sendable, CaseIterable {
+    case twoWriters = "TWO_WRITERS"
+    case primaryReadOnly = "PRIMARY_READ_ONLY"
+    case primaryUnreachable = "PRIMARY_UNREACHABLE"
+    case replicaUnreachable = "REPLICA_UNREACHABLE"
+    case errantGTID = "ERRANT_GTID"
+    case wrongSource = "WRONG_SOURCE"
+    case noSource = "NO_SOURCE"
+    case replicationError = "REPLICATION_ERROR"
+    case replicationStopped = "REPLICATION_STOPPED"
+    case pooledReplicaLagging = "POOLED_REPLICA_LAGGING"
+    case heartbeatMissing = "HEARTBEAT_MISSING"
+    case heartbeatStale = "HEARTBEAT_STALE"
+    case gtidNotUsed = "GTID_NOT_USED"
+    case gtidStrictModeOff = "GTID_STRICT_MODE_OFF"
+    case binlogOff = "BINLOG_OFF"
+    case binlogFormatMismatch = "BINLOG_FORMAT_MISMATCH"
+    case noObservation = "NO_OBSERVATION"
+    case unknownInstance = "UNKNOWN_INSTANCE"
+    case uncommittedChange = "UNCOMMITTED_CHANGE"
+
+    public var severity: Severity {
+        switch self {
+        case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID: return .critical
+        case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
+             .heartbeatMissing, .heartbeatStale, .noObservation:
+            return .error
+        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .uncommittedChange:
+            return .warning
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .twoWriters: return "an instance other than the section's primary is writable"
+        case .primaryReadOnly: return "the configured primary is read-only: the section takes no writes"
+        case .primaryUnreachable: return "the configured primary does not answer its agent"
+        case .replicaUnreachable: return "a replica does not answer its agent"
+        case .errantGTID: return "a replica holds transactions the primary never had"
+        case .wrongSource: return "a replica replicates from something other than its section's primary"
+        case .noSource: return "a replica replicates from nothing"
+        case .replicationError: return "a replication thread stopped on an error"
+        case .replicationStopped: return "replication threads are stopped (no error)"
+        case .pooledReplicaLagging: return "a pooled replica lags more than the threshold"
+        case .heartbeatMissing: return "the primary has no heartbeat row to measure lag from"
+        case .heartbeatStale: return "the primary's heartbeat is not being written"
+        case .gtidNotUsed: return "a replica does not replicate with GTID"
+        case .gtidStrictModeOff: return "gtid_strict_mode is off"
+        case .binlogOff: return "the binary log is off"
+        case .binlogFormatMismatch: return "a candidate's binlog_format differs from the primary's"
+        case .noObservation: return "no agent reports this instance"
+        case .unknownInstance: return "an agent reports an instance the source of truth does not have"
+        case .uncommittedChange: return "the committed configuration differs from the staged objects"
+        }
+    }
+}
