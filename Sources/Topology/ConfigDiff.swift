@@ -12,6 +12,14 @@ public struct ConfigChange: Codable, Sendable, Equatable, CustomStringConvertibl
     public var before: String?
     public var after: String?
 
+    public init(datacenter: String, key: String, entry: String, before: String?, after: String?) {
+        self.datacenter = datacenter
+        self.key = key
+        self.entry = entry
+        self.before = before
+        self.after = after
+    }
+
     public var description: String {
         "\(datacenter) \(key) \(entry)\n" + (before.map { "  - \($0)\n" } ?? "") + (after.map { "  + \($0)\n" } ?? "")
     }

@@ -1,0 +1,124 @@
+import Drift
+import Foundation
+import Observation
+import Testing
+import Topology
+
+let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+/// s1 in dc1: db1001 primary, db1002 and db1003 pooled candidate replicas; all as configured.
+func cleanTopology() -> Topology {
+    Topology(
+        datacenters: ["dc1"],
+        sections: ["s1": Section(name: "s1", primary: "db1001", datacenter: "dc1", minReplicas: 1)],
+        instances: [
+            "db1001": Instance(name: "db1001", host: "10.0.0.1", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 0)]),
+            "db1002": Instance(name: "db1002", host: "10.0.0.2", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 100)]),
+            "db1003": Instance(name: "db1003", host: "10.0.0.3", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 100)]),
+        ])
+}
+
+func observed(_ name: String, serverID: Int, readOnly: Bool, source: (String, Int)?, position: String = "0-1001-100") -> Observation {
+    var observation = Observation(instance: name, agent: "host", agentStartedAt: now, observedAt: now, reachable: true, lastGoodProbeAt: now)
+    observation.serverID = serverID
+    observation.readOnly = readOnly
+    observation.gtidStrictMode = true
+    observation.logBin = true
+    observation.binlogFormat = "ROW"
+    observation.gtidCurrentPos = try? GTIDPosition(parsing: position)
+    observation.gtidBinlogPos = try? GTIDPosition(parsing: position)
+    observation.heartbeatLag = 0.3
+    if let (host, port) = source {
+        observation.replication = [ReplicationChannel(sourceHost: host, sourcePort: port, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
+                                                      usingGTID: "Slave_Pos", secondsBehindMaster: 0)]
+    }
+    return observation
+}
+
+func cleanObservations() -> [String: Observation] {
+    ["db1001": observed("db1001", serverID: 1001, readOnly: false, source: nil),
+     "db1002": observed("db1002", serverID: 1002, readOnly: true, source: ("10.0.0.1", 3306)),
+     "db1003": observed("db1003", serverID: 1003, readOnly: true, source: ("10.0.0.1", 3306))]
+}
+
+/// One broken situation per code: what to change, and the one finding it must produce.
+let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Observation], inout [ConfigChange]) -> Void)] = [
+    (.twoWriters, "db1002", { _, o, _ in o["db1002"]!.readOnly = false }),
+    (.primaryReadOnly, "db1001", { _, o, _ in o["db1001"]!.readOnly = true }),
+    (.primaryUnreachable, "db1001", { _, o, _ in o["db1001"] = Observation(instance: "db1001", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "timeout") }),
+    (.replicaUnreachable, "db1003", { _, o, _ in o["db1003"] = Observation(instance: "db1003", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "refused") }),
+    (.errantGTID, "db1002", { _, o, _ in o["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101") }),
+    (.wrongSource, "db1003", { _, o, _ in
+        o["db1003"]!.replication[0].sourceHost = "10.0.0.2"
+        o["db1003"]!.replication[0].sourceServerID = 1002
+    }),
+    (.noSource, "db1003", { _, o, _ in o["db1003"]!.replication = [] }),
+    (.replicationError, "db1002", { _, o, _ in
+        o["db1002"]!.replication[0].sqlThread = "No"
+        o["db1002"]!.replication[0].lastSQLError = "Error 'Can't create database 'x'; database exists'"
+    }),
+    (.replicationStopped, "db1002", { _, o, _ in
+        o["db1002"]!.replication[0].sqlThread = "No"
+        o["db1002"]!.replication[0].ioThread = "No"
+    }),
+    (.pooledReplicaLagging, "db1003", { _, o, _ in o["db1003"]!.heartbeatLag = 12.5 }),
+    (.heartbeatMissing, "db1001", { _, o, _ in
+        o["db1001"]!.heartbeatLag = nil
+        o["db1001"]!.heartbeatError = "no heartbeat row"
+    }),
+    (.heartbeatStale, "db1001", { _, o, _ in o["db1001"]!.heartbeatLag = 60 }),
+    (.gtidNotUsed, "db1002", { _, o, _ in o["db1002"]!.replication[0].usingGTID = "No" }),
+    (.gtidStrictModeOff, "db1003", { _, o, _ in o["db1003"]!.gtidStrictMode = false }),
+    (.binlogOff, "db1003", { _, o, _ in o["db1003"]!.logBin = false }),
+    (.binlogFormatMismatch, "db1002", { _, o, _ in o["db1002"]!.binlogFormat = "STATEMENT" }),
+    (.noObservation, "db1003", { _, o, _ in o["db1003"] = nil }),
+    (.unknownInstance, "db9999", { _, o, _ in o["db9999"] = observed("db9999", serverID: 9999, readOnly: true, source: nil) }),
+    (.uncommittedChange, nil, { _, _, u in
+        u = [ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1", before: "[{}]", after: "[{},{}]")]
+    }),
+]
+
+@Suite("Drift detection (pure)")
+struct DriftTests {
+    @Test("a clean snapshot yields nothing")
+    func clean() {
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: cleanObservations(), now: now)).isEmpty)
+    }
+
+    @Test("every code has a case, and each case yields exactly its code for exactly its instance", arguments: cases.indices)
+    func code(_ index: Int) {
+        let (code, instance, breakIt) = cases[index]
+        var topology = cleanTopology(), observations = cleanObservations(), uncommitted = [ConfigChange]()
+        breakIt(&topology, &observations, &uncommitted)
+        let findings = Drift.findings(DriftSnapshot(topology: topology, observations: observations, uncommitted: uncommitted, now: now))
+        #expect(findings.map(\.code) == [code], "\(code): \(findings)")
+        #expect(findings.first?.instance == instance)
+        #expect(findings.first?.severity == code.severity)
+    }
+
+    @Test("the table covers every code")
+    func coverage() {
+        #expect(Set(cases.map(\.0)) == Set(DriftCode.allCases))
+        #expect(Drift.detections.map(\.code) == DriftCode.allCases)
+    }
+
+    @Test("a replica ahead of a slightly older primary observation is not errant; only its own writes are")
+    func errantNeedsOwnServerID() {
+        var observations = cleanObservations()
+        observations["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1001-105")  // replicated after the primary's probe
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).isEmpty)
+        observations["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1001-100,7-1002-1")  // its own domain 7 write
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).map(\.code) == [.errantGTID])
+    }
+
+    @Test("findings are sorted most severe first, and a section filter keeps its own")
+    func sorting() {
+        var observations = cleanObservations()
+        observations["db1003"]!.gtidStrictMode = false
+        observations["db1002"]!.readOnly = false
+        observations["db1003"]!.heartbeatLag = 30
+        let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now))
+        #expect(findings.map(\.severity) == [.critical, .error, .warning])
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now), section: "s9").isEmpty)
+    }
+}
