@@ -65,6 +65,7 @@ bench: deps
 	.build/release/MarinaBenchmarks sandbox-up --runs 20
 	.build/release/MarinaBenchmarks agent --marina .build/release/marina-agent --seconds 60
 	.build/release/MarinaBenchmarks config-commit --runs 20 --marina .build/release/marina
+	.build/release/MarinaBenchmarks drift --runs 20
 
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge

@@ -62,7 +62,7 @@ let package = Package(
         ]),
 
         // Figures for docs/benchmarks.md (`make bench`).
-        .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient"]),
+        .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation"]),
 
         // Starts real servers for the integration tests; shared by every test target.
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),

@@ -39,17 +39,21 @@ extension Drift {
         case .errantGTID:
             return { context in
                 context.sections.flatMap { entry -> [DriftFinding] in
-                    guard let primary = context.snapshot.observations[entry.primary.name], primary.reachable,
-                          let primaryPosition = primary.gtidBinlogPos else { return [] }
+                    let primaryPosition = context.snapshot.observations[entry.primary.name]?.gtidBinlogPos
                     return context.replicas(entry).compactMap { replica in
-                        // Only the replica's own writes are errant: replicated events carry the primary's server id,
-                        // and may be ahead of a primary observation taken a moment earlier.
-                        guard let position = replica.observation.gtidCurrentPos, let own = replica.observation.serverID else { return nil }
-                        let errant = position.ahead(of: primaryPosition).filter { Int($0.server) == own }
+                        guard let own = replica.observation.serverID else { return nil }
+                        // The replica's own writes are the errant ones (replicated events carry another server id):
+                        // in its binary log beyond what it replicated (strict mode then breaks replication, and the
+                        // primary's sequence soon passes the errant one), or ahead of the primary's position.
+                        let slave = replica.observation.gtidSlavePos ?? GTIDPosition()
+                        var errant = Set((replica.observation.gtidBinlogPos ?? GTIDPosition()).ahead(of: slave).filter { Int($0.server) == own })
+                        if let primaryPosition, let current = replica.observation.gtidCurrentPos {
+                            errant.formUnion(current.ahead(of: primaryPosition).filter { Int($0.server) == own })
+                        }
                         guard !errant.isEmpty else { return nil }
                         return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
-                                            expected: "nothing beyond \(entry.primary.name)'s \(primaryPosition)",
-                                            observed: "errant " + errant.map(\.description).joined(separator: ","))
+                                            expected: "no transaction of its own (server id \(own))",
+                                            observed: "errant " + errant.sorted { $0.domain < $1.domain }.map(\.description).joined(separator: ","))
                     }
                 }
             }

@@ -89,6 +89,8 @@ public struct DriftContext: Sendable {
     /// Initialized sections, each with its primary and members in the section's datacenter.
     public let sections: [(section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)])]
     let addresses: [String: String]
+    /// Observed server id → instance name (instances of the source of truth only).
+    let byServerID: [Int: String]
 
     init(_ snapshot: DriftSnapshot) {
         self.snapshot = snapshot
@@ -101,14 +103,14 @@ public struct DriftContext: Sendable {
             return (section, primary, members[section.name] ?? [])
         }
         addresses = Dictionary(snapshot.topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
+        byServerID = Dictionary(snapshot.observations.compactMap { name, observation in
+            observation.serverID.flatMap { snapshot.topology.instances[name] == nil ? nil : ($0, name) }
+        }, uniquingKeysWith: { a, b in min(a, b) })
     }
 
     /// The instance a replication channel points at (by server id when known, else address).
     func source(of channel: ReplicationChannel) -> String {
-        if let id = channel.sourceServerID,
-           let match = snapshot.observations.first(where: { $0.value.serverID == id && snapshot.topology.instances[$0.key] != nil }) {
-            return match.key
-        }
+        if let id = channel.sourceServerID, let match = byServerID[id] { return match }
         return addresses["\(channel.sourceHost):\(channel.sourcePort)"] ?? "\(channel.sourceHost):\(channel.sourcePort)"
     }
 

@@ -1,6 +1,8 @@
 import EtcdClient
 import Foundation
 import MarinaSandbox
+import Drift
+import Observation
 import Topology
 import TopologyStore
 
@@ -18,6 +20,11 @@ import TopologyStore
 //     the agent's CPU (utime+stime from /proc/PID/stat) as a share of one core, its resident
 //     memory (VmRSS, sampled every second: max and median), and every write to
 //     /marina/v1/observed/ counted by an etcd watch, per instance per 5 s.
+//
+//   marina-bench drift [--runs N]
+//     Drift.findings over a generated snapshot of 10,000 instances in 500 sections (one
+//     primary and 19 replicas each, one observation per instance, 1% of them drifting in
+//     various ways), timed N times (20) after one warm-up run; the snapshot is built once.
 //
 //   marina-bench config-commit [--runs N] [--marina PATH]
 //     A topology of 500 instances in 20 sections (25 each, one datacenter) in a real etcd
@@ -172,6 +179,55 @@ func benchmarkAgent(marina: String, seconds duration: Int) async throws {
                  sandbox.instances.count, elapsed, cpu, resident.max() ?? 0, percentile(resident.sorted(), 0.5), writes, perInstancePer5s))
 }
 
+func driftSnapshot() -> DriftSnapshot {
+    let now = Date()
+    var topology = Topology(datacenters: ["eqiad"])
+    var observations = [String: Observation]()
+    for section in 1...500 {
+        let name = "s\(section)"
+        let primary = "db\(section)001"
+        topology.sections[name] = Section(name: name, primary: primary, datacenter: "eqiad", minReplicas: 5)
+        for index in 1...20 {
+            let instance = "db\(section)\(String(format: "%03d", index))"
+            let host = "10.\(section / 250).\(section % 250).\(index)"
+            topology.instances[instance] = Instance(name: instance, host: host, datacenter: "eqiad", candidatePrimary: index <= 3,
+                                                    sections: [name: Membership(pooled: true, weight: index == 1 ? 0 : 100)])
+            var observation = Observation(instance: instance, agent: "host\(section)", agentStartedAt: now, observedAt: now, reachable: true,
+                                          lastGoodProbeAt: now)
+            observation.serverID = section * 1000 + index
+            observation.readOnly = index != 1
+            observation.gtidStrictMode = true
+            observation.logBin = true
+            observation.binlogFormat = "ROW"
+            observation.gtidBinlogPos = try? GTIDPosition(parsing: "0-\(section * 1000 + 1)-\(1000 + index)")
+            observation.gtidCurrentPos = observation.gtidBinlogPos
+            observation.heartbeatLag = 0.2
+            if index != 1 {
+                observation.replication = [ReplicationChannel(sourceHost: "10.\(section / 250).\(section % 250).1", sourcePort: 3306,
+                                                              sourceServerID: section * 1000 + 1, ioThread: "Yes", sqlThread: "Yes", usingGTID: "Slave_Pos")]
+            }
+            if (section * 20 + index) % 100 == 7 { observation.heartbeatLag = 30 }          // 1% lagging
+            if (section * 20 + index) % 1000 == 13 { observation.readOnly = false }          // some writable replicas
+            observations[instance] = observation
+        }
+    }
+    return DriftSnapshot(topology: topology, observations: observations, now: now)
+}
+
+func benchmarkDrift(runs: Int) {
+    let snapshot = driftSnapshot()
+    let clock = ContinuousClock()
+    _ = Drift.findings(snapshot)
+    var samples = [Double]()
+    var count = 0
+    for _ in 0..<runs {
+        let start = clock.now
+        count = Drift.findings(snapshot).count
+        samples.append(seconds(clock.now - start))
+    }
+    print("drift, \(snapshot.topology.instances.count) instances in \(snapshot.topology.sections.count) sections, \(count) findings: " + describe(samples))
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let runs = arguments.firstIndex(of: "--runs").flatMap { arguments.index(after: $0) < arguments.endIndex ? Int(arguments[arguments.index(after: $0)]) : nil } ?? 10
 switch arguments.first {
@@ -184,10 +240,12 @@ case "agent":
     }
     let duration = arguments.firstIndex(of: "--seconds").flatMap { Int(arguments[arguments.index(after: $0)]) } ?? 60
     try await benchmarkAgent(marina: marina, seconds: duration)
+case "drift":
+    benchmarkDrift(runs: runs)
 case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
-    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent [--runs N] [--seconds N] [--marina PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent|drift [--runs N] [--seconds N] [--marina PATH]\n".utf8))
     exit(2)
 }

@@ -26,3 +26,26 @@ extension Sandbox {
         await client.close()
     }
 }
+
+extension Sandbox {
+    /// Stops the heartbeat writer of a section (its rows then age on every instance).
+    public static func stopHeartbeat(directory: String, section: String) async throws {
+        let state = try state(directory: directory)
+        guard let heartbeat = state.heartbeats.first(where: { $0.section == section }) else {
+            throw SandboxError.invalidArgument("no heartbeat writer for section \(section)")
+        }
+        _ = try await blocking.run { ChildProcess.stop(heartbeat.pid, marker: marker(state.directory)) }
+    }
+
+    /// Starts the heartbeat writer of a section again on its primary.
+    public static func startHeartbeat(directory: String, section: String, interval: Double = 0.5) async throws {
+        var state = try state(directory: directory)
+        guard let index = state.heartbeats.firstIndex(where: { $0.section == section }),
+              let primary = state.instance(named: state.heartbeats[index].instance) else {
+            throw SandboxError.invalidArgument("no heartbeat writer for section \(section)")
+        }
+        guard !ChildProcess.isRunning(state.heartbeats[index].pid, marker: marker(state.directory)) else { return }
+        state.heartbeats[index].pid = try spawnHeartbeat(try Toolchain.locate(), on: primary, interval: interval)
+        try state.save()
+    }
+}

@@ -219,10 +219,7 @@ public struct Sandbox: Sendable {
                 try await waitForReplication(client, name: replica.name, position: position)
             }
             let logFile = primary.directory + "/pt-heartbeat.log"
-            let pid = try ChildProcess.spawn(toolchain.ptHeartbeat, [
-                "--socket", primary.socket, "--user", "root", "--database", "heartbeat", "--table", "heartbeat",
-                "--update", "--replace", "--utc", "--interval", String(options.heartbeatInterval),
-            ], logFile: logFile)
+            let pid = try spawnHeartbeat(toolchain, on: primary, interval: options.heartbeatInterval)
             state.heartbeats.append(.init(section: section, instance: primary.name, logFile: logFile, pid: pid))
             try state.save()
             try await waitForHeartbeat(primaryClient, serverID: primary.serverID, pid: pid, marker: marker, logFile: logFile)
@@ -284,6 +281,14 @@ public struct Sandbox: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "wrote no heartbeat row within 15 s")
+    }
+
+    /// Starts pt-heartbeat writing on `primary` (root over its socket: no password anywhere).
+    static func spawnHeartbeat(_ toolchain: Toolchain, on primary: SandboxState.Instance, interval: Double) throws -> Int32 {
+        try ChildProcess.spawn(toolchain.ptHeartbeat, [
+            "--socket", primary.socket, "--user", "root", "--database", "heartbeat", "--table", "heartbeat",
+            "--update", "--replace", "--utc", "--interval", String(interval),
+        ], logFile: primary.directory + "/pt-heartbeat.log")
     }
 
     /// Stops every recorded process, heartbeat writers first and etcd last.

@@ -27,6 +27,7 @@ func observed(_ name: String, serverID: Int, readOnly: Bool, source: (String, In
     observation.binlogFormat = "ROW"
     observation.gtidCurrentPos = try? GTIDPosition(parsing: position)
     observation.gtidBinlogPos = try? GTIDPosition(parsing: position)
+    observation.gtidSlavePos = source == nil ? GTIDPosition() : try? GTIDPosition(parsing: position)
     observation.heartbeatLag = 0.3
     if let (host, port) = source {
         observation.replication = [ReplicationChannel(sourceHost: host, sourcePort: port, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
@@ -47,7 +48,11 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.primaryReadOnly, "db1001", { _, o, _ in o["db1001"]!.readOnly = true }),
     (.primaryUnreachable, "db1001", { _, o, _ in o["db1001"] = Observation(instance: "db1001", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "timeout") }),
     (.replicaUnreachable, "db1003", { _, o, _ in o["db1003"] = Observation(instance: "db1003", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "refused") }),
-    (.errantGTID, "db1002", { _, o, _ in o["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101") }),
+    (.errantGTID, "db1002", { _, o, _ in
+        // A local write (server 1002) beyond what it replicated.
+        o["db1002"]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1002-101")
+        o["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101")
+    }),
     (.wrongSource, "db1003", { _, o, _ in
         o["db1003"]!.replication[0].sourceHost = "10.0.0.2"
         o["db1003"]!.replication[0].sourceServerID = 1002
@@ -105,10 +110,24 @@ struct DriftTests {
     @Test("a replica ahead of a slightly older primary observation is not errant; only its own writes are")
     func errantNeedsOwnServerID() {
         var observations = cleanObservations()
-        observations["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1001-105")  // replicated after the primary's probe
+        for key in ["db1002"] {  // replicated after the primary's probe: server 1001's events
+            observations[key]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1001-105")
+            observations[key]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1001-105")
+            observations[key]!.gtidSlavePos = try? GTIDPosition(parsing: "0-1001-105")
+        }
         #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).isEmpty)
-        observations["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1001-100,7-1002-1")  // its own domain 7 write
+        // Its own write in domain 7, though the primary has since moved on in domain 0.
+        observations["db1002"]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1001-105,7-1002-1")
         #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).map(\.code) == [.errantGTID])
+        // The strict-mode case: the primary's sequence passed the errant one, replication stopped at 100.
+        observations["db1002"]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1002-101")
+        observations["db1002"]!.gtidSlavePos = try? GTIDPosition(parsing: "0-1001-100")
+        observations["db1001"]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1001-250")
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).map(\.code) == [.errantGTID])
+        // A former primary's own last write, already replicated (slave_pos caught up): not errant.
+        observations["db1002"]!.gtidSlavePos = try? GTIDPosition(parsing: "0-1002-101")
+        observations["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101")
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).isEmpty)
     }
 
     @Test("findings are sorted most severe first, and a section filter keeps its own")
