@@ -77,7 +77,7 @@ struct DriftCommandTests {
         await replica.close()
     }
 
-    @Test("writability and settings: two writers, a read-only primary, strict mode off, a candidate's binlog format")
+    @Test("writability and settings: two writers, a read-only primary, strict mode off, a candidate's binlog format, binlog off")
     func settings() async throws {
         let sandbox = try await driftSandbox("drift-settings")
         defer { TestServers.stop(sandbox) }
@@ -99,6 +99,20 @@ struct DriftCommandTests {
         try await other.execute("SET GLOBAL binlog_format = 'ROW'")
         try await expectDrift(sandbox, [])
         for client in [primary, replica, other] { await client.close() }
+
+        // log_bin cannot change at run time: restart db1003 without it, then with it again.
+        let member = try #require(sandbox.instance(named: "db1003"))
+        let original = try String(contentsOfFile: member.optionFile, encoding: .utf8)
+        let withoutBinlog = original.split(separator: "\n").filter { !$0.hasPrefix("log_bin=") && !$0.hasPrefix("log_slave_updates") }
+            .joined(separator: "\n") + "\n"
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1003")
+        try withoutBinlog.write(toFile: member.optionFile, atomically: true, encoding: .utf8)
+        try await Sandbox.startInstance(directory: sandbox.directory, name: "db1003")
+        try await expectDrift(sandbox, ["BINLOG_OFF db1003"])
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1003")
+        try original.write(toFile: member.optionFile, atomically: true, encoding: .utf8)
+        try await Sandbox.startInstance(directory: sandbox.directory, name: "db1003")
+        try await expectDrift(sandbox, [])
     }
 
     @Test("sources: a replica under another replica, a replica with no source, an errant transaction")
