@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,12 +73,25 @@ public enum ChildProcess {
     static func identity(_ pid: pid_t, marker: String) -> Identity {
         guard pid > 0 else { return .gone }
         var status: Int32 = 0
-        _ = waitpid(pid, &status, WNOHANG)  // reap it if it is our own exited child
+        if waitpid(pid, &status, WNOHANG) == pid {  // our own child, exited: reap it and remember how
+            endings.withLock { $0[pid] = (status & 0x7F) == 0 ? "exited with status \((status >> 8) & 0xFF)" : "killed by signal \(status & 0x7F)" }
+        }
         guard kill(pid, 0) == 0, !isZombie(pid) else { return .gone }
-        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return .gone }
+        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else {
+            return kill(pid, 0) == 0 ? .undetermined : .gone
+        }
         if commandLine.isEmpty { return .undetermined }
         let text = String(decoding: commandLine.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
         return text.contains(marker) ? .ours : .gone
+    }
+
+    /// How reaped children ended, for error messages.
+    private static let endings = Mutex<[pid_t: String]>([:])
+
+    /// How a child of this process ended ("exited with status 1", "killed by signal 9"), if it
+    /// was reaped here; "ended (not a child of this process)" otherwise.
+    public static func ending(of pid: pid_t) -> String {
+        endings.withLock { $0[pid] } ?? (kill(pid, 0) == 0 ? "still running" : "ended (not reaped here)")
     }
 
     /// Whether `pid` is alive and still the process started for `marker` (its command line

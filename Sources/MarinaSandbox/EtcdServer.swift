@@ -34,7 +34,7 @@ public enum EtcdServer {
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker) else {
                 throw SandboxError.notReady(what: "etcd at \(url)", log: logFile,
-                                            detail: "the process exited: \(ChildProcess.logTail([logFile], characters: 600))")
+                                            detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile], characters: 600))")
             }
             do {
                 _ = try await client.status()

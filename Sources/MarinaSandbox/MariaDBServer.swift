@@ -30,7 +30,7 @@ public enum MariaDBServer {
             guard ChildProcess.isRunning(pid, marker: marker) else {
                 // Errors before the error log is open (bad options, a missing library) go to stdout.log.
                 let tail = ChildProcess.logTail([errorLog, (errorLog as NSString).deletingLastPathComponent + "/stdout.log"])
-                throw SandboxError.notReady(what: "mariadbd \(name)", log: errorLog, detail: "the process exited: \(tail)")
+                throw SandboxError.notReady(what: "mariadbd \(name)", log: errorLog, detail: "the process \(ChildProcess.ending(of: pid)): \(tail)")
             }
             if FileManager.default.fileExists(atPath: socket) {
                 do {

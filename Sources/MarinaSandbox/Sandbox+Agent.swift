@@ -50,7 +50,7 @@ extension Sandbox {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker(state.directory)) else {
-                throw SandboxError.notReady(what: "marina agent", log: logFile, detail: "the process exited: \(ChildProcess.logTail([logFile]))")
+                throw SandboxError.notReady(what: "marina agent", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
             }
             if try await etcd.get("/marina/v1/observed/", prefix: true, keysOnly: true).kvs.count >= state.instances.count { return }
             try await Task.sleep(for: .milliseconds(100))

@@ -274,7 +274,7 @@ public struct Sandbox: Sendable {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker) else {
-                throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "the process exited: \(ChildProcess.logTail([logFile]))")
+                throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
             }
             let rows = try await client.query("SELECT ts FROM heartbeat.heartbeat WHERE server_id = ?", .integer(Int64(serverID)))
             if !rows.rows.isEmpty { return }
