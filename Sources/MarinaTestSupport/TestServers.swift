@@ -35,10 +35,12 @@ public enum TestServers {
     /// A sandbox for one test. `sections: 0` gives etcd alone.
     public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
                                       agent: Bool = false) async throws -> SandboxState {
-        let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
-        started.withLock { $0.append(directory) }
-        return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
-                                          agentExecutable: agent ? marinaExecutable() : nil)).state
+        try await upWithOneRetry { attempt in
+            let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
+            started.withLock { $0.append(directory) }
+            return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
+                                              agentExecutable: agent ? marinaExecutable() : nil)).state
+        }
     }
 
     /// Stops a sandbox and deletes its directory, in the background so that a test's `defer`
@@ -56,9 +58,24 @@ public enum TestServers {
     private static let stopping = DispatchGroup()
 
     static func startShared() async throws -> SandboxState {
-        let directory = "\(root)/shared"
-        started.withLock { $0.append(directory) }
-        return try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2, agentExecutable: marinaExecutable())).state
+        try await upWithOneRetry { attempt in
+            let directory = "\(root)/shared-\(attempt)"
+            started.withLock { $0.append(directory) }
+            return try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2, agentExecutable: marinaExecutable())).state
+        }
+    }
+
+    /// Starts a sandbox, and once more in a new directory on new ports if a server did not
+    /// become ready: setting up the environment may hit a loaded machine, assertions are never
+    /// retried. The first failure is printed (with how the process ended), so it stays visible.
+    private static func upWithOneRetry(_ start: (Int) async throws -> SandboxState) async throws -> SandboxState {
+        do {
+            return try await start(1)
+        } catch let error as SandboxError {
+            guard case .notReady = error else { throw error }
+            FileHandle.standardError.write(Data("marina tests: sandbox start failed, retrying once: \(error)\n".utf8))
+            return try await start(2)
+        }
     }
 
     /// With `MARINA_KEEP_TEST_DIRS=1`, the servers are stopped but their directories (data,
