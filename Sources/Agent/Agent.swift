@@ -136,7 +136,6 @@ actor Publisher {
     let logger: Logger
     private var lease: Int64 = 0
     private var failures = 0
-    private(set) var writes = 0
 
     init(etcd: EtcdClient, root: String, ttl: Int64, logger: Logger) {
         self.etcd = etcd
@@ -207,7 +206,6 @@ actor Publisher {
             lease = 0
             throw error
         }
-        writes += operations.count
         await board.markPublished(due, at: Date())
     }
 

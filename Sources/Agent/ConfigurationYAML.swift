@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Observation
 
 /// The YAML an agent configuration is written in, turned into JSON for `JSONDecoder`.
 ///
@@ -29,10 +30,10 @@ enum ConfigurationYAML {
         var lines = [Line]()
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let content = try stripComment(String(raw), line: index + 1)
-            guard !content.trimmingWhitespaceOnly().isEmpty else { continue }
+            guard !content.trimmingWhitespace().isEmpty else { continue }
             let indent = content.prefix { $0 == " " }.count
             if content.dropFirst(indent).first == "\t" { throw error(index + 1, "tabs cannot indent YAML") }
-            lines.append(Line(number: index + 1, indent: indent, text: String(content.dropFirst(indent)).trimmingWhitespaceOnly()))
+            lines.append(Line(number: index + 1, indent: indent, text: String(content.dropFirst(indent)).trimmingWhitespace()))
         }
         var position = 0
         let root = lines.isEmpty ? Node.mapping([]) : try block(&lines, &position, indent: lines[0].indent)
@@ -49,7 +50,7 @@ enum ConfigurationYAML {
         var items = [Node]()
         while position < lines.count, lines[position].indent == indent, lines[position].text.hasPrefix("-") {
             let line = lines[position]
-            let rest = String(line.text.dropFirst()).trimmingWhitespaceOnly()
+            let rest = String(line.text.dropFirst()).trimmingWhitespace()
             if rest.isEmpty {
                 position += 1
                 guard position < lines.count, lines[position].indent > indent else { throw error(line.number, "an empty list item") }
@@ -99,8 +100,8 @@ enum ConfigurationYAML {
             } else if character == ":" {
                 let next = text.index(after: index)
                 if next == text.endIndex || text[next] == " " {
-                    let key = unquote(String(text[..<index]).trimmingWhitespaceOnly())
-                    return (key, String(text[next...]).trimmingWhitespaceOnly())
+                    let key = unquote(String(text[..<index]).trimmingWhitespace())
+                    return (key, String(text[next...]).trimmingWhitespace())
                 }
             }
             index = text.index(after: index)
@@ -164,7 +165,7 @@ enum ConfigurationYAML {
                 quote = character
                 current.append(character)
             } else if character == "," {
-                items.append(current.trimmingWhitespaceOnly())
+                items.append(current.trimmingWhitespace())
                 current = ""
             } else if character == "[" || character == "{" {
                 throw error(line, "nested flow collections are not supported here")
@@ -173,7 +174,7 @@ enum ConfigurationYAML {
             }
         }
         if quote != nil { throw error(line, "unterminated quote") }
-        let last = current.trimmingWhitespaceOnly()
+        let last = current.trimmingWhitespace()
         if !last.isEmpty { items.append(last) }
         return items
     }
@@ -237,12 +238,6 @@ enum ConfigurationYAML {
 }
 
 extension String {
-    func trimmingWhitespaceOnly() -> String {
-        guard let first = firstIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" }),
-              let last = lastIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" }) else { return "" }
-        return String(self[first...last])
-    }
-
     /// Every `target` replaced (no Foundation).
     func replacingAll(_ target: String, with replacement: String) -> String {
         guard !target.isEmpty else { return self }

@@ -229,17 +229,19 @@ public struct TopologyStore: Sendable {
         return .committed(entry)
     }
 
-    /// The latest `limit` commits, newest first.
+    /// The latest `limit` commits, newest first: one keys-only listing, then one read
+    /// transaction of those entries.
     public func history(limit: Int = 20) async throws -> [HistoryEntry] {
         let listing = try await etcd.get(keys.history, prefix: true, keysOnly: true)
-        var entries = [HistoryEntry]()
-        for key in listing.kvs.suffix(limit).reversed() {
-            guard let kv = try await etcd.value(key.key) else { continue }
+        let wanted = listing.kvs.suffix(limit).reversed().map(\.key)
+        guard !wanted.isEmpty else { return [] }
+        let result = try await etcd.transaction(Transaction(compares: [], success: wanted.map { .get($0) }))
+        return try result.results.compactMap { result -> HistoryEntry? in
+            guard case .get(let range) = result, let kv = range.kvs.first else { return nil }  // pruned meanwhile
             var entry = try StoredJSON.decode(HistoryEntry.self, from: kv.value, key: kv.key)
             entry.revision = kv.modRevision
-            entries.append(entry)
+            return entry
         }
-        return entries
     }
 
     /// Runs a transaction, turning etcd's size limits into an error that says what to change.

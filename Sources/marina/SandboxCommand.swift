@@ -44,21 +44,23 @@ struct SandboxCommand: AsyncParsableCommand {
         func run() async throws {
             let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
                                           agentExecutable: noAgent ? nil : Sandbox.currentExecutable)
-            let clock = ContinuousClock()
-            let start = clock.now
-            let started = await reportingFailures { try await Sandbox.up(options, logger: commandLogger("marina.sandbox")) }
-            let elapsed = clock.now - start
-            let report = await SandboxReport.inspect(started.state)
-            if json {
-                try printJSON(report)
-                return
+            try await running {
+                let clock = ContinuousClock()
+                let start = clock.now
+                let started = try await Sandbox.up(options, logger: commandLogger("marina.sandbox"))
+                let elapsed = clock.now - start
+                let report = await SandboxReport.inspect(started.state)
+                if json {
+                    try printJSON(report)
+                    return
+                }
+                if started.alreadyRunning {
+                    print("A sandbox is already running in \(started.state.directory); nothing was started.\n")
+                } else {
+                    print("Started a sandbox in \(started.state.directory) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).\n")
+                }
+                print(SandboxRendering.render(report))
             }
-            if started.alreadyRunning {
-                print("A sandbox is already running in \(started.state.directory); nothing was started.\n")
-            } else {
-                print("Started a sandbox in \(started.state.directory) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).\n")
-            }
-            print(SandboxRendering.render(report))
         }
     }
 
@@ -72,16 +74,17 @@ struct SandboxCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let state = await reportingFailures { try Sandbox.state(directory: directory.path) }
-            let report = await SandboxReport.inspect(state)
-            if json {
-                try printJSON(report)
-            } else {
-                print(SandboxRendering.render(report))
+            try await running {
+                let report = await SandboxReport.inspect(try Sandbox.state(directory: directory.path))
+                if json {
+                    try printJSON(report)
+                } else {
+                    print(SandboxRendering.render(report))
+                }
+                let healthy = report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
+                    && report.heartbeats.allSatisfy(\.running)
+                if !healthy { throw ExitCode(3) }
             }
-            let healthy = report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
-                && report.heartbeats.allSatisfy(\.running)
-            if !healthy { throw ExitCode(3) }
         }
     }
 
@@ -95,11 +98,13 @@ struct SandboxCommand: AsyncParsableCommand {
         var purge = false
 
         func run() async throws {
-            let stopped = await reportingFailures { try await Sandbox.stop(directory: directory.path, purge: purge) }
-            if stopped.isEmpty {
-                print("No sandbox process was running in \(directory.path).")
-            } else {
-                print("Stopped \(stopped.count) processes: \(stopped.joined(separator: ", ")).")
+            try await running {
+                let stopped = try await Sandbox.stop(directory: directory.path, purge: purge)
+                if stopped.isEmpty {
+                    print("No sandbox process was running in \(directory.path).")
+                } else {
+                    print("Stopped \(stopped.count) processes: \(stopped.joined(separator: ", ")).")
+                }
             }
         }
     }
