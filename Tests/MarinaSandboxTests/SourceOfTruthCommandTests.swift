@@ -122,6 +122,21 @@ struct SourceOfTruthCommandTests {
         }
         #expect(try await marinaKeys(sandbox) == garbled)
     }
+
+    @Test("a commit whose mirror cannot be written stands, and says so with exit 4")
+    func mirrorFailure() async throws {
+        let sandbox = try await TestServers.privateSandbox("cli-mirror", sections: 1, replicas: 2)
+        defer { TestServers.stop(sandbox) }
+        let etcd = ["--etcd", sandbox.etcd.url]
+        let blocker = sandbox.directory + "/not-a-directory"
+        #expect(FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8)))
+        #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"] + etcd).status == 0)
+        let result = try runMarina(["config", "commit", "-m", "depool db1003", "--mirror-dir", blocker + "/mirror"] + etcd)
+        #expect(result.status == 4, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("marina: committed, but a mirror was not written"))
+        #expect(result.stdout.contains("Committed #2"))
+        #expect(try runMarina(["config", "diff"] + etcd).status == 0)  // the commit stands
+    }
 }
 
 struct DiffJSON: Decodable {
