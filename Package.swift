@@ -41,6 +41,14 @@ let package = Package(
         ]),
         // The source of truth in etcd: staged objects, commits, history.
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation"]),
+        // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
+        .target(name: "Operations", dependencies: ["Topology", "Observation", "MariaDBClient", .product(name: "Yams", package: "Yams")]),
+        // The controller: leader lease, requests, running operations with journal and rollback.
+        .target(name: "Controller", dependencies: [
+            "Operations", "Topology", "TopologyStore", "Agent", "Observation", "EtcdClient", "MariaDBClient",
+            .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .target(
             name: "MarinaSandbox",
             dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore",
@@ -50,6 +58,7 @@ let package = Package(
             name: "marina",
             dependencies: [
                 "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift",
+                "Operations", "Controller",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +79,7 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
         .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Topology", "Observation"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),

@@ -50,13 +50,14 @@ public struct Agent: Service {
         let board = Board(policy: PublishPolicy(lagBands: configuration.lagBands, refreshInterval: configuration.refresh))
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
+        let primaries = PrimaryDirectory(etcd: etcd, root: root, maxAge: configuration.interval / 2)
         logger.info("agent started", metadata: ["instances": "\(configuration.instances.map(\.name))", "etcd": "\(etcd.configuration)"])
 
         // A graceful shutdown (SIGTERM, SIGINT) cancels the loops; then the lease is revoked.
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 for prober in probers {
-                    group.addTask { await probeLoop(prober, board: board, signal: signal) }
+                    group.addTask { await probeLoop(prober, board: board, signal: signal, primaries: primaries) }
                 }
                 group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
             }
@@ -67,16 +68,33 @@ public struct Agent: Service {
         logger.info("agent stopped; its observations were withdrawn")
     }
 
-    private func probeLoop(_ prober: Prober, board: Board, signal: AsyncStream<Void>.Continuation) async {
+    private func probeLoop(_ prober: Prober, board: Board, signal: AsyncStream<Void>.Continuation, primaries: PrimaryDirectory) async {
         let clock = ContinuousClock()
         var next = clock.now
         let interval = Duration.milliseconds(Int(configuration.interval * 1000))
         while !Task.isCancelled {
             let observation = await prober.probe(now: Date())
             if await board.record(observation, now: Date()) { signal.yield() }
+            if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
+                await beat(prober, primaries: primaries)
+            }
             next += interval
             if next < clock.now { next = clock.now }  // a slow probe skips ticks rather than bunching them
             try? await Task.sleep(until: next, clock: clock)
+        }
+    }
+
+    /// Writes the heartbeat when the instance is writable and the committed primary of its
+    /// shard: it stops on an old primary with its writes and starts on the new one once the
+    /// switch is committed, with no step of its own in a switchover.
+    private func beat(_ prober: Prober, primaries: PrimaryDirectory) async {
+        let instance = prober.instance
+        guard let shard = instance.shard, let datacenter = configuration.heartbeat.datacenter else { return }
+        do {
+            guard try await primaries.primary(of: shard) == instance.name else { return }
+            try await prober.writeHeartbeat(shard: shard, datacenter: datacenter)
+        } catch {
+            logger.debug("no heartbeat on \(instance.name): \(error)")
         }
     }
 
@@ -95,6 +113,44 @@ public struct Agent: Service {
 }
 
 /// The latest observation of every instance, what was last published, and what is due.
+/// The committed primary of each section, read from the generated configurations in etcd and
+/// kept for `maxAge` seconds.
+actor PrimaryDirectory {
+    let etcd: EtcdClient
+    let root: String
+    let maxAge: Double
+    private var primaries = [String: String]()
+    private var readAt = ContinuousClock.now - .seconds(3600)
+
+    init(etcd: EtcdClient, root: String, maxAge: Double) {
+        self.etcd = etcd
+        self.root = root
+        self.maxAge = maxAge
+    }
+
+    func primary(of section: String) async throws -> String? {
+        if ContinuousClock.now - readAt > .milliseconds(Int(maxAge * 1000)) {
+            var fresh = [String: String]()
+            for kv in try await etcd.get(root + "/generated/", prefix: true).kvs {
+                let stored = try JSONDecoder().decode(StoredLoads.self, from: Data(kv.value))
+                for (name, loads) in stored.config.sectionLoads {
+                    // The generated configuration names section s3 `DEFAULT`, as MediaWiki does.
+                    if let primary = loads.first?.keys.first { fresh[name == "DEFAULT" ? "s3" : name] = primary }
+                }
+            }
+            primaries = fresh
+            readAt = ContinuousClock.now
+        }
+        return primaries[section]
+    }
+
+    /// The part of a stored generated configuration the agent reads.
+    private struct StoredLoads: Decodable {
+        struct Config: Decodable { var sectionLoads: [String: [[String: Int]]] }
+        var config: Config
+    }
+}
+
 actor Board {
     let policy: PublishPolicy
     private var latest = [String: Observation]()

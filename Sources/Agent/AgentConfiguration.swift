@@ -53,8 +53,17 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         /// The primary datacenter: with Wikimedia's `shard`/`datacenter` columns, lag is measured
         /// from the newest row of the instance's shard written in this datacenter.
         public var datacenter: String?
+        /// Whether the agent writes the heartbeat itself (instead of pt-heartbeat): once per
+        /// probe, on each instance that is the committed primary of its shard and writable.
+        public var write: Bool
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case table, datacenter }
+        public init(table: String = "heartbeat.heartbeat", datacenter: String? = nil, write: Bool = false) {
+            self.table = table
+            self.datacenter = datacenter
+            self.write = write
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case table, datacenter, write }
     }
 
     /// One `mariadbd` on this host.
@@ -71,6 +80,16 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         /// Its heartbeat shard (its section, `s1`). Without one, or without the Wikimedia
         /// columns, lag is measured from the rows of its source's `server_id`.
         public var shard: String?
+
+        public init(name: String, socket: String? = nil, host: String? = nil, port: Int? = nil, credentialsFile: String? = nil,
+                    shard: String? = nil) {
+            self.name = name
+            self.socket = socket
+            self.host = host
+            self.port = port
+            self.credentialsFile = credentialsFile
+            self.shard = shard
+        }
 
         enum CodingKeys: String, CodingKey, CaseIterable { case name, socket, host, port, credentialsFile = "credentials_file", shard }
     }
@@ -98,7 +117,7 @@ extension AgentConfiguration {
         refresh = try c.decodeIfPresent(Double.self, forKey: .refresh) ?? 10
         lagBands = try c.decodeIfPresent([Double].self, forKey: .lagBands) ?? [2, 5, 10, 30, 60, 300]
         etcd = try c.decode(Etcd.self, forKey: .etcd)
-        heartbeat = try c.decodeIfPresent(Heartbeat.self, forKey: .heartbeat) ?? Heartbeat(table: "heartbeat.heartbeat", datacenter: nil)
+        heartbeat = try c.decodeIfPresent(Heartbeat.self, forKey: .heartbeat) ?? Heartbeat()
         instances = try c.decode([Instance].self, forKey: .instances)
     }
 
@@ -140,6 +159,7 @@ extension AgentConfiguration {
         if leaseTTL < 2 { try fail("lease_ttl must be at least 2") }
         if etcd.endpoints.isEmpty { try fail("etcd.endpoints must list at least one URL") }
         if instances.isEmpty { try fail("instances must list at least one instance") }
+        if heartbeat.write && heartbeat.datacenter == nil { try fail("heartbeat.write needs heartbeat.datacenter (written in each row)") }
         var seen = Set<String>()
         for (index, instance) in instances.enumerated() {
             if !seen.insert(instance.name).inserted { try fail("instances[\(index)].name \(instance.name) appears twice") }
@@ -168,6 +188,7 @@ extension AgentConfiguration.Heartbeat {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         table = try c.decodeIfPresent(String.self, forKey: .table) ?? "heartbeat.heartbeat"
         datacenter = try c.decodeIfPresent(String.self, forKey: .datacenter)
+        write = try c.decodeIfPresent(Bool.self, forKey: .write) ?? false
     }
 }
 

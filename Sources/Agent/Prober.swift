@@ -9,7 +9,7 @@ import Observation
 /// Probes one instance. Owns at most one connection: opened on the next probe after any
 /// connection-level failure (never a hidden reconnect inside a probe), closed on such a
 /// failure so that a restarted server is reached afresh.
-actor Prober {
+public actor Prober {
     let instance: AgentConfiguration.Instance
     let configuration: MariaDBConfiguration
     let heartbeat: AgentConfiguration.Heartbeat
@@ -20,8 +20,8 @@ actor Prober {
     private var hasShardColumns: Bool?
     private var lastGoodProbeAt: Date?
 
-    init(instance: AgentConfiguration.Instance, configuration: MariaDBConfiguration, heartbeat: AgentConfiguration.Heartbeat,
-         agent: String, agentStartedAt: Date) {
+    public init(instance: AgentConfiguration.Instance, configuration: MariaDBConfiguration, heartbeat: AgentConfiguration.Heartbeat,
+                agent: String, agentStartedAt: Date) {
         self.instance = instance
         self.configuration = configuration
         self.heartbeat = heartbeat
@@ -30,7 +30,7 @@ actor Prober {
     }
 
     /// One probe. Never throws: whatever went wrong is in the observation.
-    func probe(now: Date) async -> Observation {
+    public func probe(now: Date) async -> Observation {
         let started = ContinuousClock.now
         var observation = Observation(instance: instance.name, agent: agent, agentStartedAt: agentStartedAt, observedAt: now,
                                       reachable: false, lastGoodProbeAt: lastGoodProbeAt)
@@ -56,7 +56,27 @@ actor Prober {
         return observation
     }
 
-    func disconnect() async {
+    /// Writes one heartbeat row in Wikimedia's shape (`shard`, `datacenter`), timestamped by the
+    /// server's UTC clock. The agent's account has no SUPER or READ ONLY ADMIN, so a read-only
+    /// server refuses the write: the heartbeat stops with the application's writes.
+    func writeHeartbeat(shard: String, datacenter: String) async throws {
+        let parts = heartbeat.table.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw ConfigurationError(message: "heartbeat.table must be database.table") }
+        let table = try (SQL.quoteIdentifier(parts[0]) + "." + SQL.quoteIdentifier(parts[1]))
+        let client = try await connected()
+        do {
+            try await client.execute("""
+                INSERT INTO \(table) (ts, server_id, shard, datacenter)
+                VALUES (DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f'), @@server_id, ?, ?)
+                ON DUPLICATE KEY UPDATE ts = VALUES(ts), shard = VALUES(shard), datacenter = VALUES(datacenter)
+                """, .string(shard), .string(datacenter))
+        } catch let error as MariaDBError where error.isConnectionLost || error.isTimeout {
+            await disconnect()
+            throw error
+        }
+    }
+
+    public func disconnect() async {
         await client?.close()
         client = nil
         hasShardColumns = nil
@@ -137,9 +157,9 @@ actor Prober {
     }
 }
 
-/// Reads `[client]` `user` and `password` from a MySQL option file.
-enum OptionFile {
-    static func clientCredentials(_ path: String) throws -> (user: String?, password: String?) {
+/// Reads `user` and `password` of one group (`[client]` by default) from a MySQL option file.
+public enum OptionFile {
+    public static func clientCredentials(_ path: String, group wanted: String = "client") throws -> (user: String?, password: String?) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError(message: "cannot read the credentials file \(path)")
         }
@@ -148,7 +168,7 @@ enum OptionFile {
             let line = raw.trimmingWhitespace()
             if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
             if line.hasPrefix("[") { group = line; continue }
-            guard group == "[client]", let equals = line.firstIndex(of: "=") else { continue }
+            guard group == "[\(wanted)]", let equals = line.firstIndex(of: "=") else { continue }
             let key = line[..<equals].trimmingWhitespace()
             var value = line[line.index(after: equals)...].trimmingWhitespace()
             if value.count >= 2, value.first == value.last, value.first == "\"" || value.first == "'" { value = String(value.dropFirst().dropLast()) }

@@ -42,18 +42,11 @@ extension Drift {
                     let primaryPosition = context.snapshot.observations[entry.primary.name]?.gtidBinlogPos
                     return context.replicas(entry).compactMap { replica in
                         guard let own = replica.observation.serverID else { return nil }
-                        // The replica's own writes are the errant ones (replicated events carry another server id):
-                        // in its binary log beyond what it replicated (strict mode then breaks replication, and the
-                        // primary's sequence soon passes the errant one), or ahead of the primary's position.
-                        let slave = replica.observation.gtidSlavePos ?? GTIDPosition()
-                        var errant = Set((replica.observation.gtidBinlogPos ?? GTIDPosition()).ahead(of: slave).filter { Int($0.server) == own })
-                        if let primaryPosition, let current = replica.observation.gtidCurrentPos {
-                            errant.formUnion(current.ahead(of: primaryPosition).filter { Int($0.server) == own })
-                        }
+                        let errant = replica.observation.errantGTIDs(primaryPosition: primaryPosition)
                         guard !errant.isEmpty else { return nil }
                         return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
                                             expected: "no transaction of its own (server id \(own))",
-                                            observed: "errant " + errant.sorted { $0.domain < $1.domain }.map(\.description).joined(separator: ","))
+                                            observed: "errant " + errant.map(\.description).joined(separator: ","))
                     }
                 }
             }

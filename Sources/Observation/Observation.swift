@@ -105,3 +105,19 @@ public struct ReplicationChannel: Codable, Sendable, Equatable {
         case lastSQLError = "last_sql_error", secondsBehindMaster = "seconds_behind_master", gtidIOPos = "gtid_io_pos"
     }
 }
+
+extension Observation {
+    /// Transactions this instance wrote itself while it should only replicate (errant GTIDs):
+    /// GTIDs carrying its own server id in its binary log beyond what it replicated (strict mode
+    /// then breaks replication, and the primary's sequence soon passes the errant one), or
+    /// ahead of the primary's position. Replicated events carry another server id.
+    public func errantGTIDs(primaryPosition: GTIDPosition?) -> [GTID] {
+        guard let own = serverID else { return [] }
+        let slave = gtidSlavePos ?? GTIDPosition()
+        var errant = Set((gtidBinlogPos ?? GTIDPosition()).ahead(of: slave).filter { Int($0.server) == own })
+        if let primaryPosition, let current = gtidCurrentPos {
+            errant.formUnion(current.ahead(of: primaryPosition).filter { Int($0.server) == own })
+        }
+        return errant.sorted { $0.domain < $1.domain }
+    }
+}

@@ -1,10 +1,10 @@
 /// Decoding that refuses what it does not know: a field with a typo in its name is an error
 /// that names the field, not a value silently ignored.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) {
+public struct AnyKey: CodingKey {
+    public var stringValue: String
+    public var intValue: Int?
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) {
         self.stringValue = String(intValue)
         self.intValue = intValue
     }
@@ -63,7 +63,7 @@ public struct SchemaError: Error, CustomStringConvertible, Equatable, Sendable {
 
 extension Decoder {
     /// Throws when the object has a key that `Keys` does not list.
-    func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type, extra: [String] = []) throws {
+    public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type, extra: [String] = []) throws {
         let known = Set(Keys.allCases.map(\.stringValue) + extra)
         let container = try container(keyedBy: AnyKey.self)
         for key in container.allKeys where !known.contains(key.stringValue) {

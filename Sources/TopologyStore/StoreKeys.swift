@@ -16,11 +16,22 @@ public struct StoreKeys: Sendable {
     public var history: String { root + "/history/" }
     /// The sequence number of the latest commit.
     public var committed: String { root + "/committed" }
+    /// Operations: plan and journal (`operations/<id>`), pending requests (`requests/<id>`),
+    /// section locks (`locks/<section>`, valued with the operation id), the acting controller.
+    public var operations: String { root + "/operations/" }
+    public var requests: String { root + "/requests/" }
+    public var locks: String { root + "/locks/" }
+    public var leader: String { root + "/leader" }
+    /// Test-only: a key that releases a controller paused by `pause_before`.
+    public var resume: String { root + "/testing/resume/" }
 
     public func datacenter(_ name: String) -> String { datacenters + name }
     public func section(_ name: String) -> String { sections + name }
     public func instance(_ name: String) -> String { instances + name }
     public func generated(_ datacenter: String) -> String { generated + datacenter }
+    public func operation(_ id: String) -> String { operations + id }
+    public func request(_ id: String) -> String { requests + id }
+    public func lock(_ section: String) -> String { locks + section }
     /// Zero-padded so that keys sort in commit order.
     public func history(_ sequence: Int) -> String { history + String(repeating: "0", count: max(0, 10 - String(sequence).count)) + String(sequence) }
 }

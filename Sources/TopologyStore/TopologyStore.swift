@@ -204,9 +204,21 @@ public struct TopologyStore: Sendable {
 
     private func writeCommit(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
                              kind: HistoryEntry.Kind, message: String, actor: Actor) async throws -> CommitOutcome {
+        var (transaction, entry) = commitTransaction(staged: staged, committed: committed, topology: topology, stagedOperations: stagedOperations,
+                                                     kind: kind, message: message, actor: actor)
+        let result = try await run(transaction)
+        guard result.succeeded else { return .conflict(readRevision: staged.revision) }
+        entry.revision = result.revision
+        return .committed(entry)
+    }
+
+    /// The one transaction of a commit: generated configurations, history entry and head,
+    /// comparing the staged marker and the committed head read in `staged` and `committed`.
+    private func commitTransaction(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
+                                   kind: HistoryEntry.Kind, message: String, actor: Actor) -> (Transaction, HistoryEntry) {
         let configs = topology.generatedConfigs()
         let sequence = committed.sequence + 1
-        var entry = HistoryEntry(schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
+        let entry = HistoryEntry(schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
                                  basedOnRevision: staged.revision, revision: nil,
                                  changes: ConfigDiff.changes(from: committed.configs, to: configs), topology: TopologyDocument(topology))
         var operations = stagedOperations
@@ -223,8 +235,82 @@ public struct TopologyStore: Sendable {
             operations.append(.deleteRange(from: keys.history(0), to: keys.history(sequence - historyLimit + 1)))
         }
         let compares: [Compare] = [.unchanged(keys.staged, since: staged.markerRevision), .unchanged(keys.committed, since: committed.headRevision)]
-        let result = try await run(Transaction(compares: compares, success: operations))
-        guard result.succeeded else { return .conflict(readRevision: staged.revision) }
+        return (Transaction(compares: compares, success: operations), entry)
+    }
+
+    // MARK: Edits committed at once (operations and automatic policies)
+
+    /// Edits made concrete against what is committed, ready to be written in one transaction:
+    /// prepared ahead so that writing them costs one round trip (a switchover prepares its
+    /// primary change before the write window and sends it inside).
+    public struct PreparedEdits: Sendable {
+        public var transaction: Transaction
+        public var entry: HistoryEntry
+        /// The committed topology once written.
+        public var topology: Topology
+        var readRevision: Int64
+    }
+
+    /// The committed topology (the latest history entry), or nil before the first commit.
+    public func committedTopology() async throws -> Topology? {
+        let (_, committed) = try await read()
+        return try await committedTopology(committed)
+    }
+
+    private func committedTopology(_ committed: CommittedState) async throws -> Topology? {
+        guard committed.sequence > 0 else { return nil }
+        let key = keys.history(committed.sequence)
+        guard let kv = try await etcd.value(key) else {
+            throw StoreError.corrupt(key: key, problem: "the committed head names this history entry, which does not exist")
+        }
+        return try StoredJSON.decode(HistoryEntry.self, from: kv.value, key: kv.key).topology.topology
+    }
+
+    /// Applies `edits` to the committed topology (not to whatever else is staged) and prepares
+    /// the commit: the staged objects get the same edits, so that a staged change of someone
+    /// else stays staged and the staged objects agree with what is committed. `.refused` if the
+    /// edits would break a rule the committed topology does not already break.
+    public func prepare(_ edits: [TopologyEdit], message: String, by actor: Actor,
+                        kind: HistoryEntry.Kind = .automatic) async throws -> Result<PreparedEdits, EditsRefused> {
+        let (staged, committed) = try await read()
+        guard let base = try await committedTopology(committed) else { return .failure(EditsRefused(issues: [], reason: "nothing is committed yet")) }
+        var topology = base, stagedTopology = staged.topology
+        do {
+            for edit in edits {
+                topology = try topology.applying(edit)
+                stagedTopology = try stagedTopology.applying(edit)
+            }
+        } catch {
+            return .failure(EditsRefused(issues: [], reason: "\(error)"))
+        }
+        let introduced = base.issuesIntroduced(by: topology)
+        guard introduced.isEmpty else { return .failure(EditsRefused(issues: introduced, reason: "the change would break the rules")) }
+        let operations = stagedOperations(from: staged.topology, to: stagedTopology)
+            + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: message)))]
+        let (transaction, entry) = commitTransaction(staged: staged, committed: committed, topology: topology, stagedOperations: operations,
+                                                     kind: kind, message: message, actor: actor)
+        return .success(PreparedEdits(transaction: transaction, entry: entry, topology: topology, readRevision: staged.revision))
+    }
+
+    /// Why prepared edits were refused: the rules they would break, or the edit that does not apply.
+    public struct EditsRefused: Error, Sendable, Equatable, CustomStringConvertible {
+        public var issues: [TopologyIssue]
+        public var reason: String
+        public var description: String {
+            issues.isEmpty ? reason : reason + ": " + issues.map { "\($0)" }.joined(separator: "; ")
+        }
+    }
+
+    /// Writes prepared edits, with `operations` added to the same transaction (a journal entry)
+    /// and `compares` added to its conditions (a leader's lease); `.conflict` if anything
+    /// compared changed since the edits were prepared.
+    public func commit(_ prepared: PreparedEdits, alongWith operations: [KVOperation] = [], compares: [Compare] = []) async throws -> CommitOutcome {
+        var transaction = prepared.transaction
+        transaction.success += operations
+        transaction.compares += compares
+        let result = try await run(transaction)
+        guard result.succeeded else { return .conflict(readRevision: prepared.readRevision) }
+        var entry = prepared.entry
         entry.revision = result.revision
         return .committed(entry)
     }

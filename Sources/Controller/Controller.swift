@@ -1,0 +1,166 @@
+import Agent
+import EtcdClient
+import Foundation
+import Logging
+import MariaDBClient
+import Operations
+import ServiceLifecycle
+import Topology
+import TopologyStore
+
+/// `marina controller`: campaigns for the leader lease; while it leads, it finishes what a
+/// previous leader left (every section lock names an unfinished operation), then takes
+/// requests from `/marina/v1/requests/` and runs each operation in its own task, so that a
+/// request for a busy section is refused at once rather than queued.
+public struct Controller: Service {
+    let configuration: ControllerConfiguration
+    let context: OperationContext
+    let logger: Logger
+
+    public init(configuration: ControllerConfiguration, playbook: Playbook, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        var credentials: EtcdConfiguration.Credentials?
+        if let user = configuration.etcd.user {
+            guard let file = configuration.etcd.passwordFile, let password = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ControllerError.configuration("etcd.user needs a readable etcd.password_file")
+            }
+            credentials = .init(username: user, password: password.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let tls = (configuration.etcd.caFile ?? configuration.etcd.certFile ?? configuration.etcd.keyFile) == nil ? nil
+            : EtcdConfiguration.TLS(caFile: configuration.etcd.caFile, certificateFile: configuration.etcd.certFile, keyFile: configuration.etcd.keyFile)
+        let etcd = EtcdClient(EtcdConfiguration(endpoints: configuration.etcd.endpoints, tls: tls, credentials: credentials))
+        let keys = StoreKeys(root: configuration.etcd.root ?? "/marina/v1")
+        let account = try OptionFile.clientCredentials(configuration.mariadb.credentialsFile, group: configuration.mariadb.credentialsGroup)
+        guard let user = account.user else {
+            throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.credentialsGroup)]")
+        }
+        let replication = try OptionFile.clientCredentials(configuration.mariadb.credentialsFile, group: configuration.mariadb.replicationGroup)
+        guard let replicationUser = replication.user else {
+            throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.replicationGroup)]")
+        }
+        let id = configuration.id ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        let mirror = configuration.mirror.map { ConfigMirror(v2Prefix: $0.v2Prefix, directory: $0.directory) }
+        context = OperationContext(
+            etcd: etcd, store: TopologyStore(etcd: etcd, keys: keys), leadership: Leadership(etcd: etcd, keys: keys, id: id, ttl: configuration.leaseTTL),
+            hosts: Hosts(account: Hosts.Account(user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
+                                                tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) })),
+            playbook: playbook, replicationUser: replicationUser, replicationPassword: replication.password, mirror: mirror,
+            pauseBefore: configuration.pauseBefore, logger: logger)
+    }
+
+    public func run() async throws {
+        let running = Running()
+        logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(context.etcd.configuration)"])
+        await cancelWhenGracefulShutdown {
+            await lead(running)
+        }
+        await running.waitForAll()
+        await context.leadership.resign()
+        await context.hosts.closeAll()
+        logger.info("controller \(context.leadership.id) stopped")
+    }
+
+    private func lead(_ running: Running) async {
+        let leadership = context.leadership
+        let clock = ContinuousClock()
+        let keepAliveEvery = Duration.milliseconds(configuration.leaseTTL * 1000 / 3)
+        var nextKeepAlive = clock.now
+        while !Task.isCancelled {
+            do {
+                if await !leadership.isLeader {
+                    guard try await leadership.campaign() else {
+                        try? await Task.sleep(for: .milliseconds(configuration.leaseTTL * 1000 / 4))
+                        continue
+                    }
+                    logger.notice("controller \(leadership.id) leads")
+                    nextKeepAlive = clock.now + keepAliveEvery
+                    try await recoverUnfinished(running)
+                }
+                if clock.now >= nextKeepAlive {
+                    guard try await leadership.keepAlive() else {
+                        logger.warning("controller \(leadership.id) lost the leader lease")
+                        continue
+                    }
+                    nextKeepAlive = clock.now + keepAliveEvery
+                }
+                let requests = try await context.etcd.get(context.keys.requests, prefix: true, keysOnly: true).kvs
+                for kv in requests {
+                    let id = String(kv.key.dropFirst(context.keys.requests.count))
+                    guard await running.claim(id) else { continue }
+                    await running.add(id, Task { [self] in
+                        await handle(id)
+                        await running.release(id)
+                    })
+                }
+            } catch {
+                logger.warning("controller \(leadership.id): \(error)")
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+            try? await Task.sleep(for: .milliseconds(Int(configuration.pollInterval * 1000)))
+        }
+    }
+
+    /// A new leader first finishes or rolls back what the previous one left: each section
+    /// lock names an operation that has not finished.
+    private func recoverUnfinished(_ running: Running) async throws {
+        for kv in try await context.etcd.get(context.keys.locks, prefix: true).kvs {
+            let id = String(decoding: kv.value, as: UTF8.self)
+            guard await running.claim(id) else { continue }
+            await running.add(id, Task { [self] in
+                do {
+                    guard let stored = try await context.etcd.value(context.keys.operation(id)) else {
+                        logger.error("lock \(kv.key) names operation \(id), which has no journal; remove the lock by hand after checking the section")
+                        await running.release(id)
+                        return
+                    }
+                    let record = try OperationJSON.decode(stored.value)
+                    let topology = try await context.store.committedTopology() ?? Topology()
+                    try await SwitchoverRun(record: record, context: context, topology: topology).recover()
+                } catch {
+                    logger.error("recovering operation \(id): \(error)")
+                }
+                await running.release(id)
+            })
+        }
+    }
+
+    private func handle(_ id: String) async {
+        do {
+            guard let stored = try await context.etcd.value(context.keys.operation(id)) else {
+                _ = try await context.etcd.delete(context.keys.request(id))
+                return
+            }
+            let record = try OperationJSON.decode(stored.value)
+            guard record.state == .requested else {
+                _ = try await context.etcd.delete(context.keys.request(id))
+                return
+            }
+            let topology = try await context.store.committedTopology() ?? Topology()
+            try await SwitchoverRun(record: record, context: context, topology: topology).start()
+        } catch ControllerError.notLeader {
+            logger.warning("operation \(id): this controller lost the lead; the next leader finishes or rolls it back")
+        } catch {
+            logger.error("operation \(id): \(error)")
+        }
+    }
+}
+
+/// The operations this controller is running, by id.
+actor Running {
+    private var claimed = Set<String>()
+    private var tasks = [String: Task<Void, Never>]()
+
+    func claim(_ id: String) -> Bool { claimed.insert(id).inserted }
+    func add(_ id: String, _ task: Task<Void, Never>) { if claimed.contains(id) { tasks[id] = task } }
+    func release(_ id: String) {
+        claimed.remove(id)
+        tasks[id] = nil
+    }
+
+    func waitForAll() async {
+        while let (_, task) = tasks.first {
+            await task.value
+        }
+    }
+}

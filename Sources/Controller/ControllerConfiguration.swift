@@ -1,0 +1,147 @@
+import Foundation
+import Operations
+import Topology
+import Yams
+
+/// `marina controller --config FILE`. Unknown keys are refused with their path.
+/// Sample: `config/controller.example.yaml`.
+public struct ControllerConfiguration: Sendable, Equatable {
+    /// This controller's name in the leader key and journals. Default: host name and pid.
+    public var id: String?
+    /// Seconds the leader lease lives without a keep-alive: how long a dead leader blocks a
+    /// takeover. Default 5.
+    public var leaseTTL: Int
+    /// Seconds between two looks at the request queue. Default 0.02.
+    public var pollInterval: Double
+    public var etcd: Etcd
+    public var mariadb: MariaDB
+    /// The directory holding `switchover.yaml`.
+    public var playbooks: String
+    /// Where committed configurations are mirrored (as `marina config commit --mirror-*`).
+    public var mirror: Mirror?
+    /// Test only: pause every operation before the first step with this action (or step name),
+    /// recording `paused before …` in the journal, until `/marina/v1/testing/resume/<id>`
+    /// exists. Lets tests kill the controller, or inject a fault, at a chosen step.
+    public var pauseBefore: String?
+
+    public struct Etcd: Sendable, Equatable, Decodable {
+        public var endpoints: [String]
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var user: String?
+        public var passwordFile: String?
+        public var root: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case endpoints, caFile = "ca_file", certFile = "cert_file", keyFile = "key_file", user, passwordFile = "password_file", root
+        }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            endpoints = try c.decode([String].self, forKey: .endpoints)
+            caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+            certFile = try c.decodeIfPresent(String.self, forKey: .certFile)
+            keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+            user = try c.decodeIfPresent(String.self, forKey: .user)
+            passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
+            root = try c.decodeIfPresent(String.self, forKey: .root)
+        }
+    }
+
+    /// How the controller reaches the instances to run steps.
+    public struct MariaDB: Sendable, Equatable, Decodable {
+        /// An option file; `user` and `password` of `credentials_group` are the controller's
+        /// account (grants in `sql/controller-grants.sql`).
+        public var credentialsFile: String
+        public var credentialsGroup: String
+        /// The account replicas use (`CHANGE MASTER ... MASTER_USER`): group `replication_group`
+        /// of the same file.
+        public var replicationGroup: String
+        public var connectTimeout: Int
+        public var caFile: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case credentialsFile = "credentials_file", credentialsGroup = "credentials_group", replicationGroup = "replication_group"
+            case connectTimeout = "connect_timeout", caFile = "ca_file"
+        }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            credentialsFile = try c.decode(String.self, forKey: .credentialsFile)
+            credentialsGroup = try c.decodeIfPresent(String.self, forKey: .credentialsGroup) ?? "client"
+            replicationGroup = try c.decodeIfPresent(String.self, forKey: .replicationGroup) ?? "marina-replication"
+            connectTimeout = try c.decodeIfPresent(Int.self, forKey: .connectTimeout) ?? 2
+            caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        }
+    }
+
+    public struct Mirror: Sendable, Equatable, Decodable {
+        public var v2Prefix: String?
+        public var directory: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case v2Prefix = "v2_prefix", directory }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            v2Prefix = try c.decodeIfPresent(String.self, forKey: .v2Prefix)
+            directory = try c.decodeIfPresent(String.self, forKey: .directory)
+        }
+    }
+}
+
+extension ControllerConfiguration: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id)
+        leaseTTL = try c.decodeIfPresent(Int.self, forKey: .leaseTTL) ?? 5
+        pollInterval = try c.decodeIfPresent(Double.self, forKey: .pollInterval) ?? 0.02
+        etcd = try c.decode(Etcd.self, forKey: .etcd)
+        mariadb = try c.decode(MariaDB.self, forKey: .mariadb)
+        playbooks = try c.decode(String.self, forKey: .playbooks)
+        mirror = try c.decodeIfPresent(Mirror.self, forKey: .mirror)
+        pauseBefore = try c.decodeIfPresent(String.self, forKey: .pauseBefore)
+    }
+
+    /// Reads and checks a configuration file, and the switchover playbook it names.
+    public static func load(_ path: String) throws -> (ControllerConfiguration, Playbook) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ControllerError.configuration("cannot read \(path)")
+        }
+        let configuration: ControllerConfiguration
+        do {
+            configuration = try YAMLDecoder().decode(ControllerConfiguration.self, from: text)
+        } catch {
+            throw ControllerError.configuration("\(path): \(SchemaError.from(error, root: "controller"))")
+        }
+        if configuration.leaseTTL < 2 { throw ControllerError.configuration("\(path): lease_ttl must be at least 2 seconds") }
+        if configuration.pollInterval <= 0 { throw ControllerError.configuration("\(path): poll_interval must be positive") }
+        if configuration.etcd.endpoints.isEmpty { throw ControllerError.configuration("\(path): etcd.endpoints must list at least one URL") }
+        let playbook = try Playbook.load(configuration.playbooks + "/switchover.yaml")
+        return (configuration, playbook)
+    }
+}
+
+public enum ControllerError: Error, CustomStringConvertible, Equatable {
+    case configuration(String)
+    /// The leader key no longer names this controller: it must stop acting at once.
+    case notLeader
+    /// A step failed: on which host, and why.
+    case stepFailed(host: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .configuration(let message): message
+        case .notLeader: "this controller is no longer the leader"
+        case .stepFailed(let host, let message): "\(host): \(message)"
+        }
+    }
+}

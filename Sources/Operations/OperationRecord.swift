@@ -1,0 +1,202 @@
+import Foundation
+
+/// An operation as kept in etcd at `/marina/v1/operations/<id>`: the request, the plan, and
+/// the journal of every step (its start, result and duration), written before moving on.
+public struct OperationRecord: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        /// Written by the CLI; no controller has taken it yet.
+        case requested
+        /// A dry run: planned and checked, nothing changed.
+        case planned
+        /// A preflight check failed; nothing changed.
+        case refused
+        case running
+        case rollingBack = "rolling-back"
+        case done
+        /// Switched, but a host failed after the point of no return and needs a human.
+        case doneNeedsAttention = "done-needs-attention"
+        /// Failed before the point of no return; every completed step was undone and verified.
+        case rolledBack = "rolled-back"
+        /// The undo itself failed: the section is left read-only for a human.
+        case needsHuman = "needs-human"
+
+        public var isFinished: Bool {
+            switch self {
+            case .requested, .running, .rollingBack: false
+            case .planned, .refused, .done, .doneNeedsAttention, .rolledBack, .needsHuman: true
+            }
+        }
+
+        /// The `marina switchover` exit code for a finished operation.
+        public var exitCode: Int32 {
+            switch self {
+            case .done, .planned: 0
+            case .rolledBack: 1
+            case .refused: 2
+            case .needsHuman: 3
+            case .doneNeedsAttention: 4
+            case .requested, .running, .rollingBack: 1
+            }
+        }
+    }
+
+    public var schema = 1
+    public var id: String
+    public var kind: String
+    public var section: String
+    public var candidate: String
+    public var reason: String
+    public var skipReplicas: [String]
+    public var dryRun: Bool
+    public var requestedBy: String
+    public var requestedAt: Date
+    public var state: State
+    /// The controller running it (its leader id).
+    public var controller: String?
+    public var oldPrimary: String?
+    /// The section's read-only reason before the operation (nil when it took writes), restored at the end.
+    public var previousReadOnlyReason: String?
+    /// The old primary's final `gtid_binlog_pos`, once read.
+    public var finalPosition: String?
+    /// Skipped replicas this operation depooled (pooled again if it rolls back).
+    public var depooled: [String] = []
+    /// Milliseconds from the old primary's `read_only = ON` to the candidate's `read_only = OFF`:
+    /// the window in which no instance takes the application's writes.
+    public var windowMilliseconds: Double?
+    /// Test only: the step the controller is paused before.
+    public var pausedBefore: String?
+    public var steps: [StepRecord]
+    /// Why a preflight refused it.
+    public var refusals: [String]
+    /// The step, host and error that made it fail.
+    public var failure: Failure?
+    /// Hosts that need a human after the operation finished.
+    public var attention: [String]
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var updatedAt: Date
+
+    public struct Failure: Codable, Sendable, Equatable {
+        public var step: String
+        public var host: String
+        public var error: String
+        public init(step: String, host: String, error: String) {
+            self.step = step
+            self.host = host
+            self.error = error
+        }
+    }
+
+    public init(id: String, kind: String = "switchover", section: String, candidate: String, reason: String, skipReplicas: [String] = [],
+                dryRun: Bool = false, requestedBy: String, requestedAt: Date) {
+        self.id = id
+        self.kind = kind
+        self.section = section
+        self.candidate = candidate
+        self.reason = reason
+        self.skipReplicas = skipReplicas
+        self.dryRun = dryRun
+        self.requestedBy = requestedBy
+        self.requestedAt = requestedAt
+        self.state = .requested
+        self.steps = []
+        self.refusals = []
+        self.attention = []
+        self.updatedAt = requestedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schema, id, kind, section, candidate, reason, skipReplicas = "skip_replicas", dryRun = "dry_run", requestedBy = "requested_by"
+        case requestedAt = "requested_at", state, controller, oldPrimary = "old_primary", previousReadOnlyReason = "previous_read_only_reason"
+        case finalPosition = "final_position", depooled, windowMilliseconds = "window_milliseconds", pausedBefore = "paused_before", steps, refusals, failure, attention, startedAt = "started_at", finishedAt = "finished_at"
+        case updatedAt = "updated_at"
+    }
+
+    /// The steps completed so far (in order), which a rollback undoes in reverse.
+    public var completedSteps: [StepRecord] { steps.filter { $0.state == .done } }
+
+    /// Whether the point of no return has been passed (its step started: its effect may exist).
+    public var passedPointOfNoReturn: Bool {
+        steps.contains { $0.pointOfNoReturn && $0.state != .pending }
+    }
+
+    public var pointOfNoReturnIndex: Int? { steps.firstIndex { $0.pointOfNoReturn } }
+}
+
+/// One planned step and its journal.
+public struct StepRecord: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        case pending, running, done, failed, undoing, undone
+        case undoFailed = "undo-failed"
+    }
+
+    public var name: String
+    public var action: StepAction
+    /// The replica a `move-replicas` step moves, or the hook's name.
+    public var subject: String?
+    public var hosts: [String]
+    /// The exact SQL (or command), each prefixed by the host that runs it. Passwords read `<from the credentials file>`.
+    public var statements: [String]
+    public var check: String
+    public var undo: [String]
+    public var timeout: Double
+    public var pointOfNoReturn: Bool
+    /// For `exec` steps: the command and its undo.
+    public var command: [String]?
+    public var undoCommand: [String]?
+
+    public var state: State = .pending
+    public var startedAt: Date?
+    /// Milliseconds the step took (action and check).
+    public var milliseconds: Double?
+    public var error: String?
+    public var host: String?
+    public var undoMilliseconds: Double?
+    public var undoError: String?
+
+    public init(name: String, action: StepAction, subject: String? = nil, hosts: [String], statements: [String], check: String, undo: [String],
+                timeout: Double, pointOfNoReturn: Bool = false, command: [String]? = nil, undoCommand: [String]? = nil) {
+        self.name = name
+        self.action = action
+        self.subject = subject
+        self.hosts = hosts
+        self.statements = statements
+        self.check = check
+        self.undo = undo
+        self.timeout = timeout
+        self.pointOfNoReturn = pointOfNoReturn
+        self.command = command
+        self.undoCommand = undoCommand
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, action, subject, hosts, statements, check, undo, timeout, pointOfNoReturn = "point_of_no_return", command
+        case undoCommand = "undo_command", state, startedAt = "started_at", milliseconds, error, host, undoMilliseconds = "undo_milliseconds"
+        case undoError = "undo_error"
+    }
+}
+
+/// JSON for operation records, with dates as ISO 8601 with fractions of a second.
+public enum OperationJSON {
+    public static func encode(_ record: OperationRecord) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(style.format(date))
+        }
+        return Array((try? encoder.encode(record)) ?? Data())
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> OperationRecord {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            if let date = try? style.parse(text) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+        }
+        return try decoder.decode(OperationRecord.self, from: Data(bytes))
+    }
+
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Topology
+import Yams
+
+/// What one step of a switchover does. The action fixes the hosts it acts on (by role), its
+/// SQL, its check and its undo; a playbook chooses the order, the timeouts and the hooks.
+public enum StepAction: String, Codable, Sendable, CaseIterable {
+    /// Phase 1: every other replica moves under the candidate with GTID (one planned step per replica).
+    case moveReplicas = "move-replicas"
+    /// The section is marked read-only in the generated configuration, with the reason.
+    case sectionReadOnly = "section-read-only"
+    /// Waits the propagation time, for applications to read the read-only configuration.
+    case waitPropagation = "wait-propagation"
+    /// Phase 2, the flip: the old primary stops taking writes.
+    case oldPrimaryReadOnly = "old-primary-read-only"
+    /// Reads the old primary's final `gtid_binlog_pos`.
+    case readFinalPosition = "read-final-position"
+    /// The candidate applies everything up to the final position (`MASTER_GTID_WAIT`).
+    case waitCatchUp = "wait-catch-up"
+    /// The candidate stops replicating from the old primary.
+    case detachCandidate = "detach-candidate"
+    /// The new primary is committed to the source of truth, one compare-and-swap transaction.
+    case commitPrimary = "commit-primary"
+    /// The candidate takes writes: the point of no return.
+    case candidateWritable = "candidate-writable"
+    /// Phase 3: the old primary replicates from the new one with GTID.
+    case oldPrimaryReplicates = "old-primary-replicates"
+    /// The new primary forgets its replication configuration.
+    case resetCandidateReplication = "reset-candidate-replication"
+    /// The section takes writes again in the generated configuration.
+    case sectionReadWrite = "section-read-write"
+    /// A site's own command (for example `systemctl stop pt-heartbeat-wikimedia`), run by the controller.
+    case exec
+
+    /// Actions every switchover playbook must contain exactly once.
+    public static let required: [StepAction] = allCases.filter { $0 != .exec }
+
+    /// The step that makes the candidate writable: after it, failures are not undone.
+    public var isPointOfNoReturn: Bool { self == .candidateWritable }
+}
+
+/// A playbook: the ordered steps of an operation, their timeouts and options.
+/// `playbooks/switchover.yaml` is the one the controller loads by default.
+public struct Playbook: Sendable, Equatable {
+    public var operation: String
+    public var description: String
+    public var options: Options
+    public var steps: [Step]
+
+    public struct Options: Sendable, Equatable, Codable {
+        /// Preflight: the most replication lag (seconds) the candidate may have.
+        public var maxLag: Double
+        /// Seconds between the section going read-only in the generated configuration and the flip.
+        public var propagationWait: Double
+
+        public init(maxLag: Double = 5, propagationWait: Double = 0) {
+            self.maxLag = maxLag
+            self.propagationWait = propagationWait
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case maxLag = "max_lag", propagationWait = "propagation_wait" }
+    }
+
+    public struct Step: Sendable, Equatable, Codable {
+        public var action: StepAction
+        /// Seconds the step may take; a step that takes longer has failed.
+        public var timeout: Double
+        /// For `exec`: the program and its arguments. `{section}`, `{old_primary}`,
+        /// `{candidate}` and their `_host`/`_port` forms are replaced.
+        public var command: [String]?
+        /// For `exec`: what undoes it, if anything.
+        public var undo: [String]?
+        /// For `exec`: a name for the journal.
+        public var name: String?
+
+        public init(action: StepAction, timeout: Double = 5, command: [String]? = nil, undo: [String]? = nil, name: String? = nil) {
+            self.action = action
+            self.timeout = timeout
+            self.command = command
+            self.undo = undo
+            self.name = name
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case action, timeout, command, undo, name }
+    }
+
+    public init(operation: String, description: String = "", options: Options = Options(), steps: [Step]) {
+        self.operation = operation
+        self.description = description
+        self.options = options
+        self.steps = steps
+    }
+}
+
+/// A playbook that cannot be used: the file, and every problem with it.
+public struct PlaybookError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var file: String
+    public var problems: [String]
+    public var description: String {
+        problems.count == 1 ? "\(file): \(problems[0])" : "\(file):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension Playbook {
+    /// Reads a playbook and checks it against the safety rules; nothing is usable until both pass.
+    public static func load(_ path: String) throws -> Playbook {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PlaybookError(file: path, problems: ["cannot read the file"])
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Playbook {
+        let playbook: Playbook
+        do {
+            playbook = try YAMLDecoder().decode(Playbook.self, from: text)
+        } catch {
+            throw PlaybookError(file: file, problems: ["\(SchemaError.from(error, root: "playbook"))"])
+        }
+        let problems = playbook.safetyProblems()
+        guard problems.isEmpty else { throw PlaybookError(file: file, problems: problems) }
+        return playbook
+    }
+
+    /// Every way the step order breaks a safety rule; empty when the playbook may run.
+    ///
+    /// The rules (DESIGN.md, safety rules 1, 2 and 5):
+    /// - every switchover action appears exactly once;
+    /// - the candidate becomes writable only after the old primary is read-only, its final
+    ///   position was read, the candidate applied it, stopped replicating and was committed as
+    ///   the primary (never two writers, no lost write, the source of truth first);
+    /// - the position is read after the old primary is read-only, and waited for after it is read;
+    /// - replicas move, and the section goes read-only in the configuration, before the flip
+    ///   starts, so that the window without a writer holds only the flip;
+    /// - after the point of no return come only steps that finish the switch forward;
+    /// - every timeout is positive; `exec` steps name a command.
+    public func safetyProblems() -> [String] {
+        var problems = [String]()
+        guard operation == "switchover" else { return ["operation \"\(operation)\" is not known (known: switchover)"] }
+        var position = [StepAction: Int]()
+        for (index, step) in steps.enumerated() {
+            let label = "step \(index + 1) (\(step.action.rawValue))"
+            if step.timeout <= 0 { problems.append("\(label): timeout must be positive (got \(step.timeout))") }
+            if step.action == .exec {
+                if (step.command ?? []).isEmpty { problems.append("\(label): an exec step needs a command") }
+                continue
+            }
+            if step.command != nil || step.undo != nil { problems.append("\(label): only exec steps take a command or an undo") }
+            if position[step.action] != nil {
+                problems.append("\(label): \(step.action.rawValue) appears twice")
+            } else {
+                position[step.action] = index
+            }
+        }
+        for action in StepAction.required where position[action] == nil {
+            problems.append("the step \(action.rawValue) is missing")
+        }
+        guard problems.isEmpty else { return problems }
+
+        func require(_ first: StepAction, before second: StepAction, _ why: String) {
+            if position[first]! > position[second]! {
+                problems.append("\(second.rawValue) (step \(position[second]! + 1)) comes before \(first.rawValue) (step \(position[first]! + 1)): \(why)")
+            }
+        }
+        let writable = StepAction.candidateWritable
+        require(.oldPrimaryReadOnly, before: writable, "two instances would be writable at once")
+        require(.readFinalPosition, before: writable, "the candidate would take writes before the old primary's final position is known")
+        require(.waitCatchUp, before: writable, "the candidate would take writes before applying everything the old primary committed")
+        require(.detachCandidate, before: writable, "the candidate would take writes while still replicating from the old primary")
+        require(.commitPrimary, before: writable, "the candidate would take writes before the source of truth names it the primary")
+        require(.oldPrimaryReadOnly, before: .commitPrimary, "the source of truth would name a new primary while the old one takes writes")
+        require(.oldPrimaryReadOnly, before: .readFinalPosition, "the position read before read_only is not final")
+        require(.readFinalPosition, before: .waitCatchUp, "the candidate cannot wait for a position not yet read")
+        require(.waitCatchUp, before: .detachCandidate, "the candidate would stop replicating before catching up")
+        require(.moveReplicas, before: .oldPrimaryReadOnly, "moving replicas inside the write window lengthens it")
+        require(.sectionReadOnly, before: .oldPrimaryReadOnly, "applications must see the section read-only before writes fail")
+        require(.sectionReadOnly, before: .waitPropagation, "the propagation wait must follow the read-only commit")
+        require(.waitPropagation, before: .oldPrimaryReadOnly, "the propagation wait must end before the flip")
+        require(writable, before: .oldPrimaryReplicates, "the old primary must not replicate from a candidate that is not yet the primary")
+        require(writable, before: .resetCandidateReplication, "the candidate's replication can only be forgotten once it is the primary")
+        require(writable, before: .sectionReadWrite, "the section must stay read-only until the new primary takes writes")
+        return problems
+    }
+}
+
+extension Playbook: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case operation, description, options, steps }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(operation: try c.decode(String.self, forKey: .operation),
+                  description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
+                  options: try c.decodeIfPresent(Options.self, forKey: .options) ?? Options(),
+                  steps: try c.decode([Step].self, forKey: .steps))
+    }
+}
+
+extension Playbook.Options {
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(maxLag: try c.decodeIfPresent(Double.self, forKey: .maxLag) ?? 5,
+                  propagationWait: try c.decodeIfPresent(Double.self, forKey: .propagationWait) ?? 0)
+    }
+}
+
+extension Playbook.Step {
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .action)
+        guard let action = StepAction(rawValue: name) else {
+            throw SchemaError(path: (decoder.codingPath.map(\.stringValue) + ["action"]).joined(separator: "."),
+                              problem: "unknown action \"\(name)\" (known: \(StepAction.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.init(action: action, timeout: try c.decodeIfPresent(Double.self, forKey: .timeout) ?? 5,
+                  command: try c.decodeIfPresent([String].self, forKey: .command), undo: try c.decodeIfPresent([String].self, forKey: .undo),
+                  name: try c.decodeIfPresent(String.self, forKey: .name))
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import Operations
+import TopologyStore
+
+struct OperationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operation", abstract: "Read the journals of operations.", subcommands: [List.self, Show.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The latest operations, newest first.")
+        @Option(help: "How many.") var limit = 20
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await running {
+                let keys = StoreKeys()
+                let etcd = EtcdClient(try store.configuration())
+                let records = try await etcd.get(keys.operations, prefix: true).kvs.map { try OperationJSON.decode($0.value) }
+                    .sorted { $0.requestedAt > $1.requestedAt }.prefix(limit)
+                if store.json {
+                    print("[" + records.map { String(decoding: OperationJSON.encode($0), as: UTF8.self) }.joined(separator: ",") + "]")
+                    return
+                }
+                guard !records.isEmpty else {
+                    print("No operations.")
+                    return
+                }
+                let rows = records.map { record in
+                    [record.id, record.state.rawValue, record.section, "\(record.oldPrimary ?? "?") → \(record.candidate)",
+                     record.requestedBy, record.requestedAt.formatted(.iso8601),
+                     record.finishedAt.map { milliseconds($0.timeIntervalSince(record.startedAt ?? record.requestedAt) * 1000) } ?? "",
+                     record.windowMilliseconds.map { milliseconds($0) } ?? ""]
+                }
+                print(Tables.table([["ID", "STATE", "SECTION", "PRIMARY", "REQUESTED BY", "REQUESTED AT", "TOOK", "WRITE WINDOW"]] + rows))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One operation: the request, the plan and every step's journal.")
+        @Argument(help: "The operation id.") var id: String
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await running {
+                let etcd = EtcdClient(try store.configuration())
+                guard let kv = try await etcd.value(StoreKeys().operation(id)) else {
+                    throw UsageProblem("no operation \(id) (`marina operation list` shows them)")
+                }
+                let record = try OperationJSON.decode(kv.value)
+                if store.json {
+                    print(String(decoding: OperationJSON.encode(record), as: UTF8.self))
+                    return
+                }
+                print(renderJournal(record))
+            }
+        }
+    }
+}
+
+func renderJournal(_ record: OperationRecord) -> String {
+    var lines = [
+        "Operation \(record.id): \(record.kind) of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate)\(record.dryRun ? " (dry run)" : "")",
+        "  state:        \(record.state.rawValue)",
+        "  requested by: \(record.requestedBy) at \(record.requestedAt.formatted(.iso8601))",
+        "  reason:       \(record.reason.isEmpty ? "(none given)" : record.reason)",
+    ]
+    if let controller = record.controller { lines.append("  controller:   \(controller)") }
+    if !record.skipReplicas.isEmpty { lines.append("  skipped:      \(record.skipReplicas.joined(separator: ", "))") }
+    if let position = record.finalPosition { lines.append("  final GTID position of the old primary: \(position)") }
+    if let window = record.windowMilliseconds { lines.append("  no instance took writes for \(milliseconds(window))") }
+    if !record.steps.isEmpty { lines.append("Steps:") }
+    for (index, step) in record.steps.enumerated() {
+        var line = String(format: "%3d. ", index + 1) + step.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + step.name
+        if let took = step.milliseconds { line += "  " + milliseconds(took) }
+        if step.pointOfNoReturn { line += "  (point of no return)" }
+        lines.append(line)
+        if let error = step.error { lines.append("       error on \(step.host ?? "?"): \(error)") }
+        if let undoError = step.undoError { lines.append("       undo failed: \(undoError)") }
+    }
+    lines.append(renderOutcome(record))
+    return lines.joined(separator: "\n")
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import Operations
+import TopologyStore
+
+struct SwitchoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchover",
+        abstract: "Move the primary of a section to one of its candidates, through a state with no writable instance, with rollback.",
+        discussion: """
+            Writes a request into etcd; the leading controller takes the section's lock, checks, plans and runs it, and this \
+            command prints each step as the journal records it. Exit status: 0 done; 1 failed and rolled back; 2 refused by a \
+            preflight check (nothing changed); 3 could not roll back, the section is left read-only for a human; 4 done, but a \
+            host needs attention.
+            """)
+
+    @Argument(help: "The section.") var section: String
+    @Option(help: "The instance that becomes the primary (a configured candidate).") var to: String
+    @Option(help: "Why: recorded in the journal and in the read-only reason applications see.") var reason = ""
+    @Option(name: .customLong("skip-replica"), help: "A replica to leave out (it is depooled); repeat for several.") var skipReplicas: [String] = []
+    @Flag(help: "Print the plan (every step, host and statement, and the point of no return) and change nothing.") var dryRun = false
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Option(help: "Seconds to wait for a controller to take the request.") var timeout: Double = 30
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        if section.isEmpty { throw ValidationError("the section must not be empty") }
+        if to.isEmpty { throw ValidationError("--to must name an instance") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        try await running {
+            let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
+            if !dryRun && !yes {
+                guard isatty(STDIN_FILENO) == 1 else {
+                    throw UsageProblem("not on a terminal: pass --yes to switch without confirmation (or --dry-run to see the plan)")
+                }
+                let plan = try await client.request(record(dryRun: true), timeout: timeout, live: false)
+                guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
+                print("Run this switchover? [y/N] ", terminator: "")
+                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                    print("Nothing changed.")
+                    return
+                }
+            }
+            let final = try await client.request(record(dryRun: dryRun), timeout: timeout, live: !dryRun)
+            if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
+        }
+    }
+
+    private func record(dryRun: Bool) -> OperationRecord {
+        let actor = store.actor
+        return OperationRecord(id: OperationClient.newID(section: section), section: section, candidate: to, reason: reason,
+                               skipReplicas: skipReplicas, dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
+    }
+}
+
+/// Writes operation requests and follows their journals.
+struct OperationClient {
+    let etcd: EtcdClient
+    let keys: StoreKeys
+    let json: Bool
+
+    static func newID(section: String) -> String {
+        let stamp = Date().formatted(Date.VerbatimFormatStyle(
+            format: "\(year: .defaultDigits)\(month: .twoDigits)\(day: .twoDigits)-\(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased))\(minute: .twoDigits)\(second: .twoDigits)",
+            timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
+        return "\(stamp)-\(section)-\(String(UInt16.random(in: 0...UInt16.max), radix: 16))"
+    }
+
+    /// Writes the request, waits for a controller to take it, prints the journal as it grows
+    /// (live) or the plan (dry run), and gives the finished record.
+    func request(_ record: OperationRecord, timeout: Double, live: Bool) async throws -> OperationRecord {
+        let result = try await etcd.transaction(Transaction(
+            compares: [.absent(keys.operation(record.id))],
+            success: [.put(keys.operation(record.id), OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
+        guard result.succeeded else { throw UsageProblem("operation id \(record.id) exists already: re-run") }
+        if !json {
+            let what = record.dryRun ? "Planning" : "Requested"
+            print("\(what) operation \(record.id): switchover of \(record.section) to \(record.candidate)")
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        var printer = JournalPrinter()
+        while true {
+            guard let kv = try await etcd.value(keys.operation(record.id)) else {
+                throw UsageProblem("the journal of operation \(record.id) disappeared")
+            }
+            let current = try OperationJSON.decode(kv.value)
+            if current.state == .requested && Date() > deadline {
+                let withdrawn = try await etcd.transaction(Transaction(
+                    compares: [.unchanged(keys.operation(record.id), since: kv.modRevision)],
+                    success: [.delete(keys.request(record.id)), .delete(keys.operation(record.id))]))
+                if withdrawn.succeeded {
+                    let leader = try await etcd.value(keys.leader) == nil ? " (no controller leads: is `marina controller` running?)" : ""
+                    throw UsageProblem("no controller took the request within \(Seconds.format(timeout)) s\(leader); it was withdrawn, nothing changed")
+                }
+                continue
+            }
+            if live && !json { printer.printNew(current) }
+            if current.state.isFinished {
+                if json {
+                    print(String(decoding: OperationJSON.encode(current), as: UTF8.self))
+                } else {
+                    if current.dryRun && current.state == .planned { print(renderPlan(current)) }
+                    print(renderOutcome(current))
+                }
+                return current
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// Prints each step once, when the journal shows how it ended (or that it is undone).
+struct JournalPrinter {
+    private var printed = [String: StepRecord.State]()
+    private var pausedShown = false
+
+    mutating func printNew(_ record: OperationRecord) {
+        if let paused = record.pausedBefore, !pausedShown {
+            pausedShown = true
+            print("  … paused before \(paused) (pause_before)")
+        }
+        for step in record.steps {
+            let key = step.name
+            guard printed[key] != step.state else { continue }
+            switch step.state {
+            case .done:
+                print("  ✓ \(step.name)\(step.pointOfNoReturn ? "  (point of no return)" : "")  \(milliseconds(step.milliseconds))")
+            case .failed:
+                print("  ✗ \(step.name)  \(milliseconds(step.milliseconds))  \(step.host ?? ""): \(step.error ?? "")")
+            case .undone:
+                print("  ↺ undid \(step.name)  \(milliseconds(step.undoMilliseconds))")
+            case .undoFailed:
+                print("  ✗ undoing \(step.name) failed: \(step.undoError ?? "")")
+            case .pending, .running, .undoing:
+                continue
+            }
+            printed[key] = step.state
+        }
+    }
+}
+
+func milliseconds(_ value: Double?) -> String {
+    guard let value else { return "" }
+    return value < 10 ? String(format: "%.1f ms", value) : String(format: "%.0f ms", value)
+}
+
+func renderPlan(_ record: OperationRecord) -> String {
+    var lines = ["Plan: switchover of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate)"]
+    for (index, step) in record.steps.enumerated() {
+        lines.append(String(format: "%2d. ", index + 1) + step.name + "  (timeout \(Seconds.format(step.timeout)) s)"
+                     + (step.pointOfNoReturn ? "  ← POINT OF NO RETURN: failures after it are not undone" : ""))
+        lines += step.statements.map { "      " + $0 }
+        if !step.check.isEmpty { lines.append("      check: " + step.check) }
+        lines.append("      undo: " + (step.undo.isEmpty ? (index > (record.pointOfNoReturnIndex ?? 0) ? "none (after the point of no return)" : "nothing to undo") : step.undo.joined(separator: "; ")))
+    }
+    return lines.joined(separator: "\n")
+}
+
+func renderOutcome(_ record: OperationRecord) -> String {
+    var lines = [String]()
+    switch record.state {
+    case .planned: lines.append("Dry run: nothing changed.")
+    case .refused: lines.append("Refused, nothing changed:\n" + record.refusals.map { "  - " + $0 }.joined(separator: "\n"))
+    case .done:
+        lines.append("Done: \(record.candidate) is the primary of \(record.section)"
+                     + (record.windowMilliseconds.map { "; no instance took writes for \(milliseconds($0))" } ?? "") + ".")
+    case .doneNeedsAttention:
+        lines.append("Done: \(record.candidate) is the primary of \(record.section), but a host needs attention:")
+        lines += record.attention.map { "  - " + $0 }
+    case .rolledBack:
+        if let failure = record.failure { lines.append("Failed at \(failure.step) on \(failure.host): \(failure.error)") }
+        lines.append("Rolled back and verified: \(record.oldPrimary ?? "the old primary") is the primary of \(record.section) again.")
+        lines += record.attention.map { "  - " + $0 }
+    case .needsHuman:
+        if let failure = record.failure { lines.append("Failed at \(failure.step) on \(failure.host): \(failure.error)") }
+        lines.append("COULD NOT ROLL BACK: section \(record.section) is left read-only for a human:")
+        lines += record.attention.map { "  - " + $0 }
+    case .requested, .running, .rollingBack:
+        lines.append("Operation \(record.id) is \(record.state.rawValue).")
+    }
+    return lines.joined(separator: "\n")
+}
+
