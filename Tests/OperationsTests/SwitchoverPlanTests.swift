@@ -73,7 +73,7 @@ struct SwitchoverPlanTests {
 
     @Test("refusals name the instance and the problem", arguments: [
         ("non-candidate", "db1002 is not a configured candidate primary"),
-        ("errant", "db1002 has errant transactions 0-1002-7"),
+        ("errant", "db1002 has errant transactions 0-1002-101"),
         ("stopped replica", "db1003 replication is stopped"),
         ("lagging", "db1002 lags 30 s behind its primary (limit 5 s)"),
         ("heartbeat lag", "db1002 heartbeat lag is 12.5 s"),
