@@ -8,12 +8,15 @@ public struct Credentials: Sendable {
     public var adminPassword: String
     public var replicationPassword: String
     public var agentPassword: String
+    public var controllerPassword: String
+    public var applicationPassword: String
     /// `[client]` user and password of the agent's account, for `credentials_file`.
     public var agentFile: String { (path as NSString).deletingLastPathComponent + "/agent.cnf" }
 
     static func create(in directory: String) throws -> Credentials {
         let credentials = Credentials(path: directory + "/credentials.cnf", adminPassword: randomPassword(), replicationPassword: randomPassword(),
-                                      agentPassword: randomPassword())
+                                      agentPassword: randomPassword(), controllerPassword: randomPassword(),
+                                      applicationPassword: randomPassword())
         let text = """
             # Marina sandbox credentials; readable by their owner only.
             [client]
@@ -29,6 +32,14 @@ public struct Credentials: Sendable {
             user=\(Sandbox.agentUser)
             password=\(credentials.agentPassword)
 
+            [marina-controller]
+            user=\(Sandbox.controllerUser)
+            password=\(credentials.controllerPassword)
+
+            [marina-app]
+            user=\(Sandbox.applicationUser)
+            password=\(credentials.applicationPassword)
+
             """
         try writePrivately(text, to: credentials.path, directory: directory)
         try writePrivately("[client]\nuser=\(Sandbox.agentUser)\npassword=\(credentials.agentPassword)\n", to: credentials.agentFile,
@@ -40,7 +51,7 @@ public struct Credentials: Sendable {
     public static func load(from path: String) throws -> Credentials {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var group = ""
-        var admin = "", replication = "", agent = ""
+        var admin = "", replication = "", agent = "", controller = "", application = ""
         for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if line.hasPrefix("[") { group = line; continue }
             guard line.hasPrefix("password=") else { continue }
@@ -49,10 +60,13 @@ public struct Credentials: Sendable {
             case "[client]": admin = value
             case "[marina-replication]": replication = value
             case "[marina-agent]": agent = value
+            case "[marina-controller]": controller = value
+            case "[marina-app]": application = value
             default: break
             }
         }
-        return Credentials(path: path, adminPassword: admin, replicationPassword: replication, agentPassword: agent)
+        return Credentials(path: path, adminPassword: admin, replicationPassword: replication, agentPassword: agent,
+                           controllerPassword: controller, applicationPassword: application)
     }
 
     /// Creates `path` with mode 600 before writing the secret into it, so it is never readable by others.

@@ -4,7 +4,8 @@ import Foundation
 extension Sandbox {
     /// The agent configuration for a sandbox: every instance over its socket as the agent's
     /// user, shard = section, the sandbox's datacenter as the primary datacenter.
-    public static func agentConfiguration(for state: SandboxState, credentialsFile: String, interval: Double = 1, leaseTTL: Int = 10) -> String {
+    public static func agentConfiguration(for state: SandboxState, credentialsFile: String, interval: Double = 1, leaseTTL: Int = 10,
+                                          writeHeartbeat: Bool = false) -> String {
         var lines = [
             "# Written by marina sandbox: the agent watching every instance of this sandbox.",
             "interval: \(interval)",
@@ -15,7 +16,9 @@ extension Sandbox {
         if let tls = state.certificates {
             lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
         }
-        lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)", "instances:"]
+        lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
+        if writeHeartbeat { lines.append("  write: true") }
+        lines.append("instances:")
         for instance in state.instances {
             lines += ["  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
                       "    shard: \(instance.section)"]
@@ -29,16 +32,17 @@ extension Sandbox {
     public static func startAgent(directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
-        try await startAgent(executable, state: &state, credentials: credentials, interval: interval, leaseTTL: leaseTTL)
+        try await startAgent(executable, state: &state, credentials: credentials, interval: interval, leaseTTL: leaseTTL,
+                             writeHeartbeat: state.heartbeats.isEmpty)
         return state.agent?.pid ?? 0
     }
 
     /// Starts `marina agent` for the sandbox and waits for its first observation of every instance.
     static func startAgent(_ executable: String, state: inout SandboxState, credentials: Credentials, interval: Double = 1,
-                           leaseTTL: Int = 10) async throws {
+                           leaseTTL: Int = 10, writeHeartbeat: Bool) async throws {
         let configFile = state.directory + "/agent.yaml"
         let logFile = state.directory + "/agent.log"
-        try agentConfiguration(for: state, credentialsFile: credentials.agentFile, interval: interval, leaseTTL: leaseTTL)
+        try agentConfiguration(for: state, credentialsFile: credentials.agentFile, interval: interval, leaseTTL: leaseTTL, writeHeartbeat: writeHeartbeat)
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         // `marina-agent --config F` (the lean agent binary) or `marina agent --config F`.
         let arguments = executable.hasSuffix("/marina-agent") || executable == "marina-agent"

@@ -25,10 +25,18 @@ public struct Sandbox: Sendable {
         public var tls: Bool
         /// The `marina` executable to run `marina agent` with; no agent when nil.
         public var agentExecutable: String?
+        /// The `marina` executable to run `marina controller` with; no controller when nil.
+        public var controllerExecutable: String?
+        /// Who writes the heartbeat on each primary: the agent's built-in writer (which follows
+        /// the primary through a switchover) when an agent runs, else Percona's pt-heartbeat.
+        public var heartbeat: HeartbeatWriter?
+        /// The directory holding `switchover.yaml`; nil finds the repository's `playbooks/`.
+        public var playbooks: String?
 
         public init(directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
                     datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
-                    agentExecutable: String? = nil) {
+                    agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
+                    playbooks: String? = nil) {
             self.directory = directory
             self.sections = sections
             self.replicas = replicas
@@ -38,7 +46,17 @@ public struct Sandbox: Sendable {
             self.toolchain = toolchain
             self.tls = tls
             self.agentExecutable = agentExecutable
+            self.controllerExecutable = controllerExecutable
+            self.heartbeat = heartbeat
+            self.playbooks = playbooks
         }
+
+        var heartbeatWriter: HeartbeatWriter { heartbeat ?? (agentExecutable == nil ? .ptHeartbeat : .agent) }
+    }
+
+    public enum HeartbeatWriter: String, Sendable, Codable {
+        case agent
+        case ptHeartbeat = "pt-heartbeat"
     }
 
     /// The outcome of `up`: the sandbox, and whether it was already running.
@@ -53,7 +71,15 @@ public struct Sandbox: Sendable {
     public static let replicationUser = "repl"
     /// The agent's user, with exactly the grants of `sql/agent-grants.sql`.
     public static let agentUser = "marina_agent"
-    static let agentGrants = ["GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'"]
+    static let agentGrants = ["GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'",
+                              "GRANT INSERT, UPDATE ON heartbeat.heartbeat TO ?@'localhost'"]
+    /// The controller's user, with exactly the grants of `sql/controller-grants.sql`.
+    public static let controllerUser = "marina_controller"
+    static let controllerGrants = ["GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD ON *.* TO ?@'127.0.0.1'",
+                                   "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'"]
+    /// An application's user for `marina sandbox load`: no SUPER, no READ ONLY ADMIN, so `read_only` stops it.
+    public static let applicationUser = "marina_app"
+    public static let loadDatabase = "marina_load"
 
     /// Where the sandbox's blocking work runs (copying data directories, `mariadb-install-db`,
     /// `openssl`, waiting for processes to exit): never Swift's cooperative pool.
@@ -92,7 +118,12 @@ public struct Sandbox: Sendable {
                             state: &state, logger: logger)
             try await register(state)
             if let executable = options.agentExecutable {
-                try await startAgent(executable, state: &state, credentials: credentials)
+                try await startAgent(executable, state: &state, credentials: credentials, writeHeartbeat: options.heartbeatWriter == .agent)
+                if options.heartbeatWriter == .agent { try await waitForHeartbeats(state, credentials: credentials) }
+            }
+            if let executable = options.controllerExecutable {
+                try await startController(executable, state: &state, credentials: credentials,
+                                          playbooks: try options.playbooks ?? locatePlaybooks(from: executable))
             }
             return Started(state: state, alreadyRunning: false)
         } catch {
@@ -218,6 +249,7 @@ public struct Sandbox: Sendable {
                 try await configureReplica(client, name: replica.name, primaryPort: primary.port, credentials: credentials)
                 try await waitForReplication(client, name: replica.name, position: position)
             }
+            guard options.heartbeatWriter == .ptHeartbeat else { continue }
             let logFile = primary.directory + "/pt-heartbeat.log"
             let pid = try spawnHeartbeat(toolchain, on: primary, interval: options.heartbeatInterval)
             state.heartbeats.append(.init(section: section, instance: primary.name, logFile: logFile, pid: pid))
@@ -240,9 +272,15 @@ public struct Sandbox: Sendable {
             try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(replicationUser), .string(credentials.replicationPassword))
             try await client.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'127.0.0.1'", .string(replicationUser))
             try await client.execute("CREATE USER ?@'localhost' IDENTIFIED BY ?", .string(agentUser), .string(credentials.agentPassword))
-            for grant in agentGrants { try await client.execute(grant, .string(agentUser)) }
             try await client.execute("CREATE DATABASE heartbeat")
             try await client.execute(HeartbeatTable.createStatement(shard: section, datacenter: datacenter))
+            for grant in agentGrants { try await client.execute(grant, .string(agentUser)) }
+            try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(controllerUser), .string(credentials.controllerPassword))
+            for grant in controllerGrants { try await client.execute(grant, .string(controllerUser)) }
+            try await client.execute("CREATE DATABASE \(loadDatabase)")
+            try await client.execute("CREATE TABLE \(loadDatabase).writes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, written_at DATETIME(6) NOT NULL)")
+            try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(applicationUser), .string(credentials.applicationPassword))
+            try await client.execute("GRANT SELECT, INSERT ON \(loadDatabase).* TO ?@'127.0.0.1'", .string(applicationUser))
         } catch {
             throw SandboxError.setupFailed(what: "the primary of \(section)", detail: "\(error)")
         }

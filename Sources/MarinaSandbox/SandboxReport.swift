@@ -54,6 +54,15 @@ public struct SandboxReport: Codable, Sendable {
     public var etcd: Etcd
     public var instances: [Instance]
     public var heartbeats: [Heartbeat]
+    /// The marina agent and controller, when the sandbox runs them: pid and whether it runs.
+    public var agent: Service?
+    public var controller: Service?
+
+    public struct Service: Codable, Sendable, Equatable {
+        public var pid: Int32
+        public var running: Bool
+        public var logFile: String
+    }
 
     /// Reads every server of the sandbox at once (each with a short timeout).
     public static func inspect(_ state: SandboxState) async -> SandboxReport {
@@ -78,8 +87,12 @@ public struct SandboxReport: Codable, Sendable {
         let heartbeats = state.heartbeats.map {
             Heartbeat(section: $0.section, instance: $0.instance, pid: $0.pid, running: ChildProcess.isRunning($0.pid, marker: marker))
         }
+        func service(_ process: SandboxState.AgentProcess?) -> Service? {
+            process.map { Service(pid: $0.pid, running: ChildProcess.isRunning($0.pid, marker: marker), logFile: $0.logFile) }
+        }
         return SandboxReport(directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
-                             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats)
+                             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats,
+                             agent: service(state.agent), controller: service(state.controller))
     }
 
     private static func inspect(_ instance: SandboxState.Instance, in state: SandboxState, marker: String) async -> Instance {

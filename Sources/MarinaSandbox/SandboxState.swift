@@ -58,6 +58,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
     /// The sandbox's CA and certificates, when it was started with TLS.
     public var certificates: Certificates?
     public var agent: AgentProcess?
+    /// The `marina controller`, when the sandbox runs one (same shape as the agent's record).
+    public var controller: AgentProcess?
     public var startedAt: Date
 
     public var sections: [String] {
@@ -77,9 +79,13 @@ public struct SandboxState: Codable, Sendable, Equatable {
     /// Every process of the sandbox, the agent and heartbeat writers first and etcd last: the
     /// order `down` stops them (the agent withdraws its observations while etcd still runs).
     var processes: [(name: String, pid: Int32)] {
-        (agent.map { [("marina agent", $0.pid)] } ?? []) + heartbeats.map { ("pt-heartbeat on \($0.instance)", $0.pid) }
-            + instances.reversed().map { ("mariadbd \($0.name)", $0.pid) }
-            + [("etcd", etcd.pid)]
+        var processes = [(name: String, pid: Int32)]()
+        if let controller { processes.append(("marina controller", controller.pid)) }
+        if let agent { processes.append(("marina agent", agent.pid)) }
+        processes += heartbeats.map { ("pt-heartbeat on \($0.instance)", $0.pid) }
+        processes += instances.reversed().map { ("mariadbd \($0.name)", $0.pid) }
+        processes.append(("etcd", etcd.pid))
+        return processes
     }
 
     static func path(in directory: String) -> String { directory + "/" + fileName }

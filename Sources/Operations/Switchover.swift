@@ -175,7 +175,7 @@ public enum Switchover {
                     steps.append(StepRecord(
                         name: "move \(r) under \(c)", action: .moveReplicas, subject: r, hosts: [r, c],
                         statements: ["\(r): \(SwitchoverSQL.stopReplication)", "\(r): \(SwitchoverSQL.readSlavePosition)",
-                                     "\(c): \(SwitchoverSQL.waitFor("<\(r)'s position>", timeout: timeout))",
+                                     "\(c): \(SwitchoverSQL.waitFor("<gtid_slave_pos of \(r)>", timeout: timeout))",
                                      "\(r): \(SwitchoverSQL.moveTo(candidate))", "\(r): \(SwitchoverSQL.startReplication)"],
                         check: "\(r) replicates from \(c) with both threads running and applies \(c)'s gtid_binlog_pos",
                         undo: ["\(r): \(SwitchoverSQL.stopReplication)", "\(r): \(SwitchoverSQL.moveTo(primary))",

@@ -35,15 +35,22 @@ struct SandboxCommand: AsyncParsableCommand {
         @Flag(help: "Make a private CA: mariadbd offers TLS, etcd serves HTTPS and requires client certificates.")
         var tls = false
 
-        @Flag(help: "Do not start a marina agent for the sandbox's instances.")
+        @Flag(help: "Do not start a marina agent (pt-heartbeat then writes the heartbeat; implies --no-controller).")
         var noAgent = false
+
+        @Flag(help: "Do not start a marina controller.")
+        var noController = false
+
+        @Option(help: "Where switchover.yaml is (default: $MARINA_PLAYBOOKS, else the repository's playbooks/).")
+        var playbooks: String?
 
         @Flag(help: "Print the result as JSON (as `status --json`).")
         var json = false
 
         func run() async throws {
             let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
-                                          agentExecutable: noAgent ? nil : Sandbox.currentExecutable)
+                                          agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
+                                          controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks)
             try await running {
                 let clock = ContinuousClock()
                 let start = clock.now
@@ -82,7 +89,7 @@ struct SandboxCommand: AsyncParsableCommand {
                     print(SandboxRendering.render(report))
                 }
                 let healthy = report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
-                    && report.heartbeats.allSatisfy(\.running)
+                    && report.heartbeats.allSatisfy(\.running) && report.agent?.running != false && report.controller?.running != false
                 if !healthy { throw ExitCode(3) }
             }
         }

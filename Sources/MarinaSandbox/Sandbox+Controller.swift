@@ -1,0 +1,113 @@
+import EtcdClient
+import Foundation
+import MariaDBClient
+
+extension Sandbox {
+    /// The controller configuration for a sandbox: its etcd, the controller's account from the
+    /// credentials file, the repository's playbooks, and the MediaWiki v2 mirror the sandbox
+    /// registers with.
+    public static func controllerConfiguration(for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
+                                               leaseTTL: Int = 5, pauseBefore: String? = nil) -> String {
+        var lines = [
+            "# Written by marina sandbox: the controller of this sandbox.",
+            "id: \(id)",
+            "lease_ttl: \(leaseTTL)",
+            "etcd:",
+            "  endpoints: [\"\(state.etcd.url)\"]",
+        ]
+        if let tls = state.certificates {
+            lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
+        }
+        lines += [
+            "mariadb:",
+            "  credentials_file: \(state.credentialsFile)",
+            "  credentials_group: marina-controller",
+            "  replication_group: marina-replication",
+            "playbooks: \(playbooks)",
+            "mirror:",
+            "  v2_prefix: conftool/v1/mediawiki-config",
+        ]
+        if let pauseBefore { lines.append("pause_before: \(pauseBefore)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Starts `marina controller` for a running sandbox (recorded, so `down` stops it) and waits
+    /// until it leads. Gives its pid.
+    @discardableResult
+    public static func startController(directory: String, executable: String, playbooks: String? = nil, pauseBefore: String? = nil) async throws -> Int32 {
+        var state = try state(directory: directory)
+        let credentials = try Credentials.load(from: state.credentialsFile)
+        try await startController(executable, state: &state, credentials: credentials,
+                                  playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore)
+        return state.controller?.pid ?? 0
+    }
+
+    /// Stops the sandbox's controller: gracefully (it resigns the lease), or with SIGKILL, as a crash.
+    public static func stopController(directory: String, kill: Bool = false) async throws {
+        var state = try state(directory: directory)
+        guard let controller = state.controller else { return }
+        let directory = state.directory
+        _ = try await blocking.run { ChildProcess.stop(controller.pid, marker: marker(directory), grace: kill ? 0 : 15) }
+        state.controller = nil
+        try state.save()
+    }
+
+    static func startController(_ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
+                                pauseBefore: String? = nil) async throws {
+        let configFile = state.directory + "/controller.yaml"
+        let logFile = state.directory + "/controller.log"
+        try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore).write(toFile: configFile, atomically: true, encoding: .utf8)
+        let pid = try ChildProcess.spawn(executable, ["controller", "--config", configFile], logFile: logFile)
+        state.controller = .init(configFile: configFile, logFile: logFile, pid: pid)
+        try state.save()
+        let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            guard ChildProcess.isRunning(pid, marker: marker(state.directory)) else {
+                throw SandboxError.notReady(what: "marina controller", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
+            }
+            if let leader = try await etcd.value("/marina/v1/leader"), String(decoding: leader.value, as: UTF8.self).contains("\"sandbox-controller\"") {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw SandboxError.notReady(what: "marina controller", log: logFile, detail: "did not become the leader within 20 s (another controller leads?)")
+    }
+
+    /// The repository's `playbooks/` directory: `$MARINA_PLAYBOOKS`, else the nearest
+    /// `playbooks/switchover.yaml` above the executable or the working directory.
+    public static func locatePlaybooks(from executable: String) throws -> String {
+        if let directory = ProcessInfo.processInfo.environment["MARINA_PLAYBOOKS"] { return directory }
+        let starts = [URL(fileURLWithPath: absolute(executable)).deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        for start in starts {
+            var directory = start
+            while directory.path != "/" {
+                let candidate = directory.appendingPathComponent("playbooks")
+                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("switchover.yaml").path) { return candidate.path }
+                directory = directory.deletingLastPathComponent()
+            }
+        }
+        throw SandboxError.invalidArgument("cannot find playbooks/switchover.yaml above \(executable) or the working directory: set MARINA_PLAYBOOKS")
+    }
+
+    /// Waits until the agent has written a heartbeat on every primary.
+    static func waitForHeartbeats(_ state: SandboxState, credentials: Credentials) async throws {
+        for section in state.sections {
+            guard let primary = state.primary(of: section) else { continue }
+            let client = try await MariaDBClient.connect(MariaDBConfiguration(endpoint: .socket(path: primary.socket), user: adminUser,
+                                                                              password: credentials.adminPassword))
+            defer { Task { await client.close() } }
+            let deadline = Date().addingTimeInterval(15)
+            while true {
+                if try await !client.query("SELECT ts FROM heartbeat.heartbeat WHERE server_id = ?", .integer(Int64(primary.serverID))).rows.isEmpty {
+                    break
+                }
+                guard Date() < deadline else {
+                    throw SandboxError.notReady(what: "the agent's heartbeat", log: state.agent?.logFile ?? "",
+                                                detail: "no heartbeat row on \(primary.name) within 15 s")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+}
