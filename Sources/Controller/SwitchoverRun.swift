@@ -336,11 +336,13 @@ actor SwitchoverRun {
         case .moveReplicas:
             let replica = try instance(step.subject ?? ""), primary = try oldPrimary
             let channel = try await hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first
-            if channel?["Master_Port"] != String(primary.port) || channel?["Master_Host"] != primary.host {
+            let underPrimary = channel?["Master_Port"] == String(primary.port) && channel?["Master_Host"] == primary.host
+            let running = channel?["Slave_IO_Running"] == "Yes" && channel?["Slave_SQL_Running"] == "Yes"
+            if !underPrimary {
                 try await hosts.query(replica, SwitchoverSQL.stopReplication, timeout: timeout)
                 try await hosts.query(replica, SwitchoverSQL.moveTo(primary), timeout: timeout)
             }
-            try await hosts.query(replica, SwitchoverSQL.startReplication, timeout: timeout)
+            if !underPrimary || !running { try await hosts.query(replica, SwitchoverSQL.startReplication, timeout: timeout) }
             try await verifyReplicates(replica, from: primary, timeout: timeout)
         case .sectionReadOnly:
             try await commitEdits([.setReadOnly(section: record.section, reason: record.previousReadOnlyReason)]

@@ -34,12 +34,14 @@ public enum TestServers {
 
     /// A sandbox for one test. `sections: 0` gives etcd alone.
     public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
-                                      agent: Bool = false) async throws -> SandboxState {
+                                      agent: Bool = false, controller: Bool = false,
+                                      heartbeat: Sandbox.HeartbeatWriter? = nil) async throws -> SandboxState {
         try await upWithOneRetry { attempt in
             let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
             started.withLock { $0.append(directory) }
             return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
-                                              agentExecutable: agent ? marinaExecutable() : nil)).state
+                                              agentExecutable: agent || controller ? marinaExecutable() : nil,
+                                              controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat)).state
         }
     }
 

@@ -159,12 +159,17 @@ public struct TopologyStore: Sendable {
         public var committed: CommittedState
         public var changes: [ConfigChange]
         public var issues: [TopologyIssue]
+        /// Whether the staged objects differ from the committed ones in what the generated
+        /// configuration does not show (a candidate flag, a minimum of replicas, a note).
+        public var sourceOfTruthChanged: Bool
     }
 
     public func prepareCommit() async throws -> PreparedCommit {
         let (staged, committed) = try await read()
         let changes = ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs())
-        return PreparedCommit(staged: staged, committed: committed, changes: changes, issues: staged.topology.validate())
+        let base = try await committedTopology(committed)
+        return PreparedCommit(staged: staged, committed: committed, changes: changes, issues: staged.topology.validate(),
+                              sourceOfTruthChanged: base != nil && base != staged.topology)
     }
 
     /// Writes every datacenter's configuration computed from the staged objects of `prepared`,
@@ -173,7 +178,7 @@ public struct TopologyStore: Sendable {
     public func commit(_ prepared: PreparedCommit, message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit) async throws -> CommitOutcome {
         guard prepared.issues.isEmpty else { return .invalid(prepared.issues) }
         let firstCommit = prepared.committed.sequence == 0 && !prepared.staged.topology.datacenters.isEmpty
-        guard !prepared.changes.isEmpty || firstCommit else { return .nothingToCommit }
+        guard !prepared.changes.isEmpty || prepared.sourceOfTruthChanged || firstCommit else { return .nothingToCommit }
         return try await writeCommit(staged: prepared.staged, committed: prepared.committed, topology: prepared.staged.topology,
                                      stagedOperations: [], kind: kind, message: message, actor: actor)
     }

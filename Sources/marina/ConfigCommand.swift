@@ -45,7 +45,13 @@ struct ConfigCommand: AsyncParsableCommand {
                 guard !message.trimmingCharacters(in: .whitespaces).isEmpty else { throw UsageProblem("-m must say why") }
                 let topologyStore = try store.store()
                 let prepared = try await topologyStore.prepareCommit()
-                if !store.json && prepared.issues.isEmpty { print(renderChanges(prepared.changes)) }
+                if !store.json && prepared.issues.isEmpty {
+                    if prepared.changes.isEmpty && prepared.sourceOfTruthChanged {
+                        print("No change to the generated configuration; the staged objects differ from the committed ones (`marina config export` shows them).")
+                    } else {
+                        print(renderChanges(prepared.changes))
+                    }
+                }
                 let outcome = try await topologyStore.commit(prepared, message: message, by: store.actor)
                 try await reportCommit(outcome, store: topologyStore, mirror: mirrorOptions.mirror, json: store.json)
             }
