@@ -3,12 +3,17 @@
 --
 --   SLAVE MONITOR          SHOW ALL SLAVES STATUS (MariaDB 10.5.9+; REPLICA MONITOR is the same privilege)
 --   SELECT ON heartbeat.*  the pt-heartbeat table, and its columns in information_schema
+--   INSERT, UPDATE ON heartbeat.heartbeat
+--                          the agent's own heartbeat writer (heartbeat.write: true), which writes
+--                          only on the committed primary; without SUPER or READ ONLY ADMIN,
+--                          read_only stops it, so the heartbeat stops with the application's writes
 --
 -- @@server_id, @@version, @@read_only, @@gtid_*_pos, @@gtid_strict_mode, @@log_bin and
 -- @@binlog_format need no privilege. The agent connects over the local socket or TCP.
 CREATE USER IF NOT EXISTS 'marina_agent'@'localhost' IDENTIFIED BY 'CHANGE-ME';
 GRANT SLAVE MONITOR ON *.* TO 'marina_agent'@'localhost';
 GRANT SELECT ON heartbeat.* TO 'marina_agent'@'localhost';
+GRANT INSERT, UPDATE ON heartbeat.heartbeat TO 'marina_agent'@'localhost';
 
 -- Heartbeat tables. Percona's pt-heartbeat creates its own with --create-table:
 CREATE DATABASE IF NOT EXISTS heartbeat;

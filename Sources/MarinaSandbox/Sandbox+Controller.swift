@@ -90,8 +90,24 @@ extension Sandbox {
         throw SandboxError.invalidArgument("cannot find playbooks/switchover.yaml above \(executable) or the working directory: set MARINA_PLAYBOOKS")
     }
 
-    /// Waits until the agent has written a heartbeat on every primary.
+    /// Waits until the agent has written a heartbeat on every primary and published a lag for
+    /// every instance, so that `marina status` right after `sandbox up` shows lag everywhere.
     static func waitForHeartbeats(_ state: SandboxState, credentials: Credentials) async throws {
+        try await waitForPrimaryHeartbeats(state, credentials: credentials)
+        let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            let observed = try await etcd.get("/marina/v1/observed/", prefix: true).kvs
+            let withLag = observed.filter { kv in
+                ((try? JSONSerialization.jsonObject(with: Data(kv.value))) as? [String: Any])?["heartbeat_lag"] != nil
+            }
+            if withLag.count >= state.instances.count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw SandboxError.notReady(what: "the agent", log: state.agent?.logFile ?? "", detail: "no heartbeat lag observed on every instance within 15 s")
+    }
+
+    private static func waitForPrimaryHeartbeats(_ state: SandboxState, credentials: Credentials) async throws {
         for section in state.sections {
             guard let primary = state.primary(of: section) else { continue }
             let client = try await MariaDBClient.connect(MariaDBConfiguration(endpoint: .socket(path: primary.socket), user: adminUser,

@@ -71,11 +71,11 @@ public struct Sandbox: Sendable {
     public static let replicationUser = "repl"
     /// The agent's user, with exactly the grants of `sql/agent-grants.sql`.
     public static let agentUser = "marina_agent"
-    static let agentGrants = ["GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'",
+    public static let agentGrants = ["GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'",
                               "GRANT INSERT, UPDATE ON heartbeat.heartbeat TO ?@'localhost'"]
     /// The controller's user, with exactly the grants of `sql/controller-grants.sql`.
     public static let controllerUser = "marina_controller"
-    static let controllerGrants = ["GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD ON *.* TO ?@'127.0.0.1'",
+    public static let controllerGrants = ["GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD ON *.* TO ?@'127.0.0.1'",
                                    "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'"]
     /// An application's user for `marina sandbox load`: no SUPER, no READ ONLY ADMIN, so `read_only` stops it.
     public static let applicationUser = "marina_app"

@@ -68,7 +68,17 @@ struct AgentGrantsFileTests {
         let grants = text.split(separator: "\n").filter { $0.hasPrefix("GRANT ") }.map(String.init)
         // The sandbox's agent runs with exactly these, which the agent tests prove sufficient.
         #expect(grants == Sandbox.agentGrants.map { $0.replacingOccurrences(of: "?", with: "'\(Sandbox.agentUser)'") + ";" })
-        #expect(grants.count == 2)
+        #expect(grants.count == 3)
         #expect(!text.uppercased().contains("GRANT SUPER") && !text.uppercased().contains("ALL PRIVILEGES"))
+    }
+
+    @Test("sql/controller-grants.sql grants exactly what the sandbox gives its controller, and no SUPER")
+    func controllerGrants() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("sql/controller-grants.sql"), encoding: .utf8)
+        let grants = text.split(separator: "\n").filter { $0.hasPrefix("GRANT ") }.map(String.init)
+        // The switchover tests run the controller with exactly these.
+        #expect(grants == Sandbox.controllerGrants.map { $0.replacingOccurrences(of: "?", with: "'\(Sandbox.controllerUser)'") + ";" })
+        #expect(!text.uppercased().contains("SUPER,") && !text.uppercased().contains("ALL PRIVILEGES"))
     }
 }

@@ -78,8 +78,8 @@ struct SwitchoverTests {
             let missing = try await LoadGenerator.missing(report.acknowledged, on: instance, state: sandbox)
             #expect(missing.isEmpty, "\(missing.count) acknowledged writes missing on \(instance.name)")
         }
-        #expect(report.acknowledged.count > 500)
-        #expect(report.samples > 200)
+        #expect(report.acknowledged.count > 200)  // about 200/s for 3 s or more; less under a loaded CI
+        #expect(report.samples > 100)  // every 5 ms when the machine is idle; fewer while the whole suite runs
         #expect(report.twoWritersSamples == 0)
         #expect(report.outages.count >= 1)
     }
