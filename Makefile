@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test bench clean
+.PHONY: deps build agent demo demo-down test bench bench-switchover clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -66,6 +66,13 @@ bench: deps
 	.build/release/MarinaBenchmarks agent --marina .build/release/marina-agent --seconds 60
 	.build/release/MarinaBenchmarks config-commit --runs 20 --marina .build/release/marina
 	.build/release/MarinaBenchmarks drift --runs 20
+	.build/release/MarinaBenchmarks switchover --runs 30 --marina .build/release/marina
+
+## bench-switchover: the switchover figures alone (under a minute)
+bench-switchover: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	$(SWIFT) build -c release --product marina
+	.build/release/MarinaBenchmarks switchover --runs 30 --marina .build/release/marina
 
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge

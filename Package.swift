@@ -71,7 +71,8 @@ let package = Package(
         ]),
 
         // Figures for docs/benchmarks.md (`make bench`).
-        .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation"]),
+        .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation",
+                                                                   "Operations"]),
 
         // Starts real servers for the integration tests; shared by every test target.
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),

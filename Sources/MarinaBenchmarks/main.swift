@@ -242,10 +242,16 @@ case "agent":
     try await benchmarkAgent(marina: marina, seconds: duration)
 case "drift":
     benchmarkDrift(runs: runs)
+case "switchover":
+    guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
+        FileHandle.standardError.write(Data("marina-bench switchover needs --marina PATH\n".utf8))
+        exit(2)
+    }
+    try await benchmarkSwitchover(marina: marina, runs: runs)
 case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
-    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent|drift [--runs N] [--seconds N] [--marina PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover [--runs N] [--seconds N] [--marina PATH]\n".utf8))
     exit(2)
 }
