@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Topology", "Observation"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),

@@ -116,17 +116,23 @@ extension ControllerConfiguration: Decodable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ControllerError.configuration("cannot read \(path)")
         }
+        let configuration = try parse(text, file: path)
+        let playbook = try Playbook.load(configuration.playbooks + "/switchover.yaml")
+        return (configuration, playbook)
+    }
+
+    /// Decodes and checks a configuration; every problem names the file and the key.
+    public static func parse(_ text: String, file: String) throws -> ControllerConfiguration {
         let configuration: ControllerConfiguration
         do {
             configuration = try YAMLDecoder().decode(ControllerConfiguration.self, from: text)
         } catch {
-            throw ControllerError.configuration("\(path): \(SchemaError.from(error, root: "controller"))")
+            throw ControllerError.configuration("\(file): \(SchemaError.from(error, root: "controller"))")
         }
-        if configuration.leaseTTL < 2 { throw ControllerError.configuration("\(path): lease_ttl must be at least 2 seconds") }
-        if configuration.pollInterval <= 0 { throw ControllerError.configuration("\(path): poll_interval must be positive") }
-        if configuration.etcd.endpoints.isEmpty { throw ControllerError.configuration("\(path): etcd.endpoints must list at least one URL") }
-        let playbook = try Playbook.load(configuration.playbooks + "/switchover.yaml")
-        return (configuration, playbook)
+        if configuration.leaseTTL < 2 { throw ControllerError.configuration("\(file): lease_ttl must be at least 2 seconds") }
+        if configuration.pollInterval <= 0 { throw ControllerError.configuration("\(file): poll_interval must be positive") }
+        if configuration.etcd.endpoints.isEmpty { throw ControllerError.configuration("\(file): etcd.endpoints must list at least one URL") }
+        return configuration
     }
 }
 

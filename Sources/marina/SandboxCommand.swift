@@ -7,7 +7,7 @@ struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run a local topology on loopback: a real etcd and MariaDB sections with GTID replication.",
-        subcommands: [Up.self, Status.self, Down.self]
+        subcommands: [Up.self, Status.self, Down.self, Load.self]
     )
 
     struct DirectoryOption: ParsableArguments {

@@ -1,0 +1,55 @@
+import Controller
+import Foundation
+import Testing
+
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite("Controller configuration")
+struct ConfigurationTests {
+    @Test("config/controller.example.yaml decodes, with every documented key")
+    func example() throws {
+        let path = repository.appendingPathComponent("config/controller.example.yaml").path
+        let configuration = try ControllerConfiguration.parse(try String(contentsOfFile: path, encoding: .utf8), file: path)
+        #expect(configuration.id == "dbctl1001")
+        #expect(configuration.leaseTTL == 5)
+        #expect(configuration.etcd.endpoints.count == 2)
+        #expect(configuration.mariadb.credentialsGroup == "marina-controller")
+        #expect(configuration.mariadb.replicationGroup == "marina-replication")
+        #expect(configuration.mirror?.v2Prefix == "conftool/v1/mediawiki-config")
+        #expect(configuration.pauseBefore == nil)
+    }
+
+    @Test("bad configurations are refused with the file and the key named", arguments: [
+        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nleese_ttl: 3\n", "c.yaml: controller.leese_ttl: unknown field"),
+        ("etcd: {endpoints: [http://x]}\nplaybooks: p\n", "c.yaml: controller.mariadb: is required"),
+        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nlease_ttl: 1\n", "c.yaml: lease_ttl must be at least 2 seconds"),
+        ("etcd: {endpoints: []}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: etcd.endpoints must list at least one URL"),
+        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f, pasword: x}\nplaybooks: p\n", "controller.mariadb.pasword: unknown field"),
+    ])
+    func refused(text: String, message: String) {
+        do {
+            _ = try ControllerConfiguration.parse(text, file: "c.yaml")
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+
+    @Test("a configuration whose playbook breaks a safety rule does not load")
+    func unsafePlaybook() throws {
+        let directory = NSTemporaryDirectory() + "marina-controller-test-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let playbook = try String(contentsOf: repository.appendingPathComponent("playbooks/switchover.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "  - action: commit-primary\n", with: "  - action: commit-primary-later\n")
+        try playbook.write(toFile: directory + "/switchover.yaml", atomically: true, encoding: .utf8)
+        try "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: \(directory)\n"
+            .write(toFile: directory + "/controller.yaml", atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try ControllerConfiguration.load(directory + "/controller.yaml") }
+        do {
+            _ = try ControllerConfiguration.load(directory + "/controller.yaml")
+        } catch {
+            #expect("\(error)".contains("unknown action \"commit-primary-later\""), "\(error)")
+        }
+    }
+}
