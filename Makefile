@@ -30,7 +30,7 @@ build: deps
 agent: deps
 	$(SWIFT) build -c release --product marina-agent
 
-## demo: start a sandbox (etcd, section s1: a primary and two replicas, pt-heartbeat) and show it
+## demo: start a sandbox (etcd, section s1: a primary and two replicas, an agent, a controller), show it, switch over and back
 demo: build
 	$(MARINA) sandbox up --dir $(SANDBOX_DIR)
 	@echo
@@ -44,7 +44,16 @@ demo: build
 	@echo "What the sandbox's agent observes (marina status, from etcd):"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) status
 	@echo
-	@echo "The sandbox keeps running. Try '$(MARINA) instance depool db1002 --section s1', then"
+	@echo "A switchover of s1 to db1002, each step as the controller journals it, then back:"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) switchover s1 --to db1002 --reason "demo" --yes
+	@echo
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) switchover s1 --to db1001 --reason "demo, back" --yes
+	@echo
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 2
+	@echo
+	@echo "The sandbox keeps running. Try '$(MARINA) switchover s1 --to db1003 --dry-run' for the plan with its SQL,"
+	@echo "'$(MARINA) sandbox load --seconds 20' in one shell and switchovers in another, or"
+	@echo "'$(MARINA) instance depool db1002 --section s1', then"
 	@echo "'$(MARINA) config diff' and '$(MARINA) config commit -m why' (from this directory, marina finds"
 	@echo "the sandbox's etcd itself); '$(MARINA) sandbox status' shows the servers; 'make demo-down' stops it."
 
