@@ -124,3 +124,10 @@ func execute(_ sandbox: SandboxState, _ instance: String, _ sql: String...) asyn
 func commitCount(_ sandbox: SandboxState) async throws -> Int {
     try await TopologyStore(etcd: sandbox.etcdClient).read().committed.sequence
 }
+
+/// `marina drift` once the agent has observed the latest state (observations are published on change within a second).
+func driftOutput(_ sandbox: SandboxState) async throws -> String {
+    try await Task.sleep(for: .milliseconds(2500))
+    let result = try runMarina(["drift"], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
+    return result.stdout + result.stderr
+}

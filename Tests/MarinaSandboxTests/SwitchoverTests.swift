@@ -250,6 +250,53 @@ struct SwitchoverRollbackTests {
         try await expectPrimary("db1001", sandbox)
     }
 
+    @Test("an undo that fails leaves both read-only for a human (exit 3), and drift reports it")
+    func undoFails() async throws {
+        let sandbox = try await TestServers.privateSandbox("switch-human", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await restartController(sandbox, pauseBefore: "candidate-writable")
+        let id = try await requestSwitchover(sandbox, to: "db1002")
+        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        // The candidate dies after it was detached: the flip fails, and re-attaching it cannot be undone.
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1002", kill: true)
+        try await resume(sandbox, id)
+        let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
+        #expect(record.state == .needsHuman)
+        #expect(record.state.exitCode == 3)
+        #expect(record.steps.contains { $0.name == "detach db1002" && $0.state == .undoFailed })
+        let views = try await serverTopology(sandbox.withoutInstance("db1002"))
+        #expect(views["db1001"]?.readOnly == true)
+        let committed = try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()
+        #expect(committed?.sections["s1"]?.primary == "db1001")
+        #expect(committed?.sections["s1"]?.readOnly == true)
+        #expect(committed?.sections["s1"]?.readOnlyReason.contains("could not roll back") == true)
+        let drift = try await driftOutput(sandbox)
+        #expect(drift.contains("PRIMARY_READ_ONLY") && drift.contains("db1001"), "\(drift)")
+        let shown = try runMarina(["operation", "show", id], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
+        #expect(shown.stdout.contains("COULD NOT ROLL BACK: section s1 is left read-only for a human"), "\(shown.stdout)")
+    }
+
+    @Test("the old primary refusing to replicate after the point of no return: done, exit 4, it stays read-only and depooled")
+    func attentionAfterPointOfNoReturn() async throws {
+        let sandbox = try await TestServers.privateSandbox("switch-attention", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await execute(sandbox, "db1001", "SET sql_log_bin = 0", "REVOKE REPLICATION SLAVE ADMIN ON *.* FROM marina_controller@'127.0.0.1'")
+        let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
+        #expect(result.status == 4, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("Done: db1002 is the primary of s1, but a host needs attention"), "\(result.stdout)")
+        #expect(result.stdout.contains("db1001 is left read-only and depooled"), "\(result.stdout)")
+        let views = try await serverTopology(sandbox)
+        #expect(views["db1002"] == ServerView(readOnly: false, source: nil, running: false))
+        #expect(views["db1001"]?.readOnly == true)
+        #expect(views["db1003"] == ServerView(readOnly: true, source: "db1002", running: true))
+        let committed = try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()
+        #expect(committed?.sections["s1"]?.primary == "db1002")
+        #expect(committed?.sections["s1"]?.readOnly == false)
+        #expect(committed?.instances["db1001"]?.sections["s1"]?.pooled == false)
+        let drift = try await driftOutput(sandbox)
+        #expect(drift.contains("db1001"), "\(drift)")
+    }
+
     @Test("the controller killed before each step: the next one finishes it or rolls it back, consistently")
     func killedAtEveryStep() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-crash", replicas: 2, controller: true)
