@@ -232,7 +232,12 @@ struct SwitchoverRollbackTests {
     func catchUpTimesOut() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-timeout", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        let shortWait = try playbooks(replacing: [("  - action: wait-catch-up\n    timeout: 5", "  - action: wait-catch-up\n    timeout: 1")])
+        // A site's hook before the flip (as one stopping pt-heartbeat would be): run, then undone by the rollback.
+        let hookFile = sandbox.directory + "/hook-ran"
+        let shortWait = try playbooks(replacing: [
+            ("  - action: wait-catch-up\n    timeout: 5", "  - action: wait-catch-up\n    timeout: 1"),
+            ("  # Phase 2, the flip", "  - action: exec\n    name: site hook\n    command: [touch, \"\(hookFile)\"]\n    undo: [rm, \"\(hookFile)\"]\n  # Phase 2, the flip"),
+        ])
         try await restartController(sandbox, pauseBefore: "old-primary-read-only", playbooks: shortWait)
         let id = try await requestSwitchover(sandbox, to: "db1002")
         try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
@@ -247,7 +252,28 @@ struct SwitchoverRollbackTests {
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         #expect(record.state == .rolledBack, "\(record.attention)")
         #expect(record.failure?.error.contains("did not apply") == true)
+        #expect(record.steps.first { $0.name == "site hook" }?.state == .undone)
+        #expect(!FileManager.default.fileExists(atPath: hookFile), "the hook's undo did not run")
         try await expectPrimary("db1001", sandbox)
+    }
+
+    @Test("--skip-replica leaves out an unreachable replica and depools it; the switchover completes")
+    func skipReplica() async throws {
+        let sandbox = try await TestServers.privateSandbox("switch-skip", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1003")
+        let refused = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
+        #expect(refused.status == 2 && refused.stdout.contains("db1003 is unreachable"), "\(refused.stdout)")
+        let result = try switchover(sandbox, ["s1", "--to", "db1002", "--skip-replica", "db1003", "--yes"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let committed = try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()
+        #expect(committed?.sections["s1"]?.primary == "db1002")
+        #expect(committed?.instances["db1003"]?.sections["s1"]?.pooled == false)
+        let config = try await TopologyStore(etcd: sandbox.etcdClient).read().committed.configs[sandbox.datacenter]
+        #expect(config?.sectionLoads["s1"]?.last?["db1003"] == nil)
+        let views = try await serverTopology(sandbox.withoutInstance("db1003"))
+        #expect(views["db1002"] == ServerView(readOnly: false, source: nil, running: false))
+        #expect(views["db1001"] == ServerView(readOnly: true, source: "db1002", running: true))
     }
 
     @Test("an undo that fails leaves both read-only for a human (exit 3), and drift reports it")
