@@ -43,9 +43,11 @@ let package = Package(
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation"]),
         // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
         .target(name: "Operations", dependencies: ["Topology", "Observation", "MariaDBClient", .product(name: "Yams", package: "Yams")]),
+        // The automatic depool/repool policy as a pure decision over topology, observations, state and a clock.
+        .target(name: "Policy", dependencies: ["Topology", "Observation"]),
         // The controller: leader lease, requests, running operations with journal and rollback.
         .target(name: "Controller", dependencies: [
-            "Operations", "Topology", "TopologyStore", "Agent", "Observation", "EtcdClient", "MariaDBClient",
+            "Operations", "Policy", "Topology", "TopologyStore", "Agent", "Observation", "EtcdClient", "MariaDBClient",
             .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Topology", "Observation"]),
         .testTarget(name: "ControllerTests", dependencies: ["Controller"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Topology", "Observation"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
