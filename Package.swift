@@ -60,7 +60,7 @@ let package = Package(
             name: "marina",
             dependencies: [
                 "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift",
-                "Operations", "Controller",
+                "Operations", "Controller", "Policy",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -52,8 +52,13 @@ public struct Controller: Service {
     public func run() async throws {
         let running = Running()
         logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(context.etcd.configuration)"])
+        let depool = DepoolLoop(context: context, depool: configuration.depool)
+        let leadership = context.leadership
         await cancelWhenGracefulShutdown {
-            await lead(running)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await lead(running) }
+                group.addTask { await depool.run { await leadership.isLeader } }
+            }
         }
         await running.waitForAll()
         await context.leadership.resign()

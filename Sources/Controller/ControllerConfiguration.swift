@@ -1,5 +1,6 @@
 import Foundation
 import Operations
+import Policy
 import Topology
 import Yams
 
@@ -23,6 +24,42 @@ public struct ControllerConfiguration: Sendable, Equatable {
     /// recording `paused before …` in the journal, until `/marina/v1/testing/resume/<id>`
     /// exists. Lets tests kill the controller, or inject a fault, at a chosen step.
     public var pauseBefore: String?
+    /// The automatic depool/repool of lagging replicas.
+    public var depool: Depool
+
+    /// `depool:`: the policy's keys as defaults, `sections:` with per-section overrides, and
+    /// `interval`, the seconds between two evaluations.
+    public struct Depool: Sendable, Equatable, Decodable {
+        public var interval: Double
+        public var defaults: DepoolPolicy
+        public var sections: [String: DepoolPolicy]
+
+        public init(interval: Double = 0.25, defaults: DepoolPolicy = DepoolPolicy(), sections: [String: DepoolPolicy] = [:]) {
+            self.interval = interval
+            self.defaults = defaults
+            self.sections = sections
+        }
+
+        enum CodingKeys: String, CodingKey { case interval, sections }
+
+        public init(from decoder: Decoder) throws {
+            let defaults = DepoolPolicy().overridden(by: try DepoolPolicy.Overrides(from: decoder, extra: ["interval", "sections"]))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let overrides = try c.decodeIfPresent([String: DepoolPolicy.Overrides].self, forKey: .sections) ?? [:]
+            self.init(interval: try c.decodeIfPresent(Double.self, forKey: .interval) ?? 0.25, defaults: defaults,
+                      sections: overrides.mapValues { defaults.overridden(by: $0) })
+        }
+
+        /// Every problem, each naming the section it is in.
+        func problems() -> [String] {
+            var problems = defaults.problems().map { "depool: \($0)" }
+            for (name, policy) in sections.sorted(by: { $0.key < $1.key }) {
+                problems += policy.problems().map { "depool.sections.\(name): \($0)" }
+            }
+            if interval <= 0 { problems.append("depool.interval must be positive") }
+            return problems
+        }
+    }
 
     public struct Etcd: Sendable, Equatable, Decodable {
         public var endpoints: [String]
@@ -95,7 +132,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
 
 extension ControllerConfiguration: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before"
+        case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before", depool
     }
 
     public init(from decoder: Decoder) throws {
@@ -109,6 +146,7 @@ extension ControllerConfiguration: Decodable {
         playbooks = try c.decode(String.self, forKey: .playbooks)
         mirror = try c.decodeIfPresent(Mirror.self, forKey: .mirror)
         pauseBefore = try c.decodeIfPresent(String.self, forKey: .pauseBefore)
+        depool = try c.decodeIfPresent(Depool.self, forKey: .depool) ?? Depool()
     }
 
     /// Reads and checks a configuration file, and the switchover playbook it names.
@@ -132,6 +170,7 @@ extension ControllerConfiguration: Decodable {
         if configuration.leaseTTL < 2 { throw ControllerError.configuration("\(file): lease_ttl must be at least 2 seconds") }
         if configuration.pollInterval <= 0 { throw ControllerError.configuration("\(file): poll_interval must be positive") }
         if configuration.etcd.endpoints.isEmpty { throw ControllerError.configuration("\(file): etcd.endpoints must list at least one URL") }
+        if let problem = configuration.depool.problems().first { throw ControllerError.configuration("\(file): \(problem)") }
         return configuration
     }
 }

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Observation
 import Topology
 
@@ -142,6 +147,14 @@ extension Drift {
                     guard context.snapshot.topology.instances[name] == nil else { return nil }
                     return DriftFinding(code, section: nil, instance: name, expected: "not reported (not in the source of truth)",
                                         observed: "reported by agent \(context.snapshot.observations[name]!.agent)")
+                }
+            }
+        case .automaticActionRefused:
+            return { context in
+                context.snapshot.refusals.sorted { $0.instance < $1.instance }.map { refusal in
+                    DriftFinding(code, section: refusal.section, instance: refusal.instance,
+                                 expected: "automatic \(refusal.action)",
+                                 observed: "refused since \(refusal.since.formatted(.iso8601)): \(refusal.reason)")
                 }
             }
         case .uncommittedChange:

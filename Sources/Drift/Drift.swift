@@ -51,6 +51,8 @@ public struct DriftSnapshot: Sendable {
     public var maxLag: Double
     /// A primary whose own newest heartbeat row is older than this many seconds is drift.
     public var heartbeatStaleAfter: Double
+    /// Automatic actions the controller's guard rails stopped, as kept in etcd.
+    public var refusals: [AutomaticRefusal] = []
 
     public init(topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,
                 maxLag: Double = 5, heartbeatStaleAfter: Double = 10) {
@@ -60,6 +62,23 @@ public struct DriftSnapshot: Sendable {
         self.now = now
         self.maxLag = maxLag
         self.heartbeatStaleAfter = heartbeatStaleAfter
+    }
+}
+
+/// An automatic depool or repool a guard rail stopped (`/marina/v1/policy/state`).
+public struct AutomaticRefusal: Sendable, Equatable {
+    public var instance: String
+    public var section: String
+    public var action: String
+    public var reason: String
+    public var since: Date
+
+    public init(instance: String, section: String, action: String, reason: String, since: Date) {
+        self.instance = instance
+        self.section = section
+        self.action = action
+        self.reason = reason
+        self.since = since
     }
 }
 

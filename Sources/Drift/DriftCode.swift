@@ -20,6 +20,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case noObservation = "NO_OBSERVATION"
     case unknownInstance = "UNKNOWN_INSTANCE"
     case uncommittedChange = "UNCOMMITTED_CHANGE"
+    case automaticActionRefused = "AUTOMATIC_ACTION_REFUSED"
 
     public var severity: Severity {
         switch self {
@@ -27,7 +28,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
              .heartbeatMissing, .heartbeatStale, .noObservation:
             return .error
-        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .uncommittedChange:
+        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .uncommittedChange, .automaticActionRefused:
             return .warning
         }
     }
@@ -53,6 +54,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .noObservation: return "no agent reports this instance"
         case .unknownInstance: return "an agent reports an instance the source of truth does not have"
         case .uncommittedChange: return "the committed configuration differs from the staged objects"
+        case .automaticActionRefused: return "a guard rail stopped an automatic depool or repool (the replica still lags, or waits)"
         }
     }
 }

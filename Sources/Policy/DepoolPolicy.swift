@@ -100,6 +100,13 @@ public struct PolicyState: Sendable, Equatable, Codable {
         public var action: String
         public var reason: String
         public var since: Date
+
+        public init(section: String, action: String, reason: String, since: Date) {
+            self.section = section
+            self.action = action
+            self.reason = reason
+            self.since = since
+        }
     }
 
     enum CodingKeys: String, CodingKey { case schema, managed, refusals, lastChange = "last_change" }
@@ -126,4 +133,72 @@ public enum PolicyAction: Sendable, Equatable {
         case .depool(_, let section, _), .repool(_, let section, _, _), .refused(_, let section, _, _): section
         }
     }
+}
+
+extension DepoolPolicy {
+    /// A section's overrides: any key of the policy, the others taken from the defaults.
+    public struct Overrides: Sendable, Equatable, Codable {
+        public var enabled: Bool?
+        public var depoolLag: Double?
+        public var depoolAfter: Double?
+        public var repoolLag: Double?
+        public var repoolAfter: Double?
+        public var ladder: [Int]?
+        public var stepPause: Double?
+        public var maxDepooledFraction: Double?
+        public var minInterval: Double?
+
+        typealias CodingKeys = DepoolPolicy.CodingKeys
+
+        /// Decodes the keys given, refusing unknown ones by name; `extra` keys are the caller's.
+        public init(from decoder: Decoder, extra: [String]) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self, extra: extra)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled)
+            depoolLag = try c.decodeIfPresent(Double.self, forKey: .depoolLag)
+            depoolAfter = try c.decodeIfPresent(Double.self, forKey: .depoolAfter)
+            repoolLag = try c.decodeIfPresent(Double.self, forKey: .repoolLag)
+            repoolAfter = try c.decodeIfPresent(Double.self, forKey: .repoolAfter)
+            ladder = try c.decodeIfPresent([Int].self, forKey: .ladder)
+            stepPause = try c.decodeIfPresent(Double.self, forKey: .stepPause)
+            maxDepooledFraction = try c.decodeIfPresent(Double.self, forKey: .maxDepooledFraction)
+            minInterval = try c.decodeIfPresent(Double.self, forKey: .minInterval)
+        }
+
+        public init(from decoder: Decoder) throws { try self.init(from: decoder, extra: []) }
+    }
+
+    public func overridden(by overrides: Overrides) -> DepoolPolicy {
+        DepoolPolicy(enabled: overrides.enabled ?? enabled, depoolLag: overrides.depoolLag ?? depoolLag,
+                     depoolAfter: overrides.depoolAfter ?? depoolAfter, repoolLag: overrides.repoolLag ?? repoolLag,
+                     repoolAfter: overrides.repoolAfter ?? repoolAfter, ladder: overrides.ladder ?? ladder, stepPause: overrides.stepPause ?? stepPause,
+                     maxDepooledFraction: overrides.maxDepooledFraction ?? maxDepooledFraction, minInterval: overrides.minInterval ?? minInterval)
+    }
+}
+
+/// The policy state as stored in etcd: JSON with ISO 8601 dates.
+public enum PolicyJSON {
+    public static func encode(_ state: PolicyState) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(style.format(date))
+        }
+        return Array((try? encoder.encode(state)) ?? Data())
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> PolicyState {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = try? style.parse(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+            }
+            return date
+        }
+        return try decoder.decode(PolicyState.self, from: Data(bytes))
+    }
+
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }

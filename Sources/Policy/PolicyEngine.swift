@@ -45,15 +45,18 @@ public struct PolicyEngine: Sendable {
         guard let lag = observation.heartbeatLag else {
             return Health(verdict: .bad, description: "no heartbeat lag (\(observation.heartbeatError ?? "unknown"))")
         }
-        if lag > policy.depoolLag { return Health(verdict: .bad, description: "lag \(format(lag)) s > \(format(policy.depoolLag)) s") }
-        if lag < policy.repoolLag { return Health(verdict: .good, description: "lag \(format(lag)) s < \(format(policy.repoolLag)) s") }
-        return Health(verdict: .neutral, description: "lag \(format(lag)) s")
+        let shown = lag == lag.rounded(.toNearestOrEven) ? format(lag) : String(format: lag < 10 ? "%.2f" : "%.1f", lag)
+        if lag > policy.depoolLag { return Health(verdict: .bad, description: "lag \(shown) s > \(format(policy.depoolLag)) s") }
+        if lag < policy.repoolLag { return Health(verdict: .good, description: "lag \(shown) s < \(format(policy.repoolLag)) s") }
+        return Health(verdict: .neutral, description: "lag \(shown) s")
     }
 
     /// One evaluation: updates the timers and the state, and gives the change to commit (if
     /// any) with the state to write alongside it.
+    /// Instances in `unreadable` (an observation in etcd that does not decode) count neither as
+    /// bad nor as good: garbage in etcd never depools anything.
     public func evaluate(now: Date, topology: Topology, observations: [String: Observation], state: PolicyState, timers: inout Timers,
-                         busySections: Set<String> = []) -> (change: PolicyAction?, state: PolicyState) {
+                         busySections: Set<String> = [], unreadable: Set<String> = []) -> (change: PolicyAction?, state: PolicyState) {
         var state = state
         // Forget what a human took over: Marina's last commit is no longer what is committed.
         for (name, managed) in state.managed {
@@ -71,7 +74,8 @@ public struct PolicyEngine: Sendable {
             let policy = policy(for: sectionName)
             let replicas = topology.members(of: sectionName).filter { $0.instance.name != section.primary }
             for (instance, _) in replicas {
-                let health = Self.health(observations[instance.name], policy: policy)
+                let health = unreadable.contains(instance.name) ? Health(verdict: .neutral, description: "unreadable observation")
+                    : Self.health(observations[instance.name], policy: policy)
                 switch health.verdict {
                 case .bad:
                     timers.badSince[instance.name] = timers.badSince[instance.name] ?? now

@@ -22,6 +22,8 @@ public struct StoreKeys: Sendable {
     public var requests: String { root + "/requests/" }
     public var locks: String { root + "/locks/" }
     public var leader: String { root + "/leader" }
+    /// What the automatic depool policy remembers: replicas it depooled, refusals, last changes.
+    public var policyState: String { root + "/policy/state" }
     /// Test-only: a key that releases a controller paused by `pause_before`.
     public var resume: String { root + "/testing/resume/" }
 

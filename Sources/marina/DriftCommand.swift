@@ -20,9 +20,13 @@ struct DriftCommand: AsyncParsableCommand {
             let topologyStore = try store.store()
             let prepared = try await topologyStore.prepareCommit()
             let observations = try await topologyStore.observations().observations
+            let refusals = try await topologyStore.policyState().refusals.map { name, refusal in
+                AutomaticRefusal(instance: name, section: refusal.section, action: refusal.action, reason: refusal.reason, since: refusal.since)
+            }
             if let section, prepared.staged.topology.sections[section] == nil { throw UsageProblem("unknown section \(section)") }
-            let snapshot = DriftSnapshot(topology: prepared.staged.topology, observations: observations, uncommitted: prepared.changes,
+            var snapshot = DriftSnapshot(topology: prepared.staged.topology, observations: observations, uncommitted: prepared.changes,
                                          now: Date(), maxLag: maxLag, heartbeatStaleAfter: heartbeatStale)
+            snapshot.refusals = refusals
             findings = Drift.findings(snapshot, section: section)
         } catch {
             printError("drift could not be computed: \(error)")

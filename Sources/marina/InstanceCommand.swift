@@ -56,9 +56,11 @@ struct InstanceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let topology = try await store.store().read().staged.topology
+                let topologyStore = try store.store()
+                let topology = try await topologyStore.read().staged.topology
+                let automatic = try await topologyStore.policyState()
                 guard let instance = topology.instances[name] else { throw UsageProblem("unknown instance \(name)") }
-                if store.json { try printJSON(instance) } else { print(Tables.instances([instance], section: nil, in: topology)) }
+                if store.json { try printJSON(instance) } else { print(Tables.instances([instance], section: nil, in: topology, automatic: automatic)) }
             }
         }
     }
@@ -70,13 +72,19 @@ struct InstanceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let topology = try await store.store().read().staged.topology
+                let topologyStore = try store.store()
+                let topology = try await topologyStore.read().staged.topology
+                let automatic = try await topologyStore.policyState()
                 var instances = topology.instances.values.sorted { $0.name < $1.name }
                 if let section {
                     guard topology.sections[section] != nil else { throw UsageProblem("unknown section \(section)") }
                     instances = instances.filter { $0.sections[section] != nil }
                 }
-                if store.json { try printJSON(instances) } else { print(Tables.instances(instances, section: section, in: topology)) }
+                if store.json {
+                    try printJSON(instances)
+                } else {
+                    print(Tables.instances(instances, section: section, in: topology, automatic: automatic))
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Observation
+import Policy
 import Topology
 import TopologyStore
 
@@ -17,10 +18,11 @@ struct StatusCommand: AsyncParsableCommand {
             let topologyStore = try store.store()
             let topology = try await topologyStore.read().staged.topology
             let observations = try await topologyStore.observations().observations
+            let automatic = try await topologyStore.policyState()
             let sections = topology.sections.values.filter { section == nil || $0.name == section }.sorted { $0.name < $1.name }
             if let section, sections.isEmpty { throw UsageProblem("unknown section \(section)") }
             let now = Date()
-            let report = sections.map { StatusReport.SectionStatus($0, topology: topology, observations: observations, now: now) }
+            let report = sections.map { StatusReport.SectionStatus($0, topology: topology, observations: observations, now: now, automatic: automatic) }
             if store.json {
                 try printJSON(report)
             } else {
@@ -49,6 +51,10 @@ enum StatusReport {
         var observedAt: Date?
         var ageSeconds: Double?
         var lastGoodProbeAt: Date?
+        /// Pooling as configured, and the automatic policy's hold on it (distinct from a human's depool).
+        var pooled: Bool?
+        var percentage: Int?
+        var automatic: String?
     }
 
     struct SectionStatus: Encodable {
@@ -58,16 +64,19 @@ enum StatusReport {
         var readOnly: Bool
         var members: [Member]
 
-        init(_ section: Section, topology: Topology, observations: [String: Observation], now: Date) {
+        init(_ section: Section, topology: Topology, observations: [String: Observation], now: Date, automatic: PolicyState) {
             name = section.name
             datacenter = section.datacenter
             primary = section.primary
             readOnly = section.readOnly
             let addresses = Dictionary(topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
-            members = topology.members(of: section.name).map { instance, _ in
+            members = topology.members(of: section.name).map { instance, membership in
                 let configured = section.primary == instance.name ? "primary" : "replica"
+                let held = automatic.managed[instance.name]?.section == section.name ? automatic.describe(instance.name)
+                    : automatic.refusals[instance.name].map { "automatic \($0.action) refused: \($0.reason)" }
                 guard let observation = observations[instance.name] else {
-                    return Member(name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)")
+                    return Member(name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)",
+                                  pooled: membership.pooled, percentage: membership.percentage, automatic: held)
                 }
                 let channel = observation.replication.first
                 let source = channel.map { addresses["\($0.sourceHost):\($0.sourcePort)"] ?? "\($0.sourceHost):\($0.sourcePort)" }
@@ -79,7 +88,8 @@ enum StatusReport {
                               sqlThread: channel?.sqlThread, replicationError: errors.isEmpty ? nil : errors.joined(separator: "; "),
                               heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
                               observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
-                              lastGoodProbeAt: observation.lastGoodProbeAt)
+                              lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
+                              automatic: held)
             }
         }
 
@@ -114,6 +124,10 @@ enum StatusReport {
                 if let error = member.error { parts.append("PROBE ERROR: \(error)") }
             }
             if let age = member.ageSeconds { parts.append(String(format: "age %.1fs", age)) }
+            if member.configuredRole == "replica", let pooled = member.pooled {
+                parts.append(pooled ? "pooled\(member.percentage.map { $0 == 100 ? "" : " \($0)%" } ?? "")" : "DEPOOLED")
+            }
+            if let automatic = member.automatic { parts.append("[\(automatic)]") }
             return parts.joined(separator: "  ")
         }
     }

@@ -1,3 +1,4 @@
+import Policy
 import Topology
 
 /// Human tables of staged objects.
@@ -14,13 +15,14 @@ enum Tables {
         return table(rows)
     }
 
-    static func instances(_ instances: [Instance], section only: String?, in topology: Topology) -> String {
-        var rows = [["INSTANCE", "ADDRESS", "DC", "CANDIDATE", "SECTION", "ROLE", "POOLED", "WEIGHT", "%", "GROUPS"]]
+    /// `automatic`: what the depool policy holds, shown apart from what a human set.
+    static func instances(_ instances: [Instance], section only: String?, in topology: Topology, automatic: PolicyState = PolicyState()) -> String {
+        var rows = [["INSTANCE", "ADDRESS", "DC", "CANDIDATE", "SECTION", "ROLE", "POOLED", "WEIGHT", "%", "GROUPS", "AUTOMATIC"]]
         for instance in instances {
             let address = instance.port == 3306 ? instance.host : "\(instance.host):\(instance.port)"
             let memberships = instance.sections.sorted { $0.key < $1.key }.filter { only == nil || $0.key == only }
             if memberships.isEmpty {
-                rows.append([instance.name, address, instance.datacenter, instance.candidatePrimary ? "yes" : "no", "-", "", "", "", "", ""])
+                rows.append([instance.name, address, instance.datacenter, instance.candidatePrimary ? "yes" : "no", "-", "", "", "", "", "", ""])
             }
             for (index, (section, membership)) in memberships.enumerated() {
                 let role = topology.sections[section]?.primary == instance.name ? "primary" : "replica"
@@ -28,7 +30,9 @@ enum Tables {
                     .map { "\($0.key):\($0.value.pooled ? "" : "depooled,")\($0.value.weight)" }.joined(separator: " ")
                 rows.append([index == 0 ? instance.name : "", index == 0 ? address : "", index == 0 ? instance.datacenter : "",
                              index == 0 ? (instance.candidatePrimary ? "yes" : "no") : "", section, role,
-                             membership.pooled ? "yes" : "NO", String(membership.weight), String(membership.percentage), groups])
+                             membership.pooled ? "yes" : "NO", String(membership.weight), String(membership.percentage), groups,
+                             automatic.managed[instance.name]?.section == section ? (automatic.describe(instance.name) ?? "")
+                                : automatic.refusals[instance.name].map { "\($0.action) refused: \($0.reason)" } ?? ""])
             }
         }
         return table(rows)

@@ -78,6 +78,7 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.binlogFormatMismatch, "db1002", { _, o, _ in o["db1002"]!.binlogFormat = "STATEMENT" }),
     (.noObservation, "db1003", { _, o, _ in o["db1003"] = nil }),
     (.unknownInstance, "db9999", { _, o, _ in o["db9999"] = observed("db9999", serverID: 9999, readOnly: true, source: nil) }),
+    (.automaticActionRefused, "db1003", { _, _, _ in }),  // the refusal is set in the test: see `code(_:)`
     (.uncommittedChange, nil, { _, _, u in
         u = [ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1", before: "[{}]", after: "[{},{}]")]
     }),
@@ -95,7 +96,11 @@ struct DriftTests {
         let (code, instance, breakIt) = cases[index]
         var topology = cleanTopology(), observations = cleanObservations(), uncommitted = [ConfigChange]()
         breakIt(&topology, &observations, &uncommitted)
-        let findings = Drift.findings(DriftSnapshot(topology: topology, observations: observations, uncommitted: uncommitted, now: now))
+        var snapshot = DriftSnapshot(topology: topology, observations: observations, uncommitted: uncommitted, now: now)
+        if code == .automaticActionRefused {
+            snapshot.refusals = [AutomaticRefusal(instance: "db1003", section: "s1", action: "depool", reason: "below the minimum", since: now)]
+        }
+        let findings = Drift.findings(snapshot)
         #expect(findings.map(\.code) == [code], "\(code): \(findings)")
         #expect(findings.first?.instance == instance)
         #expect(findings.first?.severity == code.severity)

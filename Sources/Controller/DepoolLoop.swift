@@ -1,0 +1,135 @@
+import EtcdClient
+import Foundation
+import Logging
+import Observation
+import Policy
+import Topology
+import TopologyStore
+
+/// The leader's automatic depool and repool: every `interval`, read the committed topology,
+/// the observations, the section locks and the policy state in one transaction (a read that
+/// needs etcd's quorum, so without one nothing happens), decide with the pure engine, and
+/// commit at most one change as a normal commit of the source of truth, with the state in the
+/// same transaction. Nothing is done while any operation holds a section lock: an automatic
+/// commit would make that operation's compare-and-swap fail.
+actor DepoolLoop {
+    static let author = "marina-controller"
+
+    let context: OperationContext
+    let engine: PolicyEngine
+    let interval: Double
+    private var timers = PolicyEngine.Timers()
+    private var cached: (sequence: Int, topology: Topology)?
+    private var failing = false
+    private var unreadableLogged = Set<String>()
+
+    init(context: OperationContext, depool: ControllerConfiguration.Depool) {
+        self.context = context
+        self.engine = PolicyEngine(defaults: depool.defaults, sections: depool.sections)
+        self.interval = depool.interval
+    }
+
+    /// Runs while `leading()` says so; returns when cancelled.
+    func run(leading: @Sendable () async -> Bool) async {
+        while !Task.isCancelled {
+            if await leading() {
+                do {
+                    try await tick()
+                    if failing { context.logger.notice("automatic depool: etcd answers again") }
+                    failing = false
+                } catch {
+                    if !failing { context.logger.warning("automatic depool paused, no action taken: \(error)") }
+                    failing = true
+                }
+            } else {
+                timers = PolicyEngine.Timers()  // a new term counts afresh
+            }
+            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+        }
+    }
+
+    func tick() async throws {
+        let keys = context.keys
+        let read = try await context.etcd.transaction(Transaction(compares: [], success: [
+            .get(keys.committed), .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
+        ]))
+        let ranges = read.results.compactMap { result -> RangeResult? in
+            if case .get(let range) = result { return range }
+            return nil
+        }
+        guard ranges.count == 4 else { throw EtcdError(.malformedResponse, "the policy read returned \(ranges.count) ranges") }
+        guard ranges[2].kvs.isEmpty else { return }  // an operation runs: no automatic commit may race its compare-and-swap
+        guard let head = ranges[0].kvs.first else { return }
+        let sequence = (try? JSONSerialization.jsonObject(with: Data(head.value)) as? [String: Any])?["sequence"] as? Int ?? -1
+        let topology: Topology
+        if let cached, cached.sequence == sequence {
+            topology = cached.topology
+        } else {
+            guard let committed = try await context.store.committedTopology() else { return }
+            topology = committed
+            cached = (sequence, committed)
+        }
+        var observations = [String: Observation]()
+        var unreadable = Set<String>()
+        for kv in ranges[1].kvs {
+            let name = String(kv.key.dropFirst(keys.observed.count))
+            guard let observation = try? ObservationJSON.decode(kv.value) else {
+                if !unreadableLogged.contains(name) { context.logger.warning("automatic depool: the observation \(kv.key) does not decode; \(name) is left alone") }
+                unreadable.insert(name)
+                continue
+            }
+            observations[name] = observation
+        }
+        unreadableLogged = unreadable
+        let stateRevision = ranges[3].kvs.first?.modRevision ?? 0
+        let state = try ranges[3].kvs.first.map { try PolicyJSON.decode($0.value) } ?? PolicyState()
+
+        let (change, newState) = engine.evaluate(now: Date(), topology: topology, observations: observations, state: state, timers: &timers,
+                                                 unreadable: unreadable)
+        for (name, refusal) in newState.refusals where state.refusals[name]?.reason != refusal.reason {
+            context.logger.warning("automatic \(refusal.action) of \(name) in \(refusal.section) refused: \(refusal.reason)")
+        }
+        let compares: [Compare] = [await context.leadership.compare, .unchanged(keys.policyState, since: stateRevision)]
+        let putState = KVOperation.put(keys.policyState, PolicyJSON.encode(newState))
+        guard let change else {
+            if newState != state { _ = try await context.etcd.transaction(Transaction(compares: compares, success: [putState])) }
+            return
+        }
+        let (edit, message) = describe(change)
+        switch try await context.store.prepare([edit], message: message, by: Actor(author: Self.author, now: Date()), kind: .automatic) {
+        case .failure(let refused):
+            // Validation caught what the engine did not (a rule of the source of truth): keep it as a refusal.
+            var refusedState = state
+            if case .depool(let name, let section, _) = change {
+                refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: Date())
+            }
+            context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
+            _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, PolicyJSON.encode(refusedState))]))
+        case .success(let prepared):
+            switch try await context.store.commit(prepared, alongWith: [putState], compares: compares) {
+            case .committed(let entry):
+                cached = nil
+                context.logger.notice("\(message) (commit #\(entry.sequence))")
+                if let mirror = context.mirror, !mirror.isEmpty {
+                    do { _ = try await mirror.write(prepared.topology.generatedConfigs(), etcd: context.etcd) } catch {
+                        context.logger.warning("automatic commit #\(entry.sequence): the configuration mirror was not written: \(error)")
+                    }
+                }
+            case .conflict, .invalid, .nothingToCommit:
+                break  // someone committed meanwhile: decide again on the next tick
+            }
+        }
+    }
+
+    private func describe(_ change: PolicyAction) -> (TopologyEdit, String) {
+        switch change {
+        case .depool(let name, let section, let reason):
+            (.depool(instance: name, section: section, group: nil), "automatic depool of \(name) in \(section): \(reason)")
+        case .repool(let name, let section, let percentage, let reason):
+            (.pool(instance: name, section: section, group: nil, percentage: percentage),
+             "automatic repool of \(name) in \(section) at \(percentage)%: \(reason)")
+        case .refused(let name, let section, let action, let reason):
+            (.depool(instance: name, section: section, group: nil), "\(action) of \(name) refused: \(reason)")
+        }
+    }
+}
