@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
-                                                               "Operations", "TopologyStore", "Topology"]),
+                                                               "Operations", "TopologyStore", "Topology", "Policy"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,145 @@
+import EtcdClient
+import Foundation
+import MariaDBClient
+import MarinaSandbox
+import MarinaTestSupport
+import Policy
+import Testing
+import TopologyStore
+
+/// A fast policy for tests: lag over 2 s depools after 1 s; under 1.5 s for 1 s repools, 50% then 100%, 1 s apart.
+let fastPolicy = """
+    depool:
+      interval: 0.1
+      depool_lag: 2
+      depool_after: 1
+      repool_lag: 1.5
+      repool_after: 1
+      ladder: [50, 100]
+      step_pause: 1
+      min_interval: 0.5
+    """
+
+/// The replicas pooled in the committed configuration, with their effective weights.
+func pooledReplicas(_ sandbox: SandboxState, section: String = "s1") async throws -> [String: Int] {
+    let config = try await TopologyStore(etcd: sandbox.etcdClient).read().committed.configs[sandbox.datacenter]
+    return config?.sectionLoads[section]?.last ?? [:]
+}
+
+func policyState(_ sandbox: SandboxState) async throws -> PolicyState {
+    try await sandbox.etcdClient.value(StoreKeys().policyState).map { try PolicyJSON.decode($0.value) } ?? PolicyState()
+}
+
+/// Waits up to `seconds` for `condition`, giving whether it came.
+func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+/// Makes a replica lag for real: a global read lock holds its SQL thread while the primary's heartbeat goes on.
+func holdReplication(_ sandbox: SandboxState, _ instance: String) async throws -> MariaDBClient {
+    let client = try await sandbox.root(instance, readTimeout: 60)
+    try await client.execute("FLUSH TABLES WITH READ LOCK")
+    return client
+}
+
+@Suite("Automatic depool and repool", .serialized)
+struct DepoolTests {
+    @Test("a lagging replica is depooled, a second one at the section's minimum is not (and that is reported), then it is repooled step by step")
+    func depoolAndRepool() async throws {
+        let sandbox = try await TestServers.privateSandbox("depool", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.stopController(directory: sandbox.directory)
+        try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), depool: fastPolicy)
+        let environment = ["MARINA_SANDBOX_DIR": sandbox.directory]
+        #expect(try await pooledReplicas(sandbox) == ["db1002": 100, "db1003": 100])
+
+        // db1002 lags: depooled, by a normal commit with an author and a reason.
+        let first = try await holdReplication(sandbox, "db1002")
+        #expect(try await eventually(10) { try await pooledReplicas(sandbox)["db1002"] == nil })
+        let history = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1)
+        #expect(history.first?.author == "marina-controller")
+        #expect(history.first?.kind == .automatic)
+        #expect(history.first?.message.hasPrefix("automatic depool of db1002 in s1: lag ") == true, "\(history.first?.message ?? "")")
+        let list = try runMarina(["instance", "list"], environment: environment).stdout
+        #expect(list.contains("depooled by policy (lag "), "\(list)")
+
+        // db1003 lags too: s1 is at its minimum of 1 pooled replica, so it stays pooled, and the refusal is reported.
+        let second = try await holdReplication(sandbox, "db1003")
+        #expect(try await eventually(10) { try await policyState(sandbox).refusals["db1003"] != nil })
+        #expect(try await pooledReplicas(sandbox)["db1003"] == 100)
+        #expect(try await policyState(sandbox).refusals["db1003"]?.reason == "depooling db1003 would leave s1 0 pooled replicas, below its minimum of 1")
+        let drift = try runMarina(["drift"], environment: environment).stdout
+        #expect(drift.contains("AUTOMATIC_ACTION_REFUSED") && drift.contains("below its minimum of 1"), "\(drift)")
+        try await second.execute("UNLOCK TABLES")
+        await second.close()
+
+        // db1002 recovers: back at 50%, then 100%, and Marina forgets it.
+        try await first.execute("UNLOCK TABLES")
+        await first.close()
+        var weights = [Int]()
+        #expect(try await eventually(15) {
+            if let weight = try await pooledReplicas(sandbox)["db1002"], weights.last != weight { weights.append(weight) }
+            return weights.last == 100
+        })
+        #expect(weights == [50, 100])
+        #expect(try await eventually(5) {
+            let state = try await policyState(sandbox)
+            return state.managed.isEmpty && state.refusals.isEmpty
+        })
+        let story = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 3).map(\.message)
+        #expect(story[0].hasPrefix("automatic repool of db1002 in s1 at 100%"), "\(story)")
+        #expect(story[1].hasPrefix("automatic repool of db1002 in s1 at 50%"), "\(story)")
+        #expect(story[2].hasPrefix("automatic depool of db1002"), "\(story)")
+
+        // `config restore` works on automatic commits: back to the revision of the depool.
+        let depoolRevision = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 3)[2].revision ?? 0
+        let restore = try runMarina(["config", "restore", String(depoolRevision), "-m", "test"], environment: environment)
+        #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+        #expect(try await pooledReplicas(sandbox)["db1002"] == nil)
+    }
+
+    @Test("a replica a human depooled stays depooled, however it lags and recovers")
+    func humanDepool() async throws {
+        let sandbox = try await TestServers.privateSandbox("depool-human", replicas: 3, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.stopController(directory: sandbox.directory)
+        try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), depool: fastPolicy)
+        let environment = ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "a DBA"]
+        #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"], environment: environment).status == 0)
+        #expect(try runMarina(["config", "commit", "-m", "maintenance"], environment: environment).status == 0)
+        let held = try await holdReplication(sandbox, "db1003")
+        try await Task.sleep(for: .seconds(4))
+        try await held.execute("UNLOCK TABLES")
+        await held.close()
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await pooledReplicas(sandbox)["db1003"] == nil)
+        #expect(try await policyState(sandbox).managed["db1003"] == nil)
+        #expect(try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first?.author == "a DBA")
+    }
+
+    @Test("with etcd stopped nothing is done, and nothing is lost: the lagging replica is depooled once etcd returns")
+    func etcdStopped() async throws {
+        let sandbox = try await TestServers.privateSandbox("depool-etcd", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.stopController(directory: sandbox.directory)
+        try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), depool: fastPolicy)
+        let commits = try await commitCount(sandbox)
+        try await Sandbox.stopEtcd(directory: sandbox.directory)
+        let held = try await holdReplication(sandbox, "db1002")
+        try await Task.sleep(for: .seconds(4))
+        let restartedAt = Date()
+        try await Sandbox.startEtcd(directory: sandbox.directory)
+        #expect(try await eventually(20) { try await pooledReplicas(sandbox)["db1002"] == nil })
+        #expect(try await commitCount(sandbox) == commits + 1)
+        let depool = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first
+        #expect(depool?.message.hasPrefix("automatic depool of db1002") == true)
+        #expect((depool?.at ?? .distantPast) >= restartedAt.addingTimeInterval(-0.001), "acted while etcd was away?")
+        try await held.execute("UNLOCK TABLES")
+        await held.close()
+    }
+}
