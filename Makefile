@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test bench bench-switchover clean
+.PHONY: deps build agent demo demo-down test bench bench-switchover bench-depool clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -76,6 +76,7 @@ bench: deps
 	.build/release/MarinaBenchmarks config-commit --runs 20 --marina .build/release/marina
 	.build/release/MarinaBenchmarks drift --runs 20
 	.build/release/MarinaBenchmarks switchover --runs 30 --marina .build/release/marina
+	.build/release/MarinaBenchmarks depool --runs 25 --marina .build/release/marina
 
 ## bench-switchover: the switchover figures alone (under a minute)
 bench-switchover: deps
@@ -86,3 +87,9 @@ bench-switchover: deps
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge
 	rm -rf .build
+
+## bench-depool: the automatic depool delay alone (about 2 minutes)
+bench-depool: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	$(SWIFT) build -c release --product marina
+	.build/release/MarinaBenchmarks depool --runs 25 --marina .build/release/marina

@@ -242,6 +242,12 @@ case "agent":
     try await benchmarkAgent(marina: marina, seconds: duration)
 case "drift":
     benchmarkDrift(runs: runs)
+case "depool":
+    guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
+        FileHandle.standardError.write(Data("marina-bench depool needs --marina PATH\n".utf8))
+        exit(2)
+    }
+    try await benchmarkDepool(marina: marina, runs: runs)
 case "switchover":
     guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
         FileHandle.standardError.write(Data("marina-bench switchover needs --marina PATH\n".utf8))
@@ -252,6 +258,6 @@ case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
-    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover [--runs N] [--seconds N] [--marina PATH]\n".utf8))
+    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|depool [--runs N] [--seconds N] [--marina PATH]\n".utf8))
     exit(2)
 }
