@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Topology", "Observation"]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Policy"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Topology", "Observation"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),

@@ -1,4 +1,5 @@
 import Controller
+import Policy
 import Foundation
 import Testing
 
@@ -17,6 +18,11 @@ struct ConfigurationTests {
         #expect(configuration.mariadb.replicationGroup == "marina-replication")
         #expect(configuration.mirror?.v2Prefix == "conftool/v1/mediawiki-config")
         #expect(configuration.pauseBefore == nil)
+        #expect(configuration.depool.defaults == DepoolPolicy())
+        #expect(configuration.depool.interval == 0.25)
+        #expect(configuration.depool.sections["s1"]?.depoolAfter == 5)
+        #expect(configuration.depool.sections["s1"]?.depoolLag == 5)
+        #expect(configuration.depool.sections["es4"]?.enabled == false)
     }
 
     @Test("bad configurations are refused with the file and the key named", arguments: [
@@ -25,6 +31,11 @@ struct ConfigurationTests {
         ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nlease_ttl: 1\n", "c.yaml: lease_ttl must be at least 2 seconds"),
         ("etcd: {endpoints: []}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: etcd.endpoints must list at least one URL"),
         ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f, pasword: x}\nplaybooks: p\n", "controller.mariadb.pasword: unknown field"),
+        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lag: 5, repool_lag: 6}\n",
+         "c.yaml: depool: repool_lag must be at least 0 and below depool_lag (hysteresis)"),
+        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {sections: {s1: {ladder: [50]}}}\n",
+         "c.yaml: depool.sections.s1: ladder must be increasing percentages between 1 and 100, ending at 100"),
+        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lagg: 5}\n", "depool_lagg: unknown field"),
     ])
     func refused(text: String, message: String) {
         do {
