@@ -20,6 +20,12 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        // Nothing else is inherited: an open pipe of this process (a test reading another
+        // command's output, a libcurl socket) would otherwise stay open in a long-lived server,
+        // and whoever waits for that pipe's end would wait as long as the server lives.
+        guard let closeFrom = addCloseFrom, closeFrom(&fileActions, 3) == 0 else {
+            throw SandboxError.cannotStart(executable, "posix_spawn_file_actions_addclosefrom_np is unavailable (glibc 2.34 or later is needed)")
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -49,6 +55,13 @@ public enum ChildProcess {
         }
         return pid
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module
+    /// does not import (it is a GNU extension), looked up once at run time.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// Runs a program to completion and returns its exit status and output (for short tools
     /// such as `mariadb-install-db`).

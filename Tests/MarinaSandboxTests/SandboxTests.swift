@@ -206,4 +206,18 @@ struct ChildProcessTests {
         #expect(!ChildProcess.isRunning(pid, marker: marker))
         #expect(processes(containing: marker).isEmpty)
     }
+
+    @Test("a spawned server inherits no descriptor but its standard ones: a pipe open here does not stay open in it")
+    func noInheritedDescriptors() async throws {
+        let marker = TestServers.root + "/fds-\(UInt32.random(in: 0...UInt32.max))/"
+        let pipe = Pipe()  // as a test reading another command's output would hold
+        let pid = try ChildProcess.spawn("/usr/bin/tail", ["-f", "/dev/null", marker + "x"], logFile: TestServers.root + "/fds.log")
+        try await Task.sleep(for: .milliseconds(200))
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int.init).sorted()
+        // tail's own: 0-2, and whatever it opened itself (/dev/null, inotify): nothing that is our pipe.
+        let targets = descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+        #expect(!targets.contains { $0.hasPrefix("pipe:") }, "\(targets)")
+        #expect(ChildProcess.stop(pid, marker: marker, grace: 1))
+        try pipe.fileHandleForWriting.close()
+    }
 }
