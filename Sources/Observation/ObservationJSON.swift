@@ -4,20 +4,21 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// How observations are stored: JSON with sorted keys and ISO 8601 times with milliseconds
-/// (whole seconds would make two probes half a second apart look simultaneous).
-public enum ObservationJSON {
-    public static func encode(_ observation: Observation) throws -> [UInt8] {
+/// How Marina stores its own records in etcd (observations, operation journals, the policy
+/// state): JSON with sorted keys and ISO 8601 times with milliseconds (whole seconds would make
+/// two probes half a second apart look simultaneous).
+public enum StoredRecordJSON {
+    public static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(date.formatted(style))
         }
-        return Array(try encoder.encode(observation))
+        return Array(try encoder.encode(value))
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> Observation {
+    public static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -26,10 +27,16 @@ public enum ObservationJSON {
             }
             return date
         }
-        return try decoder.decode(Observation.self, from: Data(bytes))
+        return try decoder.decode(type, from: Data(bytes))
     }
 
     /// FoundationEssentials' ISO 8601 style: no ICU (ISO8601DateFormatter would load it, costing
     /// the agent megabytes of resident memory).
     private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+}
+
+/// How observations are stored (`StoredRecordJSON`).
+public enum ObservationJSON {
+    public static func encode(_ observation: Observation) throws -> [UInt8] { try StoredRecordJSON.encode(observation) }
+    public static func decode(_ bytes: [UInt8]) throws -> Observation { try StoredRecordJSON.decode(Observation.self, from: bytes) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Observation
 
 /// An operation as kept in etcd at `/marina/v1/operations/<id>`: the request, the plan, and
 /// the journal of every step (its start, result and duration), written before moving on.
@@ -176,27 +177,13 @@ public struct StepRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// JSON for operation records, with dates as ISO 8601 with fractions of a second.
+/// Operation records as stored in etcd (`StoredRecordJSON`).
 public enum OperationJSON {
     public static func encode(_ record: OperationRecord) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(style.format(date))
-        }
-        return Array((try? encoder.encode(record)) ?? Data())
+        (try? StoredRecordJSON.encode(record)) ?? []  // every field encodes: strings, numbers, dates
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> OperationRecord {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            if let date = try? style.parse(text) { return date }
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
-        }
-        return try decoder.decode(OperationRecord.self, from: Data(bytes))
+        try StoredRecordJSON.decode(OperationRecord.self, from: bytes)
     }
-
-    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }

@@ -176,29 +176,13 @@ extension DepoolPolicy {
     }
 }
 
-/// The policy state as stored in etcd: JSON with ISO 8601 dates.
+/// The policy state as stored in etcd (`StoredRecordJSON`).
 public enum PolicyJSON {
     public static func encode(_ state: PolicyState) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(style.format(date))
-        }
-        return Array((try? encoder.encode(state)) ?? Data())
+        (try? StoredRecordJSON.encode(state)) ?? []  // every field encodes: strings, numbers, dates
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> PolicyState {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let date = try? style.parse(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
-            }
-            return date
-        }
-        return try decoder.decode(PolicyState.self, from: Data(bytes))
+        try StoredRecordJSON.decode(PolicyState.self, from: bytes)
     }
-
-    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
