@@ -28,16 +28,7 @@ public struct Agent: Service {
         self.configuration = configuration
         self.logger = logger
         self.hostName = ProcessInfo.processInfo.hostName
-        var credentials: EtcdConfiguration.Credentials?
-        if let user = configuration.etcd.user {
-            guard let file = configuration.etcd.passwordFile, let password = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConfigurationError(message: "etcd.user needs a readable etcd.password_file")
-            }
-            credentials = .init(username: user, password: password.trimmingWhitespace())
-        }
-        let tls = (configuration.etcd.caFile ?? configuration.etcd.certFile ?? configuration.etcd.keyFile) == nil ? nil
-            : EtcdConfiguration.TLS(caFile: configuration.etcd.caFile, certificateFile: configuration.etcd.certFile, keyFile: configuration.etcd.keyFile)
-        self.etcd = EtcdClient(EtcdConfiguration(endpoints: configuration.etcd.endpoints, tls: tls, credentials: credentials))
+        self.etcd = EtcdClient(try configuration.etcd.clientConfiguration())
         self.root = configuration.etcd.root ?? "/marina/v1"
     }
 

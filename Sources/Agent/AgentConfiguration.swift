@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import EtcdClient
 import Observation
 
 /// `marina agent --config FILE`: what one agent watches and where it reports.
@@ -169,6 +170,19 @@ extension AgentConfiguration {
 }
 
 extension AgentConfiguration.Etcd {
+    /// The client configuration, with the password read from `password_file` (never from the YAML).
+    public func clientConfiguration() throws -> EtcdConfiguration {
+        var credentials: EtcdConfiguration.Credentials?
+        if let user {
+            guard let passwordFile, let password = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw ConfigurationError(message: "etcd.user needs a readable etcd.password_file")
+            }
+            credentials = .init(username: user, password: password.trimmingWhitespace())
+        }
+        let tls = (caFile ?? certFile ?? keyFile) == nil ? nil : EtcdConfiguration.TLS(caFile: caFile, certificateFile: certFile, keyFile: keyFile)
+        return EtcdConfiguration(endpoints: endpoints, tls: tls, credentials: credentials)
+    }
+
     public init(from decoder: Decoder) throws {
         try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)

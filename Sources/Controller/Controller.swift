@@ -20,16 +20,7 @@ public struct Controller: Service {
     public init(configuration: ControllerConfiguration, playbook: Playbook, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        var credentials: EtcdConfiguration.Credentials?
-        if let user = configuration.etcd.user {
-            guard let file = configuration.etcd.passwordFile, let password = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ControllerError.configuration("etcd.user needs a readable etcd.password_file")
-            }
-            credentials = .init(username: user, password: password.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        let tls = (configuration.etcd.caFile ?? configuration.etcd.certFile ?? configuration.etcd.keyFile) == nil ? nil
-            : EtcdConfiguration.TLS(caFile: configuration.etcd.caFile, certificateFile: configuration.etcd.certFile, keyFile: configuration.etcd.keyFile)
-        let etcd = EtcdClient(EtcdConfiguration(endpoints: configuration.etcd.endpoints, tls: tls, credentials: credentials))
+        let etcd = EtcdClient(try configuration.etcd.clientConfiguration())
         let keys = StoreKeys(root: configuration.etcd.root ?? "/marina/v1")
         let account = try OptionFile.clientCredentials(configuration.mariadb.credentialsFile, group: configuration.mariadb.credentialsGroup)
         guard let user = account.user else {

@@ -1,3 +1,4 @@
+import Agent
 import Foundation
 import Operations
 import Policy
@@ -14,7 +15,8 @@ public struct ControllerConfiguration: Sendable, Equatable {
     public var leaseTTL: Int
     /// Seconds between two looks at the request queue. Default 0.02.
     public var pollInterval: Double
-    public var etcd: Etcd
+    /// Where the source of truth is: the same `etcd:` section as the agent's.
+    public var etcd: AgentConfiguration.Etcd
     public var mariadb: MariaDB
     /// The directory holding `switchover.yaml`.
     public var playbooks: String
@@ -58,32 +60,6 @@ public struct ControllerConfiguration: Sendable, Equatable {
             }
             if interval <= 0 { problems.append("depool.interval must be positive") }
             return problems
-        }
-    }
-
-    public struct Etcd: Sendable, Equatable, Decodable {
-        public var endpoints: [String]
-        public var caFile: String?
-        public var certFile: String?
-        public var keyFile: String?
-        public var user: String?
-        public var passwordFile: String?
-        public var root: String?
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case endpoints, caFile = "ca_file", certFile = "cert_file", keyFile = "key_file", user, passwordFile = "password_file", root
-        }
-
-        public init(from decoder: Decoder) throws {
-            try decoder.rejectUnknownKeys(CodingKeys.self)
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            endpoints = try c.decode([String].self, forKey: .endpoints)
-            caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
-            certFile = try c.decodeIfPresent(String.self, forKey: .certFile)
-            keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
-            user = try c.decodeIfPresent(String.self, forKey: .user)
-            passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
-            root = try c.decodeIfPresent(String.self, forKey: .root)
         }
     }
 
@@ -141,7 +117,7 @@ extension ControllerConfiguration: Decodable {
         id = try c.decodeIfPresent(String.self, forKey: .id)
         leaseTTL = try c.decodeIfPresent(Int.self, forKey: .leaseTTL) ?? 5
         pollInterval = try c.decodeIfPresent(Double.self, forKey: .pollInterval) ?? 0.02
-        etcd = try c.decode(Etcd.self, forKey: .etcd)
+        etcd = try c.decode(AgentConfiguration.Etcd.self, forKey: .etcd)
         mariadb = try c.decode(MariaDB.self, forKey: .mariadb)
         playbooks = try c.decode(String.self, forKey: .playbooks)
         mirror = try c.decodeIfPresent(Mirror.self, forKey: .mirror)
@@ -164,6 +140,11 @@ extension ControllerConfiguration: Decodable {
         let configuration: ControllerConfiguration
         do {
             configuration = try YAMLDecoder().decode(ControllerConfiguration.self, from: text)
+        } catch let DecodingError.dataCorrupted(context) where context.underlyingError is ConfigurationError {
+            // The `etcd:` section is the agent's, which names its own keys.
+            throw ControllerError.configuration("\(file): controller: \(context.underlyingError!)")
+        } catch let error as ConfigurationError {
+            throw ControllerError.configuration("\(file): controller: \(error)")
         } catch {
             throw ControllerError.configuration("\(file): \(SchemaError.from(error, root: "controller"))")
         }

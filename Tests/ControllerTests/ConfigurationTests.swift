@@ -36,6 +36,7 @@ struct ConfigurationTests {
         ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {sections: {s1: {ladder: [50]}}}\n",
          "c.yaml: depool.sections.s1: ladder must be increasing percentages between 1 and 100, ending at 100"),
         ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lagg: 5}\n", "depool_lagg: unknown field"),
+        ("etcd: {endpoints: [http://x], ca: f}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: controller: etcd.ca: unknown key"),
     ])
     func refused(text: String, message: String) {
         do {
