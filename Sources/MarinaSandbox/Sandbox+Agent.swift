@@ -10,12 +10,7 @@ extension Sandbox {
             "# Written by marina sandbox: the agent watching every instance of this sandbox.",
             "interval: \(interval)",
             "lease_ttl: \(leaseTTL)",
-            "etcd:",
-            "  endpoints: [\"\(state.etcd.url)\"]",
-        ]
-        if let tls = state.certificates {
-            lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
-        }
+        ] + etcdSection(state)
         lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
         if writeHeartbeat { lines.append("  write: true") }
         lines.append("instances:")
@@ -24,6 +19,15 @@ extension Sandbox {
                       "    shard: \(instance.section)"]
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The `etcd:` section of the agent's and the controller's configurations (the same keys).
+    static func etcdSection(_ state: SandboxState) -> [String] {
+        var lines = ["etcd:", "  endpoints: [\"\(state.etcd.url)\"]"]
+        if let tls = state.certificates {
+            lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
+        }
+        return lines
     }
 
     /// Starts `marina agent` for a running sandbox (recorded, so `down` stops it) and waits for

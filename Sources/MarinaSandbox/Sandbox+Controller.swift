@@ -13,12 +13,7 @@ extension Sandbox {
             "# Written by marina sandbox: the controller of this sandbox.",
             "id: \(id)",
             "lease_ttl: \(leaseTTL)",
-            "etcd:",
-            "  endpoints: [\"\(state.etcd.url)\"]",
-        ]
-        if let tls = state.certificates {
-            lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
-        }
+        ] + etcdSection(state)
         lines += [
             "mariadb:",
             "  credentials_file: \(state.credentialsFile)",
