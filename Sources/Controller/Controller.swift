@@ -79,6 +79,9 @@ public struct Controller: Service {
                         continue
                     }
                     nextKeepAlive = clock.now + keepAliveEvery
+                    // An operation whose task ended without finishing (etcd stopped answering in the
+                    // middle, so its journal could not be written) still holds its lock: resume it.
+                    try await recoverUnfinished(running)
                 }
                 let requests = try await context.etcd.get(context.keys.requests, prefix: true, keysOnly: true).kvs
                 for kv in requests {
@@ -97,8 +100,9 @@ public struct Controller: Service {
         }
     }
 
-    /// A new leader first finishes or rolls back what the previous one left: each section
-    /// lock names an operation that has not finished.
+    /// A new leader first finishes or rolls back what the previous one left, and the leader
+    /// keeps doing so at every keep-alive: each section lock that no task of this controller
+    /// is running names an operation that has not finished.
     private func recoverUnfinished(_ running: Running) async throws {
         for kv in try await context.etcd.get(context.keys.locks, prefix: true).kvs {
             let id = String(decoding: kv.value, as: UTF8.self)

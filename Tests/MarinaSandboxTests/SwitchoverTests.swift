@@ -323,6 +323,25 @@ struct SwitchoverRollbackTests {
         #expect(drift.contains("db1001"), "\(drift)")
     }
 
+    @Test("etcd stopping during the flip: no writer while the journal cannot be written, then rolled back once etcd answers")
+    func etcdStopsDuringFlip() async throws {
+        let sandbox = try await TestServers.privateSandbox("switch-etcd", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await restartController(sandbox, pauseBefore: "commit-primary")
+        let id = try await requestSwitchover(sandbox, to: "db1002")
+        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        try await Sandbox.stopEtcd(directory: sandbox.directory)
+        try await Task.sleep(for: .milliseconds(1500))  // shorter than the lease: the same controller still leads after
+        let meanwhile = try await serverTopology(sandbox)
+        #expect(meanwhile["db1001"]?.readOnly == true && meanwhile["db1002"]?.readOnly == true && meanwhile["db1003"]?.readOnly == true)
+        try await Sandbox.startEtcd(directory: sandbox.directory)
+        let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
+        #expect(record.state == .rolledBack, "\(record.state) \(record.attention)")
+        #expect(record.controller == "sandbox-controller")
+        try await expectPrimary("db1001", sandbox)
+        #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1")) == nil)
+    }
+
     @Test("the controller killed before each step: the next one finishes it or rolls it back, consistently")
     func killedAtEveryStep() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-crash", replicas: 2, controller: true)
