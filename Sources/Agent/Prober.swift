@@ -93,17 +93,20 @@ public actor Prober {
         let variables = try await client.query("""
             SELECT @@server_id AS server_id, @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS current_pos,
                    @@gtid_binlog_pos AS binlog_pos, @@gtid_slave_pos AS slave_pos, @@gtid_strict_mode AS strict_mode,
-                   @@log_bin AS log_bin, @@GLOBAL.binlog_format AS binlog_format
+                   @@log_bin AS log_bin, @@GLOBAL.binlog_format AS binlog_format, @@GLOBAL.gtid_binlog_state AS binlog_state,
+                   @@GLOBAL.log_slave_updates AS log_slave_updates
             """).first
         observation.serverID = variables?.int("server_id")
         observation.version = variables?["version"]
         observation.readOnly = variables?["read_only"] == "1"
         observation.gtidStrictMode = variables?["strict_mode"] == "1"
         observation.logBin = variables?["log_bin"] == "1"
+        observation.logSlaveUpdates = variables?["log_slave_updates"].map { $0 == "1" }
         observation.binlogFormat = variables?["binlog_format"]
         observation.gtidCurrentPos = try GTIDPosition(parsing: variables?["current_pos"] ?? "")
         observation.gtidBinlogPos = try GTIDPosition(parsing: variables?["binlog_pos"] ?? "")
         observation.gtidSlavePos = try GTIDPosition(parsing: variables?["slave_pos"] ?? "")
+        observation.gtidBinlogState = try variables?["binlog_state"].map(GTIDState.init(parsing:))
 
         observation.replication = try await client.query("SHOW ALL SLAVES STATUS").rows.map { row in
             ReplicationChannel(

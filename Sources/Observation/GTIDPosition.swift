@@ -11,6 +11,21 @@ public struct GTID: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     public var description: String { "\(domain)-\(server)-\(sequence)" }
+
+    /// The GTIDs of a non-empty comma-separated list as the server prints it, in its order;
+    /// errors name `text` (the whole value) and call it `what`.
+    static func list(parsing trimmed: String, in text: String, what: String) throws -> [GTID] {
+        try trimmed.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            let item = part.trimmingWhitespace()
+            let numbers = item.split(separator: "-", omittingEmptySubsequences: false)
+            guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]), let sequence = UInt64(numbers[2]),
+                  numbers.allSatisfy({ $0.allSatisfy(\.isNumber) })
+            else {
+                throw GTIDError(position: text, problem: "\"\(item)\" is not domain-server-sequence", what: what)
+            }
+            return GTID(domain: domain, server: server, sequence: sequence)
+        }
+    }
 }
 
 /// A MariaDB GTID position (`@@gtid_current_pos`, `@@gtid_binlog_pos`, ...): at most one GTID
@@ -31,18 +46,11 @@ public struct GTIDPosition: Sendable, Hashable, Codable, CustomStringConvertible
             self.entries = [:]
             return
         }
-        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
-            let item = part.trimmingWhitespace()
-            let numbers = item.split(separator: "-", omittingEmptySubsequences: false)
-            guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]), let sequence = UInt64(numbers[2]),
-                  numbers.allSatisfy({ $0.allSatisfy(\.isNumber) })
-            else {
-                throw GTIDError(position: text, problem: "\"\(item)\" is not domain-server-sequence")
+        for gtid in try GTID.list(parsing: trimmed, in: text, what: "GTID position") {
+            guard entries[gtid.domain] == nil else {
+                throw GTIDError(position: text, problem: "domain \(gtid.domain) appears twice")
             }
-            guard entries[domain] == nil else {
-                throw GTIDError(position: text, problem: "domain \(domain) appears twice")
-            }
-            entries[domain] = GTID(domain: domain, server: server, sequence: sequence)
+            entries[gtid.domain] = gtid
         }
         self.entries = entries
     }
@@ -84,11 +92,14 @@ public struct GTIDPosition: Sendable, Hashable, Codable, CustomStringConvertible
     }
 }
 
-/// A position that does not parse. Never a crash.
+/// A position (or binlog state) that does not parse. Never a crash.
 public struct GTIDError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The text as given.
     public var position: String
     public var problem: String
-    public var description: String { "malformed GTID position \(position.debugDescription): \(problem)" }
+    /// What the text should have been: `GTID position` or `GTID binlog state`.
+    public var what: String = "GTID position"
+    public var description: String { "malformed \(what) \(position.debugDescription): \(problem)" }
 }
 
 extension StringProtocol {

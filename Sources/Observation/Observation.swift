@@ -31,8 +31,14 @@ public struct Observation: Codable, Sendable, Equatable {
     public var gtidCurrentPos: GTIDPosition?
     public var gtidBinlogPos: GTIDPosition?
     public var gtidSlavePos: GTIDPosition?
+    /// `@@GLOBAL.gtid_binlog_state`: the last GTID of every (domain, server id) in the binary
+    /// log. Nil when not read (an older agent, or a probe that failed): unknown, not empty.
+    public var gtidBinlogState: GTIDState?
     public var gtidStrictMode: Bool?
     public var logBin: Bool?
+    /// `@@GLOBAL.log_slave_updates`: whether replicated transactions are written to the
+    /// binary log too (nil when not read).
+    public var logSlaveUpdates: Bool?
     public var binlogFormat: String?
     /// Every replication connection (`SHOW ALL SLAVES STATUS`); empty on a primary.
     public var replication: [ReplicationChannel]
@@ -60,6 +66,7 @@ public struct Observation: Codable, Sendable, Equatable {
         case lastGoodProbeAt = "last_good_probe_at", probeMilliseconds = "probe_ms", serverID = "server_id", version
         case readOnly = "read_only", gtidCurrentPos = "gtid_current_pos", gtidBinlogPos = "gtid_binlog_pos"
         case gtidSlavePos = "gtid_slave_pos", gtidStrictMode = "gtid_strict_mode", logBin = "log_bin", binlogFormat = "binlog_format"
+        case gtidBinlogState = "gtid_binlog_state", logSlaveUpdates = "log_slave_updates"
         case replication, heartbeatLag = "heartbeat_lag", heartbeatSource = "heartbeat_source", heartbeatError = "heartbeat_error"
     }
 }
@@ -107,10 +114,13 @@ public struct ReplicationChannel: Codable, Sendable, Equatable {
 }
 
 extension Observation {
-    /// Transactions this instance wrote itself while it should only replicate (errant GTIDs):
-    /// GTIDs carrying its own server id in its binary log beyond what it replicated (strict mode
-    /// then breaks replication, and the primary's sequence soon passes the errant one), or
-    /// ahead of the primary's position. Replicated events carry another server id.
+    /// Transactions this instance wrote itself while it should only replicate (errant GTIDs),
+    /// as far as positions show them: GTIDs carrying its own server id in its binary log beyond
+    /// what it replicated (strict mode then breaks replication, and the primary's sequence soon
+    /// passes the errant one), or ahead of the primary's position. Replicated events carry
+    /// another server id. Positions keep only the last GTID per domain, so an errant
+    /// transaction followed by replicated ones is invisible here; `errantTransactions` compares
+    /// binlog states and sees it.
     public func errantGTIDs(primaryPosition: GTIDPosition?) -> [GTID] {
         guard let own = serverID else { return [] }
         let slave = gtidSlavePos ?? GTIDPosition()
@@ -119,5 +129,12 @@ extension Observation {
             errant.formUnion(current.ahead(of: primaryPosition).filter { Int($0.server) == own })
         }
         return errant.sorted { $0.domain < $1.domain }
+    }
+
+    /// This replica's errant transactions compared with its primary's observation, from both
+    /// `gtid_binlog_state`s (see `GTIDState.errant`); nil when either state is unknown.
+    public func errantTransactions(comparedWith primary: Observation) -> [GTID]? {
+        guard let own = gtidBinlogState, let theirs = primary.gtidBinlogState else { return nil }
+        return own.errant(comparedWith: theirs, primaryServerID: primary.serverID.flatMap(UInt32.init(exactly:)))
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import MariaDBClient
+import SQLText
 import Observation
 import Topology
 
@@ -81,9 +81,14 @@ public enum Switchover {
             if let channel = primaryState.replication.first {
                 refusals.append("the primary \(oldPrimary.name) replicates from \(channel.sourceHost):\(channel.sourcePort): not supported")
             }
+            if primaryState.gtidBinlogState == nil {
+                refusals.append("the primary \(oldPrimary.name) gtid_binlog_state is unknown: errant transactions cannot be ruled out")
+            }
         }
 
-        // The candidate: a direct, running, caught-up replica with no errant transactions and the same binlog format.
+        // The candidate: a direct, running, caught-up replica with no errant transactions, logging
+        // what it replicates (the replicas moved under it read the primary's transactions from its
+        // binary log), in the primary's binlog format.
         let candidateState = live[candidate.name]
         if let problem = unreachable(candidate.name, candidateState) {
             refusals.append(problem)
@@ -106,11 +111,16 @@ public enum Switchover {
             if let lag = candidateState.heartbeatLag, lag > playbook.options.maxLag {
                 refusals.append("\(candidate.name) heartbeat lag is \(Seconds.format(lag)) s (limit \(Seconds.format(playbook.options.maxLag)) s)")
             }
-            let errant = candidateState.errantGTIDs(primaryPosition: primaryState?.gtidBinlogPos)
-            if !errant.isEmpty {
-                refusals.append("\(candidate.name) has errant transactions \(errant.map(\.description).joined(separator: ",")) that the primary lacks")
+            if let problem = errantTransactions(candidate.name, candidateState, primary: oldPrimary.name, primaryState) {
+                refusals.append(problem)
             }
             if candidateState.logBin != true { refusals.append("\(candidate.name) has no binary log (log_bin is OFF)") }
+            switch candidateState.logSlaveUpdates {
+            case true?: break
+            case false?:
+                refusals.append("\(candidate.name) has log_slave_updates OFF: replicas moved under it would not find the primary's transactions in its binary log")
+            case nil: refusals.append("\(candidate.name) log_slave_updates is unknown (not read from the server)")
+            }
             if let format = candidateState.binlogFormat, let primaryFormat = primaryState?.binlogFormat, format != primaryFormat {
                 refusals.append("\(candidate.name) binlog_format is \(format), the primary's is \(primaryFormat)")
             }
@@ -139,7 +149,12 @@ public enum Switchover {
                                 + "start it or skip it with --skip-replica \(member.name), which depools it")
                 continue
             }
-            if replicates(channel, from: oldPrimary, primaryState: primaryState) { replicasToMove.append(member) }
+            if replicates(channel, from: oldPrimary, primaryState: primaryState) {
+                replicasToMove.append(member)
+                if let state, let problem = errantTransactions(member.name, state, primary: oldPrimary.name, primaryState) {
+                    refusals.append(problem)
+                }
+            }
         }
         guard refusals.isEmpty else { return (nil, refusals) }
         return (SwitchoverRoles(section: section, oldPrimary: oldPrimary, candidate: candidate, replicasToMove: replicasToMove,
@@ -150,6 +165,21 @@ public enum Switchover {
         guard let state else { return "\(name) could not be read" }
         guard state.reachable, state.error == nil else { return "\(name) is unreachable: \(state.error ?? "no answer")" }
         return nil
+    }
+
+    /// Transactions the replica `name` has and the primary never had, from both instances'
+    /// `gtid_binlog_state` (`gtid_binlog_pos` keeps only the last GTID of each domain, so an
+    /// errant transaction followed by replicated ones does not show there). A replica whose
+    /// state is unknown is refused too: unknown is not "none". Nil when there is nothing to
+    /// say, or when the primary's state is unknown (its own refusal says so).
+    private static func errantTransactions(_ name: String, _ state: Observation, primary: String, _ primaryState: Observation?) -> String? {
+        guard let primaryState, primaryState.gtidBinlogState != nil else { return nil }
+        guard let errant = state.errantTransactions(comparedWith: primaryState) else {
+            return "\(name) gtid_binlog_state is unknown: errant transactions cannot be ruled out"
+        }
+        guard !errant.isEmpty else { return nil }
+        return "\(name) has errant transactions \(errant.map(\.description).joined(separator: ",")) that the primary \(primary) lacks "
+            + "(in its gtid_binlog_state)"
     }
 
     private static func replicates(_ channel: ReplicationChannel, from primary: Instance, primaryState: Observation?) -> Bool {

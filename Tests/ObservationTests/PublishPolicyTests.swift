@@ -51,6 +51,19 @@ struct PublishPolicyTests {
         #expect(policy.reason(toPublish: writable, after: good, publishedAt: start, now: start + 1) == "read_only changed")
     }
 
+    @Test("log_slave_updates is a binlog setting; a binlog state moving is not meaningful on its own")
+    func binlogSettings() throws {
+        var before = replica(lag: 0.3)
+        before.logSlaveUpdates = true
+        before.gtidBinlogState = try GTIDState(parsing: "0-1001-10")
+        var after = before
+        after.observedAt = start + 1
+        after.gtidBinlogState = try GTIDState(parsing: "0-1001-11")
+        #expect(policy.reason(toPublish: after, after: before, publishedAt: start, now: start + 1) == nil)
+        after.logSlaveUpdates = false
+        #expect(policy.reason(toPublish: after, after: before, publishedAt: start, now: start + 1) == "binlog settings changed")
+    }
+
     @Test("an idle instance is written once per refresh interval: 6 writes in a minute of 1 s probes")
     func steadyState() {
         var published: Observation?

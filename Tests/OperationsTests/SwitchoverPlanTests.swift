@@ -27,6 +27,8 @@ func live(_ name: String, serverID: Int, readOnly: Bool, replicates: Bool) -> Ob
     observation.gtidBinlogPos = try? GTIDPosition(parsing: "0-1001-100")
     observation.gtidCurrentPos = try? GTIDPosition(parsing: "0-1001-100")
     observation.gtidSlavePos = replicates ? try? GTIDPosition(parsing: "0-1001-100") : GTIDPosition()
+    observation.gtidBinlogState = try? GTIDState(parsing: "0-1001-100")
+    observation.logSlaveUpdates = true
     observation.heartbeatLag = 0.2
     if replicates {
         observation.replication = [ReplicationChannel(sourceHost: "10.0.0.1", sourcePort: 3306, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
@@ -91,6 +93,7 @@ struct SwitchoverPlanTests {
         case "errant":
             states["db1002"]?.gtidBinlogPos = try? GTIDPosition(parsing: "0-1002-101")
             states["db1002"]?.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101")
+            states["db1002"]?.gtidBinlogState = try? GTIDState(parsing: "0-1001-100,0-1002-101")
         case "stopped replica": states["db1003"]?.replication[0].sqlThread = "No"
         case "lagging": states["db1002"]?.replication[0].secondsBehindMaster = 30
         case "heartbeat lag": states["db1002"]?.heartbeatLag = 12.5
