@@ -25,7 +25,9 @@ let package = Package(
         // Runs blocking C calls on threads that are not Swift's cooperative pool.
         .target(name: "BlockingIO"),
 
-        .target(name: "MariaDBClient", dependencies: ["CMariaDB", "BlockingIO"]),
+        // SQL text: quoting of literals and identifiers, placeholders. No dependency, no I/O.
+        .target(name: "SQLText"),
+        .target(name: "MariaDBClient", dependencies: ["CMariaDB", "BlockingIO", "SQLText"]),
         .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO"]),
 
         // The source of truth as values: model, validation, generated configuration, diff, edits. No I/O.
@@ -42,7 +44,7 @@ let package = Package(
         // The source of truth in etcd: staged objects, commits, history.
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation"]),
         // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
-        .target(name: "Operations", dependencies: ["Topology", "Observation", "MariaDBClient", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["Topology", "Observation", "SQLText", .product(name: "Yams", package: "Yams")]),
         // The automatic depool/repool policy as a pure decision over topology, observations, state and a clock.
         .target(name: "Policy", dependencies: ["Topology", "Observation"]),
         // The controller: leader lease, requests, running operations with journal and rollback.
@@ -88,7 +90,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
-        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "MarinaTestSupport"]),
+        .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
                                                                "Operations", "TopologyStore", "Topology", "Policy"]),

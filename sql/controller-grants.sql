@@ -7,11 +7,23 @@
 --   REPLICATION SLAVE ADMIN   STOP/START SLAVE, CHANGE MASTER, SET GLOBAL gtid_slave_pos
 --   SLAVE MONITOR             SHOW SLAVE STATUS, SHOW ALL SLAVES STATUS
 --   RELOAD                    RESET SLAVE ALL on the new primary (it deletes relay logs)
+--   PROCESS                   every session in information_schema.PROCESSLIST and INNODB_TRX:
+--                             preflight refuses an old primary running a long transaction, and
+--                             the flip finds the sessions of accounts that write through read_only
+--   CONNECTION ADMIN          KILL other accounts' sessions: a statement abandoned at its timeout
+--                             is killed, as are the old primary's sessions of accounts that write
+--                             through read_only, and a previous leader's sessions before recovery
 --   SELECT ON heartbeat.*     preflight measures the candidate's lag as the agent does
+--   SELECT ON mysql.global_priv, mysql.roles_mapping
+--                             which accounts (directly or by a role) hold READ_ONLY ADMIN or
+--                             SUPER. Note that global_priv also holds password hashes: keep this
+--                             account's host and password as tight as the root account's.
 --
 -- @@gtid_binlog_pos, @@gtid_slave_pos, @@read_only and MASTER_GTID_WAIT() need no privilege.
 -- The replication account named in CHANGE MASTER (REPLICATION SLAVE) is separate: its
 -- password is read from the controller's credentials file, group [marina-replication].
 CREATE USER IF NOT EXISTS 'marina_controller'@'127.0.0.1' IDENTIFIED BY 'CHANGE-ME';
-GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD ON *.* TO 'marina_controller'@'127.0.0.1';
+GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO 'marina_controller'@'127.0.0.1';
 GRANT SELECT ON heartbeat.* TO 'marina_controller'@'127.0.0.1';
+GRANT SELECT ON mysql.global_priv TO 'marina_controller'@'127.0.0.1';
+GRANT SELECT ON mysql.roles_mapping TO 'marina_controller'@'127.0.0.1';

@@ -30,14 +30,20 @@ public struct Controller: Service {
         guard let replicationUser = replication.user else {
             throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.replicationGroup)]")
         }
+        guard let replicationPassword = replication.password else {
+            throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no password in [\(configuration.mariadb.replicationGroup)]: "
+                                                + "the replication account's password is given to every replica a switchover configures")
+        }
         let id = configuration.id ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
         let mirror = configuration.mirror.map { ConfigMirror(v2Prefix: $0.v2Prefix, directory: $0.directory) }
+        let leadership = Leadership(etcd: etcd, keys: keys, id: id, ttl: configuration.leaseTTL)
         context = OperationContext(
-            etcd: etcd, store: TopologyStore(etcd: etcd, keys: keys), leadership: Leadership(etcd: etcd, keys: keys, id: id, ttl: configuration.leaseTTL),
+            etcd: etcd, store: TopologyStore(etcd: etcd, keys: keys), leadership: leadership,
             hosts: Hosts(account: Hosts.Account(user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
-                                                tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) })),
-            playbook: playbook, replicationUser: replicationUser, replicationPassword: replication.password, mirror: mirror,
-            pauseBefore: configuration.pauseBefore, logger: logger)
+                                                tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) }),
+                         fence: leadership.fence),
+            playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: replicationPassword, mirror: mirror,
+            pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger)
     }
 
     public func run() async throws {
@@ -51,10 +57,35 @@ public struct Controller: Service {
                 group.addTask { await depool.run { await leadership.isLeader } }
             }
         }
-        await running.waitForAll()
+        // A graceful shutdown takes no new request, but keeps the lease alive until every
+        // operation it runs has finished: a lease left to expire would hand a half-done
+        // operation to another controller while this one still acts on it.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await running.waitForAll() }
+            group.addTask { await keepLeaseWhileFinishing() }
+            await group.next()
+            group.cancelAll()
+        }
         await context.leadership.resign()
         await context.hosts.closeAll()
         logger.info("controller \(context.leadership.id) stopped")
+    }
+
+    /// During a graceful shutdown: keep-alives only, until cancelled.
+    private func keepLeaseWhileFinishing() async {
+        let every = Duration.milliseconds(configuration.leaseTTL * 1000 / 3)
+        while !Task.isCancelled {
+            guard await context.leadership.isLeader else { return }
+            do {
+                if try await !context.leadership.keepAlive() {
+                    logger.warning("controller \(context.leadership.id) lost the leader lease while finishing its operations")
+                    return
+                }
+            } catch {
+                logger.warning("controller \(context.leadership.id): keep-alive while finishing: \(error)")
+            }
+            try? await Task.sleep(for: every)
+        }
     }
 
     private func lead(_ running: Running) async {

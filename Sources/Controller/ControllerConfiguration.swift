@@ -26,6 +26,10 @@ public struct ControllerConfiguration: Sendable, Equatable {
     /// recording `paused before …` in the journal, until `/marina/v1/testing/resume/<id>`
     /// exists. Lets tests kill the controller, or inject a fault, at a chosen step.
     public var pauseBefore: String?
+    /// Test only: pause every operation after the first step with this action (or step name)
+    /// has run and before the journal records it, as a controller killed in the middle of that
+    /// step would leave things; signalled by `/marina/v1/testing/resume/<id>/paused`.
+    public var pauseAfter: String?
     /// The automatic depool/repool of lagging replicas.
     public var depool: Depool
 
@@ -108,7 +112,8 @@ public struct ControllerConfiguration: Sendable, Equatable {
 
 extension ControllerConfiguration: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before", depool
+        case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before", pauseAfter = "pause_after"
+        case depool
     }
 
     public init(from decoder: Decoder) throws {
@@ -122,6 +127,7 @@ extension ControllerConfiguration: Decodable {
         playbooks = try c.decode(String.self, forKey: .playbooks)
         mirror = try c.decodeIfPresent(Mirror.self, forKey: .mirror)
         pauseBefore = try c.decodeIfPresent(String.self, forKey: .pauseBefore)
+        pauseAfter = try c.decodeIfPresent(String.self, forKey: .pauseAfter)
         depool = try c.decodeIfPresent(Depool.self, forKey: .depool) ?? Depool()
     }
 
@@ -149,7 +155,7 @@ extension ControllerConfiguration: Decodable {
             throw ControllerError.configuration("\(file): \(SchemaError.from(error, root: "controller"))")
         }
         if configuration.leaseTTL < 2 { throw ControllerError.configuration("\(file): lease_ttl must be at least 2 seconds") }
-        if configuration.pollInterval <= 0 { throw ControllerError.configuration("\(file): poll_interval must be positive") }
+        if !configuration.pollInterval.isFinite || configuration.pollInterval <= 0 { throw ControllerError.configuration("\(file): poll_interval must be positive") }
         if configuration.etcd.endpoints.isEmpty { throw ControllerError.configuration("\(file): etcd.endpoints must list at least one URL") }
         if let problem = configuration.depool.problems().first { throw ControllerError.configuration("\(file): \(problem)") }
         return configuration

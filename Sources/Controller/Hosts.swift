@@ -5,8 +5,16 @@ import Synchronization
 import Topology
 
 /// The controller's connections to the instances it acts on: one per instance, opened on
-/// first use over TCP with the controller's account, dropped after any failure or timeout
-/// (a query abandoned at its deadline leaves its connection in an unknown state).
+/// first use over TCP with the controller's account.
+///
+/// Three promises hold for every statement sent through here:
+/// - it leaves only while the leader's fence is open, checked on the connection's own thread
+///   right before the send;
+/// - one that does not answer within its timeout is killed (`KILL CONNECTION` from a fresh
+///   connection) and awaited, so it cannot apply later, behind the operation's back;
+/// - if it could be neither killed nor awaited, the host is *unsettled*: every later statement
+///   to it waits for the abandoned one to end first, or fails, so statements on one host never
+///   run out of order.
 public actor Hosts {
     public struct Account: Sendable {
         public var user: String
@@ -23,24 +31,56 @@ public actor Hosts {
     }
 
     let account: Account
+    let fence: LeaseFence
+    /// How long to wait for a killed statement to return before calling its host unsettled.
+    let killWait: Double
     private var clients = [String: MariaDBClient]()
+    /// Statements abandoned at their deadline that neither returned nor could be killed.
+    private var abandoned = [String: Task<QueryResult, Error>]()
 
-    public init(account: Account) { self.account = account }
+    public init(account: Account, fence: LeaseFence, killWait: Double = 5) {
+        self.account = account
+        self.fence = fence
+        self.killWait = killWait
+    }
 
     public func configuration(for instance: Instance, readTimeout: Int = 30) -> MariaDBConfiguration {
         MariaDBConfiguration(endpoint: .tcp(host: instance.host, port: instance.port), user: account.user, password: account.password,
                              connectTimeout: account.connectTimeout, readTimeout: readTimeout, writeTimeout: readTimeout, tls: account.tls)
     }
 
-    /// Runs `sql` on `instance`, failing with the host's name if it takes longer than `timeout` seconds.
+    /// Runs `sql` on `instance` within `timeout` seconds. `shown` is what errors may print of the
+    /// statement (pass it for a statement that carries a secret); by default the statement itself.
     @discardableResult
-    public func query(_ instance: Instance, _ sql: String, timeout: Double) async throws -> QueryResult {
-        let client = try await client(for: instance, timeout: timeout)
-        do {
-            return try await deadline(timeout, host: instance.name) { try await client.query(sql) }
-        } catch {
-            await forget(instance.name, client)
-            throw ControllerError.stepFailed(host: instance.name, message: Self.describe(error, sql: sql))
+    public func query(_ instance: Instance, _ sql: String, timeout: Double, shown: String? = nil) async throws -> QueryResult {
+        let statement = shown ?? sql
+        try await settle(instance, timeout: timeout)
+        var retried = false
+        while true {
+            let client = try await client(for: instance, timeout: timeout)
+            let fence = self.fence
+            let call = Task { try await client.query(sql, checkedBy: { try fence.check() }) }
+            guard let outcome = await Self.outcome(of: call, within: timeout) else {
+                throw await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
+            }
+            switch outcome {
+            case .success(let result):
+                return result
+            case .failure(ControllerError.notLeader):
+                throw ControllerError.notLeader
+            case .failure(let error as MariaDBError):
+                forget(instance.name, client)
+                // Not sent (the connection was already gone): it cannot have run, so once on a new connection.
+                if error.statementNotSent && !retried {
+                    retried = true
+                    continue
+                }
+                throw HostError(host: instance.name, statement: statement,
+                                failure: error.isConnectionLost ? .lostDuring(error) : .refused(error))
+            case .failure(let error):
+                forget(instance.name, client)
+                throw HostError(host: instance.name, statement: statement, failure: .other("\(error)"))
+            }
         }
     }
 
@@ -49,19 +89,105 @@ public actor Hosts {
         try await query(instance, sql, timeout: timeout).first?[column]
     }
 
-    private func client(for instance: Instance, timeout: Double) async throws -> MariaDBClient {
-        if let client = clients[instance.name] { return client }
-        let configuration = configuration(for: instance)
-        do {
-            let client = try await deadline(timeout, host: instance.name) { try await MariaDBClient.connect(configuration) }
-            clients[instance.name] = client
-            return client
-        } catch {
-            throw ControllerError.stepFailed(host: instance.name, message: Self.describe(error, sql: nil))
+    /// Before an operation's first statement: each connection kept since an earlier operation is
+    /// checked with a statement that changes nothing, and reopened if the server closed it
+    /// meanwhile (its `wait_timeout`, a restart, a `KILL`); missing ones are opened.
+    public func verify(_ instances: [Instance], timeout: Double) async throws {
+        for instance in instances {
+            try await settle(instance, timeout: timeout)
+            if let client = clients[instance.name] {
+                let call = Task { try await client.query("SELECT 1") }
+                if case .success = await Self.outcome(of: call, within: timeout) { continue }
+                forget(instance.name, client)
+                if await Self.outcome(of: call, within: killWait) == nil {
+                    abandoned[instance.name] = call
+                    throw HostError(host: instance.name, statement: "SELECT 1", failure: .unsettled)
+                }
+            }
+            _ = try await self.client(for: instance, timeout: timeout)
         }
     }
 
-    private func forget(_ name: String, _ client: MariaDBClient) async {
+    /// Kills every session of the controller's own account on `instance` but this connection:
+    /// what a previous leader left there, so that nothing it sent before its fence closed can
+    /// still apply. Gives the thread ids killed.
+    @discardableResult
+    public func killOtherControllerSessions(on instance: Instance, timeout: Double) async throws -> [String] {
+        let sessions = try await query(instance, """
+            SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = \(SQL.quote(account.user)) AND ID <> CONNECTION_ID()
+            """, timeout: timeout)
+        var killed = [String]()
+        for row in sessions.rows {
+            guard let id = row["id"] else { continue }
+            do {
+                try await query(instance, "KILL CONNECTION \(id)", timeout: timeout)
+                killed.append(id)
+            } catch let error as HostError where error.isUnknownThread {
+                continue  // it ended meanwhile
+            }
+        }
+        return killed
+    }
+
+    private func client(for instance: Instance, timeout: Double) async throws -> MariaDBClient {
+        if let client = clients[instance.name] { return client }
+        try fence.check()
+        let configuration = configuration(for: instance)
+        let connect = Task { try await MariaDBClient.connect(configuration) }
+        switch await Self.outcome(of: connect, within: timeout) {
+        case .success(let client):
+            clients[instance.name] = client
+            return client
+        case .failure(let error as MariaDBError):
+            throw HostError(host: instance.name, statement: nil, failure: .unreachable(error))
+        case .failure(let error):
+            throw HostError(host: instance.name, statement: nil, failure: .other("\(error)"))
+        case nil:
+            // The connect call gives up on its own at the connect timeout; nothing was sent.
+            throw HostError(host: instance.name, statement: nil, failure: .noAnswer(seconds: timeout, killed: true))
+        }
+    }
+
+    /// The statement did not answer in time: kill it from a fresh connection, then wait for the
+    /// call to return. Gives the error the step fails with.
+    private func abandon(_ call: Task<QueryResult, Error>, client: MariaDBClient, on instance: Instance, statement: String,
+                         timeout: Double) async -> HostError {
+        clients[instance.name] = nil
+        let killed = await kill(client.threadID, on: instance)
+        if await Self.outcome(of: call, within: killWait) != nil {
+            Task { await client.close() }
+            return HostError(host: instance.name, statement: statement, failure: .noAnswer(seconds: timeout, killed: true))
+        }
+        abandoned[instance.name] = call
+        let reason: HostError.Failure = killed ? .noAnswer(seconds: timeout, killed: false) : .unsettled
+        return HostError(host: instance.name, statement: statement, failure: reason)
+    }
+
+    /// `KILL CONNECTION` of one thread, from a connection of its own. Not fenced: it only stops things.
+    private func kill(_ thread: UInt, on instance: Instance) async -> Bool {
+        let configuration = configuration(for: instance, readTimeout: max(account.connectTimeout, 2))
+        let attempt = Task { () throws -> Void in
+            let killer = try await MariaDBClient.connect(configuration)
+            defer { Task { await killer.close() } }
+            do {
+                try await killer.execute("KILL CONNECTION \(thread)")
+            } catch let error as MariaDBError where error.code == 1094 /* ER_NO_SUCH_THREAD: it ended already */ {
+            }
+        }
+        if case .success = await Self.outcome(of: attempt, within: Double(account.connectTimeout) + 2) { return true }
+        return false
+    }
+
+    /// Waits for a statement abandoned earlier on this host; fails if it is still running.
+    private func settle(_ instance: Instance, timeout: Double) async throws {
+        guard let call = abandoned[instance.name] else { return }
+        guard await Self.outcome(of: call, within: timeout) != nil else {
+            throw HostError(host: instance.name, statement: nil, failure: .unsettled)
+        }
+        abandoned[instance.name] = nil
+    }
+
+    private func forget(_ name: String, _ client: MariaDBClient) {
         if clients[name] === client { clients[name] = nil }
         Task { await client.close() }
     }
@@ -71,44 +197,87 @@ public actor Hosts {
         clients.removeAll()
     }
 
-    static func describe(_ error: Error, sql: String?) -> String {
-        if case ControllerError.stepFailed(_, let message) = error { return message }
-        if let error = error as? MariaDBError {
-            return sql.map { "\($0): \(error)" } ?? "\(error)"
-        }
-        return "\(error)"
-    }
-}
-
-/// Runs `body`, giving up after `seconds`: the caller gets a timeout error at once, while a
-/// blocking C call left behind finishes (or fails) on its own thread.
-func deadline<T: Sendable>(_ seconds: Double, host: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    let once = Once<T>()
-    return try await withCheckedThrowingContinuation { continuation in
-        once.set(continuation)
-        let timer = Task {
-            do { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) } catch { return }
-            once.resume(.failure(ControllerError.stepFailed(host: host, message: "no answer within \(Seconds.format(seconds)) s")))
-        }
-        Task {
-            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
-            timer.cancel()
+    /// The task's result if it ends within `seconds`, or nil. The task itself goes on: its
+    /// owner keeps the handle and decides what to do with it.
+    static func outcome<T: Sendable>(of task: Task<T, Error>, within seconds: Double) async -> Result<T, Error>? {
+        let first = FirstOf<Result<T, Error>?>()
+        return await withCheckedContinuation { continuation in
+            first.set(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                first.resume(nil)
+            }
+            Task {
+                first.resume(await task.result)
+                timer.cancel()
+            }
         }
     }
 }
 
-/// A continuation resumed by whichever of two tasks finishes first.
-final class Once<T: Sendable>: Sendable {
-    private let state = Mutex<CheckedContinuation<T, Error>?>(nil)
-    func set(_ continuation: CheckedContinuation<T, Error>) { state.withLock { $0 = continuation } }
-    @discardableResult
-    func resume(_ result: Result<T, Error>) -> Bool {
-        guard let continuation = state.withLock({ value -> CheckedContinuation<T, Error>? in
-            defer { value = nil }
-            return value
-        }) else { return false }
-        continuation.resume(with: result)
-        return true
+/// Why a statement on a host failed, with the server's or the client's error kept.
+public struct HostError: Error, CustomStringConvertible, Sendable {
+    public enum Failure: Sendable {
+        /// No connection could be opened.
+        case unreachable(MariaDBError)
+        /// The server answered with an error: the statement did not apply.
+        case refused(MariaDBError)
+        /// The connection broke while the statement ran: it may or may not have applied.
+        case lostDuring(MariaDBError)
+        /// No answer in time. `killed`: the statement was killed and has returned, so it did not
+        /// apply later; otherwise it was killed but has not returned yet.
+        case noAnswer(seconds: Double, killed: Bool)
+        /// An earlier statement on this host neither returned nor could be killed: nothing more is sent.
+        case unsettled
+        case other(String)
+    }
+
+    public var host: String
+    /// What may be shown of the statement; never a secret.
+    public var statement: String?
+    public var failure: Failure
+
+    /// The host could not be reached at all (as opposed to refusing or failing a statement).
+    public var isUnreachable: Bool {
+        switch failure {
+        case .unreachable, .lostDuring, .noAnswer, .unsettled: true
+        case .refused, .other: false
+        }
+    }
+
+    var isUnknownThread: Bool {
+        if case .refused(let error) = failure { return error.code == 1094 }
+        return false
+    }
+
+    /// The message without the host's name.
+    public var message: String {
+        let what = statement.map { "\($0): " } ?? ""
+        switch failure {
+        case .unreachable(let error): return "cannot connect: \(error)"
+        case .refused(let error): return what + "\(error)"
+        case .lostDuring(let error): return what + "\(error) (its outcome is read back before anything else)"
+        case .noAnswer(let seconds, let killed):
+            return what + "no answer within \(Seconds.format(seconds)) s; "
+                + (killed ? "the statement was killed and did not apply" : "killed, but it has not returned yet")
+        case .unsettled: return what + "an earlier statement on this host has not returned and could not be killed; nothing more is sent to it"
+        case .other(let message): return what + message
+        }
+    }
+
+    public var description: String { "\(host): \(message)" }
+}
+
+/// A continuation resumed once, by whichever of two tasks comes first.
+final class FirstOf<T: Sendable>: Sendable {
+    private let state = Mutex<CheckedContinuation<T, Never>?>(nil)
+    func set(_ continuation: CheckedContinuation<T, Never>) { state.withLock { $0 = continuation } }
+    func resume(_ value: T) {
+        let continuation = state.withLock { current -> CheckedContinuation<T, Never>? in
+            defer { current = nil }
+            return current
+        }
+        continuation?.resume(returning: value)
     }
 }
 

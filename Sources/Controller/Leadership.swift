@@ -1,15 +1,26 @@
 import EtcdClient
 import Foundation
+import Synchronization
 import TopologyStore
 
 /// The leader lease: `/marina/v1/leader` holds this controller's name while its lease lives.
-/// Every journal write compares the key's value, so a controller that lost the lease (a
-/// partition, a pause longer than the TTL) cannot write anything once another one leads.
+///
+/// Two guards keep a controller that lost the lease from acting:
+/// - every journal write compares the key's value in etcd, so once another controller leads,
+///   nothing this one writes lands;
+/// - the `fence`, a local deadline on the monotonic clock, is checked before every statement
+///   sent to a host and every journal write. It is the time the last successful keep-alive was
+///   *sent*, plus the TTL, minus a margin: etcd counts the TTL from when it *received* that
+///   keep-alive, so the fence always closes before etcd can expire the lease and let another
+///   controller lead. A controller paused (SIGSTOP, a frozen VM) past its lease resumes with its
+///   fence closed and stops without touching anything.
 public actor Leadership {
     let etcd: EtcdClient
     let key: String
     public let id: String
     let ttl: Int64
+    /// Checked before every statement and journal write; shared with the hosts' connections.
+    public nonisolated let fence: LeaseFence
     private var lease: Int64 = 0
     private var value: [UInt8] = []
 
@@ -18,49 +29,108 @@ public actor Leadership {
         self.key = keys.leader
         self.id = id
         self.ttl = Int64(ttl)
+        self.fence = LeaseFence(margin: LeaseFence.margin(ttl: Double(ttl)))
     }
 
-    public var isLeader: Bool { lease != 0 }
+    /// Holds a lease whose fence is still open.
+    public var isLeader: Bool { lease != 0 && fence.isOpen }
 
     /// The condition every write of the leader carries.
     public var compare: Compare { Compare(key: key, .equal, .value(value)) }
 
     /// Tries once to become the leader; true if this controller leads now.
     public func campaign() async throws -> Bool {
-        if lease != 0 { return true }
-        let granted = try await etcd.grantLease(ttl: ttl).id
+        if isLeader { return true }
+        if lease != 0 { forget() }
+        let sent = ContinuousClock.now
+        let granted = try await etcd.grantLease(ttl: ttl)
         let stamp = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        let candidate = Array(#"{"id":"\#(id)","lease":\#(granted),"since":"\#(stamp)"}"#.utf8)
-        let result = try await etcd.transaction(Transaction(compares: [.absent(key)], success: [.put(key, candidate, lease: granted)]))
+        let candidate = Array(#"{"id":"\#(id)","lease":\#(granted.id),"since":"\#(stamp)"}"#.utf8)
+        let result = try await etcd.transaction(Transaction(compares: [.absent(key)], success: [.put(key, candidate, lease: granted.id)]))
         guard result.succeeded else {
-            _ = try? await etcd.revokeLease(granted)
+            _ = try? await etcd.revokeLease(granted.id)
             return false
         }
-        lease = granted
+        lease = granted.id
         value = candidate
+        fence.extend(sentAt: sent, ttl: Double(granted.ttl))
         return true
     }
 
-    /// Renews the lease; false (and no longer leader) if it expired.
+    /// Renews the lease; false (and no longer leader) if it expired or the fence closed first.
     public func keepAlive() async throws -> Bool {
         guard lease != 0 else { return false }
-        if try await etcd.keepAlive(lease) != nil { return true }
-        lease = 0
-        value = []
-        return false
+        let sent = ContinuousClock.now
+        guard let remaining = try await etcd.keepAlive(lease) else {
+            forget()
+            return false
+        }
+        guard fence.isOpen else {
+            // Paused past the fence: whatever etcd says now, this controller stopped leading
+            // when the fence closed. Give the lease up so that a new leader need not wait for it.
+            let lease = self.lease
+            forget()
+            _ = try? await etcd.revokeLease(lease)
+            return false
+        }
+        fence.extend(sentAt: sent, ttl: Double(remaining))
+        return true
     }
 
     /// Gives the lease up, so that another controller takes over at once.
     public func resign() async {
         guard lease != 0 else { return }
+        let lease = self.lease
+        forget()
         _ = try? await etcd.revokeLease(lease)
-        lease = 0
-        value = []
     }
 
     /// Forgets the lease after a write found the leader key changed.
-    func lost() {
+    func lost() { forget() }
+
+    private func forget() {
         lease = 0
         value = []
+        fence.close()
+    }
+}
+
+/// A local deadline on the monotonic clock, past which the controller must not act. Sendable
+/// and synchronous, so that the check runs on a connection's own thread right before a
+/// statement is sent.
+public final class LeaseFence: Sendable {
+    private let deadline = Mutex<ContinuousClock.Instant?>(nil)
+    /// Seconds taken off the TTL: room for the keep-alive's own travel and for clock rates.
+    public let margin: Double
+
+    public init(margin: Double) { self.margin = margin }
+
+    /// A fifth of the TTL, at least half a second, at most half the TTL.
+    public static func margin(ttl: Double) -> Double { min(max(ttl / 5, 0.5), ttl / 2) }
+
+    /// Opens or moves the deadline to `sentAt + ttl - margin`, never backwards.
+    func extend(sentAt: ContinuousClock.Instant, ttl: Double) {
+        let candidate = sentAt + .milliseconds(Int((ttl - margin) * 1000))
+        deadline.withLock { current in
+            if current.map({ $0 < candidate }) ?? true { current = candidate }
+        }
+    }
+
+    func close() { deadline.withLock { $0 = nil } }
+
+    public var isOpen: Bool { deadline.withLock { $0.map { ContinuousClock.now < $0 } ?? false } }
+
+    /// Seconds left before the fence closes (0 when closed).
+    public var remaining: Double {
+        deadline.withLock { deadline in
+            guard let deadline else { return 0 }
+            let left = deadline - ContinuousClock.now
+            return max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+        }
+    }
+
+    /// Throws `ControllerError.notLeader` once the deadline has passed: stop, touch nothing.
+    public func check() throws {
+        guard isOpen else { throw ControllerError.notLeader }
     }
 }

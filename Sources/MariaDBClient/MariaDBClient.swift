@@ -1,3 +1,4 @@
+@_exported import SQLText
 import BlockingIO
 
 /// An `async` connection to one `mariadbd`.
@@ -9,24 +10,43 @@ public final class MariaDBClient: Sendable {
     private let queue: BlockingQueue
     private let connection: ConnectionBox
     public let configuration: MariaDBConfiguration
+    /// The server's thread id for this connection, read when it opened: what `KILL` takes. Kept
+    /// here because a statement that hangs blocks the connection's queue, and killing it is
+    /// exactly when the id is needed.
+    public let threadID: UInt
 
-    private init(queue: BlockingQueue, connection: ConnectionBox, configuration: MariaDBConfiguration) {
+    private init(queue: BlockingQueue, connection: ConnectionBox, configuration: MariaDBConfiguration, threadID: UInt) {
         self.queue = queue
         self.connection = connection
         self.configuration = configuration
+        self.threadID = threadID
     }
 
     /// Opens a connection; throws `MariaDBError` (see `isAccessDenied`, `isConnectionLost`, `isTimeout`).
     public static func connect(_ configuration: MariaDBConfiguration) async throws -> MariaDBClient {
         let queue = BlockingQueue(label: "mariadb \(configuration.endpoint)")
-        let box = try await queue.run { ConnectionBox(try MariaDBConnection(configuration)) }
-        return MariaDBClient(queue: queue, connection: box, configuration: configuration)
+        let (box, threadID) = try await queue.run {
+            let connection = try MariaDBConnection(configuration)
+            return (ConnectionBox(connection), connection.serverThreadID)
+        }
+        return MariaDBClient(queue: queue, connection: box, configuration: configuration, threadID: threadID)
     }
 
     /// Runs a statement and returns its rows.
     public func query(_ sql: String) async throws -> QueryResult {
         let box = connection
         return try await queue.run { try box.connection.query(sql) }
+    }
+
+    /// Runs a statement after `check` allows it, both on the connection's own thread, so that
+    /// nothing can come between the check and the statement leaving for the server but the
+    /// send itself. `check` throws to refuse; the statement is then not sent.
+    public func query(_ sql: String, checkedBy check: @escaping @Sendable () throws -> Void) async throws -> QueryResult {
+        let box = connection
+        return try await queue.run {
+            try check()
+            return try box.connection.query(sql)
+        }
     }
 
     /// Runs a statement with `?` placeholders bound to quoted arguments (see `SQL.format`).

@@ -49,6 +49,14 @@ public struct MariaDBError: Error, CustomStringConvertible, Sendable, Equatable 
         }
     }
 
+    /// The statement never reached the server: sending it failed (`CR_SERVER_GONE_ERROR`), so it
+    /// cannot have run and may be retried once on a new connection. A connection lost *during* a
+    /// statement (`CR_SERVER_LOST`, also what a server-side close of an idle connection looks
+    /// like, since the write still succeeds) leaves the outcome unknown: read it back.
+    public var statementNotSent: Bool {
+        code == UInt32(CR_SERVER_GONE_ERROR) && operation == .query
+    }
+
     /// The server refused the credentials or the privilege needed.
     public var isAccessDenied: Bool {
         switch code {

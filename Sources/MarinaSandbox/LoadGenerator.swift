@@ -122,19 +122,33 @@ public actor LoadGenerator {
         }
         let samplers = clients
         while running {
-            let writable = await withTaskGroup(of: Bool.self) { group in
+            let writable = await withTaskGroup(of: MariaDBClient?.self) { group in
                 for client in samplers.values {
-                    group.addTask { (try? await client.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"]) == "0" }
+                    group.addTask { await Self.isWritable(client) ? client : nil }
                 }
-                var count = 0
-                for await isWritable in group where isWritable { count += 1 }
-                return count
+                var writable = [MariaDBClient]()
+                for await client in group { if let client { writable.append(client) } }
+                return writable
             }
             report.samples += 1
-            if writable >= 2 { report.twoWritersSamples += 1 }
+            if writable.count >= 2, await Self.confirmTwoWriters(writable) { report.twoWritersSamples += 1 }
             try? await Task.sleep(for: .milliseconds(5))
         }
         for client in samplers.values { await client.close() }
+    }
+
+    private static func isWritable(_ client: MariaDBClient) async -> Bool {
+        (try? await client.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"]) == "0"
+    }
+
+    /// Two instances answered writable in one round of parallel reads; on a loaded machine the
+    /// reads may run milliseconds apart, on either side of a switch. Confirmed only if the first
+    /// is still writable after the second answered writable: then both were at that moment.
+    public static func confirmTwoWriters(_ writable: [MariaDBClient]) async -> Bool {
+        guard writable.count >= 2 else { return false }
+        let first = writable[0], second = writable[1]
+        guard await isWritable(first), await isWritable(second) else { return false }
+        return await isWritable(first)
     }
 
     /// The acknowledged ids missing on `instance` (after it caught up with its source).

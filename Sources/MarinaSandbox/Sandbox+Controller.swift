@@ -8,7 +8,8 @@ extension Sandbox {
     /// registers with.
     /// `depool` is a YAML `depool:` block (the controller's defaults without one).
     public static func controllerConfiguration(for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
-                                               leaseTTL: Int = 5, pauseBefore: String? = nil, depool: String? = nil) -> String {
+                                               leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
+                                               depool: String? = nil) -> String {
         var lines = [
             "# Written by marina sandbox: the controller of this sandbox.",
             "id: \(id)",
@@ -24,6 +25,7 @@ extension Sandbox {
             "  v2_prefix: conftool/v1/mediawiki-config",
         ]
         if let pauseBefore { lines.append("pause_before: \(pauseBefore)") }
+        if let pauseAfter { lines.append("pause_after: \(pauseAfter)") }
         if let depool { lines.append(depool.hasSuffix("\n") ? String(depool.dropLast()) : depool) }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -32,11 +34,12 @@ extension Sandbox {
     /// until it leads. Gives its pid.
     @discardableResult
     public static func startController(directory: String, executable: String, playbooks: String? = nil, pauseBefore: String? = nil,
-                                       depool: String? = nil) async throws -> Int32 {
+                                       pauseAfter: String? = nil, depool: String? = nil) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
         try await startController(executable, state: &state, credentials: credentials,
-                                  playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore, depool: depool)
+                                  playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore, pauseAfter: pauseAfter,
+                                  depool: depool)
         return state.controller?.pid ?? 0
     }
 
@@ -51,10 +54,10 @@ extension Sandbox {
     }
 
     static func startController(_ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
-                                pauseBefore: String? = nil, depool: String? = nil) async throws {
+                                pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil) async throws {
         let configFile = state.directory + "/controller.yaml"
         let logFile = state.directory + "/controller.log"
-        try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore, depool: depool).write(toFile: configFile, atomically: true, encoding: .utf8)
+        try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool).write(toFile: configFile, atomically: true, encoding: .utf8)
         let pid = try ChildProcess.spawn(executable, ["controller", "--config", configFile], logFile: logFile)
         state.controller = .init(configFile: configFile, logFile: logFile, pid: pid)
         try state.save()

@@ -75,8 +75,10 @@ public struct Sandbox: Sendable {
                               "GRANT INSERT, UPDATE ON heartbeat.heartbeat TO ?@'localhost'"]
     /// The controller's user, with exactly the grants of `sql/controller-grants.sql`.
     public static let controllerUser = "marina_controller"
-    public static let controllerGrants = ["GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD ON *.* TO ?@'127.0.0.1'",
-                                   "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'"]
+    public static let controllerGrants = ["GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO ?@'127.0.0.1'",
+                                   "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'",
+                                   "GRANT SELECT ON mysql.global_priv TO ?@'127.0.0.1'",
+                                   "GRANT SELECT ON mysql.roles_mapping TO ?@'127.0.0.1'"]
     /// An application's user for `marina sandbox load`: no SUPER, no READ ONLY ADMIN, so `read_only` stops it.
     public static let applicationUser = "marina_app"
     public static let loadDatabase = "marina_load"

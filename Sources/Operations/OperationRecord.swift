@@ -64,6 +64,12 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     /// Milliseconds from the old primary's `read_only = ON` to the candidate's `read_only = OFF`:
     /// the window in which no instance takes the application's writes.
     public var windowMilliseconds: Double?
+    /// `--force-long-transactions`: preflight does not refuse an old primary running a long
+    /// transaction or statement (the flip may then time out at its read-only step and roll back).
+    public var forceLongTransactions: Bool?
+    /// The candidate's replication channel settings (TLS, retry, heartbeat period), read before
+    /// the flip and given to the old primary's new channel, so that it replicates the same way.
+    public var channelSettings: ReplicationChannelSettings?
     /// Test only: the step the controller is paused before.
     public var pausedBefore: String?
     public var steps: [StepRecord]
@@ -109,7 +115,8 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schema, id, kind, section, candidate, reason, skipReplicas = "skip_replicas", dryRun = "dry_run", requestedBy = "requested_by"
         case requestedAt = "requested_at", state, controller, oldPrimary = "old_primary", previousReadOnlyReason = "previous_read_only_reason"
-        case finalPosition = "final_position", depooled, windowMilliseconds = "window_milliseconds", pausedBefore = "paused_before", steps, refusals, failure, attention, startedAt = "started_at", finishedAt = "finished_at"
+        case finalPosition = "final_position", depooled, windowMilliseconds = "window_milliseconds", pausedBefore = "paused_before",
+             forceLongTransactions = "force_long_transactions", channelSettings = "channel_settings", steps, refusals, failure, attention, startedAt = "started_at", finishedAt = "finished_at"
         case updatedAt = "updated_at"
     }
 

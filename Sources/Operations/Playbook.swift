@@ -52,13 +52,19 @@ public struct Playbook: Sendable, Equatable {
         public var maxLag: Double
         /// Seconds between the section going read-only in the generated configuration and the flip.
         public var propagationWait: Double
+        /// Preflight: the oldest transaction or statement (seconds) the old primary may be running.
+        /// An older one would hold `SET GLOBAL read_only = ON` back inside the flip.
+        public var maxTransactionAge: Double
 
-        public init(maxLag: Double = 5, propagationWait: Double = 0) {
+        public init(maxLag: Double = 5, propagationWait: Double = 0, maxTransactionAge: Double = 3) {
             self.maxLag = maxLag
             self.propagationWait = propagationWait
+            self.maxTransactionAge = maxTransactionAge
         }
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case maxLag = "max_lag", propagationWait = "propagation_wait" }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case maxLag = "max_lag", propagationWait = "propagation_wait", maxTransactionAge = "max_transaction_age"
+        }
     }
 
     public struct Step: Sendable, Equatable, Codable {
@@ -201,7 +207,13 @@ extension Playbook.Options {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(maxLag: try c.decodeIfPresent(Double.self, forKey: .maxLag) ?? 5,
-                  propagationWait: try c.decodeIfPresent(Double.self, forKey: .propagationWait) ?? 0)
+                  propagationWait: try c.decodeIfPresent(Double.self, forKey: .propagationWait) ?? 0,
+                  maxTransactionAge: try c.decodeIfPresent(Double.self, forKey: .maxTransactionAge) ?? 3)
+        for (key, value) in [("max_lag", maxLag), ("propagation_wait", propagationWait), ("max_transaction_age", maxTransactionAge)]
+        where !value.isFinite || value < 0 {
+            throw SchemaError(path: (decoder.codingPath.map(\.stringValue) + [key]).joined(separator: "."),
+                              problem: "must be a finite number of seconds, 0 or more (got \(value))")
+        }
     }
 }
 

@@ -21,6 +21,9 @@ struct SwitchoverCommand: AsyncParsableCommand {
     @Option(name: .customLong("skip-replica"), help: "A replica to leave out (it is depooled); repeat for several.") var skipReplicas: [String] = []
     @Flag(help: "Print the plan (every step, host and statement, and the point of no return) and change nothing.") var dryRun = false
     @Flag(help: "Do not ask for confirmation.") var yes = false
+    @Flag(help: """
+        Start even if the primary runs a transaction or statement older than the playbook's max_transaction_age         (the flip's read-only step may then wait for it, time out and roll back).
+        """) var forceLongTransactions = false
     @Option(help: "Seconds to wait for a controller to take the request.") var timeout: Double = 30
     @OptionGroup var store: StoreOptions
 
@@ -52,8 +55,10 @@ struct SwitchoverCommand: AsyncParsableCommand {
 
     private func record(dryRun: Bool) -> OperationRecord {
         let actor = store.actor
-        return OperationRecord(id: OperationClient.newID(section: section), section: section, candidate: to, reason: reason,
-                               skipReplicas: skipReplicas, dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
+        var record = OperationRecord(id: OperationClient.newID(section: section), section: section, candidate: to, reason: reason,
+                                     skipReplicas: skipReplicas, dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
+        record.forceLongTransactions = forceLongTransactions ? true : nil
+        return record
     }
 }
 

@@ -77,14 +77,14 @@ struct QuotingTests {
 
     @Test("identifiers with NUL or empty are refused before reaching the server")
     func invalidIdentifiers() {
-        #expect(throws: MariaDBError.self) { try SQL.quoteIdentifier("a\u{0}b") }
-        #expect(throws: MariaDBError.self) { try SQL.quoteIdentifier("") }
+        #expect(throws: SQLTextError.self) { try SQL.quoteIdentifier("a\u{0}b") }
+        #expect(throws: SQLTextError.self) { try SQL.quoteIdentifier("") }
     }
 
     @Test("placeholders are counted and question marks inside quotes are left alone")
     func placeholders() throws {
         #expect(try SQL.format("SELECT '?', ?, \"?\", `?`", [1]) == "SELECT '?', 1, \"?\", `?`")
-        #expect(throws: MariaDBError.self) { try SQL.format("SELECT ?, ?", [1]) }
-        #expect(throws: MariaDBError.self) { try SQL.format("SELECT 1", [1]) }
+        #expect(throws: SQLTextError.self) { try SQL.format("SELECT ?, ?", [1]) }
+        #expect(throws: SQLTextError.self) { try SQL.format("SELECT 1", [1]) }
     }
 }

@@ -94,13 +94,15 @@ func resume(_ sandbox: SandboxState, _ id: String) async throws {
 
 /// Restarts the sandbox's controller pausing before `step` (or not pausing), optionally with other playbooks.
 /// After a `kill`, the dead controller's lease is revoked, as its expiry would after the TTL.
-func restartController(_ sandbox: SandboxState, pauseBefore step: String? = nil, playbooks: String? = nil, kill: Bool = false) async throws {
+func restartController(_ sandbox: SandboxState, pauseBefore step: String? = nil, pauseAfter: String? = nil, playbooks: String? = nil,
+                       kill: Bool = false) async throws {
     try await Sandbox.stopController(directory: sandbox.directory, kill: kill)
     if kill, let leader = try await sandbox.etcdClient.value(StoreKeys().leader),
        let object = try JSONSerialization.jsonObject(with: Data(leader.value)) as? [String: Any], let lease = object["lease"] as? Int64 {
         _ = try await sandbox.etcdClient.revokeLease(lease)
     }
-    try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), playbooks: playbooks, pauseBefore: step)
+    try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), playbooks: playbooks, pauseBefore: step,
+                                      pauseAfter: pauseAfter)
 }
 
 /// A copy of the repository's switchover playbook with some lines replaced, in a fresh directory.

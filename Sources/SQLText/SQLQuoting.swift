@@ -36,10 +36,10 @@ public enum SQL {
     /// doubled. MariaDB identifiers cannot contain NUL, so such a name is refused.
     public static func quoteIdentifier(_ name: String) throws -> String {
         guard !name.isEmpty else {
-            throw MariaDBError(code: 0, sqlState: "42000", message: "an identifier cannot be empty", operation: .quote)
+            throw SQLTextError(sqlState: "42000", message: "an identifier cannot be empty")
         }
         guard !name.utf8.contains(0) else {
-            throw MariaDBError(code: 0, sqlState: "42000", message: "an identifier cannot contain a NUL byte", operation: .quote)
+            throw SQLTextError(sqlState: "42000", message: "an identifier cannot contain a NUL byte")
         }
         return "`" + String(name.flatMap { $0 == "`" ? ["`", "`"] : [$0] }) + "`"
     }
@@ -64,7 +64,7 @@ public enum SQL {
                 output.append(character)
             } else if character == "?" {
                 guard let argument = remaining.popFirst() else {
-                    throw MariaDBError(code: 0, sqlState: "07001", message: "more placeholders than arguments in: \(template)", operation: .quote)
+                    throw SQLTextError(sqlState: "07001", message: "more placeholders than arguments in: \(template)")
                 }
                 output += argument.literal
             } else {
@@ -72,7 +72,7 @@ public enum SQL {
             }
         }
         guard remaining.isEmpty else {
-            throw MariaDBError(code: 0, sqlState: "07001", message: "more arguments than placeholders in: \(template)", operation: .quote)
+            throw SQLTextError(sqlState: "07001", message: "more arguments than placeholders in: \(template)")
         }
         return output
     }
@@ -97,4 +97,18 @@ public enum SQLArgument: Sendable, ExpressibleByStringLiteral, ExpressibleByInte
         case .null: return "NULL"
         }
     }
+}
+
+/// SQL text that cannot be built: an empty identifier, placeholders and arguments that do not match.
+public struct SQLTextError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The SQLSTATE the server would have answered with.
+    public var sqlState: String
+    public var message: String
+
+    public init(sqlState: String, message: String) {
+        self.sqlState = sqlState
+        self.message = message
+    }
+
+    public var description: String { "SQL text refused: [\(sqlState)] \(message)" }
 }

@@ -1,0 +1,103 @@
+import EtcdClient
+import Foundation
+import Operations
+import Topology
+import TopologyStore
+
+/// The journal, the source-of-truth commits an operation makes, and the test-only pauses.
+extension SwitchoverRun {
+    /// Writes the record (and `operations`) if this controller still leads: the fence first,
+    /// then the leader key compared in the same transaction.
+    func journal(_ operations: [KVOperation] = []) async throws {
+        try context.fence.check()
+        record.updatedAt = Date()
+        let result = try await context.etcd.transaction(Transaction(
+            compares: [await context.leadership.compare],
+            success: [.put(context.keys.operation(record.id), OperationJSON.encode(record))] + operations))
+        guard result.succeeded else {
+            await context.leadership.lost()
+            throw ControllerError.notLeader
+        }
+    }
+
+    /// The final journal write, which releases the section's lock in the same transaction.
+    func finish() async throws {
+        record.finishedAt = Date()
+        record.pausedBefore = nil
+        context.logger.notice("operation \(record.id) \(record.state.rawValue)")
+        try await journal([.delete(context.keys.lock(record.section))])
+    }
+
+    func stillLeader() async -> Bool {
+        guard context.fence.isOpen else { return false }
+        let compare = await context.leadership.compare
+        guard let kv = try? await context.etcd.value(context.keys.leader), case .value(let expected) = compare.target else { return false }
+        if kv.value == expected { return true }
+        await context.leadership.lost()
+        return false
+    }
+
+    /// Commits edits to the source of truth, re-reading up to three times if someone else
+    /// commits meanwhile. Edits that are already committed (a step run again after a crash) are done.
+    func commitEdits(_ edits: [TopologyEdit], message: String) async throws {
+        for _ in 1...3 {
+            switch try await context.store.prepare(edits, message: message, by: author, kind: .commit) {
+            case .failure(let refused):
+                throw ControllerError.stepFailed(host: "etcd", message: refused.description)
+            case .success(let prepared):
+                try context.fence.check()
+                switch try await context.store.commit(prepared, compares: [await context.leadership.compare]) {
+                case .committed:
+                    await mirror(prepared.topology)
+                    return
+                case .nothingToCommit:
+                    return
+                case .conflict, .invalid:
+                    guard await stillLeader() else { throw ControllerError.notLeader }
+                }
+            }
+        }
+        throw ControllerError.stepFailed(host: "etcd", message: "the source of truth kept changing: three commits lost their compare-and-swap")
+    }
+
+    func mirror(_ topology: Topology) async {
+        guard let mirror = context.mirror, !mirror.isEmpty else { return }
+        do {
+            _ = try await mirror.write(topology.generatedConfigs(), etcd: context.etcd)
+        } catch {
+            context.logger.warning("operation \(record.id): the configuration mirror was not written: \(error)")
+        }
+    }
+
+    var author: Actor {
+        Actor(author: "marina-controller (\(context.leadership.id)) for \(record.requestedBy)", now: Date())
+    }
+
+    /// Test only: waits before the chosen step until the resume key exists. The journal says where.
+    func pauseIfAsked(before index: Int) async throws {
+        guard !pausedOnce, let pause = context.pauseBefore, steps[index].action.rawValue == pause || steps[index].name == pause else { return }
+        pausedOnce = true
+        record.pausedBefore = steps[index].name
+        try await journal()
+        context.logger.notice("operation \(record.id) paused before \(steps[index].name) (pause_before)")
+        try await waitForResume()
+        record.pausedBefore = nil
+    }
+
+    /// Test only: waits after the chosen step's SQL ran and before the journal records it, as a
+    /// controller killed in the middle of a step would leave things. Signals the pause with a
+    /// key of its own (`<resume key>/paused`), not in the journal, which must stay as it was.
+    func pauseIfAsked(after index: Int) async throws {
+        guard !pausedOnce, let pause = context.pauseAfter, steps[index].action.rawValue == pause || steps[index].name == pause else { return }
+        pausedOnce = true
+        _ = try await context.etcd.put(context.keys.resume + record.id + "/paused", steps[index].name)
+        context.logger.notice("operation \(record.id) paused after \(steps[index].name) ran, before it is journaled (pause_after)")
+        try await waitForResume()
+    }
+
+    private func waitForResume() async throws {
+        while try await context.etcd.value(context.keys.resume + record.id) == nil {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

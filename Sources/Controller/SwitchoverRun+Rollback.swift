@@ -1,0 +1,186 @@
+import Foundation
+import Operations
+import Topology
+
+/// Rollback, the two ends that need a human, and recovery of an operation left unfinished.
+extension SwitchoverRun {
+    func rollBack(_ failure: OperationRecord.Failure) async throws {
+        record.failure = failure
+        record.state = .rollingBack
+        context.logger.warning("operation \(record.id) failed at \(failure.step) on \(failure.host): \(failure.error); rolling back")
+        try await journal()
+        try await undoAll()
+    }
+
+    /// Undoes, newest first, every step that may have taken effect, then checks that the
+    /// section is as it was. Each undo reads the host first, so running it twice is harmless.
+    func undoAll() async throws {
+        for index in Recovery.stepsToUndo(steps) {
+            steps[index].state = .undoing
+            try await journal()
+            let started = ContinuousClock.now
+            do {
+                try await undo(index)
+                steps[index].state = .undone
+                steps[index].undoMilliseconds = Seconds.milliseconds(since: started)
+                try await journal()
+            } catch ControllerError.notLeader {
+                throw ControllerError.notLeader
+            } catch {
+                let (host, message) = describe(error)
+                steps[index].state = .undoFailed
+                steps[index].undoError = "\(host): \(message)"
+                try await leaveForHuman("undoing \(steps[index].name) failed on \(host): \(message)")
+                return
+            }
+        }
+        do {
+            try await verifyOriginal()
+        } catch ControllerError.notLeader {
+            throw ControllerError.notLeader
+        } catch {
+            let (host, message) = describe(error)
+            try await leaveForHuman("after the rollback, \(host) \(message)")
+            return
+        }
+        record.state = .rolledBack
+        try await finish()
+    }
+
+    /// After a rollback: the old primary writable and committed, every member read-only and
+    /// replicating from it. An instance that cannot be reached (the candidate that died) is
+    /// noted for a human rather than failing the check; only an unreachable one, by the typed
+    /// error, never by matching a message.
+    func verifyOriginal() async throws {
+        let primary = try oldPrimary
+        guard try await context.store.committedTopology()?.sections[record.section]?.primary == primary.name else {
+            throw ControllerError.stepFailed(host: "etcd", message: "does not name \(primary.name) the primary of \(record.section)")
+        }
+        guard try await readOnly(primary, timeout: 5) == false else {
+            throw ControllerError.stepFailed(host: primary.name, message: "is not writable")
+        }
+        let moved = steps.filter { $0.action == .moveReplicas }.compactMap(\.subject)
+        for name in [record.candidate] + moved {
+            let member = try instance(name)
+            do {
+                guard try await readOnly(member, timeout: 5) else {
+                    throw ControllerError.stepFailed(host: name, message: "is writable")
+                }
+                try await verifyReplicates(member, from: primary, timeout: 10)
+            } catch let error as HostError where error.isUnreachable {
+                record.attention.append("\(error.host) could not be reached to verify the rollback (\(error.message)): check that it replicates from \(primary.name)")
+            }
+        }
+    }
+
+    /// The undo failed: the old primary and the candidate are left read-only, the section
+    /// read-only in the configuration, and the operation says so.
+    func leaveForHuman(_ problem: String) async throws {
+        context.logger.error("operation \(record.id) could not roll back: \(problem); section \(record.section) left read-only")
+        record.attention.append(problem)
+        for name in [record.oldPrimary, record.candidate].compactMap({ $0 }) {
+            guard let member = topology.instances[name] else { continue }
+            do {
+                try await setReadOnly(true, on: member, timeout: 5)
+            } catch ControllerError.notLeader {
+                throw ControllerError.notLeader
+            } catch {
+                record.attention.append("\(name) could not be set read-only: \(describe(error).message)")
+            }
+        }
+        do {
+            try await commitEdits([.setReadOnly(section: record.section, reason: "Marina operation \(record.id) could not roll back: a human must look")],
+                                  message: "operation \(record.id) could not roll back: section \(record.section) left read-only")
+        } catch ControllerError.notLeader {
+            throw ControllerError.notLeader
+        } catch {
+            record.attention.append("the section could not be marked read-only in the configuration: \(describe(error).message)")
+        }
+        record.state = .needsHuman
+        try await finish()
+    }
+
+    /// After the point of no return a failure is not undone: the old primary stays read-only
+    /// and is depooled, and the operation finishes with this host needing attention.
+    func needsAttention(after index: Int, host: String, message: String) async throws {
+        context.logger.warning("operation \(record.id): \(steps[index].name) failed on \(host) after the point of no return: \(message)")
+        var note = "\(steps[index].name) failed on \(host): \(message)"
+        if let old = record.oldPrimary, steps[index].action == .oldPrimaryReplicates {
+            note += "; \(old) is left read-only"
+            if topology.instances[old]?.sections[record.section]?.pooled == true {
+                do {
+                    try await commitEdits([.depool(instance: old, section: record.section, group: nil)],
+                                          message: "operation \(record.id): \(old) depooled, it does not replicate")
+                    note += " and depooled"
+                } catch ControllerError.notLeader {
+                    throw ControllerError.notLeader
+                } catch {
+                    note += "; depooling it failed: \(describe(error).message)"
+                }
+            }
+        }
+        record.attention.append(note)
+        try await journal()
+    }
+
+    // MARK: Recovery
+
+    /// Resumes an operation a controller left unfinished. The lease of the controller that ran
+    /// it has expired (this one could not lead otherwise), so that controller's fence is closed;
+    /// its sessions still open on the section's hosts are killed first, so that a statement it
+    /// sent just before its fence closed cannot apply in the middle of what follows. Then the
+    /// journal and the candidate's state decide (`Recovery.decide`).
+    func recover() async throws {
+        context.logger.notice("recovering operation \(record.id) (\(record.state.rawValue)), left by \(record.controller ?? "?")")
+        record.controller = context.leadership.id
+        if record.state == .running || record.state == .rollingBack {
+            await killPreviousControllerSessions()
+        }
+        var candidateReadOnly: Bool?
+        if Recovery.needsCandidateState(record) {
+            do {
+                candidateReadOnly = try await readOnly(try candidate, timeout: 5)
+            } catch let error as HostError where error.isUnreachable {
+                candidateReadOnly = nil
+            }
+        }
+        let decision = Recovery.decide(record, candidateReadOnly: candidateReadOnly)
+        context.logger.notice("operation \(record.id): \(decision)")
+        switch decision {
+        case .release:
+            try await finish()
+        case .nothingRan:
+            record.state = .rolledBack
+            record.failure = OperationRecord.Failure(step: "planning", host: "controller", error: "the controller stopped before the plan was made")
+            try await finish()
+        case .forward:
+            if let index = record.pointOfNoReturnIndex { steps[index].state = .done }
+            try await runForward()
+        case .rollBack(let reason):
+            if record.state == .rollingBack {
+                try await undoAll()
+            } else {
+                let interrupted = steps.first { $0.state != .done }?.name ?? "the plan"
+                try await rollBack(OperationRecord.Failure(step: interrupted, host: "controller",
+                                                           error: "the controller running the operation stopped (\(reason)); rolled back by \(context.leadership.id)"))
+            }
+        case .leaveForHuman(let reason):
+            record.failure = OperationRecord.Failure(step: steps.first { $0.state != .done }?.name ?? "the plan", host: record.candidate, error: reason)
+            try await leaveForHuman(reason)
+        }
+    }
+
+    /// Kills what a previous leader left open on each member of the section (see `recover`).
+    private func killPreviousControllerSessions() async {
+        for member in topology.members(of: record.section).map(\.instance) {
+            do {
+                let killed = try await context.hosts.killOtherControllerSessions(on: member, timeout: 5)
+                if !killed.isEmpty {
+                    context.logger.notice("operation \(record.id): killed \(killed.count) session(s) a previous controller left on \(member.name)")
+                }
+            } catch {
+                context.logger.warning("operation \(record.id): could not clear a previous controller's sessions on \(member.name): \(describe(error).message)")
+            }
+        }
+    }
+}
