@@ -8,6 +8,12 @@
 --                          only on the committed primary; without SUPER or READ ONLY ADMIN,
 --                          read_only stops it, so the heartbeat stops with the application's writes
 --
+-- Never give this account SUPER, READ_ONLY ADMIN or ALL (every privilege) ON *.*, directly,
+-- through a role granted to it, or through PUBLIC: they write through read_only. With
+-- heartbeat.write: true the agent reads SHOW GRANTS and refuses to start (or, for an instance
+-- it could not reach at start-up, never writes its heartbeat there) when its account holds one.
+-- The agent has no default account: each instance's credentials_file must name this user.
+--
 -- @@server_id, @@version, @@read_only, @@gtid_*_pos, @@gtid_strict_mode, @@log_bin and
 -- @@binlog_format need no privilege. The agent connects over the local socket or TCP.
 CREATE USER IF NOT EXISTS 'marina_agent'@'localhost' IDENTIFIED BY 'CHANGE-ME';

@@ -23,21 +23,30 @@ public struct Agent: Service {
     let root: String
     let logger: Logger
     let hostName: String
+    /// How to reach each instance, in the order of `configuration.instances`.
+    let connections: [MariaDBConfiguration]
 
+    /// Throws a `ConfigurationError` when an instance names no account (the agent never
+    /// connects as `root` by default) or its credentials file cannot be read.
     public init(configuration: AgentConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         self.hostName = ProcessInfo.processInfo.hostName
+        self.connections = try configuration.instances.indices.map { try Self.mariaDBConfiguration(configuration, instance: $0) }
         self.etcd = EtcdClient(try configuration.etcd.clientConfiguration())
         self.root = configuration.etcd.root ?? "/marina/v1"
     }
 
+    /// Runs until cancelled. With `heartbeat.write`, first checks the account of every instance
+    /// the writer may write to, and throws `HeartbeatWriterRefused` if one holds a privilege that
+    /// writes through `read_only` (see `WriterPrivileges`).
     public func run() async throws {
         let startedAt = Date()
-        let probers = try configuration.instances.map { instance in
-            Prober(instance: instance, configuration: try mariaDBConfiguration(instance), heartbeat: configuration.heartbeat,
+        let probers = zip(configuration.instances, connections).map { instance, connection in
+            Prober(instance: instance, configuration: connection, heartbeat: configuration.heartbeat,
                    agent: hostName, agentStartedAt: startedAt)
         }
+        let writers = configuration.heartbeat.write ? try await checkWriters(probers) : [:]
         let board = Board(policy: PublishPolicy(lagBands: configuration.lagBands, refreshInterval: configuration.refresh))
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
@@ -48,7 +57,10 @@ public struct Agent: Service {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 for prober in probers {
-                    group.addTask { await probeLoop(prober, board: board, signal: signal, primaries: primaries) }
+                    group.addTask {
+                        await probeLoop(prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
+                                        primaries: primaries)
+                    }
                 }
                 group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
             }
@@ -59,15 +71,17 @@ public struct Agent: Service {
         logger.info("agent stopped; its observations were withdrawn")
     }
 
-    private func probeLoop(_ prober: Prober, board: Board, signal: AsyncStream<Void>.Continuation, primaries: PrimaryDirectory) async {
+    private func probeLoop(_ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
+                           primaries: PrimaryDirectory) async {
         let clock = ContinuousClock()
         var next = clock.now
+        var writer = initial
         let interval = Duration.milliseconds(Int(configuration.interval * 1000))
         while !Task.isCancelled {
             let observation = await prober.probe(now: Date())
             if await board.record(observation, now: Date()) { signal.yield() }
             if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
-                await beat(prober, primaries: primaries)
+                await beat(prober, writer: &writer, primaries: primaries)
             }
             next += interval
             if next < clock.now { next = clock.now }  // a slow probe skips ticks rather than bunching them
@@ -77,29 +91,139 @@ public struct Agent: Service {
 
     /// Writes the heartbeat when the instance is writable and the committed primary of its
     /// shard: it stops on an old primary with its writes and starts on the new one once the
-    /// switch is committed, with no step of its own in a switchover.
-    private func beat(_ prober: Prober, primaries: PrimaryDirectory) async {
+    /// switch is committed, with no step of its own in a switchover. Never before the
+    /// instance's privilege check passed (`checkWriter`).
+    private func beat(_ prober: Prober, writer: inout WriterState, primaries: PrimaryDirectory) async {
         let instance = prober.instance
-        guard let shard = instance.shard, let datacenter = configuration.heartbeat.datacenter else { return }
+        guard writer != .refused, let shard = instance.shard, let datacenter = configuration.heartbeat.datacenter else { return }
         do {
             guard try await primaries.primary(of: shard) == instance.name else { return }
+            if writer == .unchecked {
+                writer = await checkWriter(instance.name, connection: prober.configuration)
+                guard writer == .allowed else { return }
+            }
             try await prober.writeHeartbeat(shard: shard, datacenter: datacenter)
         } catch {
-            logger.debug("no heartbeat on \(instance.name): \(error)")
+            logger.warning("no heartbeat on \(instance.name): \(error)")
         }
     }
 
-    private func mariaDBConfiguration(_ instance: AgentConfiguration.Instance) throws -> MariaDBConfiguration {
-        var user = "root", password: String?
-        if let file = instance.credentialsFile {
-            let credentials = try OptionFile.clientCredentials(file)
-            user = credentials.user ?? user
-            password = credentials.password
+    /// Whether the heartbeat writer may write to an instance.
+    enum WriterState: Sendable {
+        /// Not checked yet (the instance was unreachable at start-up): checked before the first write.
+        case unchecked
+        /// The account holds no privilege that writes through `read_only`.
+        case allowed
+        /// The account holds one: no heartbeat is ever written there by this process.
+        case refused
+    }
+
+    /// At start-up, before any probe: checks, in parallel, every instance the writer may write to
+    /// (those with a `shard`). An instance that cannot be checked now stays `unchecked`; any
+    /// account that writes through `read_only` stops the agent with one error naming them all.
+    private func checkWriters(_ probers: [Prober]) async throws -> [String: WriterState] {
+        let results = await withTaskGroup(of: (String, Result<WriterPrivileges.Report, any Error>).self) { group in
+            for prober in probers where prober.instance.shard != nil {
+                let (name, connection) = (prober.instance.name, prober.configuration)
+                group.addTask {
+                    do { return (name, .success(try await WriterPrivileges.check(connection))) } catch { return (name, .failure(error)) }
+                }
+            }
+            var all = [(String, Result<WriterPrivileges.Report, any Error>)]()
+            for await result in group { all.append(result) }
+            return all.sorted { $0.0 < $1.0 }
+        }
+        var states = [String: WriterState](), refusals = [HeartbeatWriterRefused.Refusal]()
+        for (name, result) in results {
+            switch result {
+            case .success(let report) where !report.findings.isEmpty:
+                refusals.append(.init(instance: name, account: report.account, findings: report.findings))
+            case .success(let report):
+                states[name] = .allowed
+                logAllowed(name, report)
+            case .failure(let error):
+                logger.warning("""
+                    heartbeat writer on \(name): the account's privileges cannot be checked now (\(error)); \
+                    they are checked again before the first heartbeat there, and nothing is written until the check passes
+                    """)
+            }
+        }
+        if !refusals.isEmpty { throw HeartbeatWriterRefused(refusals: refusals) }
+        return states
+    }
+
+    /// The check of one instance after start-up, before its first heartbeat write: `unchecked`
+    /// again when it cannot run now (retried at the next write), `refused` (logged as an error)
+    /// when the account writes through `read_only`.
+    private func checkWriter(_ name: String, connection: MariaDBConfiguration) async -> WriterState {
+        do {
+            let report = try await WriterPrivileges.check(connection)
+            guard report.findings.isEmpty else {
+                let refusal = HeartbeatWriterRefused.Refusal(instance: name, account: report.account, findings: report.findings)
+                logger.error("heartbeat writer disabled on \(name) until the agent restarts: \(refusal): \(HeartbeatWriterRefused.remedy)")
+                return .refused
+            }
+            logAllowed(name, report)
+            return .allowed
+        } catch {
+            logger.warning("no heartbeat on \(name): the account's privileges cannot be checked yet: \(error)")
+            return .unchecked
+        }
+    }
+
+    private func logAllowed(_ name: String, _ report: WriterPrivileges.Report) {
+        for (role, reason) in report.unreadableRoles.sorted(by: { $0.key < $1.key }) {
+            logger.warning("heartbeat writer on \(name): the grants of role `\(role)` (granted to \(report.account)) cannot be read, so they were not checked: \(reason)")
+        }
+        logger.info("heartbeat writer enabled on \(name): \(report.account) holds no privilege that writes through read_only")
+    }
+
+    /// How to reach instance `index`: its socket or host and port, as the account of its
+    /// `credentials_file`. There is no default account: never `root`.
+    static func mariaDBConfiguration(_ configuration: AgentConfiguration, instance index: Int) throws -> MariaDBConfiguration {
+        let instance = configuration.instances[index]
+        let key = "instances[\(index)].credentials_file"
+        guard let file = instance.credentialsFile else {
+            throw ConfigurationError(message: "\(key) is required (\(instance.name)): \(AgentConfiguration.credentialsFileHelp)")
+        }
+        let credentials = try OptionFile.clientCredentials(file)
+        guard let user = credentials.user, !user.isEmpty else {
+            throw ConfigurationError(message: """
+                \(key) (\(instance.name)): \(file) names no user in its [client] group; add `user=` with the agent's account \
+                (the agent never connects as root by default)
+                """)
         }
         let endpoint: MariaDBConfiguration.Endpoint = instance.socket.map { .socket(path: $0) }
             ?? .tcp(host: instance.host ?? "127.0.0.1", port: instance.port ?? 3306)
-        return MariaDBConfiguration(endpoint: endpoint, user: user, password: password, connectTimeout: configuration.connectTimeout,
+        return MariaDBConfiguration(endpoint: endpoint, user: user, password: credentials.password, connectTimeout: configuration.connectTimeout,
                                     readTimeout: configuration.readTimeout, writeTimeout: configuration.readTimeout)
+    }
+}
+
+/// `heartbeat.write` is on, and the agent's account on some instance holds a privilege that
+/// writes through `read_only`: the heartbeat would not stop on an old primary set read-only
+/// during a switchover. The agent refuses to start.
+public struct HeartbeatWriterRefused: Error, CustomStringConvertible {
+    public struct Refusal: Sendable, CustomStringConvertible {
+        public var instance: String
+        public var account: String
+        public var findings: [WriterPrivileges.Finding]
+
+        public var description: String {
+            "on \(instance), the account \(account) holds \(findings.map(\.description).joined(separator: ", "))"
+        }
+    }
+
+    public var refusals: [Refusal]
+
+    static let remedy = """
+        such a privilege writes through read_only, so the heartbeat would not stop on an old primary set read-only during a \
+        switchover. Give the agent an account without ALL PRIVILEGES, SUPER or READ_ONLY ADMIN (sql/agent-grants.sql), \
+        or set heartbeat.write: false
+        """
+
+    public var description: String {
+        "heartbeat.write: \(refusals.map(\.description).joined(separator: "; ")): \(Self.remedy)"
     }
 }
 

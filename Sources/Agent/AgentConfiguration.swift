@@ -75,8 +75,10 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         public var socket: String?
         public var host: String?
         public var port: Int?
-        /// An option file with `[client]` `user` and `password`. Without one, the agent connects
-        /// as `root` (which, over a socket, may need no password).
+        /// An option file with `[client]` `user` and `password`: the agent's own account
+        /// (`sql/agent-grants.sql`). Required, with a `user`: there is no default account, so
+        /// the agent never connects as `root` (over a socket, perhaps with no password) by mistake.
+        /// Optional in this type only for callers that build a `Prober` themselves.
         public var credentialsFile: String?
         /// Its heartbeat shard (its section, `s1`). Without one, or without the Wikimedia
         /// columns, lag is measured from the rows of its source's `server_id`.
@@ -165,8 +167,17 @@ extension AgentConfiguration {
         for (index, instance) in instances.enumerated() {
             if !seen.insert(instance.name).inserted { try fail("instances[\(index)].name \(instance.name) appears twice") }
             if instance.socket == nil && instance.host == nil { try fail("instances[\(index)] (\(instance.name)) needs a socket or a host") }
+            if instance.credentialsFile == nil {
+                try fail("instances[\(index)].credentials_file is required (\(instance.name)): \(Self.credentialsFileHelp)")
+            }
         }
     }
+
+    /// What `credentials_file` must give, for the error when it is missing.
+    static let credentialsFileHelp = """
+        an option file whose [client] group has the user and password of the agent's account (sql/agent-grants.sql); \
+        the agent never connects as root by default
+        """
 }
 
 extension AgentConfiguration.Etcd {

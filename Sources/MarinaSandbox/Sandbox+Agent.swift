@@ -31,22 +31,26 @@ extension Sandbox {
     }
 
     /// Starts `marina agent` for a running sandbox (recorded, so `down` stops it) and waits for
-    /// its first observation of every instance. Gives the agent's pid.
+    /// its first observation of every instance. Gives the agent's pid. It connects as the
+    /// agent's least-privilege account unless `credentialsFile` names another option file, and
+    /// writes the heartbeat when no pt-heartbeat runs.
     @discardableResult
-    public static func startAgent(directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10) async throws -> Int32 {
+    public static func startAgent(directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10,
+                                  credentialsFile: String? = nil) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
-        try await startAgent(executable, state: &state, credentials: credentials, interval: interval, leaseTTL: leaseTTL,
-                             writeHeartbeat: state.heartbeats.isEmpty)
+        try await startAgent(executable, state: &state, credentials: credentials, credentialsFile: credentialsFile, interval: interval,
+                             leaseTTL: leaseTTL, writeHeartbeat: state.heartbeats.isEmpty)
         return state.agent?.pid ?? 0
     }
 
     /// Starts `marina agent` for the sandbox and waits for its first observation of every instance.
-    static func startAgent(_ executable: String, state: inout SandboxState, credentials: Credentials, interval: Double = 1,
-                           leaseTTL: Int = 10, writeHeartbeat: Bool) async throws {
+    static func startAgent(_ executable: String, state: inout SandboxState, credentials: Credentials, credentialsFile: String? = nil,
+                           interval: Double = 1, leaseTTL: Int = 10, writeHeartbeat: Bool) async throws {
         let configFile = state.directory + "/agent.yaml"
         let logFile = state.directory + "/agent.log"
-        try agentConfiguration(for: state, credentialsFile: credentials.agentFile, interval: interval, leaseTTL: leaseTTL, writeHeartbeat: writeHeartbeat)
+        try agentConfiguration(for: state, credentialsFile: credentialsFile ?? credentials.agentFile, interval: interval, leaseTTL: leaseTTL,
+                               writeHeartbeat: writeHeartbeat)
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         // `marina-agent --config F` (the lean agent binary) or `marina agent --config F`.
         let arguments = executable.hasSuffix("/marina-agent") || executable == "marina-agent"
