@@ -42,7 +42,7 @@ public struct Controller: Service {
             hosts: Hosts(account: Hosts.Account(user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
                                                 tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) }),
                          fence: leadership.fence),
-            playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: replicationPassword, mirror: mirror,
+            playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: Secret(replicationPassword), mirror: mirror,
             pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger)
     }
 

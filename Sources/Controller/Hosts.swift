@@ -49,17 +49,24 @@ public actor Hosts {
                              connectTimeout: account.connectTimeout, readTimeout: readTimeout, writeTimeout: readTimeout, tls: account.tls)
     }
 
-    /// Runs `sql` on `instance` within `timeout` seconds. `shown` is what errors may print of the
-    /// statement (pass it for a statement that carries a secret); by default the statement itself.
+    /// Runs `sql` on `instance` within `timeout` seconds.
     @discardableResult
-    public func query(_ instance: Instance, _ sql: String, timeout: Double, shown: String? = nil) async throws -> QueryResult {
-        let statement = shown ?? sql
+    public func query(_ instance: Instance, _ sql: String, timeout: Double) async throws -> QueryResult {
+        try await query(instance, SQLStatement(sql), timeout: timeout)
+    }
+
+    /// Runs a statement on `instance` within `timeout` seconds. Every error built here names the
+    /// statement by what it may show (`shown`): a secret in it never reaches a message.
+    @discardableResult
+    public func query(_ instance: Instance, _ sql: SQLStatement, timeout: Double) async throws -> QueryResult {
+        let statement = sql.shown
         try await settle(instance, timeout: timeout)
         var retried = false
         while true {
             let client = try await client(for: instance, timeout: timeout)
             let fence = self.fence
-            let call = Task { try await client.query(sql, checkedBy: { try fence.check() }) }
+            let text = sql.text
+            let call = Task { try await client.query(text, checkedBy: { try fence.check() }) }
             guard let outcome = await Self.outcome(of: call, within: timeout) else {
                 throw await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
             }

@@ -78,9 +78,7 @@ extension SwitchoverRun {
             if channel != nil { try await hosts.query(primary, SwitchoverSQL.stopReplication, timeout: timeout) }
             try await hosts.query(primary, SwitchoverSQL.setSlavePosition(try finalPosition()), timeout: timeout)
             try await hosts.query(primary, SwitchoverSQL.replicateFrom(candidate, user: context.replicationUser, password: context.replicationPassword,
-                                                                       settings: record.channelSettings),
-                                  timeout: timeout,
-                                  shown: SwitchoverSQL.replicateFrom(candidate, user: context.replicationUser, password: nil, settings: record.channelSettings))
+                                                                       settings: record.channelSettings), timeout: timeout)
             try await hosts.query(primary, SwitchoverSQL.startReplication, timeout: timeout)
             try await verifyReplicates(primary, from: candidate, timeout: timeout)
         case .resetCandidateReplication:

@@ -18,7 +18,7 @@ struct OperationContext: Sendable {
     /// The controller's own MariaDB account: its sessions are never killed as privileged writers.
     let controllerUser: String
     let replicationUser: String
-    let replicationPassword: String
+    let replicationPassword: Secret
     let mirror: ConfigMirror?
     let pauseBefore: String?
     let pauseAfter: String?

@@ -148,14 +148,3 @@ public struct ReplicationChannelSettings: Codable, Sendable, Equatable {
         return options.joined(separator: ", ")
     }
 }
-
-extension SwitchoverSQL {
-    /// Makes an instance that does not replicate a replica of `source`, with the replication
-    /// account and the channel settings the candidate had (TLS, connect retry, heartbeat period).
-    /// With `password` nil, the statement to show (the password is never shown).
-    public static func replicateFrom(_ source: Instance, user: String, password: String?, settings: ReplicationChannelSettings?) -> String {
-        let base = replicateFrom(source, user: user, password: password)
-        guard let settings else { return base }
-        return base + ", " + settings.changeMasterOptions
-    }
-}

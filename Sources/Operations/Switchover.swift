@@ -37,10 +37,17 @@ public enum SwitchoverSQL {
 
     public static func setSlavePosition(_ position: String) -> String { "SET GLOBAL gtid_slave_pos = \(SQL.quote(position))" }
 
-    /// Makes an instance that does not replicate a replica of `source`, with the replication account.
-    public static func replicateFrom(_ source: Instance, user: String, password: String?) -> String {
-        "CHANGE MASTER TO MASTER_HOST = \(SQL.quote(source.host)), MASTER_PORT = \(source.port), MASTER_USER = \(SQL.quote(user)), "
-            + "MASTER_PASSWORD = \(password.map(SQL.quote) ?? passwordPlaceholder), MASTER_USE_GTID = slave_pos"
+    /// Makes an instance that does not replicate a replica of `source`, with the replication
+    /// account and the channel settings the candidate had (TLS, connect retry, heartbeat
+    /// period). The password is a `Secret`: the statement shows `<secret>` wherever it is
+    /// printed; with none (a plan), it says where the password comes from.
+    public static func replicateFrom(_ source: Instance, user: String, password: Secret?,
+                                     settings: ReplicationChannelSettings? = nil) -> SQLStatement {
+        let options = settings.map { ", " + $0.changeMasterOptions } ?? ""
+        return """
+            CHANGE MASTER TO MASTER_HOST = \(SQL.quote(source.host)), MASTER_PORT = \(source.port), MASTER_USER = \(SQL.quote(user)), \
+            MASTER_PASSWORD = \(secret: password, otherwise: passwordPlaceholder), MASTER_USE_GTID = slave_pos\(options)
+            """
     }
 }
 
@@ -253,7 +260,7 @@ public enum Switchover {
                 steps.append(StepRecord(
                     name: "\(p) replicates from \(c)", action: .oldPrimaryReplicates, hosts: [p],
                     statements: ["\(p): \(SwitchoverSQL.setSlavePosition(finalPosition))",
-                                 "\(p): \(SwitchoverSQL.replicateFrom(candidate, user: replicationUser, password: nil))",
+                                 "\(p): \(SwitchoverSQL.replicateFrom(candidate, user: replicationUser, password: nil).shown)",
                                  "\(p): \(SwitchoverSQL.startReplication)"],
                     check: "\(p) replicates from \(c) with both threads running", undo: [], timeout: timeout))
             case .resetCandidateReplication:
