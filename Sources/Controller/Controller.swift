@@ -168,7 +168,7 @@ public struct Controller: Service {
                 return
             }
             let topology = try await context.store.committedTopology() ?? Topology()
-            try await SwitchoverRun(record: record, context: context, topology: topology).start()
+            try await SwitchoverRun(record: record, context: context, topology: topology, requestRevision: stored.modRevision).start()
         } catch ControllerError.notLeader {
             logger.warning("operation \(id): this controller lost the lead; the next leader finishes or rolls it back")
         } catch {

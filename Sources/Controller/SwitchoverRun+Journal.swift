@@ -8,16 +8,24 @@ import TopologyStore
 extension SwitchoverRun {
     /// Writes the record (and `operations`) if this controller still leads: the fence first,
     /// then the leader key compared in the same transaction.
-    func journal(_ operations: [KVOperation] = []) async throws {
+    func journal(_ operations: [KVOperation] = [], compares: [Compare] = []) async throws {
         try context.fence.check()
         record.updatedAt = Date()
         let result = try await context.etcd.transaction(Transaction(
-            compares: [await context.leadership.compare],
+            compares: [await context.leadership.compare] + compares,
             success: [.put(context.keys.operation(record.id), OperationJSON.encode(record))] + operations))
         guard result.succeeded else {
+            if !compares.isEmpty, await leaderKeyIsOurs() { throw RequestWithdrawn() }
             await context.leadership.lost()
             throw ControllerError.notLeader
         }
+    }
+
+    /// Whether the leader key still names this controller (read, without changing anything).
+    func leaderKeyIsOurs() async -> Bool {
+        let compare = await context.leadership.compare
+        guard let kv = try? await context.etcd.value(context.keys.leader), case .value(let expected) = compare.target else { return false }
+        return kv.value == expected
     }
 
     /// The final journal write, which releases the section's lock in the same transaction.
@@ -84,6 +92,15 @@ extension SwitchoverRun {
         record.pausedBefore = nil
     }
 
+    /// Test only (`pause_before: take-lock`): waits before the section's lock is taken, with
+    /// the request read, signalled by `<resume key>/paused` and nothing written to the journal.
+    func pauseIfAsked(beforeLocking: Void) async throws {
+        guard context.pauseBefore == "take-lock" else { return }
+        _ = try await context.etcd.put(context.keys.resume + record.id + "/paused", "take-lock")
+        context.logger.notice("operation \(record.id) paused before taking the lock (pause_before)")
+        try await waitForResume()
+    }
+
     /// Test only: waits after the chosen step's SQL ran and before the journal records it, as a
     /// controller killed in the middle of a step would leave things. Signals the pause with a
     /// key of its own (`<resume key>/paused`), not in the journal, which must stay as it was.
@@ -101,3 +118,6 @@ extension SwitchoverRun {
         }
     }
 }
+
+/// A journal write that compared the request as read found it changed: the CLI withdrew it.
+struct RequestWithdrawn: Error {}

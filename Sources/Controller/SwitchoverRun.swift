@@ -44,10 +44,15 @@ actor SwitchoverRun {
     /// `@@server_id` of each instance, read once: replication sources are compared by it.
     var serverIDs = [String: String]()
 
-    init(record: OperationRecord, context: OperationContext, topology: Topology) {
+    /// The etcd revision at which the request's journal was read (`start` only): taking the
+    /// section's lock compares it, so a request the CLI withdrew meanwhile is never run.
+    let requestRevision: Int64?
+
+    init(record: OperationRecord, context: OperationContext, topology: Topology, requestRevision: Int64? = nil) {
         self.record = record
         self.context = context
         self.topology = topology
+        self.requestRevision = requestRevision
     }
 
     var steps: [StepRecord] {
@@ -60,25 +65,40 @@ actor SwitchoverRun {
     /// Handles a new request: a dry run plans and stops; a real one takes the section's lock,
     /// checks, plans and runs.
     func start() async throws {
+        let request = requestCompares
         if record.dryRun {
             _ = try await prepare()
             if record.state != .refused { record.state = .planned }
             record.finishedAt = Date()
-            try await journal([.delete(context.keys.request(record.id))])
+            do {
+                try await journal([.delete(context.keys.request(record.id))], compares: request)
+            } catch is RequestWithdrawn {
+                context.logger.notice("operation \(record.id): the request was withdrawn before its plan was written")
+            }
             return
         }
+        try await pauseIfAsked(beforeLocking: ())
         record.state = .running
         record.controller = context.leadership.id
         record.startedAt = Date()
         let lock = context.keys.lock(record.section)
         try context.fence.check()
         let result = try await context.etcd.transaction(Transaction(
-            compares: [await context.leadership.compare, .absent(lock)],
-            success: [.put(lock, record.id), .put(context.keys.operation(record.id), try OperationJSON.encode(record)),
+            compares: [await context.leadership.compare, .absent(lock)] + request,
+            success: [.put(lock, record.id), .put(context.keys.operation(record.id), OperationJSON.encode(record)),
                       .delete(context.keys.request(record.id))],
-            failure: [.get(context.keys.leader), .get(lock)]))
+            failure: [.get(context.keys.leader), .get(context.keys.operation(record.id)), .get(lock)]))
         if !result.succeeded {
-            guard await stillLeader() else { throw ControllerError.notLeader }
+            guard await leaderKeyIsOurs() else {
+                await context.leadership.lost()
+                throw ControllerError.notLeader
+            }
+            // Withdrawn by the CLI (or changed) since it was read: not this controller's to run or to answer.
+            if let revision = requestRevision, result.results.count == 3, case .get(let range) = result.results[1],
+               range.kvs.first?.modRevision != revision {
+                context.logger.notice("operation \(record.id) was withdrawn before it took the lock of \(record.section); nothing done")
+                return
+            }
             var holder = "another operation"
             if case .get(let range) = result.results.last, let kv = range.kvs.first { holder = "operation " + String(decoding: kv.value, as: UTF8.self) }
             record.state = .refused
@@ -93,6 +113,11 @@ actor SwitchoverRun {
         }
         try await journal()
         try await runForward()
+    }
+
+    /// The request as it was read: its journal unchanged since.
+    private var requestCompares: [Compare] {
+        requestRevision.map { [.unchanged(context.keys.operation(record.id), since: $0)] } ?? []
     }
 
     /// Preflight against the live state of every member, then the plan. False if refused.

@@ -6,12 +6,16 @@ import Glibc
 
 /// Loopback TCP ports for a sandbox.
 public enum Ports {
-    /// Whether nothing listens on (and nothing holds) `127.0.0.1:port`.
+    /// Whether nothing listens on (and nothing is bound to) `127.0.0.1:port`. Connections in
+    /// `TIME_WAIT` left by a server that just stopped do not count: the check binds with
+    /// `SO_REUSEADDR`, as mariadbd and etcd do, so a port they can take again is free.
     public static func isFree(_ port: Int) -> Bool {
         guard port > 0 && port < 65536 else { return false }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var on: Int32 = 1
+        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else { return false }
         return bindLoopback(fd, port: port)
     }
 

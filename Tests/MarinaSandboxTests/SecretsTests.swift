@@ -67,9 +67,11 @@ struct SecretsTests {
             places.append((file, (try? String(contentsOfFile: file, encoding: .utf8)) ?? String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data(), as: UTF8.self)))
         }
         for pid in try FileManager.default.contentsOfDirectory(atPath: "/proc").filter({ Int($0) != nil }) {
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            // Read to the end: /proc files report a size of 0.
+            guard let data = FileHandle(forReadingAtPath: "/proc/\(pid)/cmdline")?.readDataToEndOfFile(), !data.isEmpty else { continue }
             places.append(("command line of pid \(pid)", String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)))
         }
+        #expect(places.filter { $0.0.hasPrefix("command line") && $0.1.contains("mariadbd") }.count >= 3, "the servers' command lines were not read")
         #expect(places.count > 20)
 
         let credentials = try Credentials.load(from: sandbox.credentialsFile)
