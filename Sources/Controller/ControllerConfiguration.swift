@@ -20,7 +20,10 @@ public struct ControllerConfiguration: Sendable, Equatable {
     public var mariadb: MariaDB
     /// The directory holding `switchover.yaml`.
     public var playbooks: String
-    /// Where committed configurations are mirrored (as `marina config commit --mirror-*`).
+    /// Mirrors of this controller's own commits, besides the site mirror every commit writes
+    /// (`marina config mirror`): a directory on this host, and a v2 prefix as a fallback for a
+    /// site without that setting (the site's prefix is written once). Failures count as the
+    /// site mirror's.
     public var mirror: Mirror?
     /// Test only: pause every operation before the first step with this action (or step name),
     /// recording `paused before …` in the journal, until `/marina/v1/testing/resume/<id>`

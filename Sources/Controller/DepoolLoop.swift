@@ -12,6 +12,12 @@ import TopologyStore
 /// commit at most one change as a normal commit of the source of truth, with the state in the
 /// same transaction. Nothing is done while any operation holds a section lock: an automatic
 /// commit would make that operation's compare-and-swap fail.
+///
+/// The store writes the site mirror (MediaWiki's etcd v2 keys) and the controller's own
+/// `mirror:` after each commit. A commit whose mirror was not written stands: it is logged as
+/// an error, and from then on each tick first writes the committed configuration to the
+/// mirrors again, and decides nothing until that works (a change applications cannot see
+/// does nothing for them); `marina drift` shows `MIRROR_STALE` meanwhile.
 actor DepoolLoop {
     static let author = "marina-controller"
 
@@ -22,6 +28,8 @@ actor DepoolLoop {
     private var cached: (sequence: Int, topology: Topology)?
     private var failing = false
     private var unreadableLogged = Set<String>()
+    /// A commit's mirror was not written: written again at every tick until it is.
+    private var mirrorStale = false
 
     init(context: OperationContext, depool: ControllerConfiguration.Depool) {
         self.context = context
@@ -50,6 +58,16 @@ actor DepoolLoop {
 
     func tick() async throws {
         let keys = context.keys
+        if mirrorStale {
+            do {
+                try await context.store.syncMirror(also: context.mirror ?? ConfigMirror())
+                mirrorStale = false
+                context.logger.notice("automatic depool: the configuration mirror is written again")
+            } catch let failure as MirrorWriteFailed {
+                context.logger.debug("automatic depool paused: the configuration mirror is still not written: \(failure)")
+                return
+            }
+        }
         let read = try await context.etcd.transaction(Transaction(compares: [], success: [
             .get(keys.committed), .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
         ]))
@@ -106,15 +124,19 @@ actor DepoolLoop {
             context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
             _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, PolicyJSON.encode(refusedState))]))
         case .success(let prepared):
-            switch try await context.store.commit(prepared, alongWith: [putState], compares: compares) {
+            let outcome: CommitOutcome
+            do {
+                outcome = try await context.store.commit(prepared, alongWith: [putState], compares: compares, alsoMirror: context.mirror ?? ConfigMirror())
+            } catch let failure as MirrorWriteFailed {
+                cached = nil
+                mirrorStale = true
+                context.logger.error("\(message): \(failure); automatic depool paused until the mirror is written")
+                return
+            }
+            switch outcome {
             case .committed(let entry):
                 cached = nil
                 context.logger.notice("\(message) (commit #\(entry.sequence))")
-                if let mirror = context.mirror, !mirror.isEmpty {
-                    do { _ = try await mirror.write(prepared.topology.generatedConfigs(), etcd: context.etcd) } catch {
-                        context.logger.warning("automatic commit #\(entry.sequence): the configuration mirror was not written: \(error)")
-                    }
-                }
             case .conflict, .invalid, .nothingToCommit:
                 break  // someone committed meanwhile: decide again on the next tick
             }

@@ -70,6 +70,10 @@ extension SwitchoverRun {
         }
         if let windowStart { record.windowMilliseconds = Seconds.milliseconds(since: windowStart) }
         try await journal()
+        // The store wrote the mirrors with the commit, inside the window (a failure there failed
+        // commit-primary, and the switchover rolled back). This writes them again after the
+        // window, past the point of no return: the candidate takes writes and the commit stands,
+        // so a failure here must not fail the step; it is logged and noted for a human.
         await mirror(prepared.topology)
         return nil
     }

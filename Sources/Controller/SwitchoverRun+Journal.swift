@@ -47,6 +47,15 @@ extension SwitchoverRun {
 
     /// Commits edits to the source of truth, re-reading up to three times if someone else
     /// commits meanwhile. Edits that are already committed (a step run again after a crash) are done.
+    ///
+    /// The store writes the site mirror (MediaWiki's etcd v2 keys) and the controller's own
+    /// `mirror:` after the commit. While the operation runs forward, a mirror that was not
+    /// written fails the step (`etcd-v2`), although the commit stands: applications would not
+    /// see the change, so a `section-read-only` that MediaWiki never saw must not let the
+    /// switchover go on to make the primary read-only; the rollback then commits the section
+    /// as it was, which is what MediaWiki still reads. While rolling back (or leaving the
+    /// section for a human) the commit is what matters: a mirror failure there is logged and
+    /// noted in the journal for a human, and the undo goes on.
     func commitEdits(_ edits: [TopologyEdit], message: String) async throws {
         for _ in 1...3 {
             switch try await context.store.prepare(edits, message: message, by: author, kind: .commit) {
@@ -54,11 +63,18 @@ extension SwitchoverRun {
                 throw ControllerError.stepFailed(host: "etcd", message: refused.description)
             case .success(let prepared):
                 try context.fence.check()
-                switch try await context.store.commit(prepared, compares: [await context.leadership.compare]) {
-                case .committed:
-                    await mirror(prepared.topology)
-                    return
-                case .nothingToCommit:
+                let outcome: CommitOutcome
+                do {
+                    outcome = try await context.store.commit(prepared, compares: [await context.leadership.compare], alsoMirror: context.mirror ?? ConfigMirror())
+                } catch let failure as MirrorWriteFailed {
+                    guard record.state == .running else {
+                        mirrorNotWritten(failure)
+                        return
+                    }
+                    throw ControllerError.stepFailed(host: "etcd-v2", message: failure.description)
+                }
+                switch outcome {
+                case .committed, .nothingToCommit:
                     return
                 case .conflict, .invalid:
                     guard await stillLeader() else { throw ControllerError.notLeader }
@@ -68,13 +84,24 @@ extension SwitchoverRun {
         throw ControllerError.stepFailed(host: "etcd", message: "the source of truth kept changing: three commits lost their compare-and-swap")
     }
 
+    /// Writes the mirrors of `topology`, committed earlier (the flip's commit, after its window).
+    /// A failure is logged and noted for a human; it does not fail anything.
     func mirror(_ topology: Topology) async {
-        guard let mirror = context.mirror, !mirror.isEmpty else { return }
         do {
-            _ = try await mirror.write(topology.generatedConfigs(), etcd: context.etcd)
+            try await context.store.writeMirror(topology.generatedConfigs(), also: context.mirror ?? ConfigMirror())
+        } catch let failure as MirrorWriteFailed {
+            mirrorNotWritten(failure)
         } catch {
-            context.logger.warning("operation \(record.id): the configuration mirror was not written: \(error)")
+            mirrorNotWritten(MirrorWriteFailed(entry: nil, written: [], failures: [MirrorFailure(target: "the mirrors", message: "\(error)")]))
         }
+    }
+
+    /// A commit stands while its mirror is stale: logged, and in the journal for a human.
+    private func mirrorNotWritten(_ failure: MirrorWriteFailed) {
+        context.logger.error("operation \(record.id): \(failure)")
+        let note = "the configuration mirror was not written: \(failure.failures.map(\.description).joined(separator: "; ")); "
+            + "run `marina config mirror --sync` once it can be"
+        if !record.attention.contains(note) { record.attention.append(note) }
     }
 
     var author: Actor {

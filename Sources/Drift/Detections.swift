@@ -141,6 +141,56 @@ extension Drift {
                                         expected: "an observation from its agent", observed: "none (agent gone or not configured)")
                 }
             }
+        case .observationStale:
+            return { context in
+                let limit = context.snapshot.observationStaleAfter
+                return context.snapshot.observations.keys.sorted().compactMap { name -> DriftFinding? in
+                    guard let observation = context.snapshot.observations[name], let instance = context.snapshot.topology.instances[name] else {
+                        return nil
+                    }
+                    let age = context.snapshot.now.timeIntervalSince(observation.observedAt)
+                    guard abs(age) > limit else { return nil }
+                    let observed = age > 0
+                        ? "observed \(format(age)) s ago by agent \(observation.agent): it stopped publishing while its lease lives"
+                        : "observed \(format(-age)) s in the future by agent \(observation.agent): its clock or this one is wrong"
+                    return DriftFinding(code, section: instance.sections.keys.sorted().first, instance: name,
+                                        expected: "an observation at most \(format(limit)) s old", observed: observed)
+                }
+            }
+        case .mirrorStale:
+            return { context in
+                guard let mirror = context.snapshot.mirror else { return [] }
+                return mirror.committed.keys.sorted().flatMap { datacenter -> [DriftFinding] in
+                    let committed = mirror.committed[datacenter]!
+                    let path = "\(mirror.location)/\(datacenter)/dbconfig"
+                    if let error = mirror.readError {
+                        return [DriftFinding(code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
+                                             observed: "could not be read: \(error)")]
+                    }
+                    switch mirror.mirrored[datacenter] {
+                    case nil:
+                        return [DriftFinding(code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
+                                             observed: "absent")]
+                    case .unreadable(let problem):
+                        return [DriftFinding(code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
+                                             observed: "not a configuration: \(problem)")]
+                    case .config(let mirrored):
+                        return ConfigDiff.changes(from: [datacenter: mirrored], to: [datacenter: committed]).map { change in
+                            let isHost = change.key == "hostsByName"
+                            return DriftFinding(code, section: isHost ? nil : change.entry, instance: isHost ? change.entry : nil,
+                                                expected: "\(datacenter) \(change.key) committed: \(change.after ?? "absent")",
+                                                observed: "mirror \(path): \(change.before ?? "absent")")
+                        }
+                    }
+                }
+            }
+        case .operationInProgress:
+            return { context in
+                context.snapshot.locks.sorted { $0.key < $1.key }.map { section, operation in
+                    DriftFinding(code, section: section, instance: nil, expected: "no operation running",
+                                 observed: "operation \(operation) holds the lock: findings in \(section) may be its steps (`marina operation show \(operation)`)")
+                }
+            }
         case .unknownInstance:
             return { context in
                 context.snapshot.observations.keys.sorted().compactMap { name in

@@ -14,6 +14,12 @@ public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
     case error
     /// Not as configured, but nothing breaks yet.
     case warning
+    /// Not drift: what a DBA should know while reading the findings (a staged change not
+    /// committed yet, an operation running). `marina drift` exits 0 when only these remain.
+    case info
+
+    /// Whether a finding of this severity is drift (everything but `info`).
+    public var isDrift: Bool { self != .info }
 
     public static func < (lhs: Severity, rhs: Severity) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -40,29 +46,64 @@ public struct DriftFinding: Codable, Sendable, Equatable, Hashable {
 }
 
 /// Everything a drift computation looks at, read once: the source of truth, the observations,
-/// the uncommitted changes, the clock and the thresholds.
+/// the uncommitted changes, the section locks, the mirror, the clock and the thresholds.
 public struct DriftSnapshot: Sendable {
+    /// The **committed** topology: what applications and operations act on. Staged changes
+    /// are not judged; they are listed in `uncommitted`.
     public var topology: Topology
     public var observations: [String: Observation]
-    /// Staged versus committed generated configuration.
+    /// Staged versus committed generated configuration (informational).
     public var uncommitted: [ConfigChange]
     public var now: Date
     /// A pooled replica lagging more than this many seconds is drift.
     public var maxLag: Double
     /// A primary whose own newest heartbeat row is older than this many seconds is drift.
     public var heartbeatStaleAfter: Double
+    /// An observation whose `observed_at` is more than this many seconds from `now` (in the
+    /// past, or in the future) is drift: agents republish at least every refresh interval.
+    public var observationStaleAfter: Double
     /// Automatic actions the controller's guard rails stopped, as kept in etcd.
     public var refusals: [AutomaticRefusal] = []
+    /// Section → id of the operation holding its lock.
+    public var locks: [String: String] = [:]
+    /// The site mirror beside what is committed; nil when no site mirror is set.
+    public var mirror: MirrorReading?
 
     public init(topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,
-                maxLag: Double = 5, heartbeatStaleAfter: Double = 10) {
+                maxLag: Double = 5, heartbeatStaleAfter: Double = 10, observationStaleAfter: Double = 60) {
         self.topology = topology
         self.observations = observations
         self.uncommitted = uncommitted
         self.now = now
         self.maxLag = maxLag
         self.heartbeatStaleAfter = heartbeatStaleAfter
+        self.observationStaleAfter = observationStaleAfter
     }
+}
+
+/// The mirror applications read (etcd v2, MediaWiki's), beside the committed configuration.
+public struct MirrorReading: Sendable, Equatable {
+    /// Where it is, for messages (`/v2/keys/<prefix>`).
+    public var location: String
+    /// The committed generated configuration, per datacenter (`generated/<dc>`).
+    public var committed: [String: GeneratedConfig]
+    /// What the mirror holds per datacenter; a datacenter without a value is absent.
+    public var mirrored: [String: MirroredValue]
+    /// Why the mirror could not be read at all.
+    public var readError: String?
+
+    public init(location: String, committed: [String: GeneratedConfig], mirrored: [String: MirroredValue], readError: String? = nil) {
+        self.location = location
+        self.committed = committed
+        self.mirrored = mirrored
+        self.readError = readError
+    }
+}
+
+/// One datacenter's mirrored value: a configuration, or a value that is not one.
+public enum MirroredValue: Sendable, Equatable {
+    case config(GeneratedConfig)
+    case unreadable(String)
 }
 
 /// An automatic depool or repool a guard rail stopped (`/marina/v1/policy/state`).

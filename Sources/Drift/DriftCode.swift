@@ -18,18 +18,23 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case binlogOff = "BINLOG_OFF"
     case binlogFormatMismatch = "BINLOG_FORMAT_MISMATCH"
     case noObservation = "NO_OBSERVATION"
+    case observationStale = "OBSERVATION_STALE"
+    case mirrorStale = "MIRROR_STALE"
     case unknownInstance = "UNKNOWN_INSTANCE"
     case uncommittedChange = "UNCOMMITTED_CHANGE"
     case automaticActionRefused = "AUTOMATIC_ACTION_REFUSED"
+    case operationInProgress = "OPERATION_IN_PROGRESS"
 
     public var severity: Severity {
         switch self {
         case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID: return .critical
         case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
-             .heartbeatMissing, .heartbeatStale, .noObservation:
+             .heartbeatMissing, .heartbeatStale, .noObservation, .observationStale, .mirrorStale:
             return .error
-        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .uncommittedChange, .automaticActionRefused:
+        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused:
             return .warning
+        case .uncommittedChange, .operationInProgress:
+            return .info
         }
     }
 
@@ -52,9 +57,12 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .binlogOff: return "the binary log is off"
         case .binlogFormatMismatch: return "a candidate's binlog_format differs from the primary's"
         case .noObservation: return "no agent reports this instance"
+        case .observationStale: return "an instance's observation is older than the limit (its agent stopped publishing), or dated in the future (a clock)"
+        case .mirrorStale: return "the mirror applications read (etcd v2) differs from the committed configuration"
         case .unknownInstance: return "an agent reports an instance the source of truth does not have"
-        case .uncommittedChange: return "the committed configuration differs from the staged objects"
+        case .uncommittedChange: return "staged objects not committed yet (informational: drift is judged against what is committed)"
         case .automaticActionRefused: return "a guard rail stopped an automatic depool or repool (the replica still lags, or waits)"
+        case .operationInProgress: return "an operation holds the section's lock: its steps change the servers (informational)"
         }
     }
 }

@@ -25,18 +25,19 @@ extension Sandbox {
         return topology
     }
 
-    /// Writes the sandbox's topology into its etcd and commits it, mirrored where MediaWiki
-    /// reads (etcd v2), so a new sandbox shows a real committed topology.
+    /// Turns the site mirror on where MediaWiki reads (etcd v2), then writes the sandbox's
+    /// topology into its etcd and commits it, so a new sandbox shows a real committed topology
+    /// and its mirror, and every later commit (CLI, switchover, automatic) writes the mirror.
     static func register(_ state: SandboxState) async throws {
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
         let store = TopologyStore(etcd: etcd)
         let actor = Actor(author: "marina-sandbox", now: Date())
+        try await store.setSiteMirror(try SiteMirror(v2Prefix: ConfigMirror.mediaWikiPrefix, author: actor.author, at: actor.now))
         guard case .applied = try await store.replaceStaged(with: topology(of: state), by: actor, change: "sandbox up") else {
             throw SandboxError.setupFailed(what: "the source of truth", detail: "the sandbox topology was refused")
         }
-        guard case .committed(let entry) = try await store.commit(message: "sandbox up", by: actor) else {
+        guard case .committed = try await store.commit(message: "sandbox up", by: actor) else {
             throw SandboxError.setupFailed(what: "the source of truth", detail: "the first commit did not happen")
         }
-        _ = try await ConfigMirror(v2Prefix: ConfigMirror.mediaWikiPrefix).write(entry.topology.topology.generatedConfigs(), etcd: etcd)
     }
 }

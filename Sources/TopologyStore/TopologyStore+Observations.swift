@@ -11,6 +11,11 @@ extension TopologyStore {
     /// An observation that does not decode is reported as an error naming its key.
     public func observations() async throws -> (observations: [String: Observation], revision: Int64) {
         let range = try await etcd.get(keys.observed, prefix: true)
+        return (try decodeObservations(range), range.revision)
+    }
+
+    /// The observations of a range read of `observed/`.
+    func decodeObservations(_ range: RangeResult) throws -> [String: Observation] {
         var observations = [String: Observation]()
         for kv in range.kvs {
             do {
@@ -19,6 +24,6 @@ extension TopologyStore {
                 throw StoreError.corrupt(key: kv.key, problem: "is not an observation: \(error)")
             }
         }
-        return (observations, range.revision)
+        return observations
     }
 }

@@ -16,6 +16,8 @@ public struct CommittedState: Sendable {
     public var configs: [String: GeneratedConfig]
     /// The latest commit's sequence number (0 before the first).
     public var sequence: Int
+    /// The site mirror every commit also writes (nil: none is set).
+    public var siteMirror: SiteMirror?
     var headRevision: Int64
 }
 
@@ -28,7 +30,8 @@ public enum EditOutcome: Sendable, Equatable {
     case conflict(readRevision: Int64)
 }
 
-/// The answer to a commit or restore.
+/// The answer to a commit or restore. A commit whose site mirror could not be written is
+/// `MirrorWriteFailed`, thrown after the commit landed (see `TopologyStore`).
 public enum CommitOutcome: Sendable, Equatable {
     case committed(HistoryEntry)
     case nothingToCommit
@@ -51,6 +54,13 @@ public struct Actor: Sendable {
 /// Every write is one transaction that compares what it read: staged writes compare the
 /// `staged` marker, commits compare the marker and the `committed` head. A concurrent writer
 /// makes the transaction fail whole (`.conflict`), never half-apply.
+///
+/// Every commit (a CLI commit or restore, an operation's, an automatic one) reads the site
+/// mirror setting (`SiteMirror`) in its own transaction and, once the transaction succeeded,
+/// writes the committed configuration there through etcd's v2 API (v2 keys cannot be part of
+/// a v3 transaction). If that write fails the commit still stands and the commit method
+/// throws `MirrorWriteFailed` carrying the commit: the caller must know applications see a
+/// stale configuration. So no caller can forget the mirror, and none can miss its failure.
 public struct TopologyStore: Sendable {
     public let etcd: EtcdClient
     public let keys: StoreKeys
@@ -67,15 +77,22 @@ public struct TopologyStore: Sendable {
 
     /// Staged objects and committed configuration, read in one transaction at one revision.
     public func read() async throws -> (staged: StagedSnapshot, committed: CommittedState) {
-        let result = try await etcd.transaction(Transaction(compares: [], success: [
-            .get(keys.datacenters, prefix: true), .get(keys.sections, prefix: true), .get(keys.instances, prefix: true),
-            .get(keys.staged), .get(keys.generated, prefix: true), .get(keys.committed),
-        ]))
-        let ranges = result.results.compactMap { result -> RangeResult? in
+        let result = try await etcd.transaction(Transaction(compares: [], success: readOperations))
+        let ranges = Self.ranges(of: result)
+        guard ranges.count == 7 else { throw EtcdError(.malformedResponse, "the read transaction returned \(ranges.count) ranges") }
+        return try parseRead(ranges, revision: result.revision)
+    }
+
+    /// The ranges of a transaction's gets, in order.
+    static func ranges(of result: TransactionResult) -> [RangeResult] {
+        result.results.compactMap { result -> RangeResult? in
             if case .get(let range) = result { return range }
             return nil
         }
-        guard ranges.count == 6 else { throw EtcdError(.malformedResponse, "the read transaction returned \(ranges.count) ranges") }
+    }
+
+    /// The staged objects and committed state from the seven ranges `read()` asks for, in its order.
+    func parseRead(_ ranges: [RangeResult], revision: Int64) throws -> (staged: StagedSnapshot, committed: CommittedState) {
         var topology = Topology()
         for kv in ranges[0].kvs {
             topology.datacenters.insert(try StoredJSON.decode(StoredDatacenter.self, from: kv.value, key: kv.key).name)
@@ -91,9 +108,17 @@ public struct TopologyStore: Sendable {
             configs[String(kv.key.dropFirst(keys.generated.count))] = try StoredJSON.decode(StoredGeneratedConfig.self, from: kv.value, key: kv.key).config
         }
         let head = try ranges[5].kvs.first.map { try StoredJSON.decode(StoredHead.self, from: $0.value, key: $0.key) }
-        let staged = StagedSnapshot(topology: topology, revision: result.revision, markerRevision: ranges[3].kvs.first?.modRevision ?? 0)
-        let committed = CommittedState(configs: configs, sequence: head?.sequence ?? 0, headRevision: ranges[5].kvs.first?.modRevision ?? 0)
+        let siteMirror = try ranges[6].kvs.first.map { try StoredJSON.decode(SiteMirror.self, from: $0.value, key: $0.key) }
+        let staged = StagedSnapshot(topology: topology, revision: revision, markerRevision: ranges[3].kvs.first?.modRevision ?? 0)
+        let committed = CommittedState(configs: configs, sequence: head?.sequence ?? 0, siteMirror: siteMirror,
+                                       headRevision: ranges[5].kvs.first?.modRevision ?? 0)
         return (staged, committed)
+    }
+
+    /// The seven gets of `read()`, in the order `parseRead` expects.
+    var readOperations: [KVOperation] {
+        [.get(keys.datacenters, prefix: true), .get(keys.sections, prefix: true), .get(keys.instances, prefix: true),
+         .get(keys.staged), .get(keys.generated, prefix: true), .get(keys.committed), .get(keys.siteMirror)]
     }
 
     /// What a commit would change now (staged versus committed), and the staged issues.
@@ -174,23 +199,28 @@ public struct TopologyStore: Sendable {
 
     /// Writes every datacenter's configuration computed from the staged objects of `prepared`,
     /// with a history entry, in one transaction that fails (`.conflict`) if the staged objects
-    /// or the committed head changed since `prepared` was read.
-    public func commit(_ prepared: PreparedCommit, message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit) async throws -> CommitOutcome {
+    /// or the committed head changed since `prepared` was read; then the site mirror, and
+    /// `alsoMirror` (this process's own mirrors). Throws `MirrorWriteFailed` after a commit
+    /// whose mirror was not written.
+    public func commit(_ prepared: PreparedCommit, message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit,
+                       alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
         guard prepared.issues.isEmpty else { return .invalid(prepared.issues) }
         let firstCommit = prepared.committed.sequence == 0 && !prepared.staged.topology.datacenters.isEmpty
         guard !prepared.changes.isEmpty || prepared.sourceOfTruthChanged || firstCommit else { return .nothingToCommit }
         return try await writeCommit(staged: prepared.staged, committed: prepared.committed, topology: prepared.staged.topology,
-                                     stagedOperations: [], kind: kind, message: message, actor: actor)
+                                     stagedOperations: [], kind: kind, message: message, actor: actor, alsoMirror: alsoMirror)
     }
 
     /// Prepares and commits at once (for automatic commits and scripts).
-    public func commit(message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit) async throws -> CommitOutcome {
-        try await commit(try await prepareCommit(), message: message, by: actor, kind: kind)
+    public func commit(message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit,
+                       alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
+        try await commit(try await prepareCommit(), message: message, by: actor, kind: kind, alsoMirror: alsoMirror)
     }
 
     /// Makes the topology of the commit written at `revision` the staged and committed state
-    /// again, validated like a commit, recorded as a new commit; one transaction.
-    public func restore(revision: Int64, message: String, by actor: Actor) async throws -> CommitOutcome {
+    /// again, validated like a commit, recorded as a new commit; one transaction, then the
+    /// mirrors as after a commit.
+    public func restore(revision: Int64, message: String, by actor: Actor, alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
         let listing = try await etcd.get(keys.history, prefix: true, keysOnly: true)
         guard let key = listing.kvs.first(where: { $0.modRevision == revision })?.key, let kv = try await etcd.value(key) else {
             throw StoreError.unknownRevision(revision)
@@ -204,23 +234,55 @@ public struct TopologyStore: Sendable {
             + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now,
                                                                change: "restore of revision \(revision)")))]
         return try await writeCommit(staged: staged, committed: committed, topology: topology, stagedOperations: operations,
-                                     kind: .restore, message: "restore of revision \(revision): \(message)", actor: actor)
+                                     kind: .restore, message: "restore of revision \(revision): \(message)", actor: actor, alsoMirror: alsoMirror)
     }
 
     private func writeCommit(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
-                             kind: HistoryEntry.Kind, message: String, actor: Actor) async throws -> CommitOutcome {
-        var (transaction, entry) = commitTransaction(staged: staged, committed: committed, topology: topology, stagedOperations: stagedOperations,
-                                                     kind: kind, message: message, actor: actor)
+                             kind: HistoryEntry.Kind, message: String, actor: Actor, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
+        let (transaction, entry, configs) = commitTransaction(staged: staged, committed: committed, topology: topology,
+                                                              stagedOperations: stagedOperations, kind: kind, message: message, actor: actor)
+        return try await runCommit(transaction, entry: entry, configs: configs, readRevision: staged.revision, writeMirror: true,
+                                   alsoMirror: alsoMirror)
+    }
+
+    /// Runs a commit's transaction with a read of the site mirror setting added to it (so the
+    /// setting is the one at the commit's revision), then writes the mirrors.
+    private func runCommit(_ transaction: Transaction, entry: HistoryEntry, configs: [String: GeneratedConfig], readRevision: Int64,
+                           writeMirror: Bool, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
+        var transaction = transaction
+        transaction.success.append(.get(keys.siteMirror))
         let result = try await run(transaction)
-        guard result.succeeded else { return .conflict(readRevision: staged.revision) }
+        guard result.succeeded else { return .conflict(readRevision: readRevision) }
+        var entry = entry
         entry.revision = result.revision
+        guard writeMirror else { return .committed(entry) }
+        var written = [String](), failures = [MirrorFailure]()
+        var site: SiteMirror?
+        if let kv = Self.ranges(of: result).last?.kvs.first {
+            do {
+                site = try StoredJSON.decode(SiteMirror.self, from: kv.value, key: kv.key)
+            } catch {
+                failures.append(MirrorFailure(target: "the site mirror setting", message: "\(error)"))
+            }
+        }
+        let report = await mirrors(site: site, also: alsoMirror).writeAll(configs, etcd: etcd)
+        written += report.written
+        failures += report.failures
+        guard failures.isEmpty else { throw MirrorWriteFailed(entry: entry, written: written, failures: failures) }
         return .committed(entry)
+    }
+
+    /// The mirrors to write: the site's v2 prefix, then this process's own (a v2 prefix equal
+    /// to the site's is written once).
+    private func mirrors(site: SiteMirror?, also: ConfigMirror) -> MirrorSet {
+        MirrorSet(site: site.map { ConfigMirror(v2Prefix: $0.v2Prefix) }, own: also.excluding(v2Prefix: site?.v2Prefix))
     }
 
     /// The one transaction of a commit: generated configurations, history entry and head,
     /// comparing the staged marker and the committed head read in `staged` and `committed`.
     private func commitTransaction(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
-                                   kind: HistoryEntry.Kind, message: String, actor: Actor) -> (Transaction, HistoryEntry) {
+                                   kind: HistoryEntry.Kind, message: String, actor: Actor)
+        -> (Transaction, HistoryEntry, [String: GeneratedConfig]) {
         let configs = topology.generatedConfigs()
         let sequence = committed.sequence + 1
         let entry = HistoryEntry(schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
@@ -240,7 +302,7 @@ public struct TopologyStore: Sendable {
             operations.append(.deleteRange(from: keys.history(0), to: keys.history(sequence - historyLimit + 1)))
         }
         let compares: [Compare] = [.unchanged(keys.staged, since: staged.markerRevision), .unchanged(keys.committed, since: committed.headRevision)]
-        return (Transaction(compares: compares, success: operations), entry)
+        return (Transaction(compares: compares, success: operations), entry, configs)
     }
 
     // MARK: Edits committed at once (operations and automatic policies)
@@ -253,6 +315,8 @@ public struct TopologyStore: Sendable {
         public var entry: HistoryEntry
         /// The committed topology once written.
         public var topology: Topology
+        /// Its generated configuration (what the mirrors get), computed ahead too.
+        public var configs: [String: GeneratedConfig]
         var readRevision: Int64
     }
 
@@ -292,9 +356,9 @@ public struct TopologyStore: Sendable {
         guard introduced.isEmpty else { return .failure(EditsRefused(issues: introduced, reason: "the change would break the rules")) }
         let operations = stagedOperations(from: staged.topology, to: stagedTopology)
             + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: message)))]
-        let (transaction, entry) = commitTransaction(staged: staged, committed: committed, topology: topology, stagedOperations: operations,
-                                                     kind: kind, message: message, actor: actor)
-        return .success(PreparedEdits(transaction: transaction, entry: entry, topology: topology, readRevision: staged.revision))
+        let (transaction, entry, configs) = commitTransaction(staged: staged, committed: committed, topology: topology,
+                                                              stagedOperations: operations, kind: kind, message: message, actor: actor)
+        return .success(PreparedEdits(transaction: transaction, entry: entry, topology: topology, configs: configs, readRevision: staged.revision))
     }
 
     /// Why prepared edits were refused: the rules they would break, or the edit that does not apply.
@@ -308,16 +372,79 @@ public struct TopologyStore: Sendable {
 
     /// Writes prepared edits, with `operations` added to the same transaction (a journal entry)
     /// and `compares` added to its conditions (a leader's lease); `.conflict` if anything
-    /// compared changed since the edits were prepared.
-    public func commit(_ prepared: PreparedEdits, alongWith operations: [KVOperation] = [], compares: [Compare] = []) async throws -> CommitOutcome {
+    /// compared changed since the edits were prepared. Then the site mirror and `alsoMirror`,
+    /// as every commit: `MirrorWriteFailed` if one was not written. `writeMirror: false` leaves
+    /// the mirrors to the caller (`writeMirror(_:also:)`), for a commit inside a window that
+    /// must stay one round trip.
+    public func commit(_ prepared: PreparedEdits, alongWith operations: [KVOperation] = [], compares: [Compare] = [],
+                       writeMirror: Bool = true, alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
         var transaction = prepared.transaction
         transaction.success += operations
         transaction.compares += compares
-        let result = try await run(transaction)
-        guard result.succeeded else { return .conflict(readRevision: prepared.readRevision) }
-        var entry = prepared.entry
-        entry.revision = result.revision
-        return .committed(entry)
+        return try await runCommit(transaction, entry: prepared.entry, configs: prepared.configs, readRevision: prepared.readRevision,
+                                   writeMirror: writeMirror, alsoMirror: alsoMirror)
+    }
+
+    // MARK: Mirrors
+
+    /// The site mirror setting, or nil when none is set.
+    public func siteMirror() async throws -> SiteMirror? {
+        try await etcd.value(keys.siteMirror).map { try StoredJSON.decode(SiteMirror.self, from: $0.value, key: $0.key) }
+    }
+
+    /// Sets the site mirror (nil: none). Commits from then on write it; what is committed now
+    /// is not written by this (`syncMirror`).
+    public func setSiteMirror(_ mirror: SiteMirror?) async throws {
+        if let mirror {
+            _ = try await etcd.put(keys.siteMirror, StoredJSON.encodeWithSchema(mirror))
+        } else {
+            _ = try await etcd.delete(keys.siteMirror)
+        }
+    }
+
+    /// Writes `configs` (a commit's configuration) to the site mirror, read now, and to
+    /// `also`; gives what was written, or throws `MirrorWriteFailed` (with no entry).
+    @discardableResult
+    public func writeMirror(_ configs: [String: GeneratedConfig], also: ConfigMirror = ConfigMirror()) async throws -> [String] {
+        let site: SiteMirror?
+        do {
+            site = try await siteMirror()
+        } catch {
+            throw MirrorWriteFailed(entry: nil, written: [], failures: [MirrorFailure(target: "the site mirror setting", message: "\(error)")])
+        }
+        let report = await mirrors(site: site, also: also).writeAll(configs, etcd: etcd)
+        guard report.failures.isEmpty else { throw MirrorWriteFailed(entry: nil, written: report.written, failures: report.failures) }
+        return report.written
+    }
+
+    /// Writes what is committed now to the site mirror and to `also` (after a failed mirror
+    /// write, or when the mirror was just set); gives what was written, or throws
+    /// `MirrorWriteFailed`.
+    @discardableResult
+    public func syncMirror(also: ConfigMirror = ConfigMirror()) async throws -> [String] {
+        let (_, committed) = try await read()
+        let report = await mirrors(site: committed.siteMirror, also: also).writeAll(committed.configs, etcd: etcd)
+        guard report.failures.isEmpty else { throw MirrorWriteFailed(entry: nil, written: report.written, failures: report.failures) }
+        return report.written
+    }
+
+    /// What the site mirror holds now, per datacenter (the raw v2 values at
+    /// `<prefix>/<datacenter>/dbconfig`), read as MediaWiki reads it: one recursive v2 GET.
+    /// A mirror that cannot be read gives `readError` rather than throwing.
+    public func readMirror(_ site: SiteMirror) async -> MirrorContent {
+        do {
+            guard let node = try await etcd.v2Get(site.v2Prefix, recursive: true) else { return MirrorContent(site: site, values: [:]) }
+            var values = [String: String]()
+            let base = "/" + site.v2Prefix + "/"
+            for (key, value) in node.leaves where key.hasPrefix(base) && key.hasSuffix("/dbconfig") {
+                let datacenter = key.dropFirst(base.count).dropLast("/dbconfig".count)
+                guard !datacenter.isEmpty, !datacenter.contains("/") else { continue }
+                values[String(datacenter)] = value
+            }
+            return MirrorContent(site: site, values: values)
+        } catch {
+            return MirrorContent(site: site, values: [:], readError: "\(error)")
+        }
     }
 
     /// The latest `limit` commits, newest first: one keys-only listing, then one read

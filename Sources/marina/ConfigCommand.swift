@@ -6,7 +6,7 @@ import TopologyStore
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "Review, commit, undo, import and export the source of truth.",
-        subcommands: [Diff.self, Commit.self, Show.self, History.self, Restore.self, Import.self, Export.self])
+        subcommands: [Diff.self, Commit.self, Show.self, History.self, Restore.self, Import.self, Export.self, Mirror.self])
 
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -35,7 +35,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Commit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate the staged objects, show the diff, and write every datacenter's configuration with a history entry, atomically.")
+            abstract: "Validate the staged objects, show the diff, and write every datacenter's configuration with a history entry, atomically; then the site mirror (exit 4 if it could not be written).")
         @OptionGroup var store: StoreOptions
         @OptionGroup var mirrorOptions: MirrorOptions
         @Option(name: .shortAndLong, help: "Why (recorded in history).") var message: String
@@ -52,8 +52,14 @@ struct ConfigCommand: AsyncParsableCommand {
                         print(renderChanges(prepared.changes))
                     }
                 }
-                let outcome = try await topologyStore.commit(prepared, message: message, by: store.actor)
-                try await reportCommit(outcome, store: topologyStore, mirror: mirrorOptions.mirror, json: store.json)
+                let also = try mirrorOptions.mirror()
+                let outcome: CommitOutcome
+                do {
+                    outcome = try await topologyStore.commit(prepared, message: message, by: store.actor, alsoMirror: also)
+                } catch let failure as MirrorWriteFailed {
+                    try reportMirrorFailure(failure, json: store.json)
+                }
+                try await reportCommit(outcome, store: topologyStore, alsoMirror: also, json: store.json)
             }
         }
     }
@@ -121,7 +127,7 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make the topology of an earlier commit current again (staged and committed), validated like a commit.")
+            abstract: "Make the topology of an earlier commit current again (staged and committed), validated like a commit; then the site mirror (exit 4 if it could not be written).")
         @OptionGroup var store: StoreOptions
         @OptionGroup var mirrorOptions: MirrorOptions
         @Argument(help: "The commit's revision, from `marina config history`.") var revision: Int64
@@ -130,9 +136,16 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 let topologyStore = try store.store()
-                let outcome = try await topologyStore.restore(revision: revision, message: message, by: store.actor)
+                let also = try mirrorOptions.mirror()
+                let outcome: CommitOutcome
+                do {
+                    outcome = try await topologyStore.restore(revision: revision, message: message, by: store.actor, alsoMirror: also)
+                } catch let failure as MirrorWriteFailed {
+                    if let entry = failure.entry, !store.json { print(renderChanges(entry.changes)) }
+                    try reportMirrorFailure(failure, json: store.json)
+                }
                 if case .committed(let entry) = outcome, !store.json { print(renderChanges(entry.changes)) }
-                try await reportCommit(outcome, store: topologyStore, mirror: mirrorOptions.mirror, json: store.json)
+                try await reportCommit(outcome, store: topologyStore, alsoMirror: also, json: store.json)
             }
         }
     }
@@ -171,30 +184,121 @@ struct ConfigCommand: AsyncParsableCommand {
             }
         }
     }
-}
 
-/// Prints a commit's outcome, writes the mirrors after a successful one, and exits accordingly.
-func reportCommit(_ outcome: CommitOutcome, store: TopologyStore, mirror: ConfigMirror, json: Bool) async throws {
-    switch outcome {
-    case .committed(let entry):
-        var mirrored = [String]()
-        var mirrorError: Error?
-        if !mirror.isEmpty {
-            do {
-                mirrored = try await mirror.write(entry.topology.topology.generatedConfigs(), etcd: store.etcd)
-            } catch {
-                mirrorError = error
+    struct Mirror: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set the site mirror: the etcd v2 directory (MediaWiki's) that every commit also writes, whoever commits.",
+            discussion: """
+                Without an option, shows the setting. Kept in etcd (<root>/site/mirror): `config commit`, `config restore`, \
+                switchovers and the automatic depool all write it after their commit, and fail (exit 4 here) if they cannot. \
+                Exit 4: the setting is saved or the commit stands, but the committed configuration could not be written there.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Mirror every commit to this etcd v2 directory (MediaWiki reads \(ConfigMirror.mediaWikiPrefix)), and write what is committed there now.")
+        var v2Prefix: String?
+        @Flag(help: "Stop mirroring: commits write no v2 mirror (the v2 keys already written stay as they are).")
+        var off = false
+        @Flag(help: "Write what is committed now to the site mirror (after a failed mirror write).")
+        var sync = false
+
+        func validate() throws {
+            guard [v2Prefix != nil, off, sync].filter({ $0 }).count <= 1 else {
+                throw ValidationError("give one of --v2-prefix, --off and --sync (none shows the setting)")
             }
         }
+
+        func run() async throws {
+            try await running {
+                let topologyStore = try store.store()
+                if let v2Prefix {
+                    let actor = store.actor
+                    let mirror: SiteMirror
+                    do {
+                        mirror = try SiteMirror(v2Prefix: v2Prefix, author: actor.author, at: actor.now)
+                    } catch {
+                        throw UsageProblem("\(error)")
+                    }
+                    try await topologyStore.setSiteMirror(mirror)
+                    if !store.json { print("Site mirror set: every commit writes etcd v2 /v2/keys/\(mirror.v2Prefix)/<datacenter>/dbconfig.") }
+                    try await write(topologyStore)
+                } else if off {
+                    try await topologyStore.setSiteMirror(nil)
+                    if store.json {
+                        try printJSON(MirrorOutput(v2Prefix: nil))
+                    } else {
+                        print("Site mirror off: commits write no v2 mirror; the v2 keys already written stay as they are.")
+                    }
+                } else if sync {
+                    guard try await topologyStore.siteMirror() != nil else {
+                        throw UsageProblem("no site mirror is set: `marina config mirror --v2-prefix \(ConfigMirror.mediaWikiPrefix)` sets MediaWiki's")
+                    }
+                    try await write(topologyStore)
+                } else if let mirror = try await topologyStore.siteMirror() {
+                    if store.json {
+                        try printJSON(MirrorOutput(v2Prefix: mirror.v2Prefix, author: mirror.author, at: mirror.at))
+                    } else {
+                        print("Site mirror: every commit writes etcd v2 /v2/keys/\(mirror.v2Prefix)/<datacenter>/dbconfig"
+                              + (mirror.author.map { " (set by \($0)\(mirror.at.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""))" } ?? "") + ".")
+                    }
+                } else if store.json {
+                    try printJSON(MirrorOutput(v2Prefix: nil))
+                } else {
+                    print("Site mirror: off (commits write no v2 mirror). `marina config mirror --v2-prefix \(ConfigMirror.mediaWikiPrefix)` sets MediaWiki's.")
+                }
+            }
+        }
+
+        /// Writes what is committed to the site mirror now.
+        private func write(_ topologyStore: TopologyStore) async throws {
+            let written: [String]
+            do {
+                written = try await topologyStore.syncMirror()
+            } catch let failure as MirrorWriteFailed {
+                try reportMirrorFailure(failure, json: store.json)
+            }
+            if store.json {
+                let mirror = try await topologyStore.siteMirror()
+                try printJSON(MirrorOutput(v2Prefix: mirror?.v2Prefix, author: mirror?.author, at: mirror?.at, written: written))
+            } else if written.isEmpty {
+                print("Nothing is committed yet: the first commit writes the mirror.")
+            } else {
+                for line in written { print("  wrote \(line)") }
+            }
+        }
+    }
+
+    struct MirrorOutput: Encodable {
+        var v2Prefix: String?
+        var author: String?
+        var at: Date?
+        var written: [String]?
+
+        enum CodingKeys: String, CodingKey { case v2Prefix = "v2_prefix", author, at, written }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(v2Prefix, forKey: .v2Prefix)  // null when off
+            try c.encodeIfPresent(author, forKey: .author)
+            try c.encodeIfPresent(at, forKey: .at)
+            try c.encodeIfPresent(written, forKey: .written)
+        }
+    }
+}
+
+/// Prints a commit's outcome and exits accordingly. The store wrote the mirrors (the site's and
+/// `alsoMirror`); a failed one never gets here (`reportMirrorFailure`).
+func reportCommit(_ outcome: CommitOutcome, store: TopologyStore, alsoMirror: ConfigMirror, json: Bool) async throws {
+    switch outcome {
+    case .committed(let entry):
+        let datacenters = Array(entry.topology.topology.datacenters)
+        let site = try? await store.siteMirror()
+        let mirrored = ConfigMirror(v2Prefix: site?.v2Prefix).targets(datacenters: datacenters)
+            + alsoMirror.excluding(v2Prefix: site?.v2Prefix).targets(datacenters: datacenters)
         if json {
             try printJSON(CommitOutput(outcome: "committed", revision: entry.revision, sequence: entry.sequence, mirrored: mirrored))
         } else {
             print("Committed #\(entry.sequence) at revision \(entry.revision ?? 0) by \(entry.author): \(entry.message)")
             for line in mirrored { print("  mirrored to \(line)") }
-        }
-        if let mirrorError {
-            printError("committed, but a mirror was not written: \(mirrorError)")
-            throw ExitCode(4)
         }
     case .nothingToCommit:
         if json { try printJSON(CommitOutput(outcome: "nothing to commit")) } else { print("Nothing to commit.") }
@@ -209,9 +313,33 @@ func reportCommit(_ outcome: CommitOutcome, store: TopologyStore, mirror: Config
     }
 }
 
+/// A commit that stands while a mirror of it was not written: says so, and exits `Exit.mirrorNotWritten`.
+func reportMirrorFailure(_ failure: MirrorWriteFailed, json: Bool) throws -> Never {
+    if let entry = failure.entry {
+        if json {
+            try printJSON(CommitOutput(outcome: "committed", revision: entry.revision, sequence: entry.sequence, mirrored: failure.written,
+                                       mirrorFailures: failure.failures.map(\.description)))
+        } else {
+            print("Committed #\(entry.sequence) at revision \(entry.revision ?? 0) by \(entry.author): \(entry.message)")
+            for line in failure.written { print("  mirrored to \(line)") }
+        }
+    } else if json {
+        try printJSON(CommitOutput(outcome: "mirror not written", mirrored: failure.written, mirrorFailures: failure.failures.map(\.description)))
+    }
+    let stale = failure.v2Failed ? "MediaWiki (everything reading the etcd v2 mirror) still sees the previous configuration"
+        : "what reads that mirror still sees the previous configuration"
+    printError("\(failure.entry == nil ? "the committed configuration stands" : "committed"), but a mirror was not written: "
+               + failure.failures.map(\.description).joined(separator: "; ")
+               + ". \(stale): fix the cause, then run `marina config mirror --sync`")
+    throw Exit.mirrorNotWritten
+}
+
 struct CommitOutput: Encodable {
     var outcome: String
     var revision: Int64?
     var sequence: Int?
     var mirrored: [String]?
+    var mirrorFailures: [String]?
+
+    enum CodingKeys: String, CodingKey { case outcome, revision, sequence, mirrored, mirrorFailures = "mirror_failures" }
 }

@@ -9,6 +9,9 @@ enum Exit {
     static let refused = ExitCode(2)
     /// Lost a race with another writer; nothing was written: re-run.
     static let conflict = ExitCode(3)
+    /// The commit (or the mirror setting) stands, but a mirror was not written: applications
+    /// reading it see the previous configuration until `marina config mirror --sync`.
+    static let mirrorNotWritten = ExitCode(4)
 }
 
 /// A problem with what was asked that is not argument syntax (ArgumentParser reports those):

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtcdClient
 import Foundation
 import Observation
 import Policy
@@ -8,7 +9,7 @@ import TopologyStore
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "The topology per section as configured and as the agents observe it (reads etcd only).")
+        abstract: "The topology per section as committed and as the agents observe it, with what is staged but not committed (reads etcd only).")
 
     @OptionGroup var store: StoreOptions
     @Argument(help: "Only this section.") var section: String?
@@ -16,19 +17,31 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         try await running {
             let topologyStore = try store.store()
-            let topology = try await topologyStore.read().staged.topology
-            let observations = try await topologyStore.observations().observations
-            let automatic = try await topologyStore.policyState()
+            // One read: the committed topology, the observations, the locks and the policy state at one revision.
+            let site = try await topologyStore.snapshot()
+            let topology = site.committedTopology ?? Topology()
+            let observations = site.observations
+            let automatic = try decodePolicyState(site.policyState)
             let sections = topology.sections.values.filter { section == nil || $0.name == section }.sorted { $0.name < $1.name }
-            if let section, sections.isEmpty { throw UsageProblem("unknown section \(section)") }
+            if let section, sections.isEmpty {
+                throw UsageProblem(site.staged.topology.sections[section] == nil ? "unknown section \(section)"
+                                   : "section \(section) is staged but not committed yet: `marina config diff`")
+            }
             let now = Date()
-            let report = sections.map { StatusReport.SectionStatus($0, topology: topology, observations: observations, now: now, automatic: automatic) }
+            let report = sections.map {
+                StatusReport.SectionStatus($0, topology: topology, observations: observations, now: now, automatic: automatic,
+                                           operation: site.locks[$0.name], uncommitted: site.uncommitted)
+            }
             if store.json {
                 try printJSON(report)
             } else {
+                if site.committedTopology == nil { print("Nothing is committed yet: `marina config diff` shows what is staged.") }
                 print(report.map { $0.render() }.joined(separator: "\n\n"))
                 let unknown = observations.keys.filter { topology.instances[$0] == nil }.sorted()
-                if !unknown.isEmpty && section == nil { print("\nobserved but not in the source of truth: \(unknown.joined(separator: ", "))") }
+                if !unknown.isEmpty && section == nil { print("\nobserved but not in the committed source of truth: \(unknown.joined(separator: ", "))") }
+                if !site.uncommitted.isEmpty && section == nil {
+                    print("\n\(site.uncommitted.count) staged change\(site.uncommitted.count == 1 ? "" : "s") not committed (shown above as the committed state): `marina config diff`")
+                }
             }
         }
     }
@@ -60,15 +73,25 @@ enum StatusReport {
     struct SectionStatus: Encodable {
         var name: String
         var datacenter: String
+        /// As committed.
         var primary: String
         var readOnly: Bool
         var members: [Member]
+        /// The operation holding the section's lock, if one runs.
+        var operation: String?
+        /// Staged changes of this section not committed yet (`datacenter key: before → after`).
+        var uncommitted: [String]?
 
-        init(_ section: Section, topology: Topology, observations: [String: Observation], now: Date, automatic: PolicyState) {
+        init(_ section: Section, topology: Topology, observations: [String: Observation], now: Date, automatic: PolicyState,
+             operation: String? = nil, uncommitted: [ConfigChange] = []) {
             name = section.name
             datacenter = section.datacenter
             primary = section.primary
             readOnly = section.readOnly
+            self.operation = operation
+            let own = uncommitted.filter { $0.key != "hostsByName" && $0.entry == GeneratedConfig.mediaWikiName(section.name) }
+                .map { "\($0.datacenter) \($0.key): \($0.before ?? "absent") → \($0.after ?? "absent")" }
+            self.uncommitted = own.isEmpty ? nil : own
             let addresses = Dictionary(topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
             members = topology.members(of: section.name).map { instance, membership in
                 let configured = section.primary == instance.name ? "primary" : "replica"
@@ -94,7 +117,9 @@ enum StatusReport {
         }
 
         func render() -> String {
-            var lines = ["section \(name)  (\(datacenter), primary \(primary.isEmpty ? "none" : primary), \(readOnly ? "READ-ONLY" : "read-write"))"]
+            var lines = ["section \(name)  (\(datacenter), primary \(primary.isEmpty ? "none" : primary), \(readOnly ? "READ-ONLY" : "read-write"))"
+                         + (operation.map { "  operation \($0) running" } ?? "")]
+            for change in uncommitted ?? [] { lines.append("  staged, not committed: \(change)") }
             let names = Set(members.map(\.name))
             func add(_ member: Member, depth: Int) {
                 lines.append((depth == 0 ? "  " : String(repeating: "   ", count: depth) + "└─ ") + describe(member))
@@ -130,5 +155,15 @@ enum StatusReport {
             if let automatic = member.automatic { parts.append("[\(automatic)]") }
             return parts.joined(separator: "  ")
         }
+    }
+}
+
+/// The automatic depool state from its raw value (empty when it never acted).
+func decodePolicyState(_ kv: KeyValue?) throws -> PolicyState {
+    guard let kv else { return PolicyState() }
+    do {
+        return try PolicyJSON.decode(kv.value)
+    } catch {
+        throw StoreError.corrupt(key: kv.key, problem: "is not the policy state: \(error)")
     }
 }

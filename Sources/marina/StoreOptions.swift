@@ -88,21 +88,32 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// Where `config commit` and `restore` also write the configuration.
+/// Where one `config commit` or `restore` also writes the configuration, besides the site
+/// mirror kept in etcd (`marina config mirror`), which every commit writes without any flag.
+/// `--mirror-dir` is a file copy on the host running the command. The v2 flags are kept for
+/// compatibility: they add a v2 prefix for this command only (the site's prefix is written
+/// once), and are no longer needed once the site mirror is set.
 struct MirrorOptions: ParsableArguments {
     @Option(help: "Also write <dir>/<datacenter>.json (default: $MARINA_MIRROR_DIR).")
     var mirrorDir: String?
 
-    @Flag(help: "Also write {\"val\": config} through etcd's v2 API where MediaWiki's EtcdConfig reads it (default: $MARINA_MIRROR_V2=1).")
+    @Flag(help: "Also write {\"val\": config} through etcd's v2 API for this command only (default: $MARINA_MIRROR_V2=1). Not needed once the site mirror is set (`marina config mirror`).")
     var mirrorV2 = false
 
-    @Option(help: "The v2 path prefix (default: conftool/v1/mediawiki-config).")
+    @Option(help: "The v2 path prefix of --mirror-v2 (default: conftool/v1/mediawiki-config).")
     var mirrorV2Prefix: String?
 
-    var mirror: ConfigMirror {
+    func mirror() throws -> ConfigMirror {
         let environment = ProcessInfo.processInfo.environment
         let v2 = mirrorV2 || environment["MARINA_MIRROR_V2"] == "1" || mirrorV2Prefix != nil
-        return ConfigMirror(v2Prefix: v2 ? (mirrorV2Prefix ?? ConfigMirror.mediaWikiPrefix) : nil,
-                            directory: mirrorDir ?? environment["MARINA_MIRROR_DIR"])
+        var prefix: String?
+        if v2 {
+            do {
+                prefix = try SiteMirror.normalized(mirrorV2Prefix ?? ConfigMirror.mediaWikiPrefix)
+            } catch {
+                throw UsageProblem("--mirror-v2-prefix: \(error)")
+            }
+        }
+        return ConfigMirror(v2Prefix: prefix, directory: mirrorDir ?? environment["MARINA_MIRROR_DIR"])
     }
 }

@@ -77,6 +77,9 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.binlogOff, "db1003", { _, o, _ in o["db1003"]!.logBin = false }),
     (.binlogFormatMismatch, "db1002", { _, o, _ in o["db1002"]!.binlogFormat = "STATEMENT" }),
     (.noObservation, "db1003", { _, o, _ in o["db1003"] = nil }),
+    (.observationStale, "db1003", { _, o, _ in o["db1003"]!.observedAt = now.addingTimeInterval(-61) }),
+    (.mirrorStale, "db1002", { _, _, _ in }),  // the mirror is set in the test: see `code(_:)`
+    (.operationInProgress, nil, { _, _, _ in }),  // the lock is set in the test: see `code(_:)`
     (.unknownInstance, "db9999", { _, o, _ in o["db9999"] = observed("db9999", serverID: 9999, readOnly: true, source: nil) }),
     (.automaticActionRefused, "db1003", { _, _, _ in }),  // the refusal is set in the test: see `code(_:)`
     (.uncommittedChange, nil, { _, _, u in
@@ -86,9 +89,12 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
 
 @Suite("Drift detection (pure)")
 struct DriftTests {
-    @Test("a clean snapshot yields nothing")
+    @Test("a clean snapshot yields nothing, a mirror equal to the committed configuration included")
     func clean() {
         #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: cleanObservations(), now: now)).isEmpty)
+        var snapshot = DriftSnapshot(topology: cleanTopology(), observations: cleanObservations(), now: now)
+        snapshot.mirror = mirror(mirrored: ["dc1": .config(cleanTopology().generatedConfigs()["dc1"]!)])
+        #expect(Drift.findings(snapshot).isEmpty)
     }
 
     @Test("every code has a case, and each case yields exactly its code for exactly its instance", arguments: cases.indices)
@@ -100,6 +106,12 @@ struct DriftTests {
         if code == .automaticActionRefused {
             snapshot.refusals = [AutomaticRefusal(instance: "db1003", section: "s1", action: "depool", reason: "below the minimum", since: now)]
         }
+        if code == .mirrorStale {
+            var mirrored = topology.generatedConfigs()["dc1"]!
+            mirrored.hostsByName["db1002"] = "10.0.0.9"
+            snapshot.mirror = mirror(mirrored: ["dc1": .config(mirrored)])
+        }
+        if code == .operationInProgress { snapshot.locks = ["s1": "20260101-000000-s1-abcd"] }
         let findings = Drift.findings(snapshot)
         #expect(findings.map(\.code) == [code], "\(code): \(findings)")
         #expect(findings.first?.instance == instance)
@@ -144,5 +156,79 @@ struct DriftTests {
         let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now))
         #expect(findings.map(\.severity) == [.critical, .error, .warning])
         #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now), section: "s9").isEmpty)
+    }
+}
+
+/// The site mirror of the clean topology's committed configuration, holding `mirrored`.
+func mirror(mirrored: [String: MirroredValue], readError: String? = nil) -> MirrorReading {
+    MirrorReading(location: "/v2/keys/conftool/v1/mediawiki-config", committed: cleanTopology().generatedConfigs(), mirrored: mirrored,
+                  readError: readError)
+}
+
+@Suite("Drift against what is committed, stale observations, the mirror (pure)")
+struct CommittedDriftTests {
+    @Test("a staged change not committed yet is informational only: no drift, whatever it changes")
+    func uncommittedIsInformational() {
+        // The committed topology still names db1001; a staged set-primary db1002 only shows as a change.
+        let change = ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1",
+                                  before: #"[{"db1001":0},{"db1002":100,"db1003":100}]"#, after: #"[{"db1002":0},{"db1001":100,"db1003":100}]"#)
+        let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: cleanObservations(), uncommitted: [change], now: now))
+        #expect(findings.map(\.code) == [.uncommittedChange])
+        #expect(findings.allSatisfy { !$0.severity.isDrift })
+        #expect(DriftCode.uncommittedChange.severity == .info && DriftCode.operationInProgress.severity == .info)
+    }
+
+    @Test("an observation older than the limit, or dated in the future, is stale; one within it is not", arguments: [
+        (-59.0, 60.0, false), (-61.0, 60.0, true), (-61.0, 120.0, false), (120.0, 60.0, true), (30.0, 60.0, false), (-3600.0, 60.0, true),
+    ])
+    func staleObservation(_ offset: Double, _ limit: Double, _ stale: Bool) {
+        var observations = cleanObservations()
+        observations["db1002"]!.observedAt = now.addingTimeInterval(offset)
+        let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now, observationStaleAfter: limit))
+        #expect(findings.map(\.code) == (stale ? [.observationStale] : []))
+        if stale {
+            #expect(findings.first?.instance == "db1002")
+            #expect(findings.first?.section == "s1")
+            #expect(findings.first?.observed.contains(offset < 0 ? "s ago" : "in the future") == true, "\(findings)")
+        }
+    }
+
+    @Test("a mirror that is absent, unreadable, unreachable or different is MIRROR_STALE, per datacenter or per entry")
+    func mirrorStale() {
+        let committed = cleanTopology().generatedConfigs()["dc1"]!
+        func findings(_ reading: MirrorReading) -> [DriftFinding] {
+            var snapshot = DriftSnapshot(topology: cleanTopology(), observations: cleanObservations(), now: now)
+            snapshot.mirror = reading
+            return Drift.findings(snapshot)
+        }
+        let absent = findings(mirror(mirrored: [:]))
+        #expect(absent.map(\.code) == [.mirrorStale])
+        #expect(absent.first?.observed == "absent")
+        #expect(absent.first?.expected == "/v2/keys/conftool/v1/mediawiki-config/dc1/dbconfig holds the committed configuration")
+        #expect(findings(mirror(mirrored: ["dc1": .unreadable("value: is required")])).first?.observed == "not a configuration: value: is required")
+        #expect(findings(mirror(mirrored: [:], readError: "v2 off")).first?.observed == "could not be read: v2 off")
+
+        // The mirror still names the old primary and a depooled replica: one finding per differing entry.
+        var old = committed
+        old.sectionLoads["s1"] = [["db1002": 0], ["db1001": 100, "db1003": 100]]
+        old.readOnlyBySection["s1"] = "switchover"
+        let stale = findings(mirror(mirrored: ["dc1": .config(old)]))
+        #expect(stale.map(\.code) == [.mirrorStale, .mirrorStale])
+        #expect(Set(stale.compactMap(\.section)) == ["s1"])
+        #expect(stale.allSatisfy { $0.severity == .error })
+        #expect(stale.contains { $0.expected.hasPrefix("dc1 sectionLoads committed: ") && $0.observed.contains(#""db1002":0"#) })
+        // A datacenter only in the mirror is not judged: nothing commits it.
+        #expect(findings(mirror(mirrored: ["dc1": .config(committed), "dc9": .unreadable("x")])).isEmpty)
+    }
+
+    @Test("a section under an operation's lock is reported as informational, beside its real findings")
+    func operationInProgress() {
+        var observations = cleanObservations()
+        observations["db1001"]!.readOnly = true  // the switchover's read-only step
+        var snapshot = DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)
+        snapshot.locks = ["s1": "op-1"]
+        let findings = Drift.findings(snapshot)
+        #expect(findings.map(\.code) == [.primaryReadOnly, .operationInProgress])
+        #expect(Drift.findings(snapshot, section: "s1").count == 2)
     }
 }
