@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["Operations", "Topology", "Observation"]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Policy"]),
+        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Policy", "MariaDBClient"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Topology", "Observation"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),

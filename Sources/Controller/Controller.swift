@@ -30,9 +30,13 @@ public struct Controller: Service {
         guard let replicationUser = replication.user else {
             throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.replicationGroup)]")
         }
-        guard let replicationPassword = replication.password else {
+        guard let replicationPassword = replication.password.map(Secret.init) else {
             throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no password in [\(configuration.mariadb.replicationGroup)]: "
                                                 + "the replication account's password is given to every replica a switchover configures")
+        }
+        if let problem = replicationPassword.problemAsTextLiteral {
+            throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): the password in [\(configuration.mariadb.replicationGroup)] "
+                                                + "cannot be given to CHANGE MASTER: \(problem); choose another")
         }
         let id = configuration.id ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
         let mirror = configuration.mirror.map { ConfigMirror(v2Prefix: $0.v2Prefix, directory: $0.directory) }
@@ -42,7 +46,7 @@ public struct Controller: Service {
             hosts: Hosts(account: Hosts.Account(user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
                                                 tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) }),
                          fence: leadership.fence),
-            playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: Secret(replicationPassword), mirror: mirror,
+            playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: replicationPassword, mirror: mirror,
             pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger)
     }
 
@@ -51,67 +55,72 @@ public struct Controller: Service {
         logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(context.etcd.configuration)"])
         let depool = DepoolLoop(context: context, depool: configuration.depool)
         let leadership = context.leadership
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await lead(running) }
-                group.addTask { await depool.run { await leadership.isLeader } }
+        await withTaskGroup(of: Void.self) { lease in
+            // Keep-alives run on their own, scheduled from when each was sent, so that nothing
+            // else the leader waits for (a slow etcd read) lets its fence close.
+            lease.addTask { await keepAlive() }
+            await cancelWhenGracefulShutdown {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await lead(running) }
+                    group.addTask { await depool.run { await leadership.isLeader } }
+                }
             }
-        }
-        // A graceful shutdown takes no new request, but keeps the lease alive until every
-        // operation it runs has finished: a lease left to expire would hand a half-done
-        // operation to another controller while this one still acts on it.
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await running.waitForAll() }
-            group.addTask { await keepLeaseWhileFinishing() }
-            await group.next()
-            group.cancelAll()
+            // A graceful shutdown takes no new request, but the keep-alives go on until every
+            // operation it runs has finished: a lease left to expire would hand a half-done
+            // operation to another controller while this one still acts on it.
+            await running.waitForAll()
+            lease.cancelAll()
         }
         await context.leadership.resign()
         await context.hosts.closeAll()
         logger.info("controller \(context.leadership.id) stopped")
     }
 
-    /// During a graceful shutdown: keep-alives only, until cancelled.
-    private func keepLeaseWhileFinishing() async {
+    /// Renews the lease every third of its TTL while this controller holds one.
+    private func keepAlive() async {
+        let clock = ContinuousClock()
         let every = Duration.milliseconds(configuration.leaseTTL * 1000 / 3)
         while !Task.isCancelled {
-            guard await context.leadership.isLeader else { return }
-            do {
-                if try await !context.leadership.keepAlive() {
-                    logger.warning("controller \(context.leadership.id) lost the leader lease while finishing its operations")
-                    return
+            let sent = clock.now
+            if await context.leadership.holdsLease {
+                do {
+                    if try await !context.leadership.keepAlive() {
+                        logger.warning("controller \(context.leadership.id) lost the leader lease")
+                    }
+                } catch {
+                    logger.warning("controller \(context.leadership.id): keep-alive: \(error)")
                 }
-            } catch {
-                logger.warning("controller \(context.leadership.id): keep-alive while finishing: \(error)")
             }
-            try? await Task.sleep(for: every)
+            try? await Task.sleep(until: sent + every, clock: clock)
         }
     }
 
     private func lead(_ running: Running) async {
         let leadership = context.leadership
         let clock = ContinuousClock()
-        let keepAliveEvery = Duration.milliseconds(configuration.leaseTTL * 1000 / 3)
-        var nextKeepAlive = clock.now
+        let recoverEvery = Duration.milliseconds(configuration.leaseTTL * 1000 / 3)
+        var nextRecovery = clock.now
         while !Task.isCancelled {
             do {
                 if await !leadership.isLeader {
+                    // The operations of an earlier lease stop at their next statement (their fence
+                    // is closed); none may still be running when this controller leads again.
+                    guard await running.isEmpty else {
+                        try? await Task.sleep(for: .milliseconds(50))
+                        continue
+                    }
                     guard try await leadership.campaign() else {
                         try? await Task.sleep(for: .milliseconds(configuration.leaseTTL * 1000 / 4))
                         continue
                     }
                     logger.notice("controller \(leadership.id) leads")
-                    nextKeepAlive = clock.now + keepAliveEvery
+                    nextRecovery = clock.now + recoverEvery
                     try await recoverUnfinished(running)
                 }
-                if clock.now >= nextKeepAlive {
-                    guard try await leadership.keepAlive() else {
-                        logger.warning("controller \(leadership.id) lost the leader lease")
-                        continue
-                    }
-                    nextKeepAlive = clock.now + keepAliveEvery
+                if clock.now >= nextRecovery {
+                    nextRecovery = clock.now + recoverEvery
                     // An operation whose task ended without finishing (etcd stopped answering in the
-                    // middle, so its journal could not be written) still holds its lock: resume it.
+                    // middle, or the fence closed) still holds its lock: resume it.
                     try await recoverUnfinished(running)
                 }
                 let requests = try await context.etcd.get(context.keys.requests, prefix: true, keysOnly: true).kvs
@@ -183,6 +192,7 @@ actor Running {
     private var tasks = [String: Task<Void, Never>]()
 
     func claim(_ id: String) -> Bool { claimed.insert(id).inserted }
+    var isEmpty: Bool { claimed.isEmpty }
     func add(_ id: String, _ task: Task<Void, Never>) { if claimed.contains(id) { tasks[id] = task } }
     func release(_ id: String) {
         claimed.remove(id)

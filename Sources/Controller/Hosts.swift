@@ -35,8 +35,9 @@ public actor Hosts {
     /// How long to wait for a killed statement to return before calling its host unsettled.
     let killWait: Double
     private var clients = [String: MariaDBClient]()
-    /// Statements abandoned at their deadline that neither returned nor could be killed.
-    private var abandoned = [String: Task<QueryResult, Error>]()
+    /// Statements abandoned at their deadline that have not returned yet, by host. A host with
+    /// one is unsettled: nothing more is sent to it until they all returned.
+    private var abandoned = [String: [Task<QueryResult, Error>]]()
 
     public init(account: Account, fence: LeaseFence, killWait: Double = 5) {
         self.account = account
@@ -67,10 +68,11 @@ public actor Hosts {
             let fence = self.fence
             let text = sql.text
             let call = Task { try await client.query(text, checkedBy: { try fence.check() }) }
-            guard let outcome = await Self.outcome(of: call, within: timeout) else {
-                throw await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
+            var outcome = await Self.outcome(of: call, within: timeout)
+            if outcome == nil {
+                outcome = try await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
             }
-            switch outcome {
+            switch outcome! {
             case .success(let result):
                 return result
             case .failure(ControllerError.notLeader):
@@ -82,8 +84,15 @@ public actor Hosts {
                     retried = true
                     continue
                 }
-                throw HostError(host: instance.name, statement: statement,
-                                failure: error.isConnectionLost ? .lostDuring(error) : .refused(error))
+                guard error.isConnectionLost else {
+                    throw HostError(host: instance.name, statement: statement, failure: .refused(error), carriesSecret: sql.carriesSecret)
+                }
+                // Lost while the server had it (or libmariadb's own read timeout): the server's
+                // thread may still be running it, so it is killed before anything else is sent.
+                guard await kill(client.threadID, on: instance) else {
+                    throw HostError(host: instance.name, statement: statement, failure: .unsettled)
+                }
+                throw HostError(host: instance.name, statement: statement, failure: .lostDuring(error), carriesSecret: sql.carriesSecret)
             case .failure(let error):
                 forget(instance.name, client)
                 throw HostError(host: instance.name, statement: statement, failure: .other("\(error)"))
@@ -107,7 +116,7 @@ public actor Hosts {
                 if case .success = await Self.outcome(of: call, within: timeout) { continue }
                 forget(instance.name, client)
                 if await Self.outcome(of: call, within: killWait) == nil {
-                    abandoned[instance.name] = call
+                    abandoned[instance.name, default: []].append(call)
                     throw HostError(host: instance.name, statement: "SELECT 1", failure: .unsettled)
                 }
             }
@@ -125,13 +134,25 @@ public actor Hosts {
             """, timeout: timeout)
         var killed = [String]()
         for row in sessions.rows {
-            guard let id = row["id"] else { continue }
+            guard let id = row["id"], UInt(id) != nil else { continue }
             do {
                 try await query(instance, "KILL CONNECTION \(id)", timeout: timeout)
                 killed.append(id)
             } catch let error as HostError where error.isUnknownThread {
                 continue  // it ended meanwhile
             }
+        }
+        // KILL does not wait for the thread to end: confirm none is left.
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        while !killed.isEmpty {
+            let left = try await query(instance, """
+                SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (\(killed.joined(separator: ", ")))
+                """, timeout: timeout).first?["n"]
+            if left == "0" { break }
+            guard ContinuousClock.now < deadline else {
+                throw HostError(host: instance.name, statement: nil, failure: .other("a previous controller's sessions did not end after KILL"))
+            }
+            try await Task.sleep(for: .milliseconds(10))
         }
         return killed
     }
@@ -155,19 +176,23 @@ public actor Hosts {
         }
     }
 
-    /// The statement did not answer in time: kill it from a fresh connection, then wait for the
-    /// call to return. Gives the error the step fails with.
+    /// The statement did not answer in time: the host is unsettled at once (the actor may run
+    /// another call meanwhile), the statement is killed from a fresh connection, then awaited.
+    /// Gives its outcome if it returned (it may have succeeded just late: then that is the
+    /// result), or throws.
     private func abandon(_ call: Task<QueryResult, Error>, client: MariaDBClient, on instance: Instance, statement: String,
-                         timeout: Double) async -> HostError {
-        clients[instance.name] = nil
+                         timeout: Double) async throws -> Result<QueryResult, Error> {
+        if clients[instance.name] === client { clients[instance.name] = nil }
+        abandoned[instance.name, default: []].append(call)
         let killed = await kill(client.threadID, on: instance)
-        if await Self.outcome(of: call, within: killWait) != nil {
-            Task { await client.close() }
-            return HostError(host: instance.name, statement: statement, failure: .noAnswer(seconds: timeout, killed: true))
+        guard let outcome = await Self.outcome(of: call, within: killWait) else {
+            let reason: HostError.Failure = killed ? .noAnswer(seconds: timeout, killed: false) : .unsettled
+            throw HostError(host: instance.name, statement: statement, failure: reason)
         }
-        abandoned[instance.name] = call
-        let reason: HostError.Failure = killed ? .noAnswer(seconds: timeout, killed: false) : .unsettled
-        return HostError(host: instance.name, statement: statement, failure: reason)
+        abandoned[instance.name]?.removeAll { $0 == call }
+        Task { await client.close() }
+        if case .success = outcome { return outcome }
+        throw HostError(host: instance.name, statement: statement, failure: .noAnswer(seconds: timeout, killed: true))
     }
 
     /// `KILL CONNECTION` of one thread, from a connection of its own. Not fenced: it only stops things.
@@ -185,13 +210,14 @@ public actor Hosts {
         return false
     }
 
-    /// Waits for a statement abandoned earlier on this host; fails if it is still running.
+    /// Waits for the statements abandoned earlier on this host; fails if one is still running.
     private func settle(_ instance: Instance, timeout: Double) async throws {
-        guard let call = abandoned[instance.name] else { return }
-        guard await Self.outcome(of: call, within: timeout) != nil else {
-            throw HostError(host: instance.name, statement: nil, failure: .unsettled)
+        while let call = abandoned[instance.name]?.first {
+            guard await Self.outcome(of: call, within: timeout) != nil else {
+                throw HostError(host: instance.name, statement: nil, failure: .unsettled)
+            }
+            abandoned[instance.name]?.removeAll { $0 == call }
         }
-        abandoned[instance.name] = nil
     }
 
     private func forget(_ name: String, _ client: MariaDBClient) {
@@ -243,6 +269,16 @@ public struct HostError: Error, CustomStringConvertible, Sendable {
     /// What may be shown of the statement; never a secret.
     public var statement: String?
     public var failure: Failure
+    /// The statement carried a secret: the server's own message is withheld, since it may quote
+    /// the statement (a value too long, a syntax error near it).
+    public var carriesSecret: Bool
+
+    public init(host: String, statement: String?, failure: Failure, carriesSecret: Bool = false) {
+        self.host = host
+        self.statement = statement
+        self.failure = failure
+        self.carriesSecret = carriesSecret
+    }
 
     /// The host could not be reached at all (as opposed to refusing or failing a statement).
     public var isUnreachable: Bool {
@@ -262,17 +298,22 @@ public struct HostError: Error, CustomStringConvertible, Sendable {
         let what = statement.map { "\($0): " } ?? ""
         switch failure {
         case .unreachable(let error): return "cannot connect: \(error)"
-        case .refused(let error): return what + "\(error)"
-        case .lostDuring(let error): return what + "\(error) (its outcome is read back before anything else)"
+        case .refused(let error): return what + server(error)
+        case .lostDuring(let error): return what + server(error) + " (the connection broke during it; its thread was killed)"
         case .noAnswer(let seconds, let killed):
             return what + "no answer within \(Seconds.format(seconds)) s; "
-                + (killed ? "the statement was killed and did not apply" : "killed, but it has not returned yet")
+                + (killed ? "the statement was killed before it completed" : "it was killed but has not returned yet")
         case .unsettled: return what + "an earlier statement on this host has not returned and could not be killed; nothing more is sent to it"
         case .other(let message): return what + message
         }
     }
 
     public var description: String { "\(host): \(message)" }
+
+    private func server(_ error: MariaDBError) -> String {
+        guard carriesSecret else { return "\(error)" }
+        return "MariaDB \(error.operation.rawValue) failed: [\(error.code)/\(error.sqlState)] (the server's message is withheld: the statement carries a secret)"
+    }
 }
 
 /// A continuation resumed once, by whichever of two tasks comes first.

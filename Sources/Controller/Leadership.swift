@@ -35,13 +35,17 @@ public actor Leadership {
     /// Holds a lease whose fence is still open.
     public var isLeader: Bool { lease != 0 && fence.isOpen }
 
+    /// Holds a lease, whether or not its fence is open (a keep-alive may reopen it).
+    public var holdsLease: Bool { lease != 0 }
+
     /// The condition every write of the leader carries.
     public var compare: Compare { Compare(key: key, .equal, .value(value)) }
 
     /// Tries once to become the leader; true if this controller leads now.
     public func campaign() async throws -> Bool {
-        if isLeader { return true }
-        if lease != 0 { forget() }
+        // A lease held with its fence closed is the keep-alive's to renew (reopening the fence)
+        // or to find expired (forgetting it); campaigning meanwhile would only collide with it.
+        if lease != 0 { return isLeader }
         let sent = ContinuousClock.now
         let granted = try await etcd.grantLease(ttl: ttl)
         let stamp = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
@@ -57,7 +61,7 @@ public actor Leadership {
         return true
     }
 
-    /// Renews the lease; false (and no longer leader) if it expired or the fence closed first.
+    /// Renews the lease; false (and no longer leader) if it expired.
     public func keepAlive() async throws -> Bool {
         guard lease != 0 else { return false }
         let sent = ContinuousClock.now
@@ -65,14 +69,9 @@ public actor Leadership {
             forget()
             return false
         }
-        guard fence.isOpen else {
-            // Paused past the fence: whatever etcd says now, this controller stopped leading
-            // when the fence closed. Give the lease up so that a new leader need not wait for it.
-            let lease = self.lease
-            forget()
-            _ = try? await etcd.revokeLease(lease)
-            return false
-        }
+        // etcd renewed the lease when it received this keep-alive, after `sent`: nobody else
+        // can have led meanwhile, so the fence reopens from `sent` even if it had closed (a slow
+        // etcd); operations it stopped are resumed by the leader's recovery.
         fence.extend(sentAt: sent, ttl: Double(remaining))
         return true
     }

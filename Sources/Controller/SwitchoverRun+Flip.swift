@@ -13,10 +13,9 @@ extension SwitchoverRun {
             throw ControllerError.stepFailed(host: "controller", message: "commit-primary is not inside the flip")
         }
         // Prepared before the window, so that the commit inside it is one round trip.
-        let prepared: TopologyStore.PreparedEdits
-        switch try await context.store.prepare([.setPrimary(section: record.section, instance: record.candidate)],
-                                               message: "operation \(record.id): \(record.candidate) primary of \(record.section)",
-                                               by: author, kind: .commit) {
+        var prepared: TopologyStore.PreparedEdits
+        flipBaseline = try await context.store.committedTopology()
+        switch try await prepareSwitch() {
         case .success(let edits): prepared = edits
         case .failure(let refused):
             steps[commitIndex].state = .failed
@@ -40,12 +39,20 @@ extension SwitchoverRun {
                 if index == commitIndex {
                     steps[index].state = .done
                     try context.fence.check()
-                    let outcome = try await context.store.commit(
-                        prepared, alongWith: [.put(context.keys.operation(record.id), OperationJSON.encode(record))],
-                        compares: [await context.leadership.compare])
-                    guard case .committed = outcome else {
+                    // One round trip inside the window: the mirror is written after it (below). A
+                    // commit elsewhere meanwhile (another section) costs one more: prepared again.
+                    var attempts = 0
+                    while true {
+                        attempts += 1
+                        let outcome = try await context.store.commit(
+                            prepared, alongWith: [.put(context.keys.operation(record.id), OperationJSON.encode(record))],
+                            compares: [await context.leadership.compare], writeMirror: false)
+                        if case .committed = outcome { break }
                         guard await stillLeader() else { throw ControllerError.notLeader }
-                        throw ControllerError.stepFailed(host: "etcd", message: "lost compare-and-swap: the source of truth changed since the switch was prepared")
+                        guard attempts < 3, let again = try await preparedAgainIfSectionUnchanged() else {
+                            throw ControllerError.stepFailed(host: "etcd", message: "lost compare-and-swap: section \(record.section) changed in the source of truth since the switch was prepared")
+                        }
+                        prepared = again
                     }
                 } else {
                     try await perform(index)
@@ -76,5 +83,22 @@ extension SwitchoverRun {
         // so a failure here must not fail the step; it is logged and noted for a human.
         await mirror(prepared.topology)
         return nil
+    }
+
+    /// The commit of the new primary, prepared against what is committed now.
+    func prepareSwitch() async throws -> Result<TopologyStore.PreparedEdits, TopologyStore.EditsRefused> {
+        try await context.store.prepare([.setPrimary(section: record.section, instance: record.candidate)],
+                                        message: "operation \(record.id): \(record.candidate) primary of \(record.section)",
+                                        by: author, kind: .commit)
+    }
+
+    /// After a lost compare-and-swap: the commit prepared again, if what changed meanwhile left
+    /// this section as the switchover planned it (humans cannot commit to a locked section; the
+    /// automatic depool skips it); nil if the section itself changed.
+    func preparedAgainIfSectionUnchanged() async throws -> TopologyStore.PreparedEdits? {
+        guard let baseline = flipBaseline, let now = try await context.store.committedTopology(),
+              !TopologyStore.sectionsTouched(from: baseline, to: now).contains(record.section),
+              case .success(let again) = try await prepareSwitch() else { return nil }
+        return again
     }
 }

@@ -33,7 +33,13 @@ extension SwitchoverRun {
         record.finishedAt = Date()
         record.pausedBefore = nil
         context.logger.notice("operation \(record.id) \(record.state.rawValue)")
-        try await journal([.delete(context.keys.lock(record.section))])
+        // The lock is released only if it is this operation's.
+        let lock = context.keys.lock(record.section)
+        do {
+            try await journal([.delete(lock)], compares: [Compare(key: lock, .equal, .value(Array(record.id.utf8)))])
+        } catch is RequestWithdrawn {
+            context.logger.error("operation \(record.id): the lock of \(record.section) is not this operation's; its journal was not finished")
+        }
     }
 
     func stillLeader() async -> Bool {

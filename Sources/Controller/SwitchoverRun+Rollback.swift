@@ -133,8 +133,9 @@ extension SwitchoverRun {
     func recover() async throws {
         context.logger.notice("recovering operation \(record.id) (\(record.state.rawValue)), left by \(record.controller ?? "?")")
         record.controller = context.leadership.id
+        var uncleared = [String]()
         if record.state == .running || record.state == .rollingBack {
-            await killPreviousControllerSessions()
+            uncleared = await killPreviousControllerSessions()
         }
         var candidateReadOnly: Bool?
         if Recovery.needsCandidateState(record) {
@@ -144,7 +145,18 @@ extension SwitchoverRun {
                 candidateReadOnly = nil
             }
         }
-        let decision = Recovery.decide(record, candidateReadOnly: candidateReadOnly)
+        var decision = Recovery.decide(record, candidateReadOnly: candidateReadOnly)
+        // A statement the previous leader sent to the old primary or the candidate may still be
+        // in flight there: without its sessions cleared, neither may be made writable.
+        let critical = uncleared.filter { $0 == record.oldPrimary || $0 == record.candidate }
+        switch decision {
+        case .forward, .rollBack:
+            if !critical.isEmpty {
+                decision = .leaveForHuman(because: "the previous controller's sessions on \(critical.joined(separator: " and ")) could not be cleared")
+            }
+        case .release, .nothingRan, .leaveForHuman:
+            break
+        }
         context.logger.notice("operation \(record.id): \(decision)")
         switch decision {
         case .release:
@@ -171,7 +183,9 @@ extension SwitchoverRun {
     }
 
     /// Kills what a previous leader left open on each member of the section (see `recover`).
-    private func killPreviousControllerSessions() async {
+    /// Gives the members where that could not be done.
+    private func killPreviousControllerSessions() async -> [String] {
+        var uncleared = [String]()
         for member in topology.members(of: record.section).map(\.instance) {
             do {
                 let killed = try await context.hosts.killOtherControllerSessions(on: member, timeout: 5)
@@ -179,8 +193,10 @@ extension SwitchoverRun {
                     context.logger.notice("operation \(record.id): killed \(killed.count) session(s) a previous controller left on \(member.name)")
                 }
             } catch {
+                uncleared.append(member.name)
                 context.logger.warning("operation \(record.id): could not clear a previous controller's sessions on \(member.name): \(describe(error).message)")
             }
         }
+        return uncleared
     }
 }

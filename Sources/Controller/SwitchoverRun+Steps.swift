@@ -169,25 +169,38 @@ extension SwitchoverRun {
     /// `SUPER`) are killed before the final position is read, so that none of their writes lands
     /// after it. A writer that reconnects is caught by `expectNoWritesSinceFinalPosition`.
     func killPrivilegedWriters(on primary: Instance, timeout: Double) async throws {
-        let sessions = try await context.hosts.query(primary, ServerSessions.privilegedSQL(excluding: context.controllerUser), timeout: timeout)
-        for row in sessions.rows {
-            guard let id = row["id"], UInt(id) != nil else { continue }
-            do {
-                try await context.hosts.query(primary, "KILL CONNECTION \(id)", timeout: timeout)
-                context.logger.notice("operation \(record.id): killed session \(id) of \(row["user"] ?? "?")@\(row["host"] ?? "?") on \(primary.name), an account that writes through read_only")
-            } catch let error as HostError where error.isUnknownThread {
+        for user in privilegedUsers {
+            if SQL.quote(user).hasPrefix("'") {
+                try await context.hosts.query(primary, ServerSessions.killUser(user), timeout: timeout)
                 continue
+            }
+            // A name that needs a hexadecimal literal, which KILL USER does not take: by thread id.
+            let sessions = try await context.hosts.query(primary, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = \(SQL.quote(user))",
+                                                         timeout: timeout)
+            for id in sessions.rows.compactMap({ $0["id"] }) where UInt(id) != nil {
+                do {
+                    try await context.hosts.query(primary, "KILL CONNECTION \(id)", timeout: timeout)
+                } catch let error as HostError where error.isUnknownThread {
+                    continue
+                }
             }
         }
     }
 
-    /// The old primary's `gtid_binlog_pos` is still the final position read in the flip.
+    /// Nothing was written on the old primary under its own `server_id` after its final
+    /// position: its `gtid_binlog_state` holds no GTID of its own beyond that position. (Events
+    /// it applies from the new primary carry the new primary's id and do not count.)
     func expectNoWritesSinceFinalPosition(on primary: Instance, timeout: Double) async throws {
-        let expected = try finalPosition()
-        let now = try await context.hosts.value(primary, SwitchoverSQL.readBinlogPosition, column: "pos", timeout: timeout) ?? ""
-        guard now == expected else {
-            throw ControllerError.stepFailed(host: primary.name, message: "took writes after its final position \(expected) was read (now \(now)): "
-                                             + "an account that writes through read_only is connected")
+        let final = try GTIDPosition(parsing: try finalPosition())
+        guard let own = UInt32(try await serverID(of: primary, timeout: timeout)),
+              let text = try await context.hosts.value(primary, "SELECT @@GLOBAL.gtid_binlog_state AS state", column: "state", timeout: timeout),
+              let state = try? GTIDState(parsing: text) else {
+            throw ControllerError.stepFailed(host: primary.name, message: "its gtid_binlog_state could not be read")
+        }
+        let late = state.gtids.filter { $0.server == own && $0.sequence > (final[$0.domain]?.sequence ?? 0) }
+        guard late.isEmpty else {
+            throw ControllerError.stepFailed(host: primary.name, message: "took writes after its final position \(final) was read: "
+                                             + "\(late.map(\.description).joined(separator: ",")), by an account that writes through read_only")
         }
     }
 

@@ -43,6 +43,12 @@ actor SwitchoverRun {
     var pausedOnce = false
     /// `@@server_id` of each instance, read once: replication sources are compared by it.
     var serverIDs = [String: String]()
+    /// The user names that write through `read_only` on the old primary, read in preflight:
+    /// their sessions are killed in the flip.
+    var privilegedUsers = [String]()
+    /// What was committed when the flip's commit was prepared: a commit elsewhere meanwhile is
+    /// told from one that changed this section by comparing with it.
+    var flipBaseline: Topology?
 
     /// The etcd revision at which the request's journal was read (`start` only): taking the
     /// section's lock compares it, so a request the CLI withdrew meanwhile is never run.
@@ -134,6 +140,12 @@ actor SwitchoverRun {
         }
         let sessions = try await sessionRefusals(on: roles.oldPrimary)
         guard sessions.isEmpty else { return refuse(sessions) }
+        do {
+            privilegedUsers = try await context.hosts.query(roles.oldPrimary, ServerSessions.privilegedUsersSQL, timeout: 5).rows
+                .compactMap { $0["name"] }.filter { $0 != context.controllerUser }
+        } catch let error as HostError {
+            return refuse(["the accounts that write through read_only on \(roles.oldPrimary.name) could not be read: \(error.message)"])
+        }
         record.oldPrimary = roles.oldPrimary.name
         record.previousReadOnlyReason = roles.section.readOnly ? roles.section.readOnlyReason : nil
         record.channelSettings = try await channelSettings(of: roles.candidate)
@@ -251,6 +263,7 @@ actor SwitchoverRun {
 
     func describe(_ error: Error) -> (host: String, message: String) {
         if let error = error as? HostError { return (error.host, error.message) }
+        if let error = error as? MirrorWriteFailed { return ("etcd-v2", "\(error)") }
         if case ControllerError.stepFailed(let host, let message) = error { return (host, message) }
         if let error = error as? EtcdError { return ("etcd", "\(error)") }
         return ("controller", "\(error)")

@@ -38,23 +38,22 @@ public enum ServerSessions {
           AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Killed')
         """
 
-    /// The sessions of accounts that write through `read_only`: those holding `READ_ONLY ADMIN`
-    /// (bit 33 of `mysql.global_priv`'s access mask; `ALL PRIVILEGES` sets every bit), directly
-    /// or through a role, and `SUPER` (bit 15), which implied it before MariaDB 10.11. The
-    /// controller's own account (`excluding`) is left alone. Needs `PROCESS` and `SELECT` on
-    /// `mysql.global_priv` and `mysql.roles_mapping`.
-    public static func privilegedSQL(excluding user: String) -> String {
-        let bits = "(32768 | 8589934592)"
-        return """
-            SELECT p.ID AS id, p.USER AS user, p.HOST AS host FROM information_schema.PROCESSLIST p
-            WHERE p.ID <> CONNECTION_ID() AND p.USER <> \(SQL.quote(user))
-              AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', 'Slave_IO', 'Slave_SQL', 'Slave_worker')
-              AND p.USER IN (
-                SELECT g.User FROM mysql.global_priv g WHERE CAST(JSON_VALUE(g.Priv, '$.access') AS UNSIGNED) & \(bits) <> 0
-                UNION
-                SELECT r.User FROM mysql.roles_mapping r JOIN mysql.global_priv g ON g.User = r.Role AND g.Host = ''
-                WHERE CAST(JSON_VALUE(g.Priv, '$.access') AS UNSIGNED) & \(bits) <> 0)
-            """
+    /// The user names of accounts that write through `read_only`: those holding `READ_ONLY
+    /// ADMIN` (bit 33 of `mysql.global_priv`'s access mask; `ALL PRIVILEGES` sets every bit),
+    /// directly or through roles granted to roles, and `SUPER` (bit 15), which implied it before
+    /// MariaDB 10.11. Read before the flip; needs `SELECT` on `mysql.global_priv` and
+    /// `mysql.roles_mapping`. Accounts reached through a proxy user or PAM mapping are not seen.
+    public static let privilegedUsersSQL = """
+        WITH RECURSIVE privileged(name) AS (
+          SELECT g.User FROM mysql.global_priv g WHERE CAST(JSON_VALUE(g.Priv, '$.access') AS UNSIGNED) & (32768 | 8589934592) <> 0
+          UNION
+          SELECT r.User FROM mysql.roles_mapping r JOIN privileged p ON r.Role = p.name)
+        SELECT DISTINCT name FROM privileged WHERE name <> ''
+        """
+
+    /// Kills every session of one user name, from any host (one statement, however many sessions).
+    public static func killUser(_ name: String) -> SQLStatement {
+        "KILL CONNECTION USER \(SQL.quote(name))"
     }
 
     /// Preflight: a refusal for each session running a transaction or a statement for at least
@@ -66,8 +65,9 @@ public enum ServerSessions {
             let transaction = session.transactionSeconds.flatMap { Double($0) >= limit ? $0 : nil }
             guard statement != nil || transaction != nil else { return nil }
             let what = transaction.map { "a transaction open for \($0) s" } ?? "a statement running for \(statement ?? 0) s"
-            let info = session.info.map { ": \($0)" } ?? ""
-            return "the primary \(instance) has \(what) in thread \(session.id) (\(session.user)@\(session.host)\(info)), "
+            // The statement's text is not quoted: it may carry an application's data or secrets,
+            // and refusals are stored in the journal.
+            return "the primary \(instance) has \(what) in thread \(session.id) (\(session.user)@\(session.host)), "
                 + "older than max_transaction_age \(Seconds.format(limit)) s; wait for it or end it, or pass --force-long-transactions"
         }
     }

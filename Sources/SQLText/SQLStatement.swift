@@ -10,6 +10,17 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     public var debugDescription: String { "<secret>" }
     /// The text itself, for the one place that needs it: a client library's connect call.
     public var revealedForConnecting: String { value }
+
+    /// Why this secret cannot be written as a plain SQL string the same way under every
+    /// `sql_mode`, or nil: a backslash (an escape unless `NO_BACKSLASH_ESCAPES`), a control
+    /// character, or more than 96 characters (MariaDB's limit for `MASTER_PASSWORD`; a longer
+    /// one is refused with an error that quotes it).
+    public var problemAsTextLiteral: String? {
+        if value.contains("\\") { return "it contains a backslash" }
+        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "it contains a control character" }
+        if value.count > 96 { return "it is longer than 96 characters" }
+        return nil
+    }
 }
 
 /// SQL text to send, and what of it may be shown. Built by interpolation; a `Secret` can only
@@ -62,9 +73,11 @@ public struct SQLStatement: Sendable, Equatable, CustomStringConvertible, Expres
             appendInterpolation(String(value))
         }
 
-        /// A secret as a quoted literal; shown as `<secret>`.
+        /// A secret as a plain quoted string (quotes doubled), shown as `<secret>`. Plain, not
+        /// `SQL.quote`'s hexadecimal form: places such as `MASTER_PASSWORD` take a plain string
+        /// only. The secret must pass `Secret.problemAsTextLiteral` (checked where it is read).
         public mutating func appendInterpolation(secret: Secret) {
-            text += SQL.quote(secret.value)
+            text += "'" + String(secret.value.flatMap { $0 == "'" ? ["'", "'"] : [$0] }) + "'"
             shown += "<secret>"
         }
 

@@ -96,6 +96,9 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case corrupt(key: String, problem: String)
     case unknownRevision(Int64)
     case tooLarge(operations: Int, detail: String)
+    /// A running operation holds the section's lock: a human's edit or commit touching the
+    /// section would silently undo what the operation does. Nothing was written.
+    case sectionBusy(section: String, operation: String)
 
     public var description: String {
         switch self {
@@ -105,6 +108,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "no commit at revision \(revision): see `marina config history`"
         case .tooLarge(let operations, let detail):
             return "etcd refused a transaction of \(operations) operations (\(detail)): start etcd with a larger --max-txn-ops and --max-request-bytes (see docs/etcd-keys.md)"
+        case .sectionBusy(let section, let operation):
+            return "section \(section) is busy: operation \(operation) holds its lock (`marina operation show \(operation)`); nothing was written: try again when it has finished"
         }
     }
 }

@@ -137,6 +137,7 @@ public struct TopologyStore: Sendable {
 
     /// Applies an edit decided on `snapshot`; `.conflict` if the staged objects changed since.
     public func apply(_ edit: TopologyEdit, over snapshot: StagedSnapshot, by actor: Actor) async throws -> EditOutcome {
+        if case .setPrimary(let section, _) = edit { try await requireIdle([section]) }
         let changed = try snapshot.topology.applying(edit)
         let introduced = snapshot.topology.issuesIntroduced(by: changed)
         guard introduced.isEmpty else { return .refused(introduced) }
@@ -239,8 +240,13 @@ public struct TopologyStore: Sendable {
 
     private func writeCommit(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
                              kind: HistoryEntry.Kind, message: String, actor: Actor, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
-        let (transaction, entry, configs) = commitTransaction(staged: staged, committed: committed, topology: topology,
+        // A human's commit may not touch a section an operation holds; the transaction compares
+        // that the touched sections' locks are still absent.
+        let touched = Self.sectionsTouched(from: try await committedTopology(committed) ?? Topology(), to: topology)
+        try await requireIdle(touched)
+        var (transaction, entry, configs) = commitTransaction(staged: staged, committed: committed, topology: topology,
                                                               stagedOperations: stagedOperations, kind: kind, message: message, actor: actor)
+        transaction.compares += touched.sorted().map { .absent(keys.lock($0)) }
         return try await runCommit(transaction, entry: entry, configs: configs, readRevision: staged.revision, writeMirror: true,
                                    alsoMirror: alsoMirror)
     }
@@ -303,6 +309,40 @@ public struct TopologyStore: Sendable {
         }
         let compares: [Compare] = [.unchanged(keys.staged, since: staged.markerRevision), .unchanged(keys.committed, since: committed.headRevision)]
         return (Transaction(compares: compares, success: operations), entry, configs)
+    }
+
+    /// Throws `StoreError.sectionBusy` naming the operation if one of `sections` is locked.
+    private func requireIdle(_ sections: Set<String>) async throws {
+        guard !sections.isEmpty else { return }
+        for kv in try await etcd.get(keys.locks, prefix: true).kvs {
+            let section = String(kv.key.dropFirst(keys.locks.count))
+            if sections.contains(section) {
+                throw StoreError.sectionBusy(section: section, operation: String(decoding: kv.value, as: UTF8.self))
+            }
+        }
+    }
+
+    /// The sections whose own settings, or whose members' settings, differ between two
+    /// topologies; a change to an instance (its host, port, candidacy) touches every section it is in.
+    public static func sectionsTouched(from old: Topology, to new: Topology) -> Set<String> {
+        var touched = Set<String>()
+        for name in Set(old.sections.keys).union(new.sections.keys) where old.sections[name] != new.sections[name] {
+            touched.insert(name)
+        }
+        for name in Set(old.instances.keys).union(new.instances.keys) {
+            let before = old.instances[name], after = new.instances[name]
+            guard before != after else { continue }
+            let sections = Set(before?.sections.keys ?? [:].keys).union(after?.sections.keys ?? [:].keys)
+            var instanceOnly = before, otherInstanceOnly = after
+            instanceOnly?.sections = [:]
+            otherInstanceOnly?.sections = [:]
+            if instanceOnly != otherInstanceOnly {
+                touched.formUnion(sections)
+            } else {
+                for section in sections where before?.sections[section] != after?.sections[section] { touched.insert(section) }
+            }
+        }
+        return touched
     }
 
     // MARK: Edits committed at once (operations and automatic policies)

@@ -12,6 +12,8 @@ enum Exit {
     /// The commit (or the mirror setting) stands, but a mirror was not written: applications
     /// reading it see the previous configuration until `marina config mirror --sync`.
     static let mirrorNotWritten = ExitCode(4)
+    /// A running operation holds the section (its lock); nothing was written: try again after it.
+    static let busy = ExitCode(5)
 }
 
 /// A problem with what was asked that is not argument syntax (ArgumentParser reports those):
@@ -74,6 +76,10 @@ func running(_ body: () async throws -> Void) async throws {
         throw exit
     } catch let error as ValidationError {
         throw error
+    } catch let error as StoreError {
+        printError("\(error)")
+        if case .sectionBusy = error { throw Exit.busy }
+        throw ExitCode.failure
     } catch {
         printError("\(error)")
         throw ExitCode.failure

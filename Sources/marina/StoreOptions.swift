@@ -25,7 +25,7 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("etcd-password-file"), help: "File holding the etcd password.")
     var passwordFile: String?
 
-    @Option(help: "Who is making the change (default: $MARINA_AUTHOR, else $SUDO_USER or $USER, with the host name).")
+    @Option(help: "Who is making the change (default: $MARINA_AUTHOR, else $SUDO_USER, $USER or the login name, with the host name).")
     var author: String?
 
     @Flag(help: "Print JSON for scripts.")
@@ -70,7 +70,8 @@ struct StoreOptions: ParsableArguments {
 
     var actor: Actor {
         let environment = ProcessInfo.processInfo.environment
-        let name = author ?? environment["MARINA_AUTHOR"] ?? "\(environment["SUDO_USER"] ?? environment["USER"] ?? "unknown")@\(ProcessInfo.processInfo.hostName)"
+        let login = environment["SUDO_USER"] ?? environment["USER"] ?? Self.loginName() ?? "unknown"
+        let name = author ?? environment["MARINA_AUTHOR"] ?? "\(login)@\(ProcessInfo.processInfo.hostName)"
         return Actor(author: name, now: Date())
     }
 
@@ -115,5 +116,14 @@ struct MirrorOptions: ParsableArguments {
             }
         }
         return ConfigMirror(v2Prefix: prefix, directory: mirrorDir ?? environment["MARINA_MIRROR_DIR"])
+    }
+}
+
+extension StoreOptions {
+    /// The name of the account running this process (from the password database), for when
+    /// the environment names nobody (cron, systemd).
+    static func loginName() -> String? {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
     }
 }

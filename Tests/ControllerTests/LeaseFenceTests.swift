@@ -1,4 +1,5 @@
 @testable import Controller
+import MariaDBClient
 import Testing
 
 /// The leader's local deadline, on the monotonic clock, without waiting on it: instants are
@@ -42,5 +43,19 @@ struct LeaseFenceTests {
         fence.extend(sentAt: .now, ttl: 60)
         fence.extend(sentAt: .now - .seconds(58), ttl: 60)
         #expect(fence.remaining > 50)
+    }
+}
+
+/// Errors of statements that carry a secret never repeat the server's message, which may quote it.
+@Suite("Host errors")
+struct HostErrorTests {
+    @Test("a refused statement with a secret shows its code and the redacted statement only")
+    func withheld() {
+        let server = MariaDBError(code: 1470, sqlState: "HY000", message: "String 'hunter2hunter2' is too long for MASTER_PASSWORD", operation: .query)
+        let secret = HostError(host: "db1001", statement: "CHANGE MASTER TO MASTER_PASSWORD = <secret>", failure: .refused(server), carriesSecret: true)
+        #expect(!secret.description.contains("hunter2"))
+        #expect(secret.description.contains("[1470/HY000]") && secret.description.contains("MASTER_PASSWORD = <secret>"))
+        let plain = HostError(host: "db1001", statement: "STOP SLAVE", failure: .refused(server))
+        #expect(plain.description.contains("is too long"))
     }
 }

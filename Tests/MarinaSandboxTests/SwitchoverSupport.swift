@@ -133,3 +133,13 @@ func driftOutput(_ sandbox: SandboxState) async throws -> String {
     let result = try runMarina(["drift"], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
     return result.stdout + result.stderr
 }
+
+/// Commits an edit as a writer that ignores section locks would (a script writing etcd
+/// directly): the way to change a section in the middle of an operation, which the CLI refuses.
+func rogueCommit(_ sandbox: SandboxState, _ edit: TopologyEdit) async throws {
+    let store = TopologyStore(etcd: sandbox.etcdClient)
+    guard case .success(let prepared) = try await store.prepare([edit], message: "rogue", by: Actor(author: "rogue", now: Date()), kind: .commit),
+          case .committed = try await store.commit(prepared) else {
+        throw SandboxError.invalidArgument("the rogue commit did not land")
+    }
+}

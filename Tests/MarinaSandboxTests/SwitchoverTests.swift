@@ -215,9 +215,8 @@ struct SwitchoverRollbackTests {
         try await restartController(sandbox, pauseBefore: "commit-primary")
         let id = try await requestSwitchover(sandbox, to: "db1002")
         try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
-        let environment = ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "someone else"]
-        #expect(try runMarina(["instance", "set-weight", "db1003", "--section", "s1", "--weight", "50"], environment: environment).status == 0)
-        #expect(try runMarina(["config", "commit", "-m", "meanwhile"], environment: environment).status == 0)
+        // A writer that ignores the section's lock (the CLI refuses while it is held).
+        try await rogueCommit(sandbox, .setWeight(instance: "db1003", section: "s1", group: nil, weight: 50))
         try await resume(sandbox, id)
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         #expect(record.state == .rolledBack)

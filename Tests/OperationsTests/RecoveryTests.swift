@@ -117,7 +117,8 @@ struct ServerSessionsTests {
         let refusals = ServerSessions.longRunning(sessions, on: "db1001", limit: 3)
         #expect(refusals.count == 2)
         #expect(refusals[0].contains("a transaction open for 12 s in thread 42 (app@10.0.0.9:5001)"), "\(refusals)")
-        #expect(refusals[1].contains("a statement running for 7 s in thread 43 (batch@10.0.0.8:6000: UPDATE t SET x = 1)"), "\(refusals)")
+        #expect(refusals[1].contains("a statement running for 7 s in thread 43 (batch@10.0.0.8:6000)"), "\(refusals)")
+        #expect(!refusals.joined().contains("UPDATE"), "a statement's text may carry data: it is not quoted")
         #expect(refusals.allSatisfy { $0.contains("--force-long-transactions") })
     }
 
