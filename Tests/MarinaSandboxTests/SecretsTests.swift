@@ -139,6 +139,13 @@ struct ReplicationPasswordTests {
         let controller = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", config], logFile: sandbox.directory + "/odd-controller.log")
         defer { kill(controller, SIGKILL) }
         #expect(try await eventually(within: 15) { try await leaderName(sandbox) == "odd" })
+        // Replication restarted for the rotation; on a busy machine the automatic depool may
+        // have taken a replica out meanwhile: wait until both replicate and are pooled again.
+        let store = TopologyStore(etcd: sandbox.etcdClient)
+        #expect(try await eventually(within: 60) {
+            let pooled = try await store.committedTopology()?.instances.values.filter { $0.sections["s1"]?.pooled == true }.count
+            return try await serverTopology(sandbox).values.filter(\.running).count == 2 && pooled == 3
+        })
 
         let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")

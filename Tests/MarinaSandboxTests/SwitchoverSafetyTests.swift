@@ -40,7 +40,7 @@ struct SwitchoverSafetyTests {
         #expect(fenced, "the resumed controller did not report that it stopped")
         try await Task.sleep(for: .milliseconds(500))  // a window for anything it might still send
         let report = await sampler.stop()
-        #expect(report.samples > 5)
+        #expect(report.samples > 0, "the sampler never read the servers")
         #expect(report.twoWriters == 0, "\(report.twoWriters) of \(report.samples) samples saw two writable instances")
         try await expectPrimary("db1001", sandbox)
         let final = try await operation(sandbox, id)
