@@ -114,9 +114,9 @@ extension AgentConfiguration {
         try Self.rejectUnknown(decoder, CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         interval = try c.decodeIfPresent(Double.self, forKey: .interval) ?? 1
-        connectTimeout = try c.decodeIfPresent(Int.self, forKey: .connectTimeout) ?? 2
-        readTimeout = try c.decodeIfPresent(Int.self, forKey: .readTimeout) ?? 2
-        leaseTTL = try c.decodeIfPresent(Int.self, forKey: .leaseTTL) ?? 10
+        connectTimeout = try c.decodeWholeIfPresent(forKey: .connectTimeout) ?? 2
+        readTimeout = try c.decodeWholeIfPresent(forKey: .readTimeout) ?? 2
+        leaseTTL = try c.decodeWholeIfPresent(forKey: .leaseTTL) ?? 10
         refresh = try c.decodeIfPresent(Double.self, forKey: .refresh) ?? 10
         lagBands = try c.decodeIfPresent([Double].self, forKey: .lagBands) ?? [2, 5, 10, 30, 60, 300]
         etcd = try c.decode(Etcd.self, forKey: .etcd)
@@ -132,22 +132,34 @@ extension AgentConfiguration {
         }
     }
 
-    /// Reads and checks a configuration file; every problem names the key.
+    /// Reads and checks a configuration file; every problem names the file and the key.
     public static func load(_ path: String) throws -> AgentConfiguration {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError(message: "cannot read \(path)")
         }
+        return try parse(text, file: path)
+    }
+
+    /// Decodes and checks a configuration's text; every problem is one `ConfigurationError`
+    /// naming `file` and the key.
+    public static func parse(_ text: String, file path: String) throws -> AgentConfiguration {
         let configuration: AgentConfiguration
         do {
             configuration = try JSONDecoder().decode(AgentConfiguration.self, from: try ConfigurationYAML.json(text))
         } catch let error as ConfigurationError {
             throw ConfigurationError(message: "\(path): \(error.message)")
         } catch let DecodingError.dataCorrupted(context) where context.underlyingError is ConfigurationError {
-            throw ConfigurationError(message: "\(path): \((context.underlyingError as! ConfigurationError).message)")
+            throw ConfigurationError(message: "\(path): \((context.underlyingError as? ConfigurationError)?.message ?? "")")
         } catch let DecodingError.keyNotFound(key, context) {
             throw ConfigurationError(message: "\(path): \(configurationPath(context.codingPath + [key])) is required")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw ConfigurationError(message: "\(path): \(configurationPath(context.codingPath)) has the wrong type")
+        } catch let DecodingError.typeMismatch(type, context) {
+            throw ConfigurationError(message: "\(path): \(configurationPath(context.codingPath)) must be \(expected(type))")
+        } catch let DecodingError.valueNotFound(type, context) {
+            throw ConfigurationError(message: "\(path): \(configurationPath(context.codingPath)) must be \(expected(type)), not null")
+        } catch let DecodingError.dataCorrupted(context) {
+            // A number JSON can hold but Swift cannot (such as 1 followed by 400 zeros).
+            let key = configurationPath(context.codingPath)
+            throw ConfigurationError(message: "\(path): \(key.isEmpty ? "the file" : key) is unusable: \(context.debugDescription)")
         } catch {
             throw ConfigurationError(message: "\(path): \(error)")
         }
@@ -155,18 +167,55 @@ extension AgentConfiguration {
         return configuration
     }
 
+    /// What a value of `type` is, for a person.
+    private static func expected(_ type: Any.Type) -> String {
+        switch type {
+        case is Double.Type: "a finite number (.nan and .inf are not numbers here)"
+        case is Int.Type: "a whole number"
+        case is Bool.Type: "true or false"
+        case is String.Type: "a string"
+        default:
+            String(describing: type).hasPrefix("Array") ? "a list" : String(describing: type).hasPrefix("Dictionary") ? "a mapping" : "a mapping of its keys"
+        }
+    }
+
+    /// The largest number of seconds any duration of the file may be (lease TTLs included).
+    public static let longestSeconds: Double = 3600
+
+    /// Every value is checked against its range here, so that nothing downstream (a duration
+    /// in milliseconds, a libmariadb timeout, an etcd lease) can overflow or be disabled.
     func check(_ path: String) throws {
         func fail(_ message: String) throws { throw ConfigurationError(message: "\(path): \(message)") }
-        if interval <= 0 { try fail("interval must be positive") }
-        if readTimeout < 1 || connectTimeout < 1 { try fail("connect_timeout and read_timeout must be at least 1 (libmariadb counts whole seconds)") }
-        if leaseTTL < 2 { try fail("lease_ttl must be at least 2") }
-        if etcd.endpoints.isEmpty { try fail("etcd.endpoints must list at least one URL") }
+        let longest = Self.longestSeconds
+        if !interval.isFinite || interval < 0.01 || interval > longest {
+            try fail("interval must be positive, from 0.01 to \(Int(longest)) seconds (got \(interval))")
+        }
+        if !refresh.isFinite || refresh <= 0 || refresh > longest {
+            try fail("refresh must be positive, at most \(Int(longest)) seconds (got \(refresh))")
+        }
+        for (index, band) in lagBands.enumerated() where !band.isFinite || band <= 0 || band > longest {
+            try fail("lag_bands[\(index)] must be positive, at most \(Int(longest)) seconds (got \(band))")
+        }
+        for (key, value) in [("connect_timeout", connectTimeout), ("read_timeout", readTimeout)] where !(1...Int(longest)).contains(value) {
+            try fail("\(key) must be from 1 to \(Int(longest)) seconds (got \(value)): libmariadb counts whole seconds")
+        }
+        if !(2...Int(longest)).contains(leaseTTL) { try fail("lease_ttl must be from 2 to \(Int(longest)) seconds (got \(leaseTTL))") }
+        do {
+            try EtcdConfiguration(endpoints: etcd.endpoints).validate(setting: "etcd.endpoints")
+        } catch {
+            try fail("\(error)")
+        }
         if instances.isEmpty { try fail("instances must list at least one instance") }
+        if heartbeat.table.isEmpty { try fail("heartbeat.table must not be empty") }
         if heartbeat.write && heartbeat.datacenter == nil { try fail("heartbeat.write needs heartbeat.datacenter (written in each row)") }
         var seen = Set<String>()
         for (index, instance) in instances.enumerated() {
+            if instance.name.isEmpty { try fail("instances[\(index)].name must not be empty") }
             if !seen.insert(instance.name).inserted { try fail("instances[\(index)].name \(instance.name) appears twice") }
             if instance.socket == nil && instance.host == nil { try fail("instances[\(index)] (\(instance.name)) needs a socket or a host") }
+            if let port = instance.port, !(1...65535).contains(port) {
+                try fail("instances[\(index)].port must be from 1 to 65535 (got \(port))")
+            }
             if instance.credentialsFile == nil {
                 try fail("instances[\(index)].credentials_file is required (\(instance.name)): \(Self.credentialsFileHelp)")
             }
@@ -191,7 +240,13 @@ extension AgentConfiguration.Etcd {
             credentials = .init(username: user, password: password.trimmingWhitespace())
         }
         let tls = (caFile ?? certFile ?? keyFile) == nil ? nil : EtcdConfiguration.TLS(caFile: caFile, certificateFile: certFile, keyFile: keyFile)
-        return EtcdConfiguration(endpoints: endpoints, tls: tls, credentials: credentials)
+        let configuration = EtcdConfiguration(endpoints: endpoints, tls: tls, credentials: credentials)
+        do {
+            try configuration.validate(setting: "etcd.endpoints")
+        } catch {
+            throw ConfigurationError(message: "\(error)")
+        }
+        return configuration
     }
 
     public init(from decoder: Decoder) throws {
@@ -224,9 +279,21 @@ extension AgentConfiguration.Instance {
         name = try c.decode(String.self, forKey: .name)
         socket = try c.decodeIfPresent(String.self, forKey: .socket)
         host = try c.decodeIfPresent(String.self, forKey: .host)
-        port = try c.decodeIfPresent(Int.self, forKey: .port)
+        port = try c.decodeWholeIfPresent(forKey: .port)
         credentialsFile = try c.decodeIfPresent(String.self, forKey: .credentialsFile)
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A whole number, read as a number first so that `1.5` or `1e30` is refused naming its key
+    /// (rather than as JSON that does not parse).
+    func decodeWholeIfPresent(forKey key: Key) throws -> Int? {
+        guard let value = try decodeIfPresent(Double.self, forKey: key) else { return nil }
+        guard value.isFinite, value.rounded() == value, abs(value) <= 1e15 else {
+            throw ConfigurationError(message: "\(configurationPath(codingPath + [key])) must be a whole number (got \(value))")
+        }
+        return Int(value)
     }
 }
 

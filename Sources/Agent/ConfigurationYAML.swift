@@ -201,7 +201,7 @@ enum ConfigurationYAML {
             if !quoted {
                 if text == "true" || text == "false" { return text }
                 if text == "null" || text == "~" { return "null" }
-                if Int(text) != nil || (Double(text) != nil && text.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" })) { return text }
+                if isJSONNumber(text) { return text }
             }
             return jsonString(text)
         case .sequence(let items):
@@ -209,6 +209,32 @@ enum ConfigurationYAML {
         case .mapping(let entries):
             return "{" + entries.map { jsonString($0.0) + ":" + render($0.1) }.joined(separator: ",") + "}"
         }
+    }
+
+    /// Whether a plain scalar is a number JSON can carry and `Double` can hold: JSON's grammar
+    /// (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`) and finite. Anything else (`.nan`,
+    /// `.inf`, `1e400`, `0x10`) stays a string, which a numeric key then refuses by name.
+    static func isJSONNumber(_ text: String) -> Bool {
+        var characters = Substring(text)
+        func digits() -> Int {
+            let count = characters.prefix { $0 >= "0" && $0 <= "9" && $0.isASCII }.count
+            characters = characters.dropFirst(count)
+            return count
+        }
+        if characters.first == "-" { characters = characters.dropFirst() }
+        let leading = characters.first
+        let whole = digits()
+        guard whole > 0, leading != "0" || whole == 1 else { return false }
+        if characters.first == "." {
+            characters = characters.dropFirst()
+            guard digits() > 0 else { return false }
+        }
+        if characters.first == "e" || characters.first == "E" {
+            characters = characters.dropFirst()
+            if characters.first == "+" || characters.first == "-" { characters = characters.dropFirst() }
+            guard digits() > 0 else { return false }
+        }
+        return characters.isEmpty && (Double(text)?.isFinite ?? false)
     }
 
     private static func jsonString(_ text: String) -> String {

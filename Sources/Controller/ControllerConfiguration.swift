@@ -1,4 +1,5 @@
 import Agent
+import EtcdClient
 import Foundation
 import Operations
 import Policy
@@ -65,7 +66,9 @@ public struct ControllerConfiguration: Sendable, Equatable {
             for (name, policy) in sections.sorted(by: { $0.key < $1.key }) {
                 problems += policy.problems().map { "depool.sections.\(name): \($0)" }
             }
-            if interval <= 0 { problems.append("depool.interval must be positive") }
+            if !interval.isFinite || interval < 0.01 || interval > ControllerConfiguration.longestSeconds {
+                problems.append("depool.interval must be positive, from 0.01 to \(Int(ControllerConfiguration.longestSeconds)) seconds (got \(interval))")
+            }
             return problems
         }
     }
@@ -157,11 +160,33 @@ extension ControllerConfiguration: Decodable {
         } catch {
             throw ControllerError.configuration("\(file): \(SchemaError.from(error, root: "controller"))")
         }
-        if configuration.leaseTTL < 2 { throw ControllerError.configuration("\(file): lease_ttl must be at least 2 seconds") }
-        if !configuration.pollInterval.isFinite || configuration.pollInterval <= 0 { throw ControllerError.configuration("\(file): poll_interval must be positive") }
-        if configuration.etcd.endpoints.isEmpty { throw ControllerError.configuration("\(file): etcd.endpoints must list at least one URL") }
-        if let problem = configuration.depool.problems().first { throw ControllerError.configuration("\(file): \(problem)") }
+        if let problem = configuration.problems().first { throw ControllerError.configuration("\(file): \(problem)") }
         return configuration
+    }
+
+    /// The longest duration, in seconds, a key of the file may give (lease TTL and timeouts included).
+    public static let longestSeconds: Double = 3600
+
+    /// Every value out of its range, each naming its key. A number that is not finite (`.nan`,
+    /// `.inf`) is refused wherever one is read: compared with `<` or `>`, a NaN passes every
+    /// check, and it traps when turned into milliseconds.
+    func problems() -> [String] {
+        var problems = [String]()
+        let longest = Int(Self.longestSeconds)
+        if !(2...longest).contains(leaseTTL) { problems.append("lease_ttl must be at least 2 seconds and at most \(longest) (got \(leaseTTL))") }
+        if !pollInterval.isFinite || pollInterval < 0.001 || pollInterval > Self.longestSeconds {
+            problems.append("poll_interval must be positive, from 0.001 to \(longest) seconds (got \(pollInterval))")
+        }
+        do {
+            try EtcdConfiguration(endpoints: etcd.endpoints).validate(setting: "etcd.endpoints")
+        } catch {
+            problems.append("\(error)")
+        }
+        if !(1...longest).contains(mariadb.connectTimeout) {
+            problems.append("mariadb.connect_timeout must be from 1 to \(longest) seconds (got \(mariadb.connectTimeout))")
+        }
+        if playbooks.isEmpty { problems.append("playbooks must name the directory holding switchover.yaml") }
+        return problems + depool.problems()
     }
 }
 

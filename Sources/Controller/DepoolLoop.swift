@@ -108,7 +108,7 @@ actor DepoolLoop {
             context.logger.warning("automatic \(refusal.action) of \(name) in \(refusal.section) refused: \(refusal.reason)")
         }
         let compares: [Compare] = [await context.leadership.compare, .unchanged(keys.policyState, since: stateRevision)]
-        let putState = KVOperation.put(keys.policyState, PolicyJSON.encode(newState))
+        let putState = KVOperation.put(keys.policyState, try PolicyJSON.encode(newState))
         guard let change else {
             if newState != state { _ = try await context.etcd.transaction(Transaction(compares: compares, success: [putState])) }
             return
@@ -122,7 +122,7 @@ actor DepoolLoop {
                 refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: Date())
             }
             context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
-            _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, PolicyJSON.encode(refusedState))]))
+            _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, try PolicyJSON.encode(refusedState))]))
         case .success(let prepared):
             let outcome: CommitOutcome
             do {

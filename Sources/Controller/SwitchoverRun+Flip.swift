@@ -45,7 +45,7 @@ extension SwitchoverRun {
                     while true {
                         attempts += 1
                         let outcome = try await context.store.commit(
-                            prepared, alongWith: [.put(context.keys.operation(record.id), OperationJSON.encode(record))],
+                            prepared, alongWith: [.put(context.keys.operation(record.id), try OperationJSON.encode(record))],
                             compares: [await context.leadership.compare], writeMirror: false)
                         if case .committed = outcome { break }
                         guard await stillLeader() else { throw ControllerError.notLeader }

@@ -13,7 +13,7 @@ extension SwitchoverRun {
         record.updatedAt = Date()
         let result = try await context.etcd.transaction(Transaction(
             compares: [await context.leadership.compare] + compares,
-            success: [.put(context.keys.operation(record.id), OperationJSON.encode(record))] + operations))
+            success: [.put(context.keys.operation(record.id), try OperationJSON.encode(record))] + operations))
         guard result.succeeded else {
             if !compares.isEmpty, await leaderKeyIsOurs() { throw RequestWithdrawn() }
             await context.leadership.lost()

@@ -91,7 +91,7 @@ actor SwitchoverRun {
         try context.fence.check()
         let result = try await context.etcd.transaction(Transaction(
             compares: [await context.leadership.compare, .absent(lock)] + request,
-            success: [.put(lock, record.id), .put(context.keys.operation(record.id), OperationJSON.encode(record)),
+            success: [.put(lock, record.id), .put(context.keys.operation(record.id), try OperationJSON.encode(record)),
                       .delete(context.keys.request(record.id))],
             failure: [.get(context.keys.leader), .get(context.keys.operation(record.id)), .get(lock)]))
         if !result.succeeded {

@@ -186,11 +186,38 @@ public struct StepRecord: Codable, Sendable, Equatable {
 
 /// Operation records as stored in etcd (`StoredRecordJSON`).
 public enum OperationJSON {
-    public static func encode(_ record: OperationRecord) -> [UInt8] {
-        (try? StoredRecordJSON.encode(record)) ?? []  // every field encodes: strings, numbers, dates
+    /// Throws when the record cannot be written as JSON (a number that is not finite, such
+    /// as a NaN duration): the caller then writes nothing, rather than bytes that are not a record.
+    public static func encode(_ record: OperationRecord) throws -> [UInt8] {
+        try StoredRecordJSON.encode(record)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> OperationRecord {
         try StoredRecordJSON.decode(OperationRecord.self, from: bytes)
     }
+
+    /// Decodes the record stored at `key`; a value that is not one throws an
+    /// `UnreadableRecord` naming the key and the problem in one line.
+    public static func decode(_ bytes: [UInt8], key: String) throws(UnreadableRecord) -> OperationRecord {
+        do {
+            return try decode(bytes)
+        } catch {
+            throw UnreadableRecord(key: key, problem: StoredRecordJSON.describe(error, bytes: bytes))
+        }
+    }
+}
+
+/// A stored operation record (journal) that does not decode: where it is, and why.
+public struct UnreadableRecord: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The etcd key.
+    public var key: String
+    /// What is wrong with the value, in one line.
+    public var problem: String
+
+    public init(key: String, problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String { "the operation record at \(key) cannot be read: \(problem)" }
 }

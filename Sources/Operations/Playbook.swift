@@ -108,6 +108,9 @@ public struct PlaybookError: Error, CustomStringConvertible, Equatable, Sendable
 }
 
 extension Playbook {
+    /// The longest duration, in seconds, an option or a step's timeout may be.
+    public static let longestSeconds: Double = 86_400
+
     /// Reads a playbook and checks it against the safety rules; nothing is usable until both pass.
     public static func load(_ path: String) throws -> Playbook {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -139,14 +142,17 @@ extension Playbook {
     /// - replicas move, and the section goes read-only in the configuration, before the flip
     ///   starts, so that the window without a writer holds only the flip;
     /// - after the point of no return come only steps that finish the switch forward;
-    /// - every timeout is positive; `exec` steps name a command.
+    /// - every timeout is a positive, finite number of seconds, at most `longestSeconds`;
+    ///   `exec` steps name a command.
     public func safetyProblems() -> [String] {
         var problems = [String]()
         guard operation == "switchover" else { return ["operation \"\(operation)\" is not known (known: switchover)"] }
         var position = [StepAction: Int]()
         for (index, step) in steps.enumerated() {
             let label = "step \(index + 1) (\(step.action.rawValue))"
-            if step.timeout <= 0 { problems.append("\(label): timeout must be positive (got \(step.timeout))") }
+            if !step.timeout.isFinite || step.timeout <= 0 || step.timeout > Playbook.longestSeconds {
+                problems.append("\(label): timeout must be positive and finite, at most \(Int(Playbook.longestSeconds)) seconds (got \(step.timeout))")
+            }
             if step.action == .exec {
                 if (step.command ?? []).isEmpty { problems.append("\(label): an exec step needs a command") }
                 continue
@@ -210,9 +216,9 @@ extension Playbook.Options {
                   propagationWait: try c.decodeIfPresent(Double.self, forKey: .propagationWait) ?? 0,
                   maxTransactionAge: try c.decodeIfPresent(Double.self, forKey: .maxTransactionAge) ?? 3)
         for (key, value) in [("max_lag", maxLag), ("propagation_wait", propagationWait), ("max_transaction_age", maxTransactionAge)]
-        where !value.isFinite || value < 0 {
+        where !value.isFinite || value < 0 || value > Playbook.longestSeconds {
             throw SchemaError(path: (decoder.codingPath.map(\.stringValue) + [key]).joined(separator: "."),
-                              problem: "must be a finite number of seconds, 0 or more (got \(value))")
+                              problem: "must be a finite number of seconds, from 0 to \(Int(Playbook.longestSeconds)) (got \(value))")
         }
     }
 }

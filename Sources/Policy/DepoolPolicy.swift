@@ -41,18 +41,32 @@ public struct DepoolPolicy: Sendable, Equatable, Codable {
         case ladder, stepPause = "step_pause", maxDepooledFraction = "max_depooled_fraction", minInterval = "min_interval"
     }
 
-    /// Every inconsistency, for a configuration error that names the key.
+    /// The longest duration, in seconds, any key of the policy may have.
+    public static let longestSeconds: Double = 86_400
+
+    /// Every inconsistency, for a configuration error that names the key. A number that is not
+    /// finite (`.nan`, `.inf`) or is beyond `longestSeconds` is refused first: compared with
+    /// `<` or `>`, a NaN would pass every check and silently disable the guard it sets.
     public func problems() -> [String] {
         var problems = [String]()
+        let seconds = [("depool_lag", depoolLag), ("depool_after", depoolAfter), ("repool_lag", repoolLag), ("repool_after", repoolAfter),
+                       ("step_pause", stepPause), ("min_interval", minInterval)]
+        for (key, value) in seconds where !value.isFinite || value > Self.longestSeconds {
+            problems.append("\(key) must be a finite number of seconds, at most \(Int(Self.longestSeconds)) (got \(value))")
+        }
+        if !maxDepooledFraction.isFinite || !(0...1).contains(maxDepooledFraction) {
+            problems.append("max_depooled_fraction must be between 0 and 1 (got \(maxDepooledFraction))")
+        }
+        if ladder.isEmpty || ladder.contains(where: { !(1...100).contains($0) }) || ladder != ladder.sorted() || ladder.last != 100 {
+            problems.append("ladder must be increasing percentages between 1 and 100, ending at 100")
+        }
+        // The relations between the keys mean something only between finite numbers.
+        guard seconds.allSatisfy({ $0.1.isFinite }) else { return problems }
         if depoolLag <= 0 { problems.append("depool_lag must be positive") }
         if repoolLag < 0 || repoolLag >= depoolLag { problems.append("repool_lag must be at least 0 and below depool_lag (hysteresis)") }
         if depoolAfter < 0 || repoolAfter < 0 || stepPause < 0 || minInterval < 0 {
             problems.append("depool_after, repool_after, step_pause and min_interval must not be negative")
         }
-        if ladder.isEmpty || ladder.contains(where: { !(1...100).contains($0) }) || ladder != ladder.sorted() || ladder.last != 100 {
-            problems.append("ladder must be increasing percentages between 1 and 100, ending at 100")
-        }
-        if !(0...1).contains(maxDepooledFraction) { problems.append("max_depooled_fraction must be between 0 and 1") }
         return problems
     }
 }
@@ -178,8 +192,9 @@ extension DepoolPolicy {
 
 /// The policy state as stored in etcd (`StoredRecordJSON`).
 public enum PolicyJSON {
-    public static func encode(_ state: PolicyState) -> [UInt8] {
-        (try? StoredRecordJSON.encode(state)) ?? []  // every field encodes: strings, numbers, dates
+    /// Throws rather than give bytes that are not the state (nothing is then written).
+    public static func encode(_ state: PolicyState) throws -> [UInt8] {
+        try StoredRecordJSON.encode(state)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> PolicyState {

@@ -57,7 +57,7 @@ extension Topology {
                     replicas[instance.name] = membership.effectiveWeight
                     named.append(instance)
                     for (group, groupMembership) in membership.groups where groupMembership.pooled {
-                        groups[group, default: [:]][instance.name] = groupMembership.weight * membership.percentage / 100
+                        groups[group, default: [:]][instance.name] = Membership.scaled(groupMembership.weight, membership.percentage)
                     }
                 }
             }

@@ -97,7 +97,19 @@ public struct Membership: Codable, Sendable, Equatable {
     }
 
     /// The weight applications see: `weight × percentage / 100`, rounded down, as dbctl does.
-    public var effectiveWeight: Int { weight * percentage / 100 }
+    public var effectiveWeight: Int { Membership.scaled(weight, percentage) }
+
+    /// The largest weight a topology accepts (in a section or a group): far above any real
+    /// load balancing weight, and small enough that `weight × percentage` cannot overflow.
+    public static let maximumWeight = 1_000_000
+
+    /// `weight × percentage / 100`, rounded down; a product too large for an `Int` (only a value
+    /// that validation refuses can give one) is clamped instead of trapping.
+    public static func scaled(_ weight: Int, _ percentage: Int) -> Int {
+        let (product, overflow) = weight.multipliedReportingOverflow(by: percentage)
+        if !overflow { return product / 100 }
+        return (weight < 0) == (percentage < 0) ? Int.max : Int.min
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case pooled, weight, percentage, groups

@@ -29,7 +29,7 @@ public enum Names {
     public static func isIPAddress(_ host: String) -> Bool {
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         if octets.count == 4 {
-            return octets.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCIIDigit) && Int($0)! <= 255 }
+            return octets.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCIIDigit) && (Int($0) ?? 256) <= 255 }
         }
         let groups = host.split(separator: ":", omittingEmptySubsequences: false)
         return host.contains(":") && groups.count <= 8 && host.components(separatedBy: "::").count <= 2
@@ -38,5 +38,6 @@ public enum Names {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { self >= "0" && self <= "9" }
+    /// One of `0`-`9` alone (not a digit carrying a combining mark, which `Int` cannot parse).
+    var isASCIIDigit: Bool { isASCII && self >= "0" && self <= "9" }
 }

@@ -19,7 +19,7 @@ extension Topology {
     /// section, primary) exists; an initialized section's primary is configured in it, pooled,
     /// and in the section's datacenter; the section keeps at least `min_replicas` pooled
     /// replicas, and at least one unless `allow_empty` (or `omit_replicas`); a read-only
-    /// section has a reason; weights are non-negative and percentages within 0-100; hosts are
+    /// section has a reason; weights are within 0-1000000 and percentages within 0-100; hosts are
     /// IP addresses and ports within 1-65535.
     public func validate() -> [TopologyIssue] {
         var issues = [TopologyIssue]()
@@ -96,6 +96,9 @@ extension Topology {
             let memberPath = "\(path).sections.\(section)"
             if sections[section] == nil { issues.append(.init(memberPath, "names unknown section \"\(section)\"")) }
             if membership.weight < 0 { issues.append(.init("\(memberPath).weight", "must not be negative (is \(membership.weight))")) }
+            if membership.weight > Membership.maximumWeight {
+                issues.append(.init("\(memberPath).weight", "must be at most \(Membership.maximumWeight) (is \(membership.weight))"))
+            }
             if !(0...100).contains(membership.percentage) {
                 issues.append(.init("\(memberPath).percentage", "must be within 0-100 (is \(membership.percentage))"))
             }
@@ -103,6 +106,10 @@ extension Topology {
                 if !Names.isSimple(group) { issues.append(.init("\(memberPath).groups.\(group)", "is not a valid group name")) }
                 if groupMembership.weight < 0 {
                     issues.append(.init("\(memberPath).groups.\(group).weight", "must not be negative (is \(groupMembership.weight))"))
+                }
+                if groupMembership.weight > Membership.maximumWeight {
+                    issues.append(.init("\(memberPath).groups.\(group).weight",
+                                        "must be at most \(Membership.maximumWeight) (is \(groupMembership.weight))"))
                 }
             }
         }

@@ -53,19 +53,23 @@ struct StoredMarker: Codable {
 /// Encoding and decoding of stored values: JSON with sorted keys and a `schema` field; a value
 /// that does not parse, has another schema or unknown fields is refused naming its key.
 enum StoredJSON {
-    static func encode<Value: Encodable>(_ value: Value) -> [UInt8] {
+    /// Throws when the value cannot be written as JSON: nothing is then written, rather than
+    /// bytes that are not the value.
+    static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return Array((try? encoder.encode(value)) ?? Data())
+        return Array(try encoder.encode(value))
     }
 
     /// A section or instance with `"schema": 1` added beside its fields.
-    static func encodeWithSchema<Value: Encodable>(_ value: Value) -> [UInt8] {
-        let data = Data(encode(value))
-        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return Array(data) }
+    static func encodeWithSchema<Value: Encodable>(_ value: Value) throws -> [UInt8] {
+        let data = Data(try encode(value))
+        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "a stored object must encode as a JSON object"))
+        }
         object["schema"] = schemaVersion
-        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? data)
+        return Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
     static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8], key: String) throws -> Value {

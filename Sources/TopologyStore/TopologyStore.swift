@@ -152,25 +152,25 @@ public struct TopologyStore: Sendable {
     }
 
     private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: Actor, change: String) async throws -> EditOutcome {
-        let operations = stagedOperations(from: snapshot.topology, to: topology)
-            + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: change)))]
+        let operations = try stagedOperations(from: snapshot.topology, to: topology)
+            + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: change)))]
         let result = try await run(Transaction(compares: [.unchanged(keys.staged, since: snapshot.markerRevision)], success: operations))
         return result.succeeded ? .applied(revision: result.revision) : .conflict(readRevision: snapshot.revision)
     }
 
     /// Puts for every object that differs, deletes for every object that is gone.
-    func stagedOperations(from old: Topology, to new: Topology) -> [KVOperation] {
+    func stagedOperations(from old: Topology, to new: Topology) throws -> [KVOperation] {
         var operations = [KVOperation]()
         for name in new.datacenters.subtracting(old.datacenters).sorted() {
-            operations.append(.put(keys.datacenter(name), StoredJSON.encode(StoredDatacenter(schema: schemaVersion, name: name))))
+            operations.append(.put(keys.datacenter(name), try StoredJSON.encode(StoredDatacenter(schema: schemaVersion, name: name))))
         }
         for name in old.datacenters.subtracting(new.datacenters).sorted() { operations.append(.delete(keys.datacenter(name))) }
         for (name, section) in new.sections.sorted(by: { $0.key < $1.key }) where old.sections[name] != section {
-            operations.append(.put(keys.section(name), StoredJSON.encodeWithSchema(section)))
+            operations.append(.put(keys.section(name), try StoredJSON.encodeWithSchema(section)))
         }
         for name in old.sections.keys.sorted() where new.sections[name] == nil { operations.append(.delete(keys.section(name))) }
         for (name, instance) in new.instances.sorted(by: { $0.key < $1.key }) where old.instances[name] != instance {
-            operations.append(.put(keys.instance(name), StoredJSON.encodeWithSchema(instance)))
+            operations.append(.put(keys.instance(name), try StoredJSON.encodeWithSchema(instance)))
         }
         for name in old.instances.keys.sorted() where new.instances[name] == nil { operations.append(.delete(keys.instance(name))) }
         return operations
@@ -231,8 +231,8 @@ public struct TopologyStore: Sendable {
         let issues = topology.validate()
         guard issues.isEmpty else { return .invalid(issues) }
         let (staged, committed) = try await read()
-        let operations = stagedOperations(from: staged.topology, to: topology)
-            + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now,
+        let operations = try stagedOperations(from: staged.topology, to: topology)
+            + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now,
                                                                change: "restore of revision \(revision)")))]
         return try await writeCommit(staged: staged, committed: committed, topology: topology, stagedOperations: operations,
                                      kind: .restore, message: "restore of revision \(revision): \(message)", actor: actor, alsoMirror: alsoMirror)
@@ -244,7 +244,7 @@ public struct TopologyStore: Sendable {
         // that the touched sections' locks are still absent.
         let touched = Self.sectionsTouched(from: try await committedTopology(committed) ?? Topology(), to: topology)
         try await requireIdle(touched)
-        var (transaction, entry, configs) = commitTransaction(staged: staged, committed: committed, topology: topology,
+        var (transaction, entry, configs) = try commitTransaction(staged: staged, committed: committed, topology: topology,
                                                               stagedOperations: stagedOperations, kind: kind, message: message, actor: actor)
         transaction.compares += touched.sorted().map { .absent(keys.lock($0)) }
         return try await runCommit(transaction, entry: entry, configs: configs, readRevision: staged.revision, writeMirror: true,
@@ -288,7 +288,7 @@ public struct TopologyStore: Sendable {
     /// comparing the staged marker and the committed head read in `staged` and `committed`.
     private func commitTransaction(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
                                    kind: HistoryEntry.Kind, message: String, actor: Actor)
-        -> (Transaction, HistoryEntry, [String: GeneratedConfig]) {
+        throws -> (Transaction, HistoryEntry, [String: GeneratedConfig]) {
         let configs = topology.generatedConfigs()
         let sequence = committed.sequence + 1
         let entry = HistoryEntry(schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
@@ -297,13 +297,13 @@ public struct TopologyStore: Sendable {
         var operations = stagedOperations
         for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
             let stored = StoredGeneratedConfig(schema: schemaVersion, datacenter: datacenter, sequence: sequence, config: config)
-            operations.append(.put(keys.generated(datacenter), StoredJSON.encode(stored)))
+            operations.append(.put(keys.generated(datacenter), try StoredJSON.encode(stored)))
         }
         for datacenter in committed.configs.keys.sorted() where configs[datacenter] == nil {
             operations.append(.delete(keys.generated(datacenter)))
         }
-        operations.append(.put(keys.history(sequence), StoredJSON.encode(entry)))
-        operations.append(.put(keys.committed, StoredJSON.encode(StoredHead(schema: schemaVersion, sequence: sequence))))
+        operations.append(.put(keys.history(sequence), try StoredJSON.encode(entry)))
+        operations.append(.put(keys.committed, try StoredJSON.encode(StoredHead(schema: schemaVersion, sequence: sequence))))
         if sequence > historyLimit {
             operations.append(.deleteRange(from: keys.history(0), to: keys.history(sequence - historyLimit + 1)))
         }
@@ -394,9 +394,9 @@ public struct TopologyStore: Sendable {
         }
         let introduced = base.issuesIntroduced(by: topology)
         guard introduced.isEmpty else { return .failure(EditsRefused(issues: introduced, reason: "the change would break the rules")) }
-        let operations = stagedOperations(from: staged.topology, to: stagedTopology)
-            + [.put(keys.staged, StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: message)))]
-        let (transaction, entry, configs) = commitTransaction(staged: staged, committed: committed, topology: topology,
+        let operations = try stagedOperations(from: staged.topology, to: stagedTopology)
+            + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: message)))]
+        let (transaction, entry, configs) = try commitTransaction(staged: staged, committed: committed, topology: topology,
                                                               stagedOperations: operations, kind: kind, message: message, actor: actor)
         return .success(PreparedEdits(transaction: transaction, entry: entry, topology: topology, configs: configs, readRevision: staged.revision))
     }
@@ -436,7 +436,7 @@ public struct TopologyStore: Sendable {
     /// is not written by this (`syncMirror`).
     public func setSiteMirror(_ mirror: SiteMirror?) async throws {
         if let mirror {
-            _ = try await etcd.put(keys.siteMirror, StoredJSON.encodeWithSchema(mirror))
+            _ = try await etcd.put(keys.siteMirror, try StoredJSON.encodeWithSchema(mirror))
         } else {
             _ = try await etcd.delete(keys.siteMirror)
         }

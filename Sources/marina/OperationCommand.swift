@@ -9,22 +9,38 @@ struct OperationCommand: AsyncParsableCommand {
         commandName: "operation", abstract: "Read the journals of operations.", subcommands: [List.self, Show.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The latest operations, newest first.")
-        @Option(help: "How many.") var limit = 20
+        static let configuration = CommandConfiguration(
+            abstract: "The latest operations, newest first.",
+            discussion: "A journal that cannot be read is listed as unreadable, with its key and the problem, after the others.")
+        @Option(help: "How many (1 or more).") var limit = 20
         @OptionGroup var store: StoreOptions
+
+        func validate() throws {
+            if limit < 1 { throw ValidationError("--limit must be 1 or more (got \(limit))") }
+        }
 
         func run() async throws {
             try await running {
                 let keys = StoreKeys()
                 let etcd = EtcdClient(try store.configuration())
-                let records = try await etcd.get(keys.operations, prefix: true).kvs.map { try OperationJSON.decode($0.value) }
-                    .sorted { $0.requestedAt > $1.requestedAt }.prefix(limit)
+                var readable = [OperationRecord](), unreadable = [UnreadableRecord]()
+                for kv in try await etcd.get(keys.operations, prefix: true).kvs {
+                    do {
+                        readable.append(try OperationJSON.decode(kv.value, key: kv.key))
+                    } catch let error as UnreadableRecord {
+                        unreadable.append(error)
+                    }
+                }
+                let records = readable.sorted { $0.requestedAt > $1.requestedAt }.prefix(limit)
                 if store.json {
-                    print("[" + records.map { String(decoding: OperationJSON.encode($0), as: UTF8.self) }.joined(separator: ",") + "]")
+                    // Standard output stays a JSON list of records; what could not be read goes to standard error.
+                    print("[" + (try records.map { String(decoding: try OperationJSON.encode($0), as: UTF8.self) }).joined(separator: ",") + "]")
+                    for record in unreadable { printError("warning: unreadable: \(record.key): \(record.problem)") }
                     return
                 }
+                defer { for record in unreadable { print("unreadable  \(record.key): \(record.problem)") } }
                 guard !records.isEmpty else {
-                    print("No operations.")
+                    if unreadable.isEmpty { print("No operations.") }
                     return
                 }
                 let rows = records.map { record in
@@ -49,9 +65,9 @@ struct OperationCommand: AsyncParsableCommand {
                 guard let kv = try await etcd.value(StoreKeys().operation(id)) else {
                     throw UsageProblem("no operation \(id) (`marina operation list` shows them)")
                 }
-                let record = try OperationJSON.decode(kv.value)
+                let record = try OperationJSON.decode(kv.value, key: kv.key)
                 if store.json {
-                    print(String(decoding: OperationJSON.encode(record), as: UTF8.self))
+                    print(String(decoding: try OperationJSON.encode(record), as: UTF8.self))
                     return
                 }
                 print(renderJournal(record))

@@ -52,6 +52,12 @@ struct SandboxCommand: AsyncParsableCommand {
                                           agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
                                           controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks)
             try await running {
+                // Checked before anything is computed from them (a port count, a port number).
+                guard (1...9).contains(sections) else { throw UsageProblem("--sections must be between 1 and 9 (got \(sections))") }
+                guard (0...9).contains(replicas) else { throw UsageProblem("--replicas must be between 0 and 9 (got \(replicas))") }
+                if let basePort, !(1024...65535).contains(basePort) {
+                    throw UsageProblem("--base-port must be between 1024 and 65535 (got \(basePort))")
+                }
                 let clock = ContinuousClock()
                 let start = clock.now
                 let started = try await Sandbox.up(options, logger: commandLogger("marina.sandbox"))

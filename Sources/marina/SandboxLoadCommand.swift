@@ -19,8 +19,10 @@ extension SandboxCommand {
         @Option(help: "The section.") var section = "s1"
 
         func validate() throws {
-            if seconds <= 0 { throw ValidationError("--seconds must be positive") }
-            if rate <= 0 || rate > 5000 { throw ValidationError("--rate must be between 0 and 5000") }
+            if !seconds.isFinite || seconds <= 0 || seconds > 86_400 {
+                throw ValidationError("--seconds must be a positive number of seconds, at most 86400 (got \(seconds))")
+            }
+            if !rate.isFinite || rate <= 0 || rate > 5000 { throw ValidationError("--rate must be above 0 and at most 5000 (got \(rate))") }
         }
 
         func run() async throws {

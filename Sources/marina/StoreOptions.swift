@@ -40,10 +40,8 @@ struct StoreOptions: ParsableArguments {
         guard let list = endpoints ?? environment["MARINA_ETCD"] ?? sandboxEndpoint() else {
             throw UsageProblem("no etcd given: pass --etcd URL or set MARINA_ETCD (or start a sandbox)")
         }
-        let urls = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-            throw UsageProblem("etcd endpoint \"\(url)\" must start with http:// or https://")
-        }
+        let setting = endpoints != nil ? "--etcd" : environment["MARINA_ETCD"] != nil ? "MARINA_ETCD" : "the sandbox's etcd URL"
+        let urls = try EtcdConfiguration.endpoints(fromList: list, setting: setting)
         var tls: EtcdConfiguration.TLS?
         if caFile != nil || certificateFile != nil || keyFile != nil {
             tls = .init(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile)

@@ -27,10 +27,15 @@ struct SwitchoverCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a controller to take the request.") var timeout: Double = 30
     @OptionGroup var store: StoreOptions
 
+    /// The longest `--timeout` accepted, in seconds.
+    static let longestTimeout: Double = 86_400
+
     func validate() throws {
         if section.isEmpty { throw ValidationError("the section must not be empty") }
         if to.isEmpty { throw ValidationError("--to must name an instance") }
-        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if !timeout.isFinite || timeout <= 0 || timeout > Self.longestTimeout {
+            throw ValidationError("--timeout must be a positive number of seconds, at most \(Int(Self.longestTimeout)) (got \(timeout))")
+        }
     }
 
     func run() async throws {
@@ -80,7 +85,7 @@ struct OperationClient {
     func request(_ record: OperationRecord, timeout: Double, live: Bool) async throws -> OperationRecord {
         let result = try await etcd.transaction(Transaction(
             compares: [.absent(keys.operation(record.id))],
-            success: [.put(keys.operation(record.id), OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
+            success: [.put(keys.operation(record.id), try OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
         guard result.succeeded else { throw UsageProblem("operation id \(record.id) exists already: re-run") }
         if !json {
             let what = record.dryRun ? "Planning" : "Requested"
@@ -92,7 +97,7 @@ struct OperationClient {
             guard let kv = try await etcd.value(keys.operation(record.id)) else {
                 throw UsageProblem("the journal of operation \(record.id) disappeared")
             }
-            let current = try OperationJSON.decode(kv.value)
+            let current = try OperationJSON.decode(kv.value, key: kv.key)
             if current.state == .requested && Date() > deadline {
                 let withdrawn = try await etcd.transaction(Transaction(
                     compares: [.unchanged(keys.operation(record.id), since: kv.modRevision)],
@@ -106,7 +111,7 @@ struct OperationClient {
             if live && !json { printer.printNew(current) }
             if current.state.isFinished {
                 if json {
-                    print(String(decoding: OperationJSON.encode(current), as: UTF8.self))
+                    print(String(decoding: try OperationJSON.encode(current), as: UTF8.self))
                 } else {
                     if current.dryRun && current.state == .planned { print(renderPlan(current)) }
                     print(renderOutcome(current))

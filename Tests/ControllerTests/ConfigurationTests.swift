@@ -47,6 +47,32 @@ struct ConfigurationTests {
         }
     }
 
+    static let base = "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\n"
+
+    @Test("a number that is not finite, or out of range, is refused naming the file and the key", arguments: [
+        ("depool: {min_interval: .nan}", "c.yaml: depool: min_interval must be a finite number of seconds, at most 86400 (got nan)"),
+        ("depool: {depool_lag: .inf}", "c.yaml: depool: depool_lag must be a finite number of seconds, at most 86400 (got inf)"),
+        ("depool: {sections: {s1: {depool_after: .nan}}}",
+         "c.yaml: depool.sections.s1: depool_after must be a finite number of seconds, at most 86400 (got nan)"),
+        ("depool: {max_depooled_fraction: .nan}", "c.yaml: depool: max_depooled_fraction must be between 0 and 1 (got nan)"),
+        ("depool: {step_pause: 1e12}", "c.yaml: depool: step_pause must be a finite number of seconds, at most 86400 (got 1000000000000.0)"),
+        ("depool: {interval: .nan}", "c.yaml: depool.interval must be positive, from 0.01 to 3600 seconds (got nan)"),
+        ("depool: {interval: 1e300}", "c.yaml: depool.interval must be positive, from 0.01 to 3600 seconds (got 1e+300)"),
+        ("poll_interval: .inf", "c.yaml: poll_interval must be positive, from 0.001 to 3600 seconds (got inf)"),
+        ("lease_ttl: 100000000", "c.yaml: lease_ttl must be at least 2 seconds and at most 3600 (got 100000000)"),
+        ("mariadb: {credentials_file: f, connect_timeout: 0}", "c.yaml: mariadb.connect_timeout must be from 1 to 3600 seconds (got 0)"),
+        ("mariadb: {credentials_file: f, connect_timeout: 99999999999}",
+         "c.yaml: mariadb.connect_timeout must be from 1 to 3600 seconds (got 99999999999)"),
+        ("etcd: {endpoints: [\"\"]}", "c.yaml: etcd.endpoints endpoint \"\" must start with http:// or https://"),
+        ("etcd: {endpoints: [\"http://\"]}", "c.yaml: etcd.endpoints endpoint \"http://\" must name a host, as in http://127.0.0.1:2379"),
+    ])
+    func nonFinite(line: String, message: String) {
+        // The line replaces the base's key of the same name, or is added.
+        let key = String(line.prefix { $0 != ":" })
+        let text = Self.base.split(separator: "\n").filter { !$0.hasPrefix(key + ":") }.joined(separator: "\n") + "\n" + line + "\n"
+        #expect(throws: ControllerError.configuration(message)) { try ControllerConfiguration.parse(text, file: "c.yaml") }
+    }
+
     @Test("a configuration whose playbook breaks a safety rule does not load")
     func unsafePlaybook() throws {
         let directory = NSTemporaryDirectory() + "marina-controller-test-\(UInt32.random(in: 0...UInt32.max))"

@@ -65,7 +65,7 @@ func requestSwitchover(_ sandbox: SandboxState, to candidate: String, section: S
     let record = OperationRecord(id: id, section: section, candidate: candidate, reason: "test", requestedBy: "test", requestedAt: Date())
     let keys = StoreKeys()
     _ = try await sandbox.etcdClient.transaction(Transaction(compares: [], success: [
-        .put(keys.operation(id), OperationJSON.encode(record)), .put(keys.request(id), id),
+        .put(keys.operation(id), try OperationJSON.encode(record)), .put(keys.request(id), id),
     ]))
     return id
 }
