@@ -82,6 +82,8 @@ public struct Agent: Service {
             if await board.record(observation, now: Date()) { signal.yield() }
             if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
                 await beat(prober, writer: &writer, primaries: primaries)
+            } else if observation.readOnly == true {
+                await prober.forgetHeartbeatWritten()
             }
             next += interval
             if next < clock.now { next = clock.now }  // a slow probe skips ticks rather than bunching them

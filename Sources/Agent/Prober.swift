@@ -19,6 +19,8 @@ public actor Prober {
     /// Whether the heartbeat table has Wikimedia's `shard` and `datacenter` columns (per connection).
     private var hasShardColumns: Bool?
     private var lastGoodProbeAt: Date?
+    /// When `writeHeartbeat` last succeeded, published with every observation.
+    private var heartbeatWrittenAt: Date?
 
     public init(instance: AgentConfiguration.Instance, configuration: MariaDBConfiguration, heartbeat: AgentConfiguration.Heartbeat,
                 agent: String, agentStartedAt: Date) {
@@ -34,6 +36,7 @@ public actor Prober {
         let started = ContinuousClock.now
         var observation = Observation(instance: instance.name, agent: agent, agentStartedAt: agentStartedAt, observedAt: now,
                                       reachable: false, lastGoodProbeAt: lastGoodProbeAt)
+        observation.heartbeatWrittenAt = heartbeatWrittenAt
         do {
             let client = try await connected()
             try await read(into: &observation, from: client)
@@ -70,10 +73,17 @@ public actor Prober {
                 VALUES (DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f'), @@server_id, ?, ?)
                 ON DUPLICATE KEY UPDATE ts = VALUES(ts), shard = VALUES(shard), datacenter = VALUES(datacenter)
                 """, .string(shard), .string(datacenter))
+            heartbeatWrittenAt = Date()
         } catch let error as MariaDBError where error.isConnectionLost || error.isTimeout {
             await disconnect()
             throw error
         }
+    }
+
+    /// The instance is read-only: the writer writes nothing here, so no written heartbeat is
+    /// published (a demoted primary must not show its old heartbeat when promoted again).
+    func forgetHeartbeatWritten() {
+        heartbeatWrittenAt = nil
     }
 
     public func disconnect() async {

@@ -109,6 +109,23 @@ extension Drift {
                                         observed: "newest heartbeat \(format(age)) s old")
                 }
             }
+        case .primaryHeartbeatStalled:
+            // Judged within the primary's observation (its probe against the writer's last
+            // write, one host's clock): an observation republished every refresh interval
+            // carries an older write when the writer is fine. Reachable or not: a locked
+            // heartbeat table also hangs the probe's read of it.
+            return { context in
+                context.sections.compactMap { entry in
+                    guard let observation = context.snapshot.observations[entry.primary.name], let written = observation.heartbeatWrittenAt,
+                          observation.observedAt.timeIntervalSince(written) > context.snapshot.heartbeatStaleAfter else { return nil }
+                    let age = context.snapshot.now.timeIntervalSince(written)
+                    let probe = observation.reachable ? "" : ", which found it unreachable: \(observation.error ?? "no answer")"
+                    return DriftFinding(code, section: entry.section.name, instance: entry.primary.name,
+                                        expected: "a heartbeat written at least every \(format(context.snapshot.heartbeatStaleAfter)) s",
+                                        observed: "last heartbeat written \(format(age)) s ago by agent \(observation.agent) (\(format(observation.observedAt.timeIntervalSince(written)))"
+                                            + " s before its latest probe\(probe)); every replica's lag grows with it, and automatic depool waits for a second witness")
+                }
+            }
         case .gtidNotUsed:
             return replicaCheck(code) { replica, _ in
                 guard let channel = replica.observation.replication.first, channel.usingGTID == "No" else { return nil }

@@ -13,6 +13,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case pooledReplicaLagging = "POOLED_REPLICA_LAGGING"
     case heartbeatMissing = "HEARTBEAT_MISSING"
     case heartbeatStale = "HEARTBEAT_STALE"
+    case primaryHeartbeatStalled = "PRIMARY_HEARTBEAT_STALLED"
     case gtidNotUsed = "GTID_NOT_USED"
     case gtidStrictModeOff = "GTID_STRICT_MODE_OFF"
     case binlogOff = "BINLOG_OFF"
@@ -29,7 +30,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         switch self {
         case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID: return .critical
         case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
-             .heartbeatMissing, .heartbeatStale, .noObservation, .observationStale, .mirrorStale:
+             .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
             return .error
         case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused:
             return .warning
@@ -52,6 +53,8 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .pooledReplicaLagging: return "a pooled replica lags more than the threshold"
         case .heartbeatMissing: return "the primary has no heartbeat row to measure lag from"
         case .heartbeatStale: return "the primary's heartbeat is not being written"
+        case .primaryHeartbeatStalled:
+            return "the agent's heartbeat writer on the primary has written nothing for longer than the limit: every replica's lag grows with it, and automatic depool waits for a second witness"
         case .gtidNotUsed: return "a replica does not replicate with GTID"
         case .gtidStrictModeOff: return "gtid_strict_mode is off"
         case .binlogOff: return "the binary log is off"

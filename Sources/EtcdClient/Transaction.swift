@@ -12,7 +12,14 @@ public struct Transaction: Sendable {
     }
 }
 
-/// One condition of a transaction on one key (or a range of keys with `rangeEnd`).
+/// One condition of a transaction on one key, or on every key of a range with `rangeEnd`
+/// (etcd's `range_end`: the keys in `[key, rangeEnd)`).
+///
+/// Over a range, etcd requires the condition of every key in it; an empty range holds for
+/// every target but `value`, compared as a key that does not exist (version, create and mod
+/// revision 0). So `version(0)` over a range says "no key in the range", and
+/// `less, modRevision(r + 1)` says "no key in the range was created or written after
+/// revision `r`" (a deleted key is not seen).
 public struct Compare: Sendable {
     public enum Target: Sendable {
         case value([UInt8])
@@ -27,13 +34,30 @@ public struct Compare: Sendable {
     }
 
     public var key: String
+    /// The end of the range, exclusive; nil compares `key` alone.
+    public var rangeEnd: [UInt8]?
     public var target: Target
     public var result: Result
 
-    public init(key: String, _ result: Result = .equal, _ target: Target) {
+    public init(key: String, rangeEnd: [UInt8]? = nil, _ result: Result = .equal, _ target: Target) {
         self.key = key
+        self.rangeEnd = rangeEnd
         self.target = target
         self.result = result
+    }
+
+    /// The condition over every key that starts with `prefix`.
+    public static func prefix(_ prefix: String, _ result: Result = .equal, _ target: Target) -> Compare {
+        Compare(key: prefix, rangeEnd: Wire.prefixEnd(prefix), result, target)
+    }
+
+    /// No key starts with `prefix`.
+    public static func noKey(withPrefix prefix: String) -> Compare { .prefix(prefix, .equal, .version(0)) }
+
+    /// No key that starts with `prefix` was created or written after `revision` (a read's
+    /// revision): the keys there are as that read saw them, but for deletions.
+    public static func unchanged(prefix: String, since revision: Int64) -> Compare {
+        .prefix(prefix, .less, .modRevision(revision + 1))
     }
 
     /// The key does not exist.

@@ -147,6 +147,7 @@ enum Wire {
 
     static func compareBody(_ compare: Compare) -> JSONValue {
         var body: [String: JSONValue] = ["key": .string(encode64(compare.key)), "result": .string(compare.result.rawValue)]
+        if let rangeEnd = compare.rangeEnd { body["range_end"] = .string(encode64(rangeEnd)) }
         switch compare.target {
         case .value(let value):
             body["target"] = "VALUE"

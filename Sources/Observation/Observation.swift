@@ -48,6 +48,12 @@ public struct Observation: Codable, Sendable, Equatable {
     public var heartbeatSource: String?
     /// Why there is no heartbeat lag (no table, no row, no privilege), when there is none.
     public var heartbeatError: String?
+    /// When this agent's heartbeat writer last wrote the heartbeat row on this instance (the
+    /// agent's clock, on the instance's host): set while the instance is the writable primary
+    /// the agent writes to, nil when it writes nothing here (`heartbeat.write` off, another
+    /// writer such as pt-heartbeat, or the instance read-only). Kept on an observation of an
+    /// unreachable instance, so that a stalled writer shows as a growing age.
+    public var heartbeatWrittenAt: Date?
 
     public init(instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
                 lastGoodProbeAt: Date? = nil, replication: [ReplicationChannel] = []) {
@@ -68,6 +74,7 @@ public struct Observation: Codable, Sendable, Equatable {
         case gtidSlavePos = "gtid_slave_pos", gtidStrictMode = "gtid_strict_mode", logBin = "log_bin", binlogFormat = "binlog_format"
         case gtidBinlogState = "gtid_binlog_state", logSlaveUpdates = "log_slave_updates"
         case replication, heartbeatLag = "heartbeat_lag", heartbeatSource = "heartbeat_source", heartbeatError = "heartbeat_error"
+        case heartbeatWrittenAt = "heartbeat_written_at"
     }
 }
 
@@ -136,5 +143,16 @@ extension Observation {
     public func errantTransactions(comparedWith primary: Observation) -> [GTID]? {
         guard let own = gtidBinlogState, let theirs = primary.gtidBinlogState else { return nil }
         return own.errant(comparedWith: theirs, primaryServerID: primary.serverID.flatMap(UInt32.init(exactly:)))
+    }
+}
+
+extension Observation {
+    /// When the newest heartbeat of this instance was written, on its own host's clock: what
+    /// the agent's writer last wrote, else (another writer) the newest row as the probe
+    /// measured it, `observedAt` minus the lag. Nil when neither is known. Meant for a
+    /// primary: on a replica, `observedAt` minus the lag is the newest heartbeat it applied.
+    public var newestHeartbeatAt: Date? {
+        if let heartbeatWrittenAt { return heartbeatWrittenAt }
+        return heartbeatLag.map { observedAt.addingTimeInterval(-$0) }
     }
 }

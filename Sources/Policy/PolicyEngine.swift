@@ -30,6 +30,58 @@ public struct PolicyEngine: Sendable {
         public enum Verdict: Sendable, Equatable { case bad, neutral, good }
         public var verdict: Verdict
         public var description: String
+        /// For a replica bad by its heartbeat lag alone: why nothing else confirms that the lag
+        /// is its own (see `witness`). Its timer runs, but its depool is refused with this reason.
+        public var unconfirmed: String?
+
+        public init(verdict: Verdict, description: String, unconfirmed: String? = nil) {
+            self.verdict = verdict
+            self.description = description
+            self.unconfirmed = unconfirmed
+        }
+    }
+
+    /// A replica's health, its heartbeat lag checked against a second witness when it is over
+    /// `depool_lag` (`witness(replica:lag:primary:primaryName:policy:)`).
+    public static func health(_ observation: Observation?, policy: DepoolPolicy, primary: Observation?, primaryName: String) -> Health {
+        var health = health(observation, policy: policy)
+        guard health.verdict == .bad, let observation, let lag = observation.heartbeatLag, lag > policy.depoolLag,
+              observation.reachable, observation.error == nil, observation.replication.first?.isRunning == true else { return health }
+        health.unconfirmed = unconfirmedLag(replica: observation, lag: lag, primary: primary, primaryName: primaryName, policy: policy)
+        return health
+    }
+
+    /// Heartbeat lag measures a replica against the clock, so when the primary's heartbeat
+    /// stops (the writer dies, the row is locked, the primary's agent loses etcd) every replica
+    /// lags by it. A lag over `depool_lag` is acted on only with a second witness that it is the
+    /// replica's own; nil when there is one, else why there is none. The witnesses:
+    ///
+    /// - the primary's heartbeat: the newest heartbeat the primary wrote before the replica's
+    ///   probe (`Observation.newestHeartbeatAt`) is more than `depool_lag` newer than the newest
+    ///   one the replica had applied (its `observedAt` minus its lag). Both times are on the
+    ///   primary host's clock, so host clocks do not matter. A heartbeat written after the
+    ///   replica's probe proves nothing about it (the replica may have applied it since): then
+    ///   the next observation of the replica decides.
+    /// - the replica's own threads: `Seconds_Behind_Master` over `depool_lag`, the age of the
+    ///   event its SQL thread applies among those its IO thread received (0 when it applied all
+    ///   it received). GTID or binlog positions are no witness: on a busy primary the SQL thread
+    ///   is behind the IO thread by a transaction or two at almost every probe.
+    ///
+    /// A stopped IO or SQL thread is not lag: the replica is bad as broken, without a witness.
+    public static func unconfirmedLag(replica: Observation, lag: Double, primary: Observation?, primaryName: String,
+                                      policy: DepoolPolicy) -> String? {
+        if let behind = replica.replication.first?.secondsBehindMaster, Double(behind) > policy.depoolLag { return nil }
+        let applied = replica.observedAt.addingTimeInterval(-lag)
+        guard let primary, let written = primary.newestHeartbeatAt else {
+            return "no second witness of \(replica.instance)'s lag: the primary \(primaryName) shows no heartbeat (no observation, or no heartbeat written or measured there), and \(replica.instance)'s SQL thread is not behind"
+        }
+        let ahead = written.timeIntervalSince(applied) > policy.depoolLag
+        if ahead && written <= replica.observedAt { return nil }
+        if ahead {
+            // Written after the replica's probe: the next observation of the replica decides.
+            return "no second witness of \(replica.instance)'s lag yet: the primary \(primaryName)'s newest heartbeat is newer than \(replica.instance)'s observation, and \(replica.instance)'s SQL thread is not behind"
+        }
+        return "the heartbeat on the primary \(primaryName) stalled: \(replica.instance) has applied the heartbeats \(primaryName) wrote, and its SQL thread is not behind, so its lag is the primary's, not its own"
     }
 
     public static func health(_ observation: Observation?, policy: DepoolPolicy) -> Health {
@@ -75,7 +127,7 @@ public struct PolicyEngine: Sendable {
             let replicas = topology.members(of: sectionName).filter { $0.instance.name != section.primary }
             for (instance, _) in replicas {
                 let health = unreadable.contains(instance.name) ? Health(verdict: .neutral, description: "unreadable observation")
-                    : Self.health(observations[instance.name], policy: policy)
+                    : Self.health(observations[instance.name], policy: policy, primary: observations[section.primary], primaryName: section.primary)
                 switch health.verdict {
                 case .bad:
                     timers.badSince[instance.name] = timers.badSince[instance.name] ?? now
@@ -92,7 +144,7 @@ public struct PolicyEngine: Sendable {
 
             for (instance, membership) in replicas {
                 let name = instance.name
-                let health = Self.health(observations[name], policy: policy)
+                let health = Self.health(observations[name], policy: policy, primary: observations[section.primary], primaryName: section.primary)
                 let managed = state.managed[name]
                 var wanted: PolicyAction?
 
@@ -116,7 +168,9 @@ public struct PolicyEngine: Sendable {
                 }
                 guard let action = wanted else { continue }
 
-                if let refusal = guardRail(action, section: section, policy: policy, topology: topology, state: state, now: now) {
+                // A guard rail's refusal first: it stands whatever the witnesses say.
+                let unconfirmed: String? = if case .depool = action { health.unconfirmed } else { nil }
+                if let refusal = guardRail(action, section: section, policy: policy, topology: topology, state: state, now: now) ?? unconfirmed {
                     stillRefused.insert(name)
                     let kind = if case .depool = action { "depool" } else { "repool" }
                     let previous = state.refusals[name]

@@ -58,6 +58,7 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
         o["db1003"]!.replication[0].sourceServerID = 1002
     }),
     (.noSource, "db1003", { _, o, _ in o["db1003"]!.replication = [] }),
+    (.primaryHeartbeatStalled, "db1001", { _, o, _ in o["db1001"]!.heartbeatWrittenAt = now.addingTimeInterval(-30) }),
     (.replicationError, "db1002", { _, o, _ in
         o["db1002"]!.replication[0].sqlThread = "No"
         o["db1002"]!.replication[0].lastSQLError = "Error 'Can't create database 'x'; database exists'"
@@ -116,6 +117,32 @@ struct DriftTests {
         #expect(findings.map(\.code) == [code], "\(code): \(findings)")
         #expect(findings.first?.instance == instance)
         #expect(findings.first?.severity == code.severity)
+    }
+
+    @Test("a stalled heartbeat writer on the primary: judged within its observation, reachable or not; an observation only republished late is no stall")
+    func primaryHeartbeatStalled() {
+        var observations = cleanObservations()
+        // Written 1 s before a probe published 9 s ago (a refresh interval): fine.
+        observations["db1001"]!.observedAt = now.addingTimeInterval(-9)
+        observations["db1001"]!.heartbeatWrittenAt = now.addingTimeInterval(-10)
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).isEmpty)
+
+        // The table is locked: the probe's read of it times out, the writer has written nothing for 24 s.
+        var locked = Observation(instance: "db1001", agent: "host1", agentStartedAt: now, observedAt: now.addingTimeInterval(-2), reachable: false,
+                                 error: "no answer within the timeout")
+        locked.heartbeatWrittenAt = now.addingTimeInterval(-26)
+        observations["db1001"] = locked
+        let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now))
+        let stalled = findings.first { $0.code == .primaryHeartbeatStalled }
+        #expect(stalled?.instance == "db1001" && stalled?.section == "s1", "\(findings)")
+        #expect(stalled?.observed.hasPrefix("last heartbeat written 26 s ago by agent host1 (24 s before its latest probe, which found it unreachable") == true,
+                "\(stalled?.observed ?? "")")
+        #expect(findings.map(\.code).sorted { $0.rawValue < $1.rawValue } == [.primaryHeartbeatStalled, .primaryUnreachable])
+
+        // Another writer (pt-heartbeat): no written heartbeat, HEARTBEAT_STALE judges the row instead.
+        observations = cleanObservations()
+        observations["db1001"]!.heartbeatLag = 60
+        #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).map(\.code) == [.heartbeatStale])
     }
 
     @Test("the table covers every code")

@@ -3,6 +3,7 @@ import Foundation
 import MariaDBClient
 import MarinaSandbox
 import MarinaTestSupport
+import Operations
 import Policy
 import Testing
 import TopologyStore
@@ -120,6 +121,33 @@ struct DepoolTests {
         #expect(try await pooledReplicas(sandbox)["db1003"] == nil)
         #expect(try await policyState(sandbox).managed["db1003"] == nil)
         #expect(try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first?.author == "a DBA")
+    }
+
+    @Test("a lock is busy for its own section only: a lagging replica of s2 is depooled while a paused switchover holds s1's lock, which then finishes")
+    func lockedSectionOnly() async throws {
+        let sandbox = try await TestServers.privateSandbox("depool-locks", sections: 2, replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.stopController(directory: sandbox.directory)
+        try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), pauseBefore: "move-replicas",
+                                          depool: fastPolicy)
+        #expect(try await pooledReplicas(sandbox, section: "s2") == ["db2002": 100, "db2003": 100])
+        let id = try await requestSwitchover(sandbox, to: "db1002", section: "s1")
+        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1"))?.stringValue == id)
+
+        let held = try await holdReplication(sandbox, "db2002")
+        #expect(try await eventually(10) { try await pooledReplicas(sandbox, section: "s2")["db2002"] == nil })
+        #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1"))?.stringValue == id, "the switchover still holds s1")
+        let depool = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first
+        #expect(depool?.message.hasPrefix("automatic depool of db2002 in s2: lag ") == true, "\(depool?.message ?? "")")
+
+        // The switchover prepares its commit after the depool's: it completes.
+        try await resume(sandbox, id)
+        let finished = try await waitForOperation(sandbox, id, seconds: 60) { $0.state.isFinished }
+        #expect(finished.state == .done, "\(finished.failure.map { "\($0.step): \($0.error)" } ?? "")")
+        try await expectPrimary("db1002", sandbox)
+        try await held.execute("UNLOCK TABLES")
+        await held.close()
     }
 
     @Test("with etcd stopped nothing is done, and nothing is lost: the lagging replica is depooled once etcd returns")

@@ -16,8 +16,14 @@ func section(replicas: [String] = ["db1002", "db1003", "db1004"], minReplicas: I
                     instances: instances)
 }
 
-func lagging(_ lags: [String: Double?]) -> [String: Observation] {
+/// The replicas' observations at `start` with these lags, and the primary db1001's, whose
+/// heartbeat writer last wrote at `start`: every replica's lag is its own.
+func lagging(_ lags: [String: Double?], primaryWrote written: Date? = start) -> [String: Observation] {
     var observations = [String: Observation]()
+    var primary = Observation(instance: "db1001", agent: "a", agentStartedAt: start, observedAt: start, reachable: true)
+    primary.heartbeatLag = 0
+    primary.heartbeatWrittenAt = written
+    observations["db1001"] = primary
     for (name, lag) in lags {
         var observation = Observation(instance: name, agent: "a", agentStartedAt: start, observedAt: start, reachable: true)
         observation.replication = [ReplicationChannel(sourceHost: "10.0.0.1", sourcePort: 3306, ioThread: "Yes", sqlThread: "Yes", usingGTID: "Slave_Pos")]
@@ -193,6 +199,79 @@ struct PolicyEngineTests {
         #expect(busy.change == nil)
         other.run(vanished, seconds: 11)
         #expect(other.changes == [.depool(instance: "db1004", section: "s1", reason: "no observation (its agent vanished) for 10 s")])
+    }
+
+    @Test("the primary's heartbeat stalled: replicas lagging by it alone are never depooled, each refusal names the primary and lasts")
+    func stalledPrimaryHeartbeat() {
+        var harness = Harness()
+        // The writer stopped 20 s before the probes; the replicas applied everything it wrote.
+        let stalled = lagging(["db1002": 20, "db1003": 20, "db1004": 20], primaryWrote: start.addingTimeInterval(-20))
+        harness.run(stalled, seconds: 60)
+        #expect(harness.changes.isEmpty)
+        #expect(["db1002", "db1003", "db1004"].allSatisfy(harness.pooled))
+        let reason = "the heartbeat on the primary db1001 stalled: db1002 has applied the heartbeats db1001 wrote, and its SQL thread is not behind, so its lag is the primary's, not its own"
+        #expect(harness.state.refusals["db1002"] == PolicyState.Refusal(section: "s1", action: "depool", reason: reason, since: start.addingTimeInterval(11)))
+        #expect(Set(harness.state.refusals.keys) == ["db1002", "db1003", "db1004"])
+
+        // The heartbeat resumes after the replicas' last probes: that proves nothing yet about them, however long they were bad.
+        var resumed = stalled
+        resumed["db1001"]!.observedAt = start.addingTimeInterval(1)
+        resumed["db1001"]!.heartbeatWrittenAt = start.addingTimeInterval(1)
+        harness.run(resumed, seconds: 5)
+        #expect(harness.changes.isEmpty)
+        #expect(harness.state.refusals["db1002"]?.reason.hasPrefix("no second witness of db1002's lag yet") == true)
+        // Their next probes show them caught up: nothing to refuse any more.
+        harness.run(lagging(["db1002": 0.3, "db1003": 0.3, "db1004": 0.3], primaryWrote: start.addingTimeInterval(1)), seconds: 1)
+        #expect(harness.state.refusals.isEmpty)
+        #expect(harness.changes.isEmpty)
+    }
+
+    @Test("second witnesses: the replica's own SQL thread behind, or the primary having written what the replica lacks; with neither, no depool", arguments: [
+        // (Seconds_Behind_Master, the primary's last write relative to the replica's probe, depooled)
+        (Int?(25), -20.0, true),   // heartbeat stalled, but the replica's own SQL thread is 25 s behind
+        (Int?(3), -20.0, false),   // stalled, and the SQL thread only 3 s behind (under depool_lag)
+        (Int?(0), -1.0, true),     // the primary wrote 1 s before the probe: the replica misses 19 s of it
+        (Int?(0), -14.0, true),    // wrote 14 s before: 6 s missed, over depool_lag
+        (Int?(0), -16.0, false),   // wrote 16 s before: 4 s missed, under depool_lag
+        (nil, 2.0, false),         // written after the replica's probe: nothing known about the replica yet
+    ])
+    func witnesses(behind: Int?, written: Double, depooled: Bool) {
+        var harness = Harness()
+        var observations = lagging(["db1002": 20, "db1003": 0.3, "db1004": 0.3], primaryWrote: start.addingTimeInterval(written))
+        observations["db1002"]!.replication[0].secondsBehindMaster = behind
+        harness.run(observations, seconds: 11)
+        #expect(harness.pooled("db1002") == !depooled, "\(harness.state.refusals)")
+        #expect((harness.state.refusals["db1002"] == nil) == depooled)
+    }
+
+    @Test("another heartbeat writer (pt-heartbeat): the primary's own measured heartbeat is the witness; no primary observation is none")
+    func measuredPrimaryHeartbeat() {
+        var fresh = lagging(["db1002": 12, "db1003": 0.3, "db1004": 0.3], primaryWrote: nil)
+        fresh["db1001"]!.heartbeatLag = 0.5
+        var harness = Harness()
+        harness.run(fresh, seconds: 11)
+        #expect(!harness.pooled("db1002"))
+
+        var stale = fresh
+        stale["db1001"]!.heartbeatLag = 12
+        harness = Harness()
+        harness.run(stale, seconds: 11)
+        #expect(harness.pooled("db1002"))
+        #expect(harness.state.refusals["db1002"]?.reason.hasPrefix("the heartbeat on the primary db1001 stalled") == true)
+
+        var gone = fresh
+        gone["db1001"] = nil
+        harness = Harness()
+        harness.run(gone, seconds: 11)
+        #expect(harness.pooled("db1002"))
+        #expect(harness.state.refusals["db1002"]?.reason.hasPrefix("no second witness of db1002's lag: the primary db1001 shows no heartbeat") == true)
+
+        // Broken replication needs no witness.
+        var broken = gone
+        broken["db1002"]!.replication[0].ioThread = "No"
+        harness = Harness()
+        harness.run(broken, seconds: 11)
+        #expect(!harness.pooled("db1002"))
     }
 
     @Test("a policy's problems are named")
