@@ -2,7 +2,6 @@ import EtcdClient
 import Foundation
 import Logging
 import Observation
-import Operations
 import Policy
 import Topology
 import TopologyStore
@@ -14,12 +13,10 @@ import TopologyStore
 /// same transaction.
 ///
 /// A section whose lock an operation holds is busy: nothing automatic happens in it, and the
-/// other sections go on. The commit compares the locks as read: it fails if any key under
-/// `locks/` was created or written since the read (an operation took a lock meanwhile, the
-/// section changed above among them), and if the journal of any operation holding a lock was
-/// written since. While an operation is inside its flip (its journal shows `commit-primary`
-/// running) nothing is committed anywhere: its commit compares the whole committed topology,
-/// so an automatic commit in another section would make it lose its compare-and-swap.
+/// other sections go on. The commit compares the locks as read (etcd range compares): it
+/// fails if a lock appeared for the section it changes, or if any key under `locks/` was
+/// created or written since the read; the next tick decides again. (A switchover's commit
+/// that loses its compare-and-swap to a commit in another section prepares it again.)
 ///
 /// The store writes the site mirror (MediaWiki's etcd v2 keys) and the controller's own
 /// `mirror:` after each commit. A commit whose mirror was not written stands: it is logged as
@@ -36,8 +33,6 @@ actor DepoolLoop {
     private var cached: (sequence: Int, topology: Topology)?
     private var failing = false
     private var unreadableLogged = Set<String>()
-    /// The operation last reported as inside its flip, so that it is logged once.
-    private var flipLogged: String?
     /// A commit's mirror was not written: written again at every tick until it is.
     private var mirrorStale = false
 
@@ -88,15 +83,6 @@ actor DepoolLoop {
         guard ranges.count == 4 else { throw EtcdError(.malformedResponse, "the policy read returned \(ranges.count) ranges") }
         var locks = [String: String]()  // section → operation id
         for kv in ranges[2].kvs { locks[String(kv.key.dropFirst(keys.locks.count))] = String(decoding: kv.value, as: UTF8.self) }
-        let journals = try await lockingJournals(locks)
-        if let flipping = journals.first(where: { $0.record?.steps.contains { $0.action == .commitPrimary && $0.state == .running } == true }) {
-            if flipLogged != flipping.id {
-                context.logger.info("automatic depool waits: operation \(flipping.id) is inside its flip, whose commit must not be raced")
-            }
-            flipLogged = flipping.id
-            return
-        }
-        flipLogged = nil
         guard let head = ranges[0].kvs.first else { return }
         let sequence = (try? JSONSerialization.jsonObject(with: Data(head.value)) as? [String: Any])?["sequence"] as? Int ?? -1
         let topology: Topology
@@ -128,15 +114,13 @@ actor DepoolLoop {
             context.logger.warning("automatic \(refusal.action) of \(name) in \(refusal.section) refused: \(refusal.reason)")
         }
         let compares: [Compare] = [await context.leadership.compare, .unchanged(keys.policyState, since: stateRevision)]
-        let putState = KVOperation.put(keys.policyState, PolicyJSON.encode(newState))
+        let putState = KVOperation.put(keys.policyState, try PolicyJSON.encode(newState))
         guard let change else {
             if newState != state { _ = try await context.etcd.transaction(Transaction(compares: compares, success: [putState])) }
             return
         }
-        // The locks as read: none appeared for this section, none was taken or rewritten
-        // anywhere, and no operation holding one wrote its journal since.
+        // The locks as read: none appeared for this section, none was taken or rewritten anywhere.
         let lockCompares: [Compare] = [.absent(keys.lock(change.section)), .unchanged(prefix: keys.locks, since: read.revision)]
-            + journals.map { .unchanged(keys.operation($0.id), since: $0.revision) }
         let (edit, message) = describe(change)
         switch try await context.store.prepare([edit], message: message, by: Actor(author: Self.author, now: Date()), kind: .automatic) {
         case .failure(let refused):
@@ -146,7 +130,7 @@ actor DepoolLoop {
                 refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: Date())
             }
             context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
-            _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, PolicyJSON.encode(refusedState))]))
+            _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, try PolicyJSON.encode(refusedState))]))
         case .success(let prepared):
             let outcome: CommitOutcome
             do {
@@ -165,18 +149,6 @@ actor DepoolLoop {
             case .conflict, .invalid, .nothingToCommit:
                 break  // someone committed or took a lock meanwhile: decide again on the next tick
             }
-        }
-    }
-
-    /// The journal of each operation holding a lock, with its mod revision (0 and no record
-    /// when it has none), read at one revision.
-    private func lockingJournals(_ locks: [String: String]) async throws -> [(id: String, revision: Int64, record: OperationRecord?)] {
-        let ids = Set(locks.values).sorted()
-        guard !ids.isEmpty else { return [] }
-        let read = try await context.etcd.transaction(Transaction(compares: [], success: ids.map { .get(context.keys.operation($0)) }))
-        return zip(ids, read.results).map { id, result in
-            guard case .get(let range) = result, let kv = range.kvs.first else { return (id, 0, nil) }
-            return (id, kv.modRevision, try? OperationJSON.decode(kv.value))
         }
     }
 
