@@ -146,6 +146,12 @@ actor SwitchoverRun {
         } catch let error as HostError {
             return refuse(["the accounts that write through read_only on \(roles.oldPrimary.name) could not be read: \(error.message)"])
         }
+        // Read now, not inside the window: the position checks of the flip compare by it.
+        do {
+            _ = try await serverID(of: roles.oldPrimary, timeout: 5)
+        } catch {
+            return refuse(["\(roles.oldPrimary.name) could not be read: \(describe(error).message)"])
+        }
         record.oldPrimary = roles.oldPrimary.name
         record.previousReadOnlyReason = roles.section.readOnly ? roles.section.readOnlyReason : nil
         record.channelSettings = try await channelSettings(of: roles.candidate)
