@@ -41,13 +41,17 @@ extension SwitchoverRun {
         case .waitPropagation:
             try await Task.sleep(for: .milliseconds(Int(context.playbook.options.propagationWait * 1000)))
         case .oldPrimaryReadOnly:
+            // Read back with the final position (next step), one round trip less in the window.
             let primary = try oldPrimary
-            try await setReadOnly(true, on: primary, timeout: timeout)
+            try await hosts.query(primary, SwitchoverSQL.setReadOnly(true), timeout: timeout)
             try await killPrivilegedWriters(on: primary, timeout: timeout)
         case .readFinalPosition:
             let primary = try oldPrimary
-            guard let position = try await hosts.value(primary, SwitchoverSQL.readBinlogPosition, column: "pos", timeout: timeout),
-                  !position.isEmpty, (try? GTIDPosition(parsing: position)) != nil else {
+            let row = try await hosts.query(primary, "SELECT @@GLOBAL.read_only AS ro, @@GLOBAL.gtid_binlog_pos AS pos", timeout: timeout).first
+            guard row?["ro"] == "1" else {
+                throw ControllerError.stepFailed(host: primary.name, message: "read_only is \(row?["ro"] ?? "unknown") after setting it ON")
+            }
+            guard let position = row?["pos"], !position.isEmpty, (try? GTIDPosition(parsing: position)) != nil else {
                 throw ControllerError.stepFailed(host: primary.name, message: "gtid_binlog_pos is not a GTID position")
             }
             record.finalPosition = position
