@@ -33,17 +33,31 @@ public enum TestServers {
     }
 
     /// A sandbox for one test. `sections: 0` gives etcd alone.
+    ///
+    /// At most `gate.capacity` private sandboxes run at once in a test process (the rest wait
+    /// their turn): Swift Testing runs every suite in parallel, and some forty sets of servers
+    /// started together on a two-core machine starve the tests that measure time (lease TTLs,
+    /// lag thresholds). Each `privateSandbox` must be paired with `stop`, as every test does in
+    /// a `defer`.
     public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
                                       agent: Bool = false, controller: Bool = false,
                                       heartbeat: Sandbox.HeartbeatWriter? = nil) async throws -> SandboxState {
-        try await upWithOneRetry { attempt in
-            let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
-            started.withLock { $0.append(directory) }
-            return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
-                                              agentExecutable: agent || controller ? marinaExecutable() : nil,
-                                              controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat)).state
+        await gate.acquire()
+        do {
+            return try await upWithOneRetry { attempt in
+                let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
+                started.withLock { $0.append(directory) }
+                return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
+                                                  agentExecutable: agent || controller ? marinaExecutable() : nil,
+                                                  controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat)).state
+            }
+        } catch {
+            gate.release()
+            throw error
         }
     }
+
+    static let gate = Gate(capacity: Int(ProcessInfo.processInfo.environment["MARINA_TEST_SANDBOXES"] ?? "") ?? 4)
 
     /// Stops a sandbox and deletes its directory, in the background so that a test's `defer`
     /// does not hold a cooperative thread while the servers shut down; the process's exit
@@ -54,6 +68,7 @@ public enum TestServers {
             _ = try? Sandbox.down(directory: state.directory, purge: !keepDirectories)
             started.withLock { $0.removeAll { $0 == state.directory } }
             stopping.leave()
+            gate.release()
         }
     }
 
@@ -141,4 +156,40 @@ extension SandboxState {
 /// A key prefix no other test uses.
 public func uniquePrefix(_ name: String) -> String {
     "/test/\(name)-\(UInt64.random(in: 0...UInt64.max))/"
+}
+
+/// A counting semaphore for async callers, released from any thread.
+final class Gate: Sendable {
+    let capacity: Int
+    private let state = Mutex<(available: Int, waiting: [CheckedContinuation<Void, Never>])>((0, []))
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        state.withLock { $0.available = self.capacity }
+    }
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                state.waiting.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty {
+                state.available = min(capacity, state.available + 1)
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
+    }
 }

@@ -62,7 +62,8 @@ struct AgentTests {
         let stopped = try await waitForObservation(sandbox, "db1002") { $0.replication.first?.sqlThread == "No" }
         #expect(stopped.replication.first?.ioThread == "No")
         let lagging = try await waitForObservation(sandbox, "db1002") { ($0.heartbeatLag ?? 0) >= 2 }
-        let later = try await waitForObservation(sandbox, "db1002") { ($0.heartbeatLag ?? 0) >= 5 }
+        let rising = max(5, (lagging.heartbeatLag ?? 0) + 1)
+        let later = try await waitForObservation(sandbox, "db1002") { ($0.heartbeatLag ?? 0) >= rising }
         #expect(later.heartbeatLag! > lagging.heartbeatLag!)
         try await replica.execute("START SLAVE")
         let recovered = try await waitForObservation(sandbox, "db1002") { $0.replication.first?.isRunning == true && ($0.heartbeatLag ?? 99) < 2 }

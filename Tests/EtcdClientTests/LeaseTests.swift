@@ -8,15 +8,16 @@ struct LeaseTests {
     func expiryRemovesKeys() async throws {
         let etcd = try await TestServers.shared().etcdClient
         let key = uniquePrefix("lease-expiry") + "observed"
-        let lease = try await etcd.grantLease(ttl: 2)
-        #expect(lease.ttl == 2)
+        // A TTL long enough that a loaded machine reads the key back before it expires.
+        let lease = try await etcd.grantLease(ttl: 5)
+        #expect(lease.ttl == 5)
         try await etcd.put(key, "alive", lease: lease.id)
         #expect(try await etcd.value(key)?.lease == lease.id)
         #expect(try await etcd.leaseStatus(lease.id).keys == [key])
 
         // etcd expires leases on its own clock; poll rather than assume a duration.
         var gone = false
-        for _ in 0..<100 where !gone {
+        for _ in 0..<300 where !gone {
             try await Task.sleep(for: .milliseconds(100))
             gone = try await etcd.value(key) == nil
         }
@@ -29,13 +30,13 @@ struct LeaseTests {
     func keepAliveAndRevoke() async throws {
         let etcd = try await TestServers.shared().etcdClient
         let key = uniquePrefix("lease-keepalive") + "observed"
-        let lease = try await etcd.grantLease(ttl: 2)
+        let lease = try await etcd.grantLease(ttl: 5)
         try await etcd.put(key, "alive", lease: lease.id)
-        // Three times the TTL, renewing every half second.
-        for _ in 0..<12 {
-            try await Task.sleep(for: .milliseconds(500))
+        // Three times the TTL, renewing every second.
+        for _ in 0..<15 {
+            try await Task.sleep(for: .seconds(1))
             let ttl = try await etcd.keepAlive(lease.id)
-            #expect(ttl == 2)
+            #expect(ttl == 5)
         }
         #expect(try await etcd.value(key)?.stringValue == "alive")
         #expect(try await etcd.revokeLease(lease.id))

@@ -31,8 +31,13 @@ func expectDrift(_ sandbox: SandboxState, _ expected: Set<String>, options: [Str
 /// A sandbox of s1 (db1001 primary, db1002, db1003) with an agent probing every 0.5 s.
 func driftSandbox(_ name: String) async throws -> SandboxState {
     let sandbox = try await TestServers.privateSandbox(name, replicas: 2)
-    try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 3)
-    try await expectDrift(sandbox, [])
+    do {
+        try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 3)
+        try await expectDrift(sandbox, [])
+    } catch {
+        TestServers.stop(sandbox)
+        throw error
+    }
     return sandbox
 }
 
