@@ -133,7 +133,7 @@ extension Playbook {
 
     /// Every way the step order breaks a safety rule; empty when the playbook may run.
     ///
-    /// The rules (DESIGN.md, safety rules 1, 2 and 5):
+    /// The rules (docs/safety-rules.md, rules 1, 2 and 5):
     /// - every switchover action appears exactly once;
     /// - the candidate becomes writable only after the old primary is read-only, its final
     ///   position was read, the candidate applied it, stopped replicating and was committed as

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The configuration applications read, in the shape MediaWiki's `LBFactoryConf` takes from
-/// dbctl (`wikimedia-tooling.md` §1.4), for one datacenter.
+/// dbctl (docs/source-of-truth.md, "The generated configuration"), for one datacenter.
 ///
 /// Each section is `[{primary: load}, {replica: load, ...}]`: the first entry is the writer.
 /// Loads are effective weights (`weight × percentage / 100`); a depooled replica is absent.

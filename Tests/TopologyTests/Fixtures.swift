@@ -15,7 +15,7 @@ func smallTopology() -> Topology {
         ])
 }
 
-/// The topology behind the generated configuration shown in wikimedia-tooling.md §1.4
+/// The topology behind the example of dbctl's generated configuration for eqiad
 /// (eqiad: DEFAULT = s3, s4 with groups, es6, x1, pc1 without replicas, s1 read-only).
 func wikimediaExample() -> Topology {
     func instance(_ name: String, _ host: String, port: Int = 3306, _ sections: [String: Membership]) -> Instance {

@@ -4,7 +4,7 @@ import Topology
 
 @Suite("Generated MediaWiki configuration")
 struct GeneratedConfigTests {
-    @Test("reproduces the dbctl example of wikimedia-tooling.md §1.4")
+    @Test("reproduces dbctl's generated configuration for the eqiad example")
     func wikimediaExampleConfig() throws {
         let topology = wikimediaExample()
         #expect(topology.validate().isEmpty, "\(topology.validate())")
