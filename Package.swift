@@ -78,18 +78,21 @@ let package = Package(
         .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation",
                                                                    "Operations"]),
 
+        // Seeded fuzz inputs for the parsers' tests. No dependency.
+        .target(name: "FuzzSupport", path: "Sources/FuzzSupport"),
+
         // Starts real servers for the integration tests; shared by every test target.
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 
-        .testTarget(name: "TopologyTests", dependencies: ["Topology"]),
-        .testTarget(name: "ObservationTests", dependencies: ["Observation"]),
+        .testTarget(name: "TopologyTests", dependencies: ["FuzzSupport", "Topology"]),
+        .testTarget(name: "ObservationTests", dependencies: ["FuzzSupport", "Observation"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Topology", "Observation"]),
-        .testTarget(name: "ControllerTests", dependencies: ["Controller", "Policy", "MariaDBClient"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Topology", "Observation"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
+        .testTarget(name: "OperationsTests", dependencies: ["FuzzSupport", "Operations", "Topology", "Observation"]),
+        .testTarget(name: "ControllerTests", dependencies: ["FuzzSupport", "Controller", "Policy", "MariaDBClient"]),
+        .testTarget(name: "PolicyTests", dependencies: ["FuzzSupport", "Policy", "Topology", "Observation"]),
+        .testTarget(name: "AgentTests", dependencies: ["FuzzSupport", "Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
-        .testTarget(name: "TopologyStoreTests", dependencies: ["TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
+        .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",

@@ -25,7 +25,7 @@ struct RaceTests {
         try await resume(sandbox, id)
 
         let log = sandbox.directory + "/controller.log"
-        #expect(try await eventually(within: 10) {
+        #expect(try await eventually(10) {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id) was withdrawn before it took the lock") == true
         })
         #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1")) == nil)

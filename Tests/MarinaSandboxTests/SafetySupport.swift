@@ -137,16 +137,6 @@ func leaderName(_ sandbox: SandboxState) async throws -> String? {
     return object["id"] as? String
 }
 
-/// Polls `condition` every 50 ms until it holds or `seconds` pass; gives whether it held.
-func eventually(within seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}
-
 /// `@@read_only` of one instance, read as root.
 func readOnly(_ sandbox: SandboxState, _ instance: String) async throws -> Bool {
     let client = try await sandbox.root(instance)
@@ -158,7 +148,7 @@ func readOnly(_ sandbox: SandboxState, _ instance: String) async throws -> Bool 
 func pausedAfter(_ sandbox: SandboxState, _ id: String, seconds: Double = 30) async throws -> String {
     let key = StoreKeys().resume + id + "/paused"
     var step: String?
-    _ = try await eventually(within: seconds) {
+    _ = try await eventually(seconds) {
         step = try await sandbox.etcdClient.value(key).map { String(decoding: $0.value, as: UTF8.self) }
         return step != nil
     }

@@ -41,7 +41,7 @@ struct SecretsTests {
             .write(toFile: oddConfig, atomically: true, encoding: .utf8)
         let controller = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", oddConfig], logFile: sandbox.directory + "/odd-controller.log")
         defer { kill(controller, SIGKILL) }
-        #expect(try await eventually(within: 15) { try await leaderName(sandbox) == "odd" })
+        #expect(try await eventually(15) { try await leaderName(sandbox) == "odd" })
         let failing = try marina(["switchover", "s1", "--to", "db1002", "--yes"])
         #expect(failing == 4, "\(outputs.last ?? "")")
         #expect(outputs.last?.contains("[1470/HY000] (the server's message is withheld: the statement carries a secret)") == true
@@ -138,11 +138,11 @@ struct ReplicationPasswordTests {
             .write(toFile: config, atomically: true, encoding: .utf8)
         let controller = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", config], logFile: sandbox.directory + "/odd-controller.log")
         defer { kill(controller, SIGKILL) }
-        #expect(try await eventually(within: 15) { try await leaderName(sandbox) == "odd" })
+        #expect(try await eventually(15) { try await leaderName(sandbox) == "odd" })
         // Replication restarted for the rotation; on a busy machine the automatic depool may
         // have taken a replica out meanwhile: wait until both replicate and are pooled again.
         let store = TopologyStore(etcd: sandbox.etcdClient)
-        #expect(try await eventually(within: 60) {
+        #expect(try await eventually(60) {
             let pooled = try await store.committedTopology()?.instances.values.filter { $0.sections["s1"]?.pooled == true }.count
             return try await serverTopology(sandbox).values.filter(\.running).count == 2 && pooled == 3
         })

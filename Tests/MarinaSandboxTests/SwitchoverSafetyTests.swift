@@ -34,7 +34,7 @@ struct SwitchoverSafetyTests {
         try await resume(sandbox, id)
         kill(leader, SIGCONT)
         let log = sandbox.directory + "/controller.log"
-        let fenced = try await eventually(within: 15) {
+        let fenced = try await eventually(15) {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id): this controller lost the lead") == true
         }
         #expect(fenced, "the resumed controller did not report that it stopped")
@@ -70,8 +70,8 @@ struct SwitchoverSafetyTests {
         let done = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         #expect(done.state == .done, "\(done.state) \(done.attention)")
         #expect(done.controller == "sandbox-controller")
-        #expect(try await eventually(within: 15) { !ChildProcess.isRunning(leader, marker: sandbox.directory) }, "the controller did not exit")
-        #expect(try await eventually(within: 10) { try await leaderName(sandbox) == "standby" })
+        #expect(try await eventually(15) { !ChildProcess.isRunning(leader, marker: sandbox.directory) }, "the controller did not exit")
+        #expect(try await eventually(10) { try await leaderName(sandbox) == "standby" })
         try await expectPrimary("db1002", sandbox)
     }
 
@@ -111,7 +111,7 @@ struct SwitchoverSafetyTests {
         let thread = holder.threadID
         try await holder.execute("BEGIN")
         try await holder.execute("INSERT INTO longtx.t VALUES (1)")
-        let old = try await eventually(within: 10) {
+        let old = try await eventually(10) {
             let client = try await sandbox.root("db1001")
             defer { Task { await client.close() } }
             let age = try await client.query("SELECT TIMESTAMPDIFF(SECOND, trx_started, NOW()) AS age FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = \(thread)")
@@ -146,11 +146,11 @@ struct SwitchoverSafetyTests {
         try await PrivilegedWriter.createTable(sandbox, on: "db1001")
         let writer = PrivilegedWriter(sandbox, on: "db1001", reconnect: false)
         await writer.start()
-        #expect(try await eventually(within: 10) { await writer.acknowledged.count >= 50 })
+        #expect(try await eventually(10) { await writer.acknowledged.count >= 50 })
         let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         // Killed, its next write fails (the writer may not have tried one yet on a busy machine).
-        #expect(try await eventually(within: 10) { await writer.errors == 1 }, "the writer's session was not killed")
+        #expect(try await eventually(10) { await writer.errors == 1 }, "the writer's session was not killed")
         let report = await writer.stop()
         let missing = try await PrivilegedWriter.missing(report.acknowledged, on: "db1002", sandbox)
         #expect(missing.isEmpty, "\(missing.count) acknowledged writes are not on the new primary: \(missing.prefix(10))")
@@ -168,7 +168,7 @@ struct SwitchoverSafetyTests {
         let id = try await requestSwitchover(sandbox, to: "db1002")
         #expect(try await pausedAfter(sandbox, id) == "read db1001's final position")
         let acknowledgedAtPause = await writer.acknowledged.count
-        #expect(try await eventually(within: 10) { await writer.acknowledged.count >= acknowledgedAtPause + 20 })
+        #expect(try await eventually(10) { await writer.acknowledged.count >= acknowledgedAtPause + 20 })
         try await resume(sandbox, id)
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         let report = await writer.stop()
@@ -233,7 +233,7 @@ struct SwitchoverSafetyTests {
         for replica in ["db1002", "db1003"] {
             try await execute(sandbox, replica, "STOP SLAVE", "CHANGE MASTER TO MASTER_HOST = '127.1'", "START SLAVE")
         }
-        #expect(try await eventually(within: 10) { try await serverTopology(sandbox).values.filter(\.running).count == 2 })
+        #expect(try await eventually(10) { try await serverTopology(sandbox).values.filter(\.running).count == 2 })
         try await restartController(sandbox, pauseBefore: "commit-primary")
         let id = try await requestSwitchover(sandbox, to: "db1002")
         try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
