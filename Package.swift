@@ -81,6 +81,9 @@ let package = Package(
         // Seeded fuzz inputs for the parsers' tests. No dependency.
         .target(name: "FuzzSupport", path: "Sources/FuzzSupport"),
 
+        // In-memory twins of the two outside systems (etcd, MariaDB) for the controller's decision tests.
+        .target(name: "MarinaTwins", dependencies: ["EtcdClient", "MariaDBClient", "Observation"]),
+
         // Starts real servers for the integration tests; shared by every test target.
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 
@@ -88,11 +91,13 @@ let package = Package(
         .testTarget(name: "ObservationTests", dependencies: ["FuzzSupport", "Observation"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["FuzzSupport", "Operations", "Topology", "Observation"]),
-        .testTarget(name: "ControllerTests", dependencies: ["FuzzSupport", "Controller", "Policy", "MariaDBClient"]),
+        .testTarget(name: "ControllerTests", dependencies: ["FuzzSupport", "Controller", "Policy", "MariaDBClient", "MarinaTwins", "EtcdClient",
+                                                            "Operations", "Topology", "TopologyStore", "Observation"]),
         .testTarget(name: "PolicyTests", dependencies: ["FuzzSupport", "Policy", "Topology", "Observation"]),
         .testTarget(name: "AgentTests", dependencies: ["FuzzSupport", "Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
+        .testTarget(name: "TwinTests", dependencies: ["MarinaTwins", "EtcdClient", "MariaDBClient", "Observation"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",

@@ -14,6 +14,11 @@ public struct WatchResponse: Sendable, Equatable {
     public var events: [WatchEvent]
     /// The store revision when etcd sent this answer.
     public var headerRevision: Int64
+
+    public init(events: [WatchEvent], headerRevision: Int64) {
+        self.events = events
+        self.headerRevision = headerRevision
+    }
 }
 
 extension EtcdClient {

@@ -28,6 +28,12 @@ public struct RangeResult: Sendable, Equatable {
     public var revision: Int64
     /// Number of keys in the range (may exceed `kvs.count` when a limit was given).
     public var count: Int64
+
+    public init(kvs: [KeyValue], revision: Int64, count: Int64) {
+        self.kvs = kvs
+        self.revision = revision
+        self.count = count
+    }
 }
 
 /// A change seen by a watch.
@@ -37,6 +43,12 @@ public struct WatchEvent: Sendable, Equatable {
     /// For a delete, only `key` and `modRevision` (the deletion's revision) are meaningful.
     public var kv: KeyValue
     public var previous: KeyValue?
+
+    public init(kind: Kind, kv: KeyValue, previous: KeyValue? = nil) {
+        self.kind = kind
+        self.kv = kv
+        self.previous = previous
+    }
 }
 
 /// A lease granted by etcd.
@@ -44,6 +56,11 @@ public struct Lease: Sendable, Equatable {
     public var id: Int64
     /// Seconds the lease lives without a keep-alive.
     public var ttl: Int64
+
+    public init(id: Int64, ttl: Int64) {
+        self.id = id
+        self.ttl = ttl
+    }
 }
 
 /// What etcd knows of a lease.

@@ -96,4 +96,10 @@ public struct TransactionResult: Sendable, Equatable {
     /// The store revision after the transaction (the revision of its writes, if any).
     public var revision: Int64
     public var results: [KVResult]
+
+    public init(succeeded: Bool, revision: Int64, results: [KVResult]) {
+        self.succeeded = succeeded
+        self.revision = revision
+        self.results = results
+    }
 }
