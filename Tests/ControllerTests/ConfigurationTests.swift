@@ -1,4 +1,5 @@
 import Controller
+import Operations
 import Policy
 import Foundation
 import Testing
@@ -73,21 +74,27 @@ struct ConfigurationTests {
         #expect(throws: ControllerError.configuration(message)) { try ControllerConfiguration.parse(text, file: "c.yaml") }
     }
 
-    @Test("a configuration whose playbook breaks a safety rule does not load")
+    @Test("a configuration whose playbook decodes but breaks a safety rule does not load, and the rule is named")
     func unsafePlaybook() throws {
         let directory = NSTemporaryDirectory() + "marina-controller-test-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let playbook = try String(contentsOf: repository.appendingPathComponent("playbooks/switchover.yaml"), encoding: .utf8)
-            .replacingOccurrences(of: "  - action: commit-primary\n", with: "  - action: commit-primary-later\n")
-        try playbook.write(toFile: directory + "/switchover.yaml", atomically: true, encoding: .utf8)
+        // The repository's playbook with the candidate made writable before the commit of the new primary:
+        // every action known and present once, every timeout valid; only the order is wrong.
+        let safe = try String(contentsOf: repository.appendingPathComponent("playbooks/switchover.yaml"), encoding: .utf8)
+        let commit = "  - action: commit-primary\n    timeout: 2\n", writable = "  - action: candidate-writable\n    timeout: 2\n"
+        let unsafe = safe.replacingOccurrences(of: commit, with: "<commit>").replacingOccurrences(of: writable, with: commit)
+            .replacingOccurrences(of: "<commit>", with: writable)
+        try #require(unsafe != safe)
+        let playbookPath = directory + "/switchover.yaml"
+        try unsafe.write(toFile: playbookPath, atomically: true, encoding: .utf8)
         try "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: \(directory)\n"
             .write(toFile: directory + "/controller.yaml", atomically: true, encoding: .utf8)
-        #expect(throws: (any Error).self) { try ControllerConfiguration.load(directory + "/controller.yaml") }
-        do {
-            _ = try ControllerConfiguration.load(directory + "/controller.yaml")
-        } catch {
-            #expect("\(error)".contains("unknown action \"commit-primary-later\""), "\(error)")
-        }
+        let error = #expect(throws: PlaybookError.self) { try ControllerConfiguration.load(directory + "/controller.yaml") }
+        #expect(error?.file == playbookPath)
+        #expect(error?.problems == [
+            "candidate-writable (step 8) comes before commit-primary (step 9): "
+                + "the candidate would take writes before the source of truth names it the primary",
+        ])
     }
 }

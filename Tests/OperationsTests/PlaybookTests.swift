@@ -47,23 +47,39 @@ struct PlaybookTests {
         }
     }
 
-    @Test("each ordering rule is enforced", arguments: [
-        (StepAction.waitCatchUp, StepAction.candidateWritable, "applying everything the old primary committed"),
-        (.commitPrimary, .candidateWritable, "source of truth"),
-        (.detachCandidate, .candidateWritable, "still replicating"),
-        (.oldPrimaryReadOnly, .readFinalPosition, "is not final"),
-        (.readFinalPosition, .waitCatchUp, "not yet read"),
-        (.moveReplicas, .oldPrimaryReadOnly, "write window"),
-        (.sectionReadOnly, .oldPrimaryReadOnly, "before writes fail"),
-        (.candidateWritable, .oldPrimaryReplicates, "not yet the primary"),
-        (.candidateWritable, .sectionReadWrite, "until the new primary takes writes"),
-    ])
+    /// Every ordering rule of `safetyProblems()`, with its reason. Many are implied by others (the
+    /// old primary read-only before the candidate writable follows from the chain through the final
+    /// position), so a playbook is refused without any one of them: the test asserts each rule's own
+    /// problem, which is gone when the rule is.
+    static let rules: [(StepAction, StepAction, String)] = [
+        (.oldPrimaryReadOnly, .candidateWritable, "two instances would be writable at once"),
+        (.readFinalPosition, .candidateWritable, "the candidate would take writes before the old primary's final position is known"),
+        (.waitCatchUp, .candidateWritable, "the candidate would take writes before applying everything the old primary committed"),
+        (.detachCandidate, .candidateWritable, "the candidate would take writes while still replicating from the old primary"),
+        (.commitPrimary, .candidateWritable, "the candidate would take writes before the source of truth names it the primary"),
+        (.oldPrimaryReadOnly, .commitPrimary, "the source of truth would name a new primary while the old one takes writes"),
+        (.oldPrimaryReadOnly, .readFinalPosition, "the position read before read_only is not final"),
+        (.readFinalPosition, .waitCatchUp, "the candidate cannot wait for a position not yet read"),
+        (.waitCatchUp, .detachCandidate, "the candidate would stop replicating before catching up"),
+        (.moveReplicas, .oldPrimaryReadOnly, "moving replicas inside the write window lengthens it"),
+        (.sectionReadOnly, .oldPrimaryReadOnly, "applications must see the section read-only before writes fail"),
+        (.sectionReadOnly, .waitPropagation, "the propagation wait must follow the read-only commit"),
+        (.waitPropagation, .oldPrimaryReadOnly, "the propagation wait must end before the flip"),
+        (.candidateWritable, .oldPrimaryReplicates, "the old primary must not replicate from a candidate that is not yet the primary"),
+        (.candidateWritable, .resetCandidateReplication, "the candidate's replication can only be forgotten once it is the primary"),
+        (.candidateWritable, .sectionReadWrite, "the section must stay read-only until the new primary takes writes"),
+    ]
+
+    @Test("each ordering rule is enforced: breaking it reports that rule, naming both steps", arguments: rules)
     func orderingRules(first: StepAction, second: StepAction, why: String) {
         // Move `first` right after `second`: the rule "first before second" breaks.
         var order = safeOrder.filter { $0 != first }
         order.insert(first, at: order.firstIndex(of: second)! + 1)
         let problems = Playbook(operation: "switchover", steps: order.map { Playbook.Step(action: $0) }).safetyProblems()
-        #expect(problems.contains { $0.contains(why) }, "\(problems)")
+        let rule = "\(second.rawValue) (step \(order.firstIndex(of: second)! + 1)) comes before \(first.rawValue) (step \(order.firstIndex(of: first)! + 1)): \(why)"
+        #expect(problems.contains(rule), "\(problems)")
+        let error = #expect(throws: PlaybookError.self) { try Playbook.parse(steps(order), file: "p.yaml") }
+        #expect(error?.problems == problems)
     }
 
     @Test("missing, doubled and unknown steps, bad timeouts and unknown keys are refused with the problem named")

@@ -132,10 +132,22 @@ struct SwitchoverPlanTests {
                 == ["db1001 is already the primary of s1"])
     }
 
-    @Test("exit codes: 0 done, 1 rolled back, 2 refused, 3 needs a human, 4 done with attention")
-    func exitCodes() {
-        let codes = [OperationRecord.State.done, .rolledBack, .refused, .needsHuman, .doneNeedsAttention].map(\.exitCode)
-        #expect(codes == [0, 1, 2, 3, 4])
+    /// The exit code `marina switchover` gives for every state of an operation, as the CLI documents it.
+    static let exitCodeOfEveryState: [OperationRecord.State: Int32] = [
+        .planned: 0, .done: 0, .rolledBack: 1, .refused: 2, .needsHuman: 3, .doneNeedsAttention: 4,
+        // Not finished (the CLI gave up waiting): a failure, never success.
+        .requested: 1, .running: 1, .rollingBack: 1,
+    ]
+
+    @Test("exit codes: 0 done or planned, 1 rolled back or not finished, 2 refused, 3 needs a human, 4 done with attention",
+          arguments: exitCodeOfEveryState.keys.sorted { $0.rawValue < $1.rawValue })
+    func exitCodes(state: OperationRecord.State) {
+        // `marina switchover` exits with `state.exitCode`; the table must name every state (this switch stops compiling when one is added).
+        switch state {
+        case .requested, .planned, .refused, .running, .rollingBack, .done, .doneNeedsAttention, .rolledBack, .needsHuman: break
+        }
+        #expect(state.exitCode == Self.exitCodeOfEveryState[state], "\(state)")
+        #expect((state.exitCode == 0) == (state == .done || state == .planned), "only a done switchover or a dry run succeeds")
     }
 
     @Test("an operation record survives its JSON form")
