@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "TwinTests", dependencies: ["MarinaTwins", "EtcdClient", "MariaDBClient", "Observation"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport", "MarinaTwins"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
                                                                "Operations", "TopologyStore", "Topology", "Policy"]),
     ],

@@ -15,7 +15,8 @@ public actor Prober {
     let heartbeat: AgentConfiguration.Heartbeat
     let agent: String
     let agentStartedAt: Date
-    private var client: MariaDBClient?
+    let connector: any DatabaseConnector
+    private var client: (any DatabaseSession)?
     /// Whether the heartbeat table has Wikimedia's `shard` and `datacenter` columns (per connection).
     private var hasShardColumns: Bool?
     private var lastGoodProbeAt: Date?
@@ -23,8 +24,9 @@ public actor Prober {
     private var heartbeatWrittenAt: Date?
 
     public init(instance: AgentConfiguration.Instance, configuration: MariaDBConfiguration, heartbeat: AgentConfiguration.Heartbeat,
-                agent: String, agentStartedAt: Date) {
+                agent: String, agentStartedAt: Date, connector: any DatabaseConnector = MariaDBConnector()) {
         self.instance = instance
+        self.connector = connector
         self.configuration = configuration
         self.heartbeat = heartbeat
         self.agent = agent
@@ -92,14 +94,14 @@ public actor Prober {
         hasShardColumns = nil
     }
 
-    private func connected() async throws -> MariaDBClient {
+    private func connected() async throws -> any DatabaseSession {
         if let client { return client }
-        let fresh = try await MariaDBClient.connect(configuration)
+        let fresh = try await connector.connect(configuration)
         client = fresh
         return fresh
     }
 
-    private func read(into observation: inout Observation, from client: MariaDBClient) async throws {
+    private func read(into observation: inout Observation, from client: any DatabaseSession) async throws {
         let variables = try await client.query("""
             SELECT @@server_id AS server_id, @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS current_pos,
                    @@gtid_binlog_pos AS binlog_pos, @@gtid_slave_pos AS slave_pos, @@gtid_strict_mode AS strict_mode,
@@ -140,7 +142,7 @@ public actor Prober {
     /// the table has those columns, else for the source's `server_id` (the instance's own on a
     /// primary: the age of its own heartbeat); `ts` against `UTC_TIMESTAMP(6)` on this server,
     /// so host clocks do not matter.
-    private func measureLag(into observation: inout Observation, from client: MariaDBClient) async throws {
+    private func measureLag(into observation: inout Observation, from client: any DatabaseSession) async throws {
         let parts = heartbeat.table.split(separator: ".", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw ConfigurationError(message: "heartbeat.table must be database.table") }
         let table = try (SQL.quoteIdentifier(parts[0]) + "." + SQL.quoteIdentifier(parts[1]))

@@ -20,7 +20,7 @@ public struct Controller: Service {
     public init(configuration: ControllerConfiguration, playbook: Playbook, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        let etcd = EtcdClient(try configuration.etcd.clientConfiguration())
+        let etcd: any CoordinationStore = EtcdClient(try configuration.etcd.clientConfiguration())
         let keys = StoreKeys(root: configuration.etcd.root ?? "/marina/v1")
         let account = try OptionFile.clientCredentials(configuration.mariadb.credentialsFile, group: configuration.mariadb.credentialsGroup)
         guard let user = account.user else {
@@ -52,7 +52,7 @@ public struct Controller: Service {
 
     public func run() async throws {
         let running = Running()
-        logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(context.etcd.configuration)"])
+        logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(configuration.etcd.endpoints.joined(separator: ","))"])
         let depool = DepoolLoop(context: context, depool: configuration.depool)
         let leadership = context.leadership
         await withTaskGroup(of: Void.self) { lease in

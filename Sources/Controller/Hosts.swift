@@ -34,13 +34,16 @@ public actor Hosts {
     let fence: LeaseFence
     /// How long to wait for a killed statement to return before calling its host unsettled.
     let killWait: Double
-    private var clients = [String: MariaDBClient]()
+    /// Opens sessions: `MariaDBConnector` for real servers, a twin in decision tests.
+    let connector: any DatabaseConnector
+    private var clients = [String: any DatabaseSession]()
     /// Statements abandoned at their deadline that have not returned yet, by host. A host with
     /// one is unsettled: nothing more is sent to it until they all returned.
     private var abandoned = [String: [Task<QueryResult, Error>]]()
 
-    public init(account: Account, fence: LeaseFence, killWait: Double = 5) {
+    public init(account: Account, fence: LeaseFence, killWait: Double = 5, connector: any DatabaseConnector = MariaDBConnector()) {
         self.account = account
+        self.connector = connector
         self.fence = fence
         self.killWait = killWait
     }
@@ -157,11 +160,12 @@ public actor Hosts {
         return killed
     }
 
-    private func client(for instance: Instance, timeout: Double) async throws -> MariaDBClient {
+    private func client(for instance: Instance, timeout: Double) async throws -> any DatabaseSession {
         if let client = clients[instance.name] { return client }
         try fence.check()
         let configuration = configuration(for: instance)
-        let connect = Task { try await MariaDBClient.connect(configuration) }
+        let connector = self.connector
+        let connect = Task { try await connector.connect(configuration) }
         switch await Self.outcome(of: connect, within: timeout) {
         case .success(let client):
             clients[instance.name] = client
@@ -180,7 +184,7 @@ public actor Hosts {
     /// another call meanwhile), the statement is killed from a fresh connection, then awaited.
     /// Gives its outcome if it returned (it may have succeeded just late: then that is the
     /// result), or throws.
-    private func abandon(_ call: Task<QueryResult, Error>, client: MariaDBClient, on instance: Instance, statement: String,
+    private func abandon(_ call: Task<QueryResult, Error>, client: any DatabaseSession, on instance: Instance, statement: String,
                          timeout: Double) async throws -> Result<QueryResult, Error> {
         if clients[instance.name] === client { clients[instance.name] = nil }
         abandoned[instance.name, default: []].append(call)
@@ -198,8 +202,9 @@ public actor Hosts {
     /// `KILL CONNECTION` of one thread, from a connection of its own. Not fenced: it only stops things.
     private func kill(_ thread: UInt, on instance: Instance) async -> Bool {
         let configuration = configuration(for: instance, readTimeout: max(account.connectTimeout, 2))
+        let connector = self.connector
         let attempt = Task { () throws -> Void in
-            let killer = try await MariaDBClient.connect(configuration)
+            let killer = try await connector.connect(configuration)
             defer { Task { await killer.close() } }
             do {
                 try await killer.execute("KILL CONNECTION \(thread)")
@@ -220,7 +225,7 @@ public actor Hosts {
         }
     }
 
-    private func forget(_ name: String, _ client: MariaDBClient) {
+    private func forget(_ name: String, _ client: any DatabaseSession) {
         if clients[name] === client { clients[name] = nil }
         Task { await client.close() }
     }

@@ -15,7 +15,7 @@ import TopologyStore
 ///   controller lead. A controller paused (SIGSTOP, a frozen VM) past its lease resumes with its
 ///   fence closed and stops without touching anything.
 public actor Leadership {
-    let etcd: EtcdClient
+    let etcd: any CoordinationStore
     let key: String
     public let id: String
     let ttl: Int64
@@ -24,12 +24,12 @@ public actor Leadership {
     private var lease: Int64 = 0
     private var value: [UInt8] = []
 
-    public init(etcd: EtcdClient, keys: StoreKeys, id: String, ttl: Int) {
+    public init(etcd: any CoordinationStore, keys: StoreKeys, id: String, ttl: Int, clock: MonotonicTime = .system) {
         self.etcd = etcd
         self.key = keys.leader
         self.id = id
         self.ttl = Int64(ttl)
-        self.fence = LeaseFence(margin: LeaseFence.margin(ttl: Double(ttl)))
+        self.fence = LeaseFence(margin: LeaseFence.margin(ttl: Double(ttl)), clock: clock)
     }
 
     /// Holds a lease whose fence is still open.
@@ -46,7 +46,7 @@ public actor Leadership {
         // A lease held with its fence closed is the keep-alive's to renew (reopening the fence)
         // or to find expired (forgetting it); campaigning meanwhile would only collide with it.
         if lease != 0 { return isLeader }
-        let sent = ContinuousClock.now
+        let sent = fence.clock.now()
         let granted = try await etcd.grantLease(ttl: ttl)
         let stamp = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         let candidate = Array(#"{"id":"\#(id)","lease":\#(granted.id),"since":"\#(stamp)"}"#.utf8)
@@ -64,7 +64,7 @@ public actor Leadership {
     /// Renews the lease; false (and no longer leader) if it expired.
     public func keepAlive() async throws -> Bool {
         guard lease != 0 else { return false }
-        let sent = ContinuousClock.now
+        let sent = fence.clock.now()
         guard let remaining = try await etcd.keepAlive(lease) else {
             forget()
             return false
@@ -94,21 +94,38 @@ public actor Leadership {
     }
 }
 
+/// The monotonic clock the fence reads: the system's, or a test's, which moves only when told.
+public struct MonotonicTime: Sendable {
+    /// Time since an arbitrary, fixed start.
+    public let now: @Sendable () -> Duration
+
+    public init(_ now: @escaping @Sendable () -> Duration) { self.now = now }
+
+    public static let system: MonotonicTime = {
+        let start = ContinuousClock.now
+        return MonotonicTime { ContinuousClock.now - start }
+    }()
+}
+
 /// A local deadline on the monotonic clock, past which the controller must not act. Sendable
 /// and synchronous, so that the check runs on a connection's own thread right before a
 /// statement is sent.
 public final class LeaseFence: Sendable {
-    private let deadline = Mutex<ContinuousClock.Instant?>(nil)
+    private let deadline = Mutex<Duration?>(nil)
     /// Seconds taken off the TTL: room for the keep-alive's own travel and for clock rates.
     public let margin: Double
+    public let clock: MonotonicTime
 
-    public init(margin: Double) { self.margin = margin }
+    public init(margin: Double, clock: MonotonicTime = .system) {
+        self.margin = margin
+        self.clock = clock
+    }
 
     /// A fifth of the TTL, at least half a second, at most half the TTL.
     public static func margin(ttl: Double) -> Double { min(max(ttl / 5, 0.5), ttl / 2) }
 
-    /// Opens or moves the deadline to `sentAt + ttl - margin`, never backwards.
-    func extend(sentAt: ContinuousClock.Instant, ttl: Double) {
+    /// Opens or moves the deadline to `sentAt + ttl - margin` (`sentAt` read from `clock`), never backwards.
+    func extend(sentAt: Duration, ttl: Double) {
         let candidate = sentAt + .milliseconds(Int((ttl - margin) * 1000))
         deadline.withLock { current in
             if current.map({ $0 < candidate }) ?? true { current = candidate }
@@ -117,13 +134,17 @@ public final class LeaseFence: Sendable {
 
     func close() { deadline.withLock { $0 = nil } }
 
-    public var isOpen: Bool { deadline.withLock { $0.map { ContinuousClock.now < $0 } ?? false } }
+    public var isOpen: Bool {
+        let now = clock.now()
+        return deadline.withLock { $0.map { now < $0 } ?? false }
+    }
 
     /// Seconds left before the fence closes (0 when closed).
     public var remaining: Double {
-        deadline.withLock { deadline in
+        let now = clock.now()
+        return deadline.withLock { deadline in
             guard let deadline else { return 0 }
-            let left = deadline - ContinuousClock.now
+            let left = deadline - now
             return max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
         }
     }

@@ -10,7 +10,7 @@ import TopologyStore
 
 /// What an operation needs from the controller running it.
 struct OperationContext: Sendable {
-    let etcd: EtcdClient
+    let etcd: any CoordinationStore
     let store: TopologyStore
     let leadership: Leadership
     let hosts: Hosts
@@ -198,7 +198,8 @@ actor SwitchoverRun {
             probers.append(Prober(
                 instance: AgentConfiguration.Instance(name: member.name, host: member.host, port: member.port, shard: section.name),
                 configuration: await context.hosts.configuration(for: member, readTimeout: 2),
-                heartbeat: AgentConfiguration.Heartbeat(datacenter: section.datacenter), agent: "marina-controller", agentStartedAt: Date()))
+                heartbeat: AgentConfiguration.Heartbeat(datacenter: section.datacenter), agent: "marina-controller", agentStartedAt: Date(),
+                connector: context.hosts.connector))
         }
         return await withTaskGroup(of: Observation.self) { group in
             for prober in probers {

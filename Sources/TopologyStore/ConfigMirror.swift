@@ -50,7 +50,7 @@ public struct ConfigMirror: Sendable, Equatable {
 
     /// Writes every datacenter's configuration to each configured mirror; gives one line per
     /// mirror written, or throws naming the first mirror that failed.
-    public func write(_ configs: [String: GeneratedConfig], etcd: EtcdClient) async throws -> [String] {
+    public func write(_ configs: [String: GeneratedConfig], etcd: any V2Store) async throws -> [String] {
         let report = await writeAll(configs, etcd: etcd)
         if let failure = report.failures.first { throw failure }
         return report.written
@@ -58,7 +58,7 @@ public struct ConfigMirror: Sendable, Equatable {
 
     /// Writes every datacenter's configuration to each configured mirror, going on after a
     /// failure so that what can be written is: gives what was written and what failed.
-    public func writeAll(_ configs: [String: GeneratedConfig], etcd: EtcdClient) async -> (written: [String], failures: [MirrorFailure]) {
+    public func writeAll(_ configs: [String: GeneratedConfig], etcd: any V2Store) async -> (written: [String], failures: [MirrorFailure]) {
         var written = [String](), failures = [MirrorFailure]()
         for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
             let json = String(decoding: config.json(), as: UTF8.self)
@@ -142,7 +142,7 @@ struct MirrorSet {
     var site: ConfigMirror?
     var own: ConfigMirror
 
-    func writeAll(_ configs: [String: GeneratedConfig], etcd: EtcdClient) async -> (written: [String], failures: [MirrorFailure]) {
+    func writeAll(_ configs: [String: GeneratedConfig], etcd: any V2Store) async -> (written: [String], failures: [MirrorFailure]) {
         var written = [String](), failures = [MirrorFailure]()
         for mirror in [site, own].compactMap({ $0 }) where !mirror.isEmpty {
             let report = await mirror.writeAll(configs, etcd: etcd)

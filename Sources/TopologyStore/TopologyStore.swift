@@ -62,12 +62,12 @@ public struct Actor: Sendable {
 /// throws `MirrorWriteFailed` carrying the commit: the caller must know applications see a
 /// stale configuration. So no caller can forget the mirror, and none can miss its failure.
 public struct TopologyStore: Sendable {
-    public let etcd: EtcdClient
+    public let etcd: any CoordinationStore
     public let keys: StoreKeys
     /// Commits kept in history; older ones are deleted by the commit that passes the limit.
     public let historyLimit: Int
 
-    public init(etcd: EtcdClient, keys: StoreKeys = StoreKeys(), historyLimit: Int = 200) {
+    public init(etcd: any CoordinationStore, keys: StoreKeys = StoreKeys(), historyLimit: Int = 200) {
         self.etcd = etcd
         self.keys = keys
         self.historyLimit = historyLimit

@@ -19,7 +19,7 @@ struct LeaseFenceTests {
         #expect(!fence.isOpen)
         #expect(throws: ControllerError.notLeader) { try fence.check() }
 
-        fence.extend(sentAt: .now, ttl: 60)
+        fence.extend(sentAt: fence.clock.now(), ttl: 60)
         #expect(fence.isOpen)
         #expect(fence.remaining > 50 && fence.remaining <= 59)
         #expect(throws: Never.self) { try fence.check() }
@@ -32,7 +32,7 @@ struct LeaseFenceTests {
     @Test("a keep-alive sent long ago opens nothing: the deadline counts from the send, not the answer")
     func lateAnswer() {
         let fence = LeaseFence(margin: 1)
-        fence.extend(sentAt: .now - .seconds(10), ttl: 5)
+        fence.extend(sentAt: fence.clock.now() - .seconds(10), ttl: 5)
         #expect(!fence.isOpen)
         #expect(fence.remaining == 0)
     }
@@ -40,8 +40,8 @@ struct LeaseFenceTests {
     @Test("never moved backwards by an older keep-alive answered late")
     func monotonic() {
         let fence = LeaseFence(margin: 1)
-        fence.extend(sentAt: .now, ttl: 60)
-        fence.extend(sentAt: .now - .seconds(58), ttl: 60)
+        fence.extend(sentAt: fence.clock.now(), ttl: 60)
+        fence.extend(sentAt: fence.clock.now() - .seconds(58), ttl: 60)
         #expect(fence.remaining > 50)
     }
 }

@@ -11,13 +11,14 @@ import FoundationNetworking
 
 /// The v2 value at `<prefix>/<dc>/dbconfig`, decoded, or nil when absent.
 func mirrored(_ store: TopologyStore, prefix: String, datacenter: String = "dc1") async throws -> GeneratedConfig? {
-    guard let node = try await store.etcd.v2Get(ConfigMirror.v2Path(prefix: prefix, datacenter: datacenter)), let value = node.value else { return nil }
+    guard let node = try await store.etcd.v2Get(ConfigMirror.v2Path(prefix: prefix, datacenter: datacenter), recursive: false), let value = node.value else { return nil }
     return try ConfigMirror.decodeV2Value(value)
 }
 
 /// Deletes a v2 key (`DELETE /v2/keys/<path>`), as a DBA's `etcdctl` would; the shared sandbox has no TLS.
 func v2Delete(_ store: TopologyStore, _ path: String) async throws {
-    var request = URLRequest(url: URL(string: "\(store.etcd.configuration.endpoints[0])/v2/keys/\(path)")!)
+    let etcd = try #require(store.etcd as? EtcdClient)
+    var request = URLRequest(url: URL(string: "\(etcd.configuration.endpoints[0])/v2/keys/\(path)")!)
     request.httpMethod = "DELETE"
     let (_, response) = try await URLSession.shared.data(for: request)
     #expect((response as? HTTPURLResponse)?.statusCode == 200)
