@@ -1,0 +1,124 @@
+@testable import Controller
+import EtcdClient
+import MarinaTwins
+import Operations
+import Testing
+
+/// The switchover's decisions on the in-memory twins: the real `SwitchoverRun`, `Hosts` and
+/// `Leadership`, with etcd and MariaDB replaced by twins, so that every crash point can be
+/// tried in a fraction of a second. The integration tests on real servers stay; these reach
+/// the interleavings those cannot.
+@Suite("switchover decisions on the twins")
+struct SwitchoverDecisionTests {
+    @Test("a switchover on the twins ends done: db1002 the only writer, the others under it, nothing lost")
+    func forward() async throws {
+        let site = try await TwinSite()
+        let controller = site.controller("c1")
+        #expect(try await controller.campaign())
+        try await site.applicationWrite()
+        let id = try await site.requestSwitchover(to: "db1002")
+        try await controller.handle(id)
+        let record = try #require(try await site.operation(id))
+        #expect(record.state == .done, "\(record.steps.map { "\($0.name): \($0.state) \($0.error ?? "")" })")
+        #expect(try await site.settledProblems(record) == [])
+        #expect(site.violations == [])
+        #expect(site.lockHolder == nil)
+        #expect(try await site.applicationWrite())
+    }
+
+    /// How many etcd requests a whole switchover makes from the controller's campaign on.
+    static func requestsOfOneRun() async throws -> Int {
+        let site = try await TwinSite()
+        let view = CuttingStore(site.store, cutAt: nil)
+        let controller = site.controller("c1", store: view)
+        try await controller.campaign()
+        let id = try await site.requestSwitchover(to: "db1002")
+        try await controller.handle(id)
+        guard try await site.operation(id)?.state == .done else { throw TwinSiteError("the uncut run did not finish") }
+        return view.requests
+    }
+
+    /// The leader is cut from etcd at its n-th request (with the answer of that request lost, or
+    /// the request never arriving), its lease expires, and a second controller takes over. For
+    /// every n from the campaign to the last journal write, the section must end rolled back
+    /// or switched; never with two writers, never half-switched, never
+    /// with a statement run by a controller that no longer led; and, since every host answers,
+    /// never left for a human.
+    @Test("the leader cut from etcd at every one of its requests: the next leader finishes or rolls back, safely",
+          arguments: [false, true])
+    func cutAtEveryRequest(answerLost: Bool) async throws {
+        let total = try await Self.requestsOfOneRun()
+        #expect(total > 20, "a switchover makes more etcd requests than that: the count is wrong")
+        var outcomes = [OperationRecord.State: Int]()
+        for cut in 1...total {
+            let site = try await TwinSite()
+            let first = site.controller("c1", store: CuttingStore(site.store, cutAt: cut, answerLost: answerLost))
+            let id = try await site.requestSwitchover(to: "db1002")
+            if (try? await first.campaign()) == true {
+                try? await site.applicationWrite()
+                do {
+                    try await first.handle(id)
+                } catch {
+                    // Cut: the controller stops where it was, as if it died there.
+                }
+            }
+            await first.close()
+            site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
+            try site.heartbeat()
+
+            let second = site.controller("c2")
+            #expect(try await second.campaign(), "cut at \(cut): the second controller could not lead")
+            try await second.recoverUnfinished()
+            if try await site.operation(id)?.state == .requested { try await second.handle(id) }
+
+            let record = try #require(try await site.operation(id))
+            let where_ = "cut at request \(cut) of \(total)\(answerLost ? " (answer lost)" : ""), state \(record.state)"
+            // Every host answers: no outcome may need a human, and none may stop half-way.
+            #expect(record.state == .done || record.state == .rolledBack, "\(where_): \(record.steps.map { "\($0.name) \($0.state)" })")
+            #expect(try await site.settledProblems(record) == [], "\(where_)")
+            #expect(site.violations == [], "\(where_)")
+            #expect(site.lockHolder == nil, "\(where_): the lock is still held")
+            outcomes[record.state, default: 0] += 1
+            await second.close()
+        }
+        // Both ends are reached: early cuts roll back or never start, late ones finish.
+        #expect(outcomes[.done, default: 0] > 0 && (outcomes[.rolledBack, default: 0] + outcomes[.refused, default: 0]) > 0, "\(outcomes)")
+    }
+}
+
+@Suite("leader hand-over on the twins")
+struct HandOverDecisionTests {
+    /// The old leader sent `read_only = ON` to the old primary and froze there (its statement
+    /// held by the server, its own timeout far away). Its lease runs out; the next leader kills
+    /// its sessions, rolls the switchover back and makes db1001 writable again. The held
+    /// statement must never apply: applied late, it would leave the section with no writer
+    /// while the journal says it was rolled back.
+    @Test("a frozen leader's statement in flight is killed by the next leader and never applies after the rollback")
+    func frozenLeaderStatementNeverApplies() async throws {
+        let site = try await TwinSite()
+        let frozen = site.controller("c1", playbook: TwinSite.playbook(timeouts: 30))
+        #expect(try await frozen.campaign())
+        let hang = site.server("db1001").hang(matching: "read_only = ON", onRelease: .applies, onKill: .discarded)
+        let id = try await site.requestSwitchover(to: "db1002")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try? await frozen.handle(id) }
+            #expect(await site.server("db1001").waitUntilHung(), "the old leader never reached old-primary-read-only")
+            site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
+            try site.heartbeat()
+
+            let next = site.controller("c2")
+            #expect(try await next.campaign())
+            try await next.recoverUnfinished()
+            hang.release()
+            try await group.waitForAll()
+            await next.close()
+        }
+        await frozen.close()
+        let record = try #require(try await site.operation(id))
+        #expect(record.state == .rolledBack)
+        #expect(try await site.settledProblems(record) == [])
+        #expect(site.writable == ["db1001"])
+        #expect(site.violations == [])
+        #expect(site.lockHolder == nil)
+    }
+}
