@@ -111,9 +111,15 @@ struct AgentTests {
         defer { TestServers.stop(sandbox) }
         try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 10)
         try await Sandbox.stopEtcd(directory: sandbox.directory, kill: true)
+        let log = { (try? String(contentsOfFile: sandbox.directory + "/agent.log", encoding: .utf8)) ?? "" }
+        let failures = { log().components(separatedBy: "cannot publish to etcd").count - 1 }
+        let failedBefore = failures()
         let replica = try await sandbox.root("db1002")
         try await replica.execute("STOP SLAVE")
-        try await Task.sleep(for: .seconds(2))  // the agent probes and fails to publish meanwhile
+        // The agent probes the change and fails to publish it meanwhile.
+        let deadline = Date().addingTimeInterval(20)
+        while failures() == failedBefore && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(failures() > failedBefore, "the agent did not try to publish while etcd was away")
         try await Sandbox.startEtcd(directory: sandbox.directory)
         let final = try await waitForObservation(sandbox, "db1002", seconds: 40) { $0.replication.first?.sqlThread == "No" }
         #expect(final.reachable)

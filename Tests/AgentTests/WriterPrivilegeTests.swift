@@ -185,7 +185,9 @@ struct WriterPrivilegeTests {
             #expect(text.contains(refusal), "\(text)")
             // Logged at error level (StreamLogHandler writes the level before the label).
             #expect(text.split(separator: "\n").first { $0.contains(refusal) }?.contains(" error marina.agent") == true)
-            try await Task.sleep(for: .seconds(2))  // four more probes of the writable primary
+            // Four more probes of the writable primary. A sleep: a refused writer leaves no trace per probe (no log line,
+            // and an unchanged observation is republished only every `refresh`), so the window is the test.
+            try await Task.sleep(for: .seconds(2))
             #expect(try await heartbeatRows(sandbox) == 0)
             #expect(ChildProcess.isRunning(pid, marker: sandbox.directory + "/"))
             #expect(!(try log()).contains(password))

@@ -32,7 +32,7 @@ struct LeaseTests {
         let key = uniquePrefix("lease-keepalive") + "observed"
         let lease = try await etcd.grantLease(ttl: 5)
         try await etcd.put(key, "alive", lease: lease.id)
-        // Three times the TTL, renewing every second.
+        // Three times the TTL, renewing every second. A sleep: time passing past the TTL is what is tested.
         for _ in 0..<15 {
             try await Task.sleep(for: .seconds(1))
             let ttl = try await etcd.keepAlive(lease.id)

@@ -1,6 +1,8 @@
+import Foundation
 import EtcdClient
 import MarinaSandbox
 import MarinaTestSupport
+import Synchronization
 import Testing
 
 /// Collects `count` events from a watch, failing the test instead of waiting forever.
@@ -111,14 +113,19 @@ struct WatchTests {
     func cancellation() async throws {
         let etcd = try await TestServers.shared().etcdClient
         let prefix = uniquePrefix("cancel")
+        let seen = Mutex(0)
         let consumer = Task {
-            var count = 0
-            for try await response in etcd.watch(prefix, prefix: true) { count += response.events.count }
-            return count
+            for try await response in etcd.watch(prefix, prefix: true) { seen.withLock { $0 += response.events.count } }
         }
-        try await Task.sleep(for: .milliseconds(200))
+        // The watch is established once it delivers a write (one written before it starts is not delivered).
+        let deadline = Date().addingTimeInterval(15)
+        while seen.withLock({ $0 }) == 0 && Date() < deadline {
+            try await etcd.put(prefix + "key", "value")
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(seen.withLock { $0 } > 0, "the watch never delivered an event")
         consumer.cancel()
-        // The stream finishes instead of hanging; nothing was written, so nothing was seen.
-        #expect(try await consumer.value == 0)
+        // The stream finishes instead of hanging.
+        try await consumer.value
     }
 }

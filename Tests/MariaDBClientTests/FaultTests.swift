@@ -19,7 +19,20 @@ struct FaultTests {
         async let sleeping: Result<QueryResult, MariaDBError> = {
             do { return .success(try await client.query("SELECT SLEEP(50)")) } catch { return .failure(error as! MariaDBError) }
         }()
-        try await Task.sleep(for: .milliseconds(300))
+        // The server runs the query (another session sees it) before it dies.
+        let observer = try await MariaDBClient.connect(
+            MariaDBConfiguration(endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
+                                 password: try Credentials.load(from: sandbox.credentialsFile).adminPassword))
+        let deadline = Date().addingTimeInterval(10)
+        var running = false
+        while !running && Date() < deadline {
+            running = try await observer.query(
+                "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO = 'SELECT SLEEP(50)'"
+            ).first?.int("n") == 1
+            if !running { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        await observer.close()
+        #expect(running, "the query never reached the server")
         kill(member.pid, SIGKILL)
         guard case .failure(let error) = await sleeping else {
             Issue.record("the query survived the server's death")

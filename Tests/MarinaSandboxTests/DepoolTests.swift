@@ -41,6 +41,17 @@ func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async t
     return try await condition()
 }
 
+/// The lag of `instance` as its own heartbeat table shows it (the age of the newest row the primary wrote), read on the
+/// server: what the agent would observe, without etcd.
+func heartbeatLagOnServer(_ sandbox: SandboxState, _ instance: String, section: String = "s1") async throws -> Double {
+    let client = try await sandbox.root(instance)
+    let micro = try await client.query("""
+        SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) AS lag FROM heartbeat.heartbeat WHERE shard = ?
+        """, .string(section)).first?["lag"]
+    await client.close()
+    return (micro.flatMap { Double($0) } ?? 0) / 1_000_000
+}
+
 /// Makes a replica lag for real: a global read lock holds its SQL thread while the primary's heartbeat goes on.
 func holdReplication(_ sandbox: SandboxState, _ instance: String) async throws -> MariaDBClient {
     let client = try await sandbox.root(instance, readTimeout: 60)
@@ -113,14 +124,39 @@ struct DepoolTests {
         let environment = ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "a DBA"]
         #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"], environment: environment).status == 0)
         #expect(try runMarina(["config", "commit", "-m", "maintenance"], environment: environment).status == 0)
+        let humanCommit = try await commitCount(sandbox)
+        let store = TopologyStore(etcd: sandbox.etcdClient)
+
+        // db1003 lags, long enough for the policy to act on it (over depool_lag for more than depool_after).
         let held = try await holdReplication(sandbox, "db1003")
-        try await Task.sleep(for: .seconds(4))
+        #expect(try await eventually(15) { (try await store.observations().observations["db1003"]?.heartbeatLag ?? 0) > 2 })
+        #expect(try await eventually(15) { try await heartbeatLagOnServer(sandbox, "db1003") > 3.5 })
+        // The witness that the controller evaluated meanwhile: db1002 lags too, and the controller depools it,
+        // which takes a full depool_after of ticks that saw db1003 lagging since before.
+        let witness = try await holdReplication(sandbox, "db1002")
+        #expect(try await eventually(20) { try await pooledReplicas(sandbox)["db1002"] == nil }, "the controller never acted: the test proves nothing")
+        #expect(try await pooledReplicas(sandbox)["db1003"] == nil)
+        var state = try await policyState(sandbox)
+        #expect(state.managed["db1003"] == nil && state.refusals["db1003"] == nil, "\(state)")
+
+        // db1003 recovers first; then db1002, whose repool (good for repool_after, then step_pause) takes ticks that saw db1003 good.
         try await held.execute("UNLOCK TABLES")
         await held.close()
-        try await Task.sleep(for: .seconds(4))
+        #expect(try await eventually(15) { (try await store.observations().observations["db1003"]?.heartbeatLag ?? 99) < 1.5 })
+        try await witness.execute("UNLOCK TABLES")
+        await witness.close()
+        #expect(try await eventually(20) {
+            let weight = try await pooledReplicas(sandbox)["db1002"]
+            let managed = try await policyState(sandbox).managed
+            return weight == 100 && managed.isEmpty
+        }, "the controller never repooled the witness: the test proves nothing")
         #expect(try await pooledReplicas(sandbox)["db1003"] == nil)
-        #expect(try await policyState(sandbox).managed["db1003"] == nil)
-        #expect(try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first?.author == "a DBA")
+        state = try await policyState(sandbox)
+        #expect(state.managed["db1003"] == nil && state.refusals["db1003"] == nil, "\(state)")
+        // Every commit since the human's is the witness's: depool, 50%, 100%.
+        let since = try await store.history(limit: 10).filter { $0.sequence > humanCommit }
+        #expect(since.map(\.author) == Array(repeating: "marina-controller", count: 3), "\(since.map(\.message))")
+        #expect(since.allSatisfy { $0.message.contains(" db1002 ") && !$0.message.contains("db1003") }, "\(since.map(\.message))")
     }
 
     @Test("a lock is busy for its own section only: a lagging replica of s2 is depooled while a paused switchover holds s1's lock, which then finishes")
@@ -159,7 +195,9 @@ struct DepoolTests {
         let commits = try await commitCount(sandbox)
         try await Sandbox.stopEtcd(directory: sandbox.directory)
         let held = try await holdReplication(sandbox, "db1002")
-        try await Task.sleep(for: .seconds(4))
+        // Away until db1002 has lagged past depool_lag (2 s) for longer than depool_after (1 s), with a margin:
+        // the controller would have depooled it by now, had it acted without etcd.
+        #expect(try await eventually(15) { try await heartbeatLagOnServer(sandbox, "db1002") > 4 })
         let restartedAt = Date()
         try await Sandbox.startEtcd(directory: sandbox.directory)
         #expect(try await eventually(20) { try await pooledReplicas(sandbox)["db1002"] == nil })

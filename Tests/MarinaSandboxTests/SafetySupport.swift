@@ -159,3 +159,13 @@ func pausedAfter(_ sandbox: SandboxState, _ id: String, seconds: Double = 30) as
     }
     return step
 }
+
+/// The number of other sessions of `instance` whose current statement contains `text`.
+func sessions(_ sandbox: SandboxState, _ instance: String, running text: String) async throws -> Int {
+    let client = try await sandbox.root(instance)
+    let count = try await client.query("""
+        SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE CONCAT('%', ?, '%')
+        """, .string(text)).first?.int("n")
+    await client.close()
+    return count ?? -1
+}

@@ -198,10 +198,11 @@ struct ChildProcessTests {
         let log = TestServers.root + "/identity.log"
         // tail keeps following /dev/null; the missing second file only puts the marker in its argv.
         let pid = try ChildProcess.spawn("/usr/bin/tail", ["-f", "/dev/null", marker + "x"], logFile: log)
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await eventually(10) { processes(containing: marker).contains(pid) }, "tail did not start")
         #expect(!ChildProcess.stop(pid, marker: TestServers.root + "/someone-else/", grace: 1))
-        try await Task.sleep(for: .milliseconds(200))
+        // A signal sent by mistake is pending, or has acted, by the time the sender's kill(2) returned.
         #expect(ChildProcess.isRunning(pid, marker: marker))
+        #expect(pendingSignals(pid) == 0, "a signal is on its way to the process")
         #expect(ChildProcess.stop(pid, marker: marker, grace: 1))
         #expect(!ChildProcess.isRunning(pid, marker: marker))
         #expect(processes(containing: marker).isEmpty)
@@ -212,7 +213,8 @@ struct ChildProcessTests {
         let marker = TestServers.root + "/fds-\(UInt32.random(in: 0...UInt32.max))/"
         let pipe = Pipe()  // as a test reading another command's output would hold
         let pid = try ChildProcess.spawn("/usr/bin/tail", ["-f", "/dev/null", marker + "x"], logFile: TestServers.root + "/fds.log")
-        try await Task.sleep(for: .milliseconds(200))
+        // Exec'd (its command line names the marker): the descriptors are tail's own from then on.
+        #expect(try await eventually(10) { processes(containing: marker).contains(pid) }, "tail did not start")
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int.init).sorted()
         // tail's own: 0-2, and whatever it opened itself (/dev/null, inotify): nothing that is our pipe.
         let targets = descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
@@ -220,4 +222,11 @@ struct ChildProcessTests {
         #expect(ChildProcess.stop(pid, marker: marker, grace: 1))
         try pipe.fileHandleForWriting.close()
     }
+}
+
+/// The signals pending for a process, for the whole process and its main thread (`ShdPnd` and `SigPnd` in /proc), as one mask.
+func pendingSignals(_ pid: Int32) -> UInt64 {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    return status.split(separator: "\n").filter { $0.hasPrefix("ShdPnd:") || $0.hasPrefix("SigPnd:") }
+        .reduce(0) { $0 | (UInt64($1.split(separator: "\t").last ?? "", radix: 16) ?? 0) }
 }

@@ -38,7 +38,9 @@ struct SwitchoverSafetyTests {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id): this controller lost the lead") == true
         }
         #expect(fenced, "the resumed controller did not report that it stopped")
-        try await Task.sleep(for: .milliseconds(500))  // a window for anything it might still send
+        // A window for anything it might still send, counted in looks at the servers rather than in time.
+        let sampled = await sampler.samples
+        #expect(try await eventually(15) { await sampler.samples >= sampled + 20 }, "the sampler stopped reading the servers")
         let report = await sampler.stop()
         #expect(report.samples > 0, "the sampler never read the servers")
         #expect(report.twoWriters == 0, "\(report.twoWriters) of \(report.samples) samples saw two writable instances")
@@ -95,10 +97,10 @@ struct SwitchoverSafetyTests {
         #expect(try await readOnly(sandbox, "db1001") == false)
         try await locker.execute("UNLOCK TABLES")
         await locker.close()
-        for _ in 0..<20 {
-            #expect(try await readOnly(sandbox, "db1001") == false, "db1001 went read-only after the lock was released")
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        // Once no session runs the abandoned statement any more, it either applied or never will.
+        #expect(try await eventually(15) { try await sessions(sandbox, "db1001", running: "read_only") == 0 },
+                "the abandoned SET GLOBAL read_only is still running")
+        #expect(try await readOnly(sandbox, "db1001") == false, "db1001 went read-only after the lock was released")
         try await expectPrimary("db1001", sandbox)
     }
 

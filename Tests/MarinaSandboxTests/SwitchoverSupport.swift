@@ -127,11 +127,16 @@ func commitCount(_ sandbox: SandboxState) async throws -> Int {
     try await TopologyStore(etcd: sandbox.etcdClient).read().committed.sequence
 }
 
-/// `marina drift` once the agent has observed the latest state (observations are published on change within a second).
-func driftOutput(_ sandbox: SandboxState) async throws -> String {
-    try await Task.sleep(for: .milliseconds(2500))
-    let result = try runMarina(["drift"], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
-    return result.stdout + result.stderr
+/// `marina drift` once its output satisfies `condition` (the agent publishes what changed within a second), or the
+/// last output after `seconds`.
+func driftOutput(_ sandbox: SandboxState, seconds: Double = 15, until condition: (String) -> Bool) async throws -> String {
+    var output = ""
+    _ = try await eventually(seconds) {
+        let result = try runMarina(["drift"], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
+        output = result.stdout + result.stderr
+        return condition(output)
+    }
+    return output
 }
 
 /// Commits an edit as a writer that ignores section locks would (a script writing etcd

@@ -53,14 +53,19 @@ struct SwitchoverTests {
         defer { TestServers.stop(sandbox) }
         let load = try LoadGenerator(state: sandbox, rate: 200)
         await load.start()
-        try await Task.sleep(for: .milliseconds(300))
+        // Before each switchover, and after the last, the load writes to the primary of the moment: a write newer than
+        // everything the primary held once it took writes.
+        func loadWrites(to primary: String) async throws -> Bool {
+            let before = try await newestLoadWrite(sandbox, on: primary)
+            return try await eventually(10) { try await newestLoadWrite(sandbox, on: primary) > before }
+        }
+        #expect(try await loadWrites(to: "db1001"), "the load never wrote")
         let targets = ["db1002", "db1003", "db1001"]
         for round in 0..<10 {
             let result = try switchover(sandbox, ["s1", "--to", targets[round % 3], "--yes"])
             #expect(result.status == 0, "round \(round): \(result.stdout)\(result.stderr)")
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await loadWrites(to: targets[round % 3]), "round \(round): no write reached the new primary")
         }
-        try await Task.sleep(for: .milliseconds(300))
         let report = await load.stop()
         let finalPrimary = targets[9 % 3]
         try await expectPrimary(finalPrimary, sandbox)
@@ -114,7 +119,7 @@ struct SwitchoverTests {
         let candidate = try await sandbox.root("db1002", readTimeout: 30)
         try await candidate.execute("FLUSH TABLES WITH READ LOCK")
         try await execute(sandbox, "db1001", "CREATE DATABASE lagging", "DROP DATABASE lagging")
-        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await eventually(15) { try await secondsBehindMaster(sandbox, "db1002") ?? 0 >= 2 }, "db1002 does not lag")
         try await expectRefused("db1002", "db1002 lags")
         try await candidate.execute("UNLOCK TABLES")
         await candidate.close()
@@ -146,7 +151,9 @@ struct SwitchoverTests {
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         let standby = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", configFile], logFile: sandbox.directory + "/standby.log")
         defer { kill(standby, SIGKILL) }
-        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await eventually(15) {
+            (try? String(contentsOfFile: sandbox.directory + "/standby.log", encoding: .utf8))?.contains("controller standby started") == true
+        }, "the standby did not start")
 
         let first = try await requestSwitchover(sandbox, to: "db1002")
         let done = try await waitForOperation(sandbox, first) { $0.state.isFinished }
@@ -244,8 +251,8 @@ struct SwitchoverRollbackTests {
         try await candidate.execute("FLUSH TABLES WITH READ LOCK")  // its SQL thread waits: it cannot catch up
         try await execute(sandbox, "db1001", "CREATE DATABASE behind", "DROP DATABASE behind")
         try await resume(sandbox, id)
-        try await waitForOperation(sandbox, id) { $0.state == .rollingBack }
-        try await Task.sleep(for: .milliseconds(500))
+        // The rollback goes on while the candidate is still stuck: a step is undone before the lock is released.
+        try await waitForOperation(sandbox, id) { $0.state == .rollingBack && $0.steps.contains { $0.state == .undone } }
         try await candidate.execute("UNLOCK TABLES")
         await candidate.close()
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
@@ -295,7 +302,7 @@ struct SwitchoverRollbackTests {
         #expect(committed?.sections["s1"]?.primary == "db1001")
         #expect(committed?.sections["s1"]?.readOnly == true)
         #expect(committed?.sections["s1"]?.readOnlyReason.contains("could not roll back") == true)
-        let drift = try await driftOutput(sandbox)
+        let drift = try await driftOutput(sandbox) { $0.contains("PRIMARY_READ_ONLY") && $0.contains("db1001") }
         #expect(drift.contains("PRIMARY_READ_ONLY") && drift.contains("db1001"), "\(drift)")
         let shown = try runMarina(["operation", "show", id], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
         #expect(shown.stdout.contains("COULD NOT ROLL BACK: section s1 is left read-only for a human"), "\(shown.stdout)")
@@ -318,7 +325,7 @@ struct SwitchoverRollbackTests {
         #expect(committed?.sections["s1"]?.primary == "db1002")
         #expect(committed?.sections["s1"]?.readOnly == false)
         #expect(committed?.instances["db1001"]?.sections["s1"]?.pooled == false)
-        let drift = try await driftOutput(sandbox)
+        let drift = try await driftOutput(sandbox) { $0.contains("db1001") }
         #expect(drift.contains("db1001"), "\(drift)")
     }
 
@@ -330,7 +337,12 @@ struct SwitchoverRollbackTests {
         let id = try await requestSwitchover(sandbox, to: "db1002")
         try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
         try await Sandbox.stopEtcd(directory: sandbox.directory)
-        try await Task.sleep(for: .milliseconds(1500))  // shorter than the lease: the same controller still leads after
+        // The controller finds etcd gone (its wait for the resume fails, and the operation stops where it is, for
+        // recovery); etcd returns well within the lease, so the same controller still leads after.
+        let log = sandbox.directory + "/controller.log"
+        #expect(try await eventually(3) {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id): ") == true
+        }, "the controller did not notice that etcd is gone")
         let meanwhile = try await serverTopology(sandbox)
         #expect(meanwhile["db1001"]?.readOnly == true && meanwhile["db1002"]?.readOnly == true && meanwhile["db1003"]?.readOnly == true)
         try await Sandbox.startEtcd(directory: sandbox.directory)
@@ -363,6 +375,22 @@ struct SwitchoverRollbackTests {
             #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1")) == nil, "the lock is released after \(action.rawValue)")
         }
     }
+}
+
+/// The newest id the load generator wrote on `instance` (0 when none).
+func newestLoadWrite(_ sandbox: SandboxState, on instance: String) async throws -> Int {
+    let client = try await sandbox.root(instance)
+    let newest = try await client.query("SELECT COALESCE(MAX(id), 0) AS n FROM \(Sandbox.loadDatabase).writes").first?.int("n")
+    await client.close()
+    return newest ?? 0
+}
+
+/// `Seconds_Behind_Master` of a replica, nil when it shows none.
+func secondsBehindMaster(_ sandbox: SandboxState, _ instance: String) async throws -> Int? {
+    let client = try await sandbox.root(instance)
+    let behind = try await client.query("SHOW SLAVE STATUS").first?["Seconds_Behind_Master"]
+    await client.close()
+    return behind.flatMap { Int($0) }
 }
 
 extension SandboxState {
