@@ -287,31 +287,43 @@ final class WatchedSession: DatabaseSession {
 
 /// One controller's view of the twin store, cut at its `cutAt`-th request: from then on it
 /// reaches nothing, as a controller that died or lost etcd there. With `answerLost`, the
-/// request at the cut applies (if it writes) but its answer never arrives.
+/// request at the cut applies (if it writes) but its answer never arrives. `cut(afterMore:)`
+/// and `heal()` move the cut while the controller lives.
 final class CuttingStore: KeyValueStore, V2Store {
     let inner: MemoryStore
-    let cutAt: Int?
-    let answerLost: Bool
-    private let count = Mutex(0)
+    private struct Cut {
+        var count = 0
+        var at: Int?
+        var answerLost = false
+    }
+    private let state: Mutex<Cut>
 
     init(_ inner: MemoryStore, cutAt: Int?, answerLost: Bool = false) {
         self.inner = inner
-        self.cutAt = cutAt
-        self.answerLost = answerLost
+        self.state = Mutex(Cut(at: cutAt, answerLost: answerLost))
     }
 
     /// Requests made so far (the one cut included).
-    var requests: Int { count.withLock { $0 } }
+    var requests: Int { state.withLock { $0.count } }
+
+    /// Cuts at the `n`-th request from now (`nil`: never).
+    func cut(afterMore n: Int?, answerLost: Bool = false) {
+        state.withLock { state in
+            state.at = n.map { state.count + $0 }
+            state.answerLost = answerLost
+        }
+    }
+
+    func heal() { cut(afterMore: nil) }
 
     private enum Pass { case through, cut, applyThenCut }
 
     private func pass() -> Pass {
-        let number = count.withLock { count -> Int in
-            count += 1
-            return count
+        state.withLock { state in
+            state.count += 1
+            guard let at = state.at, state.count >= at else { return .through }
+            return state.count == at && state.answerLost ? .applyThenCut : .cut
         }
-        guard let cutAt, number >= cutAt else { return .through }
-        return number == cutAt && answerLost ? .applyThenCut : .cut
     }
 
     private var unreachable: EtcdError { EtcdError(.unavailable(attempts: ["cut"]), "this controller is cut from etcd (test)") }
