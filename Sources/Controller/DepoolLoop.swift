@@ -29,6 +29,8 @@ actor DepoolLoop {
     let context: OperationContext
     let engine: PolicyEngine
     let interval: Double
+    /// The wall clock the policy's timers read: `Date()`, or a test's.
+    let now: @Sendable () -> Date
     private var timers = PolicyEngine.Timers()
     private var cached: (sequence: Int, topology: Topology)?
     private var failing = false
@@ -36,10 +38,11 @@ actor DepoolLoop {
     /// A commit's mirror was not written: written again at every tick until it is.
     private var mirrorStale = false
 
-    init(context: OperationContext, depool: ControllerConfiguration.Depool) {
+    init(context: OperationContext, depool: ControllerConfiguration.Depool, now: @escaping @Sendable () -> Date = { Date() }) {
         self.context = context
         self.engine = PolicyEngine(defaults: depool.defaults, sections: depool.sections)
         self.interval = depool.interval
+        self.now = now
     }
 
     /// Runs while `leading()` says so; returns when cancelled.
@@ -108,7 +111,7 @@ actor DepoolLoop {
         let stateRevision = ranges[3].kvs.first?.modRevision ?? 0
         let state = try ranges[3].kvs.first.map { try PolicyJSON.decode($0.value) } ?? PolicyState()
 
-        let (change, newState) = engine.evaluate(now: Date(), topology: topology, observations: observations, state: state, timers: &timers,
+        let (change, newState) = engine.evaluate(now: now(), topology: topology, observations: observations, state: state, timers: &timers,
                                                  busySections: Set(locks.keys), unreadable: unreadable)
         for (name, refusal) in newState.refusals where state.refusals[name]?.reason != refusal.reason {
             context.logger.warning("automatic \(refusal.action) of \(name) in \(refusal.section) refused: \(refusal.reason)")
@@ -122,12 +125,12 @@ actor DepoolLoop {
         // The locks as read: none appeared for this section, none was taken or rewritten anywhere.
         let lockCompares: [Compare] = [.absent(keys.lock(change.section)), .unchanged(prefix: keys.locks, since: read.revision)]
         let (edit, message) = describe(change)
-        switch try await context.store.prepare([edit], message: message, by: Actor(author: Self.author, now: Date()), kind: .automatic) {
+        switch try await context.store.prepare([edit], message: message, by: .init(author: Self.author, now: now()), kind: .automatic) {
         case .failure(let refused):
             // Validation caught what the engine did not (a rule of the source of truth): keep it as a refusal.
             var refusedState = state
             if case .depool(let name, let section, _) = change {
-                refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: Date())
+                refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: now())
             }
             context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
             _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, try PolicyJSON.encode(refusedState))]))

@@ -30,12 +30,13 @@ final class TwinSite: Sendable {
     /// GTIDs the application wrote and had acknowledged, by the server that took them.
     private let acknowledged = Mutex<[GTID]>([])
 
-    init(playbook: Playbook = TwinSite.fastPlaybook) async throws {
+    init(playbook: Playbook = TwinSite.fastPlaybook, minReplicas: Int = 1) async throws {
         store = MemoryStore(clock: clock)
         fleet = MemoryFleet(clock: clock)
         self.playbook = playbook
         var topology = Topology(datacenters: ["eqiad"])
-        topology.sections[Self.section] = Section(name: Self.section, primary: "db1001", datacenter: "eqiad", minReplicas: 1)
+        topology.sections[Self.section] = Section(name: Self.section, primary: "db1001", datacenter: "eqiad", minReplicas: minReplicas,
+                                                  allowEmpty: minReplicas == 0)
         for (index, name) in Self.names.enumerated() {
             let server = fleet.addServer(name: name, host: "10.64.0.\(index + 1)", port: 3306, serverID: UInt32(1001 + index), readOnly: index > 0)
             server.setAccount(Self.controllerUser, writesThroughReadOnly: true)
