@@ -162,10 +162,21 @@ extension SwitchoverRun {
         }
     }
 
+    /// Sets `read_only` and reads it back. When the statement or the read-back fails (a broken
+    /// connection leaves the outcome unknown), the server is asked once more on a new
+    /// connection: what it answers is the outcome. Past the point of no return this matters:
+    /// a candidate that did become writable must be known as such, never rolled back blind.
     func setReadOnly(_ on: Bool, on instance: Instance, timeout: Double) async throws {
-        try await context.hosts.query(instance, SwitchoverSQL.setReadOnly(on), timeout: timeout)
-        guard try await readOnly(instance, timeout: timeout) == on else {
-            throw ControllerError.stepFailed(host: instance.name, message: "read_only is \(on ? "OFF" : "ON") after setting it \(on ? "ON" : "OFF")")
+        do {
+            try await context.hosts.query(instance, SwitchoverSQL.setReadOnly(on), timeout: timeout)
+            guard try await readOnly(instance, timeout: timeout) == on else {
+                throw ControllerError.stepFailed(host: instance.name, message: "read_only is \(on ? "OFF" : "ON") after setting it \(on ? "ON" : "OFF")")
+            }
+        } catch ControllerError.notLeader {
+            throw ControllerError.notLeader
+        } catch let failure as HostError {
+            guard (try? await readOnly(instance, timeout: timeout)) == on else { throw failure }
+            context.logger.notice("operation \(record.id): \(failure); \(instance.name) answers read_only \(on ? "ON" : "OFF") when asked again: done")
         }
     }
 

@@ -154,7 +154,11 @@ actor SwitchoverRun {
         }
         record.oldPrimary = roles.oldPrimary.name
         record.previousReadOnlyReason = roles.section.readOnly ? roles.section.readOnlyReason : nil
-        record.channelSettings = try await channelSettings(of: roles.candidate)
+        do {
+            record.channelSettings = try await channelSettings(of: roles.candidate)
+        } catch let error as HostError {
+            return refuse(["the replication settings of \(roles.candidate.name) could not be read: \(error.message)"])
+        }
         record.steps = Switchover.plan(context.playbook, roles: roles, reason: record.reason, replicationUser: context.replicationUser)
         return true
     }

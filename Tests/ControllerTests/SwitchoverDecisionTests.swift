@@ -122,3 +122,58 @@ struct HandOverDecisionTests {
         #expect(site.lockHolder == nil)
     }
 }
+
+@Suite("host failures at every statement of a switchover, on the twins")
+struct StatementFaultDecisionTests {
+    enum Fault: String, CaseIterable, CustomTestStringConvertible {
+        /// The server refuses it (a lock wait timeout): it did not apply.
+        case refused
+        /// The connection breaks before it reaches the server.
+        case lostBefore
+        /// It applies, then the connection breaks before the answer.
+        case lostAfter
+        var testDescription: String { rawValue }
+        var code: UInt32 { self == .refused ? 1205 : 2013 }
+        var applies: Bool { self == .lostAfter }
+    }
+
+    static func statementsOfOneRun() async throws -> Int {
+        let site = try await TwinSite()
+        let controller = site.controller("c1")
+        try await controller.campaign()
+        let id = try await site.requestSwitchover(to: "db1002")
+        let before = site.statementCount
+        try await controller.handle(id)
+        guard try await site.operation(id)?.state == .done else { throw TwinSiteError("the run without faults did not finish") }
+        return site.statementCount - before
+    }
+
+    /// Each statement of the run in turn fails once; the controller goes on (it is not cut).
+    /// It must refuse, roll back, or finish, with the servers matching what the journal says;
+    /// and a human is never needed for one failed statement on hosts that answer again.
+    @Test("one statement fails (refused, lost before, lost after applying): refused, rolled back or finished, never two writers",
+          arguments: Fault.allCases)
+    func everyStatement(_ fault: Fault) async throws {
+        let total = try await Self.statementsOfOneRun()
+        #expect(total > 30, "a switchover sends more statements than that: the count is wrong")
+        var outcomes = [OperationRecord.State: Int]()
+        for number in 1...total {
+            let site = try await TwinSite()
+            let controller = site.controller("c1")
+            try await controller.campaign()
+            try await site.applicationWrite()
+            let id = try await site.requestSwitchover(to: "db1002")
+            site.fail(statement: number, code: fault.code, applies: fault.applies)
+            try await controller.handle(id)
+            let record = try #require(try await site.operation(id))
+            let where_ = "statement \(number) of \(total) \(fault): \(record.state), \(record.failure?.error ?? "")"
+            #expect([.done, .doneNeedsAttention, .rolledBack, .refused].contains(record.state), "\(where_)")
+            #expect(try await site.settledProblems(record) == [], "\(where_)")
+            #expect(site.violations == [], "\(where_)")
+            #expect(site.lockHolder == nil, "\(where_)")
+            outcomes[record.state, default: 0] += 1
+            await controller.close()
+        }
+        #expect(outcomes[.rolledBack, default: 0] + outcomes[.refused, default: 0] > 0, "\(outcomes)")
+    }
+}

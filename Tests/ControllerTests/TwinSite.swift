@@ -27,6 +27,8 @@ final class TwinSite: Sendable {
     let keys = StoreKeys(root: "/marina/v1")
     let playbook: Playbook
     private let violationLog = Mutex<[String]>([])
+    /// Statements run through every controller's sessions, and the one that is to fail.
+    private let statements = Mutex<(count: Int, fault: StatementFault?)>((0, nil))
     /// GTIDs the application wrote and had acknowledged, by the server that took them.
     private let acknowledged = Mutex<[GTID]>([])
 
@@ -157,6 +159,29 @@ final class TwinSite: Sendable {
 
     func record(_ violation: String) { violationLog.withLock { $0.append(violation) } }
 
+    /// How a controller's statement fails (`TwinSite.fail(statement:with:)`).
+    struct StatementFault: Sendable {
+        var number: Int
+        var code: UInt32
+        /// It ran on the server before the failure came back (an answer lost after the commit).
+        var applies: Bool
+    }
+
+    /// The `number`-th statement any controller sends from now on fails as `fault` says.
+    func fail(statement number: Int, code: UInt32, applies: Bool) {
+        statements.withLock { $0 = ($0.count, StatementFault(number: $0.count + number, code: code, applies: applies)) }
+    }
+
+    var statementCount: Int { statements.withLock { $0.count } }
+
+    /// Counts a statement; gives the fault it must suffer, if it is the one.
+    func nextStatement() -> StatementFault? {
+        statements.withLock { state in
+            state.count += 1
+            return state.fault?.number == state.count ? state.fault : nil
+        }
+    }
+
     /// What the servers say, checked against a finished operation and the source of truth:
     /// rolled back, done, or left read-only for a human; never anything in between.
     func settledProblems(_ record: OperationRecord) async throws -> [String] {
@@ -275,6 +300,11 @@ final class WatchedSession: DatabaseSession {
     func close() async { await inner.close() }
 
     private func watched(_ sql: String, _ body: () async throws -> QueryResult) async throws -> QueryResult {
+        if let fault = site.nextStatement() {
+            if fault.applies { _ = try? await body() }
+            site.check(after: sql, by: controller, succeeded: false)
+            throw MariaDBError(code: fault.code, sqlState: "HY000", message: "injected failure", operation: .query)
+        }
         do {
             let result = try await body()
             site.check(after: sql, by: controller, succeeded: true)
