@@ -32,8 +32,10 @@ let package = Package(
 
         // The source of truth as values: model, validation, generated configuration, diff, edits. No I/O.
         .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The one codec of Marina's records in etcd (JSON, ISO 8601 times, schema check). FoundationEssentials only.
+        .target(name: "StoredRecords"),
         // What agents see: GTID positions, observations, when to publish. No I/O.
-        .target(name: "Observation"),
+        .target(name: "Observation", dependencies: ["StoredRecords"]),
         // Drift: source of truth versus observations, as a detection table. No I/O.
         .target(name: "Drift", dependencies: ["Topology", "Observation"]),
         // The agent: probes local instances, publishes observations under a lease.
@@ -42,11 +44,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The source of truth in etcd: staged objects, commits, history.
-        .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation"]),
+        .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation", "StoredRecords"]),
         // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
-        .target(name: "Operations", dependencies: ["Topology", "Observation", "SQLText", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Operations", dependencies: ["Topology", "Observation", "StoredRecords", "SQLText", .product(name: "Yams", package: "Yams")]),
         // The automatic depool/repool policy as a pure decision over topology, observations, state and a clock.
-        .target(name: "Policy", dependencies: ["Topology", "Observation"]),
+        .target(name: "Policy", dependencies: ["Topology", "Observation", "StoredRecords"]),
         // The controller: leader lease, requests, running operations with journal and rollback.
         .target(name: "Controller", dependencies: [
             "Operations", "Policy", "Topology", "TopologyStore", "Agent", "Observation", "EtcdClient", "MariaDBClient",
@@ -88,18 +90,19 @@ let package = Package(
         .target(name: "MarinaTestSupport", dependencies: ["MarinaSandbox", "MariaDBClient", "EtcdClient"]),
 
         .testTarget(name: "TopologyTests", dependencies: ["FuzzSupport", "Topology"]),
-        .testTarget(name: "ObservationTests", dependencies: ["FuzzSupport", "Observation"]),
+        .testTarget(name: "ObservationTests", dependencies: ["FuzzSupport", "Observation", "StoredRecords"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["FuzzSupport", "Operations", "Topology", "Observation"]),
         .testTarget(name: "ControllerTests", dependencies: ["FuzzSupport", "Controller", "Policy", "MariaDBClient", "MarinaTwins", "EtcdClient",
                                                             "Operations", "Topology", "TopologyStore", "Observation"]),
-        .testTarget(name: "PolicyTests", dependencies: ["FuzzSupport", "Policy", "Topology", "Observation"]),
+        .testTarget(name: "PolicyTests", dependencies: ["FuzzSupport", "Policy", "Topology", "Observation", "StoredRecords"]),
         .testTarget(name: "AgentTests", dependencies: ["FuzzSupport", "Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
-        .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "Topology", "EtcdClient", "MarinaTestSupport"]),
+        .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "StoredRecords", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "TwinTests", dependencies: ["MarinaTwins", "EtcdClient", "MariaDBClient", "Observation"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport", "MarinaTwins"]),
+        .testTarget(name: "StoredRecordsTests", dependencies: ["StoredRecords"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
                                                                "Operations", "TopologyStore", "Topology", "Policy"]),
     ],

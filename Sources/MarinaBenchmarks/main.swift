@@ -99,7 +99,7 @@ func benchmarkConfigCommit(runs: Int, marina: String?) async throws {
     let sandbox = try await Sandbox.up(.init(directory: root, sections: 0)).state
     defer { _ = try? Sandbox.down(directory: root, purge: true) }
     let store = TopologyStore(etcd: EtcdClient(endpoints: [sandbox.etcd.url]))
-    let actor = Actor(author: "bench", now: Date())
+    let actor = ChangeAuthor(author: "bench", now: Date())
     guard case .applied = try await store.replaceStaged(with: largeTopology(), by: actor, change: "bench") else {
         fatalError("the benchmark topology was refused")
     }

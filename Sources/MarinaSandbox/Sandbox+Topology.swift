@@ -31,7 +31,7 @@ extension Sandbox {
     static func register(_ state: SandboxState) async throws {
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
         let store = TopologyStore(etcd: etcd)
-        let actor = Actor(author: "marina-sandbox", now: Date())
+        let actor = ChangeAuthor(author: "marina-sandbox", now: Date())
         try await store.setSiteMirror(try SiteMirror(v2Prefix: ConfigMirror.mediaWikiPrefix, author: actor.author, at: actor.now))
         guard case .applied = try await store.replaceStaged(with: topology(of: state), by: actor, change: "sandbox up") else {
             throw SandboxError.setupFailed(what: "the source of truth", detail: "the sandbox topology was refused")

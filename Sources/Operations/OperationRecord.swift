@@ -1,5 +1,6 @@
 import Foundation
 import Observation
+import StoredRecords
 
 /// An operation as kept in etcd at `/marina/v1/operations/<id>`: the request, the plan, and
 /// the journal of every step (its start, result and duration), written before moving on.
@@ -184,16 +185,16 @@ public struct StepRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// Operation records as stored in etcd (`StoredRecordJSON`).
+/// Operation records as stored in etcd (`StoredJSON`).
 public enum OperationJSON {
     /// Throws when the record cannot be written as JSON (a number that is not finite, such
     /// as a NaN duration): the caller then writes nothing, rather than bytes that are not a record.
     public static func encode(_ record: OperationRecord) throws -> [UInt8] {
-        try StoredRecordJSON.encode(record)
+        try StoredJSON.encode(record)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> OperationRecord {
-        try StoredRecordJSON.decode(OperationRecord.self, from: bytes)
+        try StoredJSON.decode(OperationRecord.self, from: bytes)
     }
 
     /// Decodes the record stored at `key`; a value that is not one throws an
@@ -202,7 +203,7 @@ public enum OperationJSON {
         do {
             return try decode(bytes)
         } catch {
-            throw UnreadableRecord(key: key, problem: StoredRecordJSON.describe(error, bytes: bytes))
+            throw UnreadableRecord(key: key, problem: StoredJSON.describe(error, bytes: bytes))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Observation
+import StoredRecords
 import Topology
 
 /// When the leader depools a lagging replica and repools it (controller configuration,
@@ -190,14 +191,14 @@ extension DepoolPolicy {
     }
 }
 
-/// The policy state as stored in etcd (`StoredRecordJSON`).
+/// The policy state as stored in etcd (`StoredJSON`).
 public enum PolicyJSON {
     /// Throws rather than give bytes that are not the state (nothing is then written).
     public static func encode(_ state: PolicyState) throws -> [UInt8] {
-        try StoredRecordJSON.encode(state)
+        try StoredJSON.encode(state)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> PolicyState {
-        try StoredRecordJSON.decode(PolicyState.self, from: bytes)
+        try StoredJSON.decode(PolicyState.self, from: bytes)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StoredRecords
 import Topology
 
 /// What a `marina config commit` (or restore, or automatic action) recorded.
@@ -50,50 +51,22 @@ struct StoredMarker: Codable {
     var change: String
 }
 
-/// Encoding and decoding of stored values: JSON with sorted keys and a `schema` field; a value
+/// The store's use of the one codec (`StoredJSON`): every value carries `"schema": 1`; a value
 /// that does not parse, has another schema or unknown fields is refused naming its key.
-enum StoredJSON {
-    /// Throws when the value cannot be written as JSON: nothing is then written, rather than
-    /// bytes that are not the value.
-    static func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(value))
-    }
-
+extension StoredJSON {
     /// A section or instance with `"schema": 1` added beside its fields.
     static func encodeWithSchema<Value: Encodable>(_ value: Value) throws -> [UInt8] {
-        let data = Data(try encode(value))
-        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "a stored object must encode as a JSON object"))
-        }
-        object["schema"] = schemaVersion
-        return Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        try encode(value, addingSchema: schemaVersion)
     }
 
     static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8], key: String) throws -> Value {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let data = Data(bytes)
-        let probe: SchemaProbe
         do {
-            probe = try decoder.decode(SchemaProbe.self, from: data)
-        } catch {
-            throw StoreError.corrupt(key: key, problem: "is not a JSON object: \(String(decoding: bytes.prefix(60), as: UTF8.self))")
-        }
-        guard probe.schema == schemaVersion else {
-            throw StoreError.corrupt(key: key, problem: "has schema \(probe.schema.map(String.init) ?? "missing"); this Marina reads schema \(schemaVersion)")
-        }
-        do {
-            return try decoder.decode(Value.self, from: data)
-        } catch {
-            throw StoreError.corrupt(key: key, problem: SchemaError.from(error, root: "value").description)
+            return try decode(type, from: bytes, key: key, schema: schemaVersion)
+        } catch let error as UnreadableValue {
+            throw StoreError.corrupt(key: error.key, problem: error.problem)
         }
     }
 }
-
-private struct SchemaProbe: Decodable { var schema: Int? }
 
 /// A store failure that is not a lost race: corrupt data, or a transaction etcd refused.
 public enum StoreError: Error, CustomStringConvertible, Equatable {

@@ -1,5 +1,6 @@
 import EtcdClient
 import Observation
+import StoredRecords
 import Topology
 
 /// Everything `marina drift` and `marina status` judge, read at one etcd revision.

@@ -1,53 +1,7 @@
 import EtcdClient
 import Foundation
+import StoredRecords
 import Topology
-
-/// The staged objects as read at one etcd revision.
-public struct StagedSnapshot: Sendable {
-    public var topology: Topology
-    /// The store revision of the read.
-    public var revision: Int64
-    /// Mod revision of the `staged` marker (0 before the first staged write): what a write compares.
-    var markerRevision: Int64
-}
-
-/// The committed configuration as read at one etcd revision.
-public struct CommittedState: Sendable {
-    public var configs: [String: GeneratedConfig]
-    /// The latest commit's sequence number (0 before the first).
-    public var sequence: Int
-    /// The site mirror every commit also writes (nil: none is set).
-    public var siteMirror: SiteMirror?
-    var headRevision: Int64
-}
-
-/// The answer to a staged edit. A lost race and a refused what-if are values, not errors.
-public enum EditOutcome: Sendable, Equatable {
-    case applied(revision: Int64)
-    /// The change would break these rules; nothing was written.
-    case refused([TopologyIssue])
-    /// Someone changed the staged objects after they were read at `readRevision`; nothing was written.
-    case conflict(readRevision: Int64)
-}
-
-/// The answer to a commit or restore. A commit whose site mirror could not be written is
-/// `MirrorWriteFailed`, thrown after the commit landed (see `TopologyStore`).
-public enum CommitOutcome: Sendable, Equatable {
-    case committed(HistoryEntry)
-    case nothingToCommit
-    case invalid([TopologyIssue])
-    case conflict(readRevision: Int64)
-}
-
-/// Who does what, when: recorded with every write.
-public struct Actor: Sendable {
-    public var author: String
-    public var now: Date
-    public init(author: String, now: Date) {
-        self.author = author
-        self.now = now
-    }
-}
 
 /// The source of truth in etcd: staged objects, committed configurations and history.
 ///
@@ -131,12 +85,12 @@ public struct TopologyStore: Sendable {
 
     /// Applies one edit to the staged objects, refusing it if it would break a rule that the
     /// staged objects do not already break.
-    public func apply(_ edit: TopologyEdit, by actor: Actor) async throws -> EditOutcome {
+    public func apply(_ edit: TopologyEdit, by actor: ChangeAuthor) async throws -> EditOutcome {
         try await apply(edit, over: try await read().staged, by: actor)
     }
 
     /// Applies an edit decided on `snapshot`; `.conflict` if the staged objects changed since.
-    public func apply(_ edit: TopologyEdit, over snapshot: StagedSnapshot, by actor: Actor) async throws -> EditOutcome {
+    public func apply(_ edit: TopologyEdit, over snapshot: StagedSnapshot, by actor: ChangeAuthor) async throws -> EditOutcome {
         if case .setPrimary(let section, _) = edit { try await requireIdle([section]) }
         let changed = try snapshot.topology.applying(edit)
         let introduced = snapshot.topology.issuesIntroduced(by: changed)
@@ -145,13 +99,13 @@ public struct TopologyStore: Sendable {
     }
 
     /// Replaces every staged object with `topology` (an import), which must be valid as a whole.
-    public func replaceStaged(with topology: Topology, by actor: Actor, change: String) async throws -> EditOutcome {
+    public func replaceStaged(with topology: Topology, by actor: ChangeAuthor, change: String) async throws -> EditOutcome {
         let issues = topology.validate()
         guard issues.isEmpty else { return .refused(issues) }
         return try await writeStaged(topology, over: try await read().staged, by: actor, change: change)
     }
 
-    private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: Actor, change: String) async throws -> EditOutcome {
+    private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: ChangeAuthor, change: String) async throws -> EditOutcome {
         let operations = try stagedOperations(from: snapshot.topology, to: topology)
             + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: change)))]
         let result = try await run(Transaction(compares: [.unchanged(keys.staged, since: snapshot.markerRevision)], success: operations))
@@ -203,7 +157,7 @@ public struct TopologyStore: Sendable {
     /// or the committed head changed since `prepared` was read; then the site mirror, and
     /// `alsoMirror` (this process's own mirrors). Throws `MirrorWriteFailed` after a commit
     /// whose mirror was not written.
-    public func commit(_ prepared: PreparedCommit, message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit,
+    public func commit(_ prepared: PreparedCommit, message: String, by actor: ChangeAuthor, kind: HistoryEntry.Kind = .commit,
                        alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
         guard prepared.issues.isEmpty else { return .invalid(prepared.issues) }
         let firstCommit = prepared.committed.sequence == 0 && !prepared.staged.topology.datacenters.isEmpty
@@ -213,7 +167,7 @@ public struct TopologyStore: Sendable {
     }
 
     /// Prepares and commits at once (for automatic commits and scripts).
-    public func commit(message: String, by actor: Actor, kind: HistoryEntry.Kind = .commit,
+    public func commit(message: String, by actor: ChangeAuthor, kind: HistoryEntry.Kind = .commit,
                        alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
         try await commit(try await prepareCommit(), message: message, by: actor, kind: kind, alsoMirror: alsoMirror)
     }
@@ -221,7 +175,7 @@ public struct TopologyStore: Sendable {
     /// Makes the topology of the commit written at `revision` the staged and committed state
     /// again, validated like a commit, recorded as a new commit; one transaction, then the
     /// mirrors as after a commit.
-    public func restore(revision: Int64, message: String, by actor: Actor, alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
+    public func restore(revision: Int64, message: String, by actor: ChangeAuthor, alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
         let listing = try await etcd.get(keys.history, prefix: true, keysOnly: true)
         guard let key = listing.kvs.first(where: { $0.modRevision == revision })?.key, let kv = try await etcd.value(key) else {
             throw StoreError.unknownRevision(revision)
@@ -239,7 +193,7 @@ public struct TopologyStore: Sendable {
     }
 
     private func writeCommit(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
-                             kind: HistoryEntry.Kind, message: String, actor: Actor, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
+                             kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
         // A human's commit may not touch a section an operation holds; the transaction compares
         // that the touched sections' locks are still absent.
         let touched = Self.sectionsTouched(from: try await committedTopology(committed) ?? Topology(), to: topology)
@@ -280,14 +234,14 @@ public struct TopologyStore: Sendable {
 
     /// The mirrors to write: the site's v2 prefix, then this process's own (a v2 prefix equal
     /// to the site's is written once).
-    private func mirrors(site: SiteMirror?, also: ConfigMirror) -> MirrorSet {
+    func mirrors(site: SiteMirror?, also: ConfigMirror) -> MirrorSet {
         MirrorSet(site: site.map { ConfigMirror(v2Prefix: $0.v2Prefix) }, own: also.excluding(v2Prefix: site?.v2Prefix))
     }
 
     /// The one transaction of a commit: generated configurations, history entry and head,
     /// comparing the staged marker and the committed head read in `staged` and `committed`.
     private func commitTransaction(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
-                                   kind: HistoryEntry.Kind, message: String, actor: Actor)
+                                   kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor)
         throws -> (Transaction, HistoryEntry, [String: GeneratedConfig]) {
         let configs = topology.generatedConfigs()
         let sequence = committed.sequence + 1
@@ -379,7 +333,7 @@ public struct TopologyStore: Sendable {
     /// the commit: the staged objects get the same edits, so that a staged change of someone
     /// else stays staged and the staged objects agree with what is committed. `.refused` if the
     /// edits would break a rule the committed topology does not already break.
-    public func prepare(_ edits: [TopologyEdit], message: String, by actor: Actor,
+    public func prepare(_ edits: [TopologyEdit], message: String, by actor: ChangeAuthor,
                         kind: HistoryEntry.Kind = .automatic) async throws -> Result<PreparedEdits, EditsRefused> {
         let (staged, committed) = try await read()
         guard let base = try await committedTopology(committed) else { return .failure(EditsRefused(issues: [], reason: "nothing is committed yet")) }
@@ -425,68 +379,6 @@ public struct TopologyStore: Sendable {
                                    writeMirror: writeMirror, alsoMirror: alsoMirror)
     }
 
-    // MARK: Mirrors
-
-    /// The site mirror setting, or nil when none is set.
-    public func siteMirror() async throws -> SiteMirror? {
-        try await etcd.value(keys.siteMirror).map { try StoredJSON.decode(SiteMirror.self, from: $0.value, key: $0.key) }
-    }
-
-    /// Sets the site mirror (nil: none). Commits from then on write it; what is committed now
-    /// is not written by this (`syncMirror`).
-    public func setSiteMirror(_ mirror: SiteMirror?) async throws {
-        if let mirror {
-            _ = try await etcd.put(keys.siteMirror, try StoredJSON.encodeWithSchema(mirror))
-        } else {
-            _ = try await etcd.delete(keys.siteMirror)
-        }
-    }
-
-    /// Writes `configs` (a commit's configuration) to the site mirror, read now, and to
-    /// `also`; gives what was written, or throws `MirrorWriteFailed` (with no entry).
-    @discardableResult
-    public func writeMirror(_ configs: [String: GeneratedConfig], also: ConfigMirror = ConfigMirror()) async throws -> [String] {
-        let site: SiteMirror?
-        do {
-            site = try await siteMirror()
-        } catch {
-            throw MirrorWriteFailed(entry: nil, written: [], failures: [MirrorFailure(target: "the site mirror setting", message: "\(error)")])
-        }
-        let report = await mirrors(site: site, also: also).writeAll(configs, etcd: etcd)
-        guard report.failures.isEmpty else { throw MirrorWriteFailed(entry: nil, written: report.written, failures: report.failures) }
-        return report.written
-    }
-
-    /// Writes what is committed now to the site mirror and to `also` (after a failed mirror
-    /// write, or when the mirror was just set); gives what was written, or throws
-    /// `MirrorWriteFailed`.
-    @discardableResult
-    public func syncMirror(also: ConfigMirror = ConfigMirror()) async throws -> [String] {
-        let (_, committed) = try await read()
-        let report = await mirrors(site: committed.siteMirror, also: also).writeAll(committed.configs, etcd: etcd)
-        guard report.failures.isEmpty else { throw MirrorWriteFailed(entry: nil, written: report.written, failures: report.failures) }
-        return report.written
-    }
-
-    /// What the site mirror holds now, per datacenter (the raw v2 values at
-    /// `<prefix>/<datacenter>/dbconfig`), read as MediaWiki reads it: one recursive v2 GET.
-    /// A mirror that cannot be read gives `readError` rather than throwing.
-    public func readMirror(_ site: SiteMirror) async -> MirrorContent {
-        do {
-            guard let node = try await etcd.v2Get(site.v2Prefix, recursive: true) else { return MirrorContent(site: site, values: [:]) }
-            var values = [String: String]()
-            let base = "/" + site.v2Prefix + "/"
-            for (key, value) in node.leaves where key.hasPrefix(base) && key.hasSuffix("/dbconfig") {
-                let datacenter = key.dropFirst(base.count).dropLast("/dbconfig".count)
-                guard !datacenter.isEmpty, !datacenter.contains("/") else { continue }
-                values[String(datacenter)] = value
-            }
-            return MirrorContent(site: site, values: values)
-        } catch {
-            return MirrorContent(site: site, values: [:], readError: "\(error)")
-        }
-    }
-
     /// The latest `limit` commits, newest first: one keys-only listing, then one read
     /// transaction of those entries.
     public func history(limit: Int = 20) async throws -> [HistoryEntry] {
@@ -503,7 +395,7 @@ public struct TopologyStore: Sendable {
     }
 
     /// Runs a transaction, turning etcd's size limits into an error that says what to change.
-    private func run(_ transaction: Transaction) async throws -> TransactionResult {
+    func run(_ transaction: Transaction) async throws -> TransactionResult {
         do {
             return try await etcd.transaction(transaction)
         } catch let error as EtcdError where error.message.contains("too many operations") || error.message.contains("too large") {

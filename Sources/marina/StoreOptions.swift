@@ -66,11 +66,11 @@ struct StoreOptions: ParsableArguments {
         return EtcdConfiguration(endpoints: urls, tls: tls, credentials: credentials)
     }
 
-    var actor: Actor {
+    var actor: ChangeAuthor {
         let environment = ProcessInfo.processInfo.environment
         let login = environment["SUDO_USER"] ?? environment["USER"] ?? Self.loginName() ?? "unknown"
         let name = author ?? environment["MARINA_AUTHOR"] ?? "\(login)@\(ProcessInfo.processInfo.hostName)"
-        return Actor(author: name, now: Date())
+        return ChangeAuthor(author: name, now: Date())
     }
 
     /// The running local sandbox, when no endpoint was given.

@@ -143,7 +143,7 @@ func driftOutput(_ sandbox: SandboxState, seconds: Double = 15, until condition:
 /// directly): the way to change a section in the middle of an operation, which the CLI refuses.
 func rogueCommit(_ sandbox: SandboxState, _ edit: TopologyEdit) async throws {
     let store = TopologyStore(etcd: sandbox.etcdClient)
-    guard case .success(let prepared) = try await store.prepare([edit], message: "rogue", by: Actor(author: "rogue", now: Date()), kind: .commit),
+    guard case .success(let prepared) = try await store.prepare([edit], message: "rogue", by: ChangeAuthor(author: "rogue", now: Date()), kind: .commit),
           case .committed = try await store.commit(prepared) else {
         throw SandboxError.invalidArgument("the rogue commit did not land")
     }

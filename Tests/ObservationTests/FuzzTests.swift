@@ -1,5 +1,6 @@
 import Foundation
 import Observation
+import StoredRecords
 import Testing
 import FuzzSupport
 
@@ -19,7 +20,7 @@ struct ObservationFuzzTests {
         let sample = String(decoding: try ObservationJSON.encode(observation), as: UTF8.self)
         #expect(try ObservationJSON.decode(Array(sample.utf8)) == observation)
         Fuzz.run(seed: 0x0B5E, sample: sample, { _ = try ObservationJSON.decode(Array($0.utf8)) }) { error, input in
-            let problem = StoredRecordJSON.describe(error, bytes: Array(input.utf8))
+            let problem = StoredJSON.describe(error, bytes: Array(input.utf8))
             #expect(!"\(error)".isEmpty && !problem.isEmpty && !problem.contains("\n"), "\(problem) \(input)")
         }
     }

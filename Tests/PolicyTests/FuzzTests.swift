@@ -1,5 +1,6 @@
 import Foundation
 import Observation
+import StoredRecords
 @testable import Policy
 import Testing
 import FuzzSupport
@@ -16,7 +17,7 @@ struct PolicyStateFuzzTests {
         let sample = String(decoding: try PolicyJSON.encode(state), as: UTF8.self)
         #expect(try PolicyJSON.decode(Array(sample.utf8)) == state)
         Fuzz.run(seed: 0x9011C7, sample: sample, { _ = try PolicyJSON.decode(Array($0.utf8)) }) { error, input in
-            #expect(!StoredRecordJSON.describe(error, bytes: Array(input.utf8)).isEmpty, "\(input)")
+            #expect(!StoredJSON.describe(error, bytes: Array(input.utf8)).isEmpty, "\(input)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StoredRecords
 import Testing
 import Topology
 @testable import TopologyStore

@@ -30,8 +30,8 @@ func fingerprint(_ store: TopologyStore) async throws -> [String: Int64] {
     return Dictionary(uniqueKeysWithValues: range.kvs.map { ($0.key, $0.modRevision) })
 }
 
-let alice = Actor(author: "alice", now: Date(timeIntervalSince1970: 1_800_000_000))
-let bob = Actor(author: "bob", now: Date(timeIntervalSince1970: 1_800_000_060))
+let alice = ChangeAuthor(author: "alice", now: Date(timeIntervalSince1970: 1_800_000_000))
+let bob = ChangeAuthor(author: "bob", now: Date(timeIntervalSince1970: 1_800_000_060))
 
 @Suite("The source of truth in a real etcd")
 struct StoreTests {
