@@ -51,11 +51,11 @@ demo: build
 	@echo
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 2
 	@echo
-	@echo "The sandbox keeps running. Try '$(MARINA) switchover s1 --to db1003 --dry-run' for the plan with its SQL,"
-	@echo "'$(MARINA) sandbox load --seconds 20' in one shell and switchovers in another, or"
-	@echo "'$(MARINA) instance depool db1002 --section s1', then"
-	@echo "'$(MARINA) config diff' and '$(MARINA) config commit -m why' (from this directory, marina finds"
-	@echo "the sandbox's etcd itself); '$(MARINA) sandbox status' shows the servers; 'make demo-down' stops it."
+	@echo "The sandbox keeps running. marina uses its etcd when told to: 'export MARINA_SANDBOX_DIR=$(SANDBOX_DIR)'"
+	@echo "(or pass '--sandbox $(SANDBOX_DIR)' to each command). Then try '$(MARINA) switchover s1 --to db1003 --dry-run'"
+	@echo "for the plan with its SQL, '$(MARINA) sandbox load --seconds 20' in one shell and switchovers in another, or"
+	@echo "'$(MARINA) instance depool db1002 --section s1', then '$(MARINA) config diff' and '$(MARINA) config commit -m why';"
+	@echo "'$(MARINA) sandbox status' shows the servers; 'make demo-down' stops it."
 
 ## demo-down: stop the demo sandbox
 demo-down:

@@ -36,11 +36,15 @@ let package = Package(
         .target(name: "StoredRecords"),
         // What agents see: GTID positions, observations, when to publish. No I/O.
         .target(name: "Observation", dependencies: ["StoredRecords"]),
+        // Files an operator writes: the YAML subset, the shared `etcd:` section, option files. FoundationEssentials only.
+        .target(name: "ConfigurationFiles", dependencies: ["EtcdClient"]),
+        // One probe of one instance (the agent's and the controller's): an Observation read over a DatabaseSession.
+        .target(name: "Probing", dependencies: ["MariaDBClient", "Observation"]),
         // Drift: source of truth versus observations, as a detection table. No I/O.
         .target(name: "Drift", dependencies: ["Topology", "Observation"]),
         // The agent: probes local instances, publishes observations under a lease.
         .target(name: "Agent", dependencies: [
-            "Observation", "MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log"),
+            "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // The source of truth in etcd: staged objects, commits, history.
@@ -51,19 +55,19 @@ let package = Package(
         .target(name: "Policy", dependencies: ["Topology", "Observation", "StoredRecords"]),
         // The controller: leader lease, requests, running operations with journal and rollback.
         .target(name: "Controller", dependencies: [
-            "Operations", "Policy", "Topology", "TopologyStore", "Agent", "Observation", "EtcdClient", "MariaDBClient",
+            "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
             .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(
             name: "MarinaSandbox",
-            dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore",
+            dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore", "ConfigurationFiles",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "marina",
             dependencies: [
-                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift",
+                "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift", "ConfigurationFiles",
                 "Operations", "Controller", "Policy",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,12 +100,13 @@ let package = Package(
         .testTarget(name: "ControllerTests", dependencies: ["FuzzSupport", "Controller", "Policy", "MariaDBClient", "MarinaTwins", "EtcdClient",
                                                             "Operations", "Topology", "TopologyStore", "Observation"]),
         .testTarget(name: "PolicyTests", dependencies: ["FuzzSupport", "Policy", "Topology", "Observation", "StoredRecords"]),
-        .testTarget(name: "AgentTests", dependencies: ["FuzzSupport", "Agent", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
+        .testTarget(name: "AgentTests", dependencies: ["FuzzSupport", "Agent", "ConfigurationFiles", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
                                                        "EtcdClient", "MariaDBClient"]),
         .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "StoredRecords", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "TwinTests", dependencies: ["MarinaTwins", "EtcdClient", "MariaDBClient", "Observation"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport", "MarinaTwins"]),
+        .testTarget(name: "ConfigurationFilesTests", dependencies: ["ConfigurationFiles"]),
         .testTarget(name: "StoredRecordsTests", dependencies: ["StoredRecords"]),
         .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
                                                                "Operations", "TopologyStore", "Topology", "Policy"]),

@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import EtcdClient
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -7,6 +8,8 @@ import Foundation
 import Logging
 import MariaDBClient
 import Observation
+import Probing
+import StoredRecords
 import ServiceLifecycle
 
 /// `marina agent`: probes every configured instance each interval and publishes what it sees
@@ -34,7 +37,7 @@ public struct Agent: Service {
         self.hostName = ProcessInfo.processInfo.hostName
         self.connections = try configuration.instances.indices.map { try Self.mariaDBConfiguration(configuration, instance: $0) }
         self.etcd = EtcdClient(try configuration.etcd.clientConfiguration())
-        self.root = configuration.etcd.root ?? "/marina/v1"
+        self.root = configuration.etcd.keyRoot
     }
 
     /// Runs until cancelled. With `heartbeat.write`, first checks the account of every instance
@@ -43,7 +46,7 @@ public struct Agent: Service {
     public func run() async throws {
         let startedAt = Date()
         let probers = zip(configuration.instances, connections).map { instance, connection in
-            Prober(instance: instance, configuration: connection, heartbeat: configuration.heartbeat,
+            Prober(instance: instance.target, configuration: connection, heartbeat: configuration.heartbeat.source,
                    agent: hostName, agentStartedAt: startedAt)
         }
         let writers = configuration.heartbeat.write ? try await checkWriters(probers) : [:]
@@ -188,7 +191,7 @@ public struct Agent: Service {
         guard let file = instance.credentialsFile else {
             throw ConfigurationError(message: "\(key) is required (\(instance.name)): \(AgentConfiguration.credentialsFileHelp)")
         }
-        let credentials = try OptionFile.clientCredentials(file)
+        let credentials = try OptionFile.load(file).account()
         guard let user = credentials.user, !user.isEmpty else {
             throw ConfigurationError(message: """
                 \(key) (\(instance.name)): \(file) names no user in its [client] group; add `user=` with the agent's account \
@@ -249,7 +252,7 @@ actor PrimaryDirectory {
         if ContinuousClock.now - readAt > .milliseconds(Int(maxAge * 1000)) {
             var fresh = [String: String]()
             for kv in try await etcd.get(root + "/generated/", prefix: true).kvs {
-                let stored = try JSONDecoder().decode(StoredLoads.self, from: Data(kv.value))
+                let stored = try StoredJSON.decode(StoredLoads.self, from: kv.value)
                 for (name, loads) in stored.config.sectionLoads {
                     // The generated configuration names section s3 `DEFAULT`, as MediaWiki does.
                     if let primary = loads.first?.keys.first { fresh[name == "DEFAULT" ? "s3" : name] = primary }

@@ -3,8 +3,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import ConfigurationFiles
 import EtcdClient
 import Observation
+import Probing
 
 /// `marina agent --config FILE`: what one agent watches and where it reports.
 /// Unknown keys are refused with their path. Sample: `config/agent.example.yaml`.
@@ -24,28 +26,10 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
     /// Heartbeat lag boundaries in seconds; crossing one is published at once.
     /// Default [2, 5, 10, 30, 60, 300]; keep the lowest above the heartbeat interval.
     public var lagBands: [Double]
-    public var etcd: Etcd
+    /// Where to report (the `etcd:` section shared with the controller).
+    public var etcd: EtcdSection
     public var heartbeat: Heartbeat
     public var instances: [Instance]
-
-    /// Where to report.
-    public struct Etcd: Decodable, Sendable, Equatable {
-        /// Endpoint URLs, tried in order.
-        public var endpoints: [String]
-        /// TLS: CA to verify etcd, and a client certificate and key.
-        public var caFile: String?
-        public var certFile: String?
-        public var keyFile: String?
-        /// Username/password authentication; the password is read from `password_file`.
-        public var user: String?
-        public var passwordFile: String?
-        /// Key prefix of the source of truth. Default `/marina/v1`.
-        public var root: String?
-
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case endpoints, caFile = "ca_file", certFile = "cert_file", keyFile = "key_file", user, passwordFile = "password_file", root
-        }
-    }
 
     /// How to measure replication lag, as MediaWiki does.
     public struct Heartbeat: Decodable, Sendable, Equatable {
@@ -103,15 +87,9 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
     }
 }
 
-/// A configuration file that cannot be used: where, and why.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public var description: String { message }
-}
-
 extension AgentConfiguration {
     public init(from decoder: Decoder) throws {
-        try Self.rejectUnknown(decoder, CodingKeys.self)
+        try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         interval = try c.decodeIfPresent(Double.self, forKey: .interval) ?? 1
         connectTimeout = try c.decodeWholeIfPresent(forKey: .connectTimeout) ?? 2
@@ -119,17 +97,9 @@ extension AgentConfiguration {
         leaseTTL = try c.decodeWholeIfPresent(forKey: .leaseTTL) ?? 10
         refresh = try c.decodeIfPresent(Double.self, forKey: .refresh) ?? 10
         lagBands = try c.decodeIfPresent([Double].self, forKey: .lagBands) ?? [2, 5, 10, 30, 60, 300]
-        etcd = try c.decode(Etcd.self, forKey: .etcd)
+        etcd = try c.decode(EtcdSection.self, forKey: .etcd)
         heartbeat = try c.decodeIfPresent(Heartbeat.self, forKey: .heartbeat) ?? Heartbeat()
         instances = try c.decode([Instance].self, forKey: .instances)
-    }
-
-    static func rejectUnknown<Keys: CodingKey & CaseIterable>(_ decoder: Decoder, _ keys: Keys.Type) throws {
-        let known = Set(Keys.allCases.map(\.stringValue))
-        for key in try decoder.container(keyedBy: ConfigurationKey.self).allKeys where !known.contains(key.stringValue) {
-            let path = configurationPath(decoder.codingPath + [key])
-            throw ConfigurationError(message: "\(path): unknown key (known: \(known.sorted().joined(separator: ", ")))")
-        }
     }
 
     /// Reads and checks a configuration file; every problem names the file and the key.
@@ -200,11 +170,7 @@ extension AgentConfiguration {
             try fail("\(key) must be from 1 to \(Int(longest)) seconds (got \(value)): libmariadb counts whole seconds")
         }
         if !(2...Int(longest)).contains(leaseTTL) { try fail("lease_ttl must be from 2 to \(Int(longest)) seconds (got \(leaseTTL))") }
-        do {
-            try EtcdConfiguration(endpoints: etcd.endpoints).validate(setting: "etcd.endpoints")
-        } catch {
-            try fail("\(error)")
-        }
+        if let problem = etcd.problems().first { try fail(problem) }
         if instances.isEmpty { try fail("instances must list at least one instance") }
         if heartbeat.table.isEmpty { try fail("heartbeat.table must not be empty") }
         if heartbeat.write && heartbeat.datacenter == nil { try fail("heartbeat.write needs heartbeat.datacenter (written in each row)") }
@@ -229,42 +195,9 @@ extension AgentConfiguration {
         """
 }
 
-extension AgentConfiguration.Etcd {
-    /// The client configuration, with the password read from `password_file` (never from the YAML).
-    public func clientConfiguration() throws -> EtcdConfiguration {
-        var credentials: EtcdConfiguration.Credentials?
-        if let user {
-            guard let passwordFile, let password = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
-                throw ConfigurationError(message: "etcd.user needs a readable etcd.password_file")
-            }
-            credentials = .init(username: user, password: password.trimmingWhitespace())
-        }
-        let tls = (caFile ?? certFile ?? keyFile) == nil ? nil : EtcdConfiguration.TLS(caFile: caFile, certificateFile: certFile, keyFile: keyFile)
-        let configuration = EtcdConfiguration(endpoints: endpoints, tls: tls, credentials: credentials)
-        do {
-            try configuration.validate(setting: "etcd.endpoints")
-        } catch {
-            throw ConfigurationError(message: "\(error)")
-        }
-        return configuration
-    }
-
-    public init(from decoder: Decoder) throws {
-        try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        endpoints = try c.decode([String].self, forKey: .endpoints)
-        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
-        certFile = try c.decodeIfPresent(String.self, forKey: .certFile)
-        keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
-        user = try c.decodeIfPresent(String.self, forKey: .user)
-        passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
-        root = try c.decodeIfPresent(String.self, forKey: .root)
-    }
-}
-
 extension AgentConfiguration.Heartbeat {
     public init(from decoder: Decoder) throws {
-        try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
+        try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         table = try c.decodeIfPresent(String.self, forKey: .table) ?? "heartbeat.heartbeat"
         datacenter = try c.decodeIfPresent(String.self, forKey: .datacenter)
@@ -274,7 +207,7 @@ extension AgentConfiguration.Heartbeat {
 
 extension AgentConfiguration.Instance {
     public init(from decoder: Decoder) throws {
-        try AgentConfiguration.rejectUnknown(decoder, CodingKeys.self)
+        try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         socket = try c.decodeIfPresent(String.self, forKey: .socket)
@@ -285,35 +218,12 @@ extension AgentConfiguration.Instance {
     }
 }
 
-extension KeyedDecodingContainer {
-    /// A whole number, read as a number first so that `1.5` or `1e30` is refused naming its key
-    /// (rather than as JSON that does not parse).
-    func decodeWholeIfPresent(forKey key: Key) throws -> Int? {
-        guard let value = try decodeIfPresent(Double.self, forKey: key) else { return nil }
-        guard value.isFinite, value.rounded() == value, abs(value) <= 1e15 else {
-            throw ConfigurationError(message: "\(configurationPath(codingPath + [key])) must be a whole number (got \(value))")
-        }
-        return Int(value)
-    }
+extension AgentConfiguration.Heartbeat {
+    /// The table and datacenter a `Prober` measures lag from.
+    public var source: HeartbeatTable { HeartbeatTable(table: table, datacenter: datacenter) }
 }
 
-/// Any key of a mapping, to find the ones a configuration does not know.
-private struct ConfigurationKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-/// `instances[0].socket`: a decoding path as a person writes it.
-func configurationPath(_ path: [CodingKey]) -> String {
-    var text = ""
-    for key in path {
-        if let index = key.intValue ?? (key.stringValue.hasPrefix("Index ") ? Int(key.stringValue.dropFirst(6)) : nil) {
-            text += "[\(index)]"
-        } else {
-            text += (text.isEmpty ? "" : ".") + key.stringValue
-        }
-    }
-    return text
+extension AgentConfiguration.Instance {
+    /// What a `Prober` reports about.
+    public var target: ProbeTarget { ProbeTarget(name: name, shard: shard) }
 }

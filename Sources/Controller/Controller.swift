@@ -1,4 +1,4 @@
-import Agent
+import ConfigurationFiles
 import EtcdClient
 import Foundation
 import Logging
@@ -18,15 +18,17 @@ public struct Controller: Service {
     let logger: Logger
 
     public init(configuration: ControllerConfiguration, playbook: Playbook, logger: Logger) throws {
+        if let problem = configuration.testHookProblems().first { throw ControllerError.configuration(problem) }
         self.configuration = configuration
         self.logger = logger
         let etcd: any CoordinationStore = EtcdClient(try configuration.etcd.clientConfiguration())
-        let keys = StoreKeys(root: configuration.etcd.root ?? "/marina/v1")
-        let account = try OptionFile.clientCredentials(configuration.mariadb.credentialsFile, group: configuration.mariadb.credentialsGroup)
+        let keys = StoreKeys(root: configuration.etcd.keyRoot)
+        let credentials = try OptionFile.load(configuration.mariadb.credentialsFile)
+        let account = credentials.account(in: configuration.mariadb.credentialsGroup)
         guard let user = account.user else {
             throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.credentialsGroup)]")
         }
-        let replication = try OptionFile.clientCredentials(configuration.mariadb.credentialsFile, group: configuration.mariadb.replicationGroup)
+        let replication = credentials.account(in: configuration.mariadb.replicationGroup)
         guard let replicationUser = replication.user else {
             throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.replicationGroup)]")
         }
@@ -53,6 +55,13 @@ public struct Controller: Service {
     public func run() async throws {
         let running = Running()
         logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(configuration.etcd.endpoints.joined(separator: ","))"])
+        if configuration.testing.enableHooks {
+            logger.critical("""
+                TEST HOOKS ENABLED (testing.enable_hooks: true): pause_before \(configuration.pauseBefore ?? "-"), \
+                pause_after \(configuration.pauseAfter ?? "-"); operations wait for \(context.keys.resume)<id>. \
+                This controller must not run in production.
+                """)
+        }
         let depool = DepoolLoop(context: context, depool: configuration.depool)
         let leadership = context.leadership
         await withTaskGroup(of: Void.self) { lease in

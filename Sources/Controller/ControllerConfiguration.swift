@@ -1,4 +1,4 @@
-import Agent
+import ConfigurationFiles
 import EtcdClient
 import Foundation
 import Operations
@@ -16,8 +16,8 @@ public struct ControllerConfiguration: Sendable, Equatable {
     public var leaseTTL: Int
     /// Seconds between two looks at the request queue. Default 0.02.
     public var pollInterval: Double
-    /// Where the source of truth is: the same `etcd:` section as the agent's.
-    public var etcd: AgentConfiguration.Etcd
+    /// Where the source of truth is: the same `etcd:` section as the agent's (`EtcdSection`).
+    public var etcd: EtcdSection
     public var mariadb: MariaDB
     /// The directory holding `switchover.yaml`.
     public var playbooks: String
@@ -26,16 +26,38 @@ public struct ControllerConfiguration: Sendable, Equatable {
     /// site without that setting (the site's prefix is written once). Failures count as the
     /// site mirror's.
     public var mirror: Mirror?
-    /// Test only: pause every operation before the first step with this action (or step name),
-    /// recording `paused before …` in the journal, until `/marina/v1/testing/resume/<id>`
-    /// exists. Lets tests kill the controller, or inject a fault, at a chosen step.
+    /// Test only, refused unless `testing.enable_hooks` is true: pause every operation before
+    /// the first step with this action (or step name), recording `paused before …` in the
+    /// journal, until `/marina/v1/testing/resume/<id>` exists. Lets tests kill the controller,
+    /// or inject a fault, at a chosen step.
     public var pauseBefore: String?
-    /// Test only: pause every operation after the first step with this action (or step name)
-    /// has run and before the journal records it, as a controller killed in the middle of that
-    /// step would leave things; signalled by `/marina/v1/testing/resume/<id>/paused`.
+    /// Test only, refused unless `testing.enable_hooks` is true: pause every operation after
+    /// the first step with this action (or step name) has run and before the journal records
+    /// it, as a controller killed in the middle of that step would leave things; signalled by
+    /// `/marina/v1/testing/resume/<id>/paused`.
     public var pauseAfter: String?
     /// The automatic depool/repool of lagging replicas.
     public var depool: Depool
+    /// `testing:`: whether the test-only hooks may be used.
+    public var testing: Testing
+
+    /// `testing: {enable_hooks: true}`: the only way `pause_before` and `pause_after` (and with
+    /// them the `testing/resume/` keys) are accepted; the controller then logs a critical
+    /// warning when it starts. Never in production.
+    public struct Testing: Sendable, Equatable, Decodable {
+        public var enableHooks: Bool
+
+        public init(enableHooks: Bool = false) {
+            self.enableHooks = enableHooks
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case enableHooks = "enable_hooks" }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            enableHooks = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Bool.self, forKey: .enableHooks) ?? false
+        }
+    }
 
     /// `depool:`: the policy's keys as defaults, `sections:` with per-section overrides, and
     /// `interval`, the seconds between two evaluations.
@@ -119,7 +141,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
 extension ControllerConfiguration: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before", pauseAfter = "pause_after"
-        case depool
+        case depool, testing
     }
 
     public init(from decoder: Decoder) throws {
@@ -128,13 +150,14 @@ extension ControllerConfiguration: Decodable {
         id = try c.decodeIfPresent(String.self, forKey: .id)
         leaseTTL = try c.decodeIfPresent(Int.self, forKey: .leaseTTL) ?? 5
         pollInterval = try c.decodeIfPresent(Double.self, forKey: .pollInterval) ?? 0.02
-        etcd = try c.decode(AgentConfiguration.Etcd.self, forKey: .etcd)
+        etcd = try c.decode(EtcdSection.self, forKey: .etcd)
         mariadb = try c.decode(MariaDB.self, forKey: .mariadb)
         playbooks = try c.decode(String.self, forKey: .playbooks)
         mirror = try c.decodeIfPresent(Mirror.self, forKey: .mirror)
         pauseBefore = try c.decodeIfPresent(String.self, forKey: .pauseBefore)
         pauseAfter = try c.decodeIfPresent(String.self, forKey: .pauseAfter)
         depool = try c.decodeIfPresent(Depool.self, forKey: .depool) ?? Depool()
+        testing = try c.decodeIfPresent(Testing.self, forKey: .testing) ?? Testing()
     }
 
     /// Reads and checks a configuration file, and the switchover playbook it names.
@@ -153,7 +176,7 @@ extension ControllerConfiguration: Decodable {
         do {
             configuration = try YAMLDecoder().decode(ControllerConfiguration.self, from: text)
         } catch let DecodingError.dataCorrupted(context) where context.underlyingError is ConfigurationError {
-            // The `etcd:` section is the agent's, which names its own keys.
+            // The `etcd:` section (`EtcdSection`, shared with the agent) names its own keys.
             throw ControllerError.configuration("\(file): controller: \(context.underlyingError!)")
         } catch let error as ConfigurationError {
             throw ControllerError.configuration("\(file): controller: \(error)")
@@ -177,16 +200,20 @@ extension ControllerConfiguration: Decodable {
         if !pollInterval.isFinite || pollInterval < 0.001 || pollInterval > Self.longestSeconds {
             problems.append("poll_interval must be positive, from 0.001 to \(longest) seconds (got \(pollInterval))")
         }
-        do {
-            try EtcdConfiguration(endpoints: etcd.endpoints).validate(setting: "etcd.endpoints")
-        } catch {
-            problems.append("\(error)")
-        }
+        problems += etcd.problems()
         if !(1...longest).contains(mariadb.connectTimeout) {
             problems.append("mariadb.connect_timeout must be from 1 to \(longest) seconds (got \(mariadb.connectTimeout))")
         }
         if playbooks.isEmpty { problems.append("playbooks must name the directory holding switchover.yaml") }
-        return problems + depool.problems()
+        return testHookProblems() + problems + depool.problems()
+    }
+
+    /// A test-only hook set without `testing.enable_hooks: true`, named.
+    public func testHookProblems() -> [String] {
+        guard !testing.enableHooks else { return [] }
+        return [("pause_before", pauseBefore), ("pause_after", pauseAfter)].compactMap { key, value in
+            value == nil ? nil : "\(key) is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
+        }
     }
 }
 

@@ -1,10 +1,10 @@
-import Agent
 import EtcdClient
 import Foundation
 import Logging
 import MariaDBClient
 import Observation
 import Operations
+import Probing
 import Topology
 import TopologyStore
 
@@ -200,9 +200,9 @@ actor SwitchoverRun {
         var probers = [Prober]()
         for member in members {
             probers.append(Prober(
-                instance: AgentConfiguration.Instance(name: member.name, host: member.host, port: member.port, shard: section.name),
+                instance: ProbeTarget(name: member.name, shard: section.name),
                 configuration: await context.hosts.configuration(for: member, readTimeout: 2),
-                heartbeat: AgentConfiguration.Heartbeat(datacenter: section.datacenter), agent: "marina-controller", agentStartedAt: Date(),
+                heartbeat: HeartbeatTable(datacenter: section.datacenter), agent: "marina-controller", agentStartedAt: Date(),
                 connector: context.hosts.connector))
         }
         return await withTaskGroup(of: Observation.self) { group in

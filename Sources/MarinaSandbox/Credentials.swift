@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import Foundation
 
 /// The sandbox's MariaDB passwords, random for each sandbox and kept in an option file that
@@ -47,26 +48,19 @@ public struct Credentials: Sendable {
         return credentials
     }
 
-    /// Reads the passwords back from a credentials file written by `create`.
+    /// Reads the passwords back from a credentials file written by `create` (`OptionFile`: a
+    /// group without its password is refused, naming the group, never a password).
     public static func load(from path: String) throws -> Credentials {
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        var group = ""
-        var admin = "", replication = "", agent = "", controller = "", application = ""
-        for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            if line.hasPrefix("[") { group = line; continue }
-            guard line.hasPrefix("password=") else { continue }
-            let value = String(line.dropFirst("password=".count))
-            switch group {
-            case "[client]": admin = value
-            case "[marina-replication]": replication = value
-            case "[marina-agent]": agent = value
-            case "[marina-controller]": controller = value
-            case "[marina-app]": application = value
-            default: break
+        let file = try OptionFile.load(path)
+        func password(_ group: String) throws -> String {
+            guard let password = file.value("password", in: group) else {
+                throw ConfigurationError(message: "\(path): no password in [\(group)]: not a sandbox's credentials file")
             }
+            return password
         }
-        return Credentials(path: path, adminPassword: admin, replicationPassword: replication, agentPassword: agent,
-                           controllerPassword: controller, applicationPassword: application)
+        return Credentials(path: path, adminPassword: try password("client"), replicationPassword: try password("marina-replication"),
+                           agentPassword: try password("marina-agent"), controllerPassword: try password("marina-controller"),
+                           applicationPassword: try password("marina-app"))
     }
 
     /// Creates `path` with mode 600 before writing the secret into it, so it is never readable by others.

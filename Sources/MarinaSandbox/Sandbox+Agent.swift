@@ -23,11 +23,7 @@ extension Sandbox {
 
     /// The `etcd:` section of the agent's and the controller's configurations (the same keys).
     static func etcdSection(_ state: SandboxState) -> [String] {
-        var lines = ["etcd:", "  endpoints: [\"\(state.etcd.url)\"]"]
-        if let tls = state.certificates {
-            lines += ["  ca_file: \(tls.caFile)", "  cert_file: \(tls.clientCertificate)", "  key_file: \(tls.clientKey)"]
-        }
-        return lines
+        state.etcdSection.yamlLines()
     }
 
     /// Starts `marina agent` for a running sandbox (recorded, so `down` stops it) and waits for

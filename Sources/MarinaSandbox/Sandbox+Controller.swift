@@ -26,6 +26,8 @@ extension Sandbox {
         ]
         if let pauseBefore { lines.append("pause_before: \(pauseBefore)") }
         if let pauseAfter { lines.append("pause_after: \(pauseAfter)") }
+        // The test-only hooks are refused without this flag (and the controller logs it loudly).
+        if pauseBefore != nil || pauseAfter != nil { lines += ["testing:", "  enable_hooks: true"] }
         if let depool { lines.append(depool.hasSuffix("\n") ? String(depool.dropLast()) : depool) }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -1,4 +1,5 @@
 import BlockingIO
+import ConfigurationFiles
 import EtcdClient
 import Foundation
 import Logging
@@ -156,6 +157,7 @@ public struct Sandbox: Sendable {
         }
         let stopped = stopProcesses(of: state)
         try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
+        try? FileManager.default.removeItem(atPath: SandboxEtcd.path(in: directory))
         if purge { try? FileManager.default.removeItem(atPath: directory) }
         return stopped
     }

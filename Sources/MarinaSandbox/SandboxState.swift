@@ -1,3 +1,4 @@
+import ConfigurationFiles
 import Foundation
 
 /// Everything a running sandbox consists of, saved as `sandbox.json` in its directory: every
@@ -103,10 +104,21 @@ public struct SandboxState: Codable, Sendable, Equatable {
         }
     }
 
+    /// The `etcd:` section that reaches this sandbox's etcd (its client certificate with TLS).
+    public var etcdSection: EtcdSection {
+        EtcdSection(endpoints: [etcd.url], caFile: certificates?.caFile, certFile: certificates?.clientCertificate,
+                    keyFile: certificates?.clientKey)
+    }
+
+    /// Saves the state, and beside it `etcd.yaml` (`SandboxEtcd`): what `marina --sandbox DIR`
+    /// or `MARINA_SANDBOX_DIR` reads, without this module.
     func save() throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(in: directory)), options: .atomic)
+        let etcdFile = ["# Written by marina sandbox: how to reach this sandbox's etcd (marina --sandbox DIR, MARINA_SANDBOX_DIR)."]
+            + etcdSection.yamlLines()
+        try (etcdFile.joined(separator: "\n") + "\n").write(toFile: SandboxEtcd.path(in: directory), atomically: true, encoding: .utf8)
     }
 }

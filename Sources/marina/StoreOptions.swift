@@ -1,14 +1,21 @@
 import ArgumentParser
+import ConfigurationFiles
 import EtcdClient
 import Foundation
-import MarinaSandbox
 import TopologyStore
 
 /// How the CLI reaches the source of truth. Secrets come from the environment or files, never
 /// from the command line: `MARINA_ETCD_PASSWORD` or `--etcd-password-file`.
+///
+/// A sandbox's etcd is used only when asked for (`--sandbox DIR`, `MARINA_SANDBOX_DIR`), read
+/// from the `etcd.yaml` the sandbox writes there (`SandboxEtcd`), never found by looking around.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("etcd"), help: "etcd endpoints, comma-separated (default: $MARINA_ETCD, else the local sandbox's).")
+    @Option(name: .customLong("etcd"), help: "etcd endpoints, comma-separated (default: $MARINA_ETCD).")
     var endpoints: String?
+
+    @Option(name: .customLong("sandbox"), help: ArgumentHelp(
+        "Use the etcd of the sandbox in this directory, with its TLS files (default: $MARINA_SANDBOX_DIR).", valueName: "dir"))
+    var sandbox: String?
 
     @Option(name: .customLong("etcd-ca"), help: "CA file to verify etcd's certificate.")
     var caFile: String?
@@ -37,16 +44,29 @@ struct StoreOptions: ParsableArguments {
 
     func configuration() throws -> EtcdConfiguration {
         let environment = ProcessInfo.processInfo.environment
-        guard let list = endpoints ?? environment["MARINA_ETCD"] ?? sandboxEndpoint() else {
-            throw UsageProblem("no etcd given: pass --etcd URL or set MARINA_ETCD (or start a sandbox)")
-        }
-        let setting = endpoints != nil ? "--etcd" : environment["MARINA_ETCD"] != nil ? "MARINA_ETCD" : "the sandbox's etcd URL"
-        let urls = try EtcdConfiguration.endpoints(fromList: list, setting: setting)
+        if endpoints != nil && sandbox != nil { throw UsageProblem("--etcd and --sandbox name two etcds: give one") }
+        // The command line first, then the environment; an endpoint before a sandbox.
+        let sandboxDirectory = endpoints != nil ? nil : sandbox ?? (environment["MARINA_ETCD"] != nil ? nil : environment["MARINA_SANDBOX_DIR"])
+        var urls: [String]
         var tls: EtcdConfiguration.TLS?
+        if let sandboxDirectory {
+            let setting = sandbox != nil ? "--sandbox" : "MARINA_SANDBOX_DIR"
+            let section: EtcdSection
+            do {
+                section = try SandboxEtcd.section(in: sandboxDirectory)
+            } catch {
+                throw UsageProblem("\(setting): \(error)")
+            }
+            urls = section.endpoints
+            tls = try section.clientConfiguration().tls
+        } else {
+            guard let list = endpoints ?? environment["MARINA_ETCD"] else {
+                throw UsageProblem("no etcd given: pass --etcd URL or set MARINA_ETCD (for a sandbox: --sandbox DIR or MARINA_SANDBOX_DIR)")
+            }
+            urls = try EtcdConfiguration.endpoints(fromList: list, setting: endpoints != nil ? "--etcd" : "MARINA_ETCD")
+        }
         if caFile != nil || certificateFile != nil || keyFile != nil {
             tls = .init(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile)
-        } else if let certificates = sandboxCertificates() {
-            tls = certificates.etcdClientTLS
         }
         var credentials: EtcdConfiguration.Credentials?
         if let user {
@@ -71,19 +91,6 @@ struct StoreOptions: ParsableArguments {
         let login = environment["SUDO_USER"] ?? environment["USER"] ?? Self.loginName() ?? "unknown"
         let name = author ?? environment["MARINA_AUTHOR"] ?? "\(login)@\(ProcessInfo.processInfo.hostName)"
         return ChangeAuthor(author: name, now: Date())
-    }
-
-    /// The running local sandbox, when no endpoint was given.
-    private func sandboxState() -> SandboxState? {
-        let directory = ProcessInfo.processInfo.environment["MARINA_SANDBOX_DIR"] ?? ".sandbox"
-        return try? SandboxState.load(from: Sandbox.absolute(directory))
-    }
-
-    private func sandboxEndpoint() -> String? { sandboxState()?.etcd.url }
-
-    private func sandboxCertificates() -> Certificates? {
-        guard endpoints == nil, ProcessInfo.processInfo.environment["MARINA_ETCD"] == nil else { return nil }
-        return sandboxState()?.certificates
     }
 }
 

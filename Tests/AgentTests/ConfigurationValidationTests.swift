@@ -1,4 +1,5 @@
 @testable import Agent
+import ConfigurationFiles
 import Foundation
 import Testing
 

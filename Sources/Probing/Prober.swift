@@ -10,9 +10,10 @@ import Observation
 /// connection-level failure (never a hidden reconnect inside a probe), closed on such a
 /// failure so that a restarted server is reached afresh.
 public actor Prober {
-    let instance: AgentConfiguration.Instance
-    let configuration: MariaDBConfiguration
-    let heartbeat: AgentConfiguration.Heartbeat
+    public nonisolated let instance: ProbeTarget
+    /// How to reach the instance (its account included).
+    public nonisolated let configuration: MariaDBConfiguration
+    let heartbeat: HeartbeatTable
     let agent: String
     let agentStartedAt: Date
     let connector: any DatabaseConnector
@@ -23,7 +24,7 @@ public actor Prober {
     /// When `writeHeartbeat` last succeeded, published with every observation.
     private var heartbeatWrittenAt: Date?
 
-    public init(instance: AgentConfiguration.Instance, configuration: MariaDBConfiguration, heartbeat: AgentConfiguration.Heartbeat,
+    public init(instance: ProbeTarget, configuration: MariaDBConfiguration, heartbeat: HeartbeatTable,
                 agent: String, agentStartedAt: Date, connector: any DatabaseConnector = MariaDBConnector()) {
         self.instance = instance
         self.connector = connector
@@ -64,10 +65,8 @@ public actor Prober {
     /// Writes one heartbeat row in Wikimedia's shape (`shard`, `datacenter`), timestamped by the
     /// server's UTC clock. The agent's account has no SUPER or READ ONLY ADMIN, so a read-only
     /// server refuses the write: the heartbeat stops with the application's writes.
-    func writeHeartbeat(shard: String, datacenter: String) async throws {
-        let parts = heartbeat.table.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { throw ConfigurationError(message: "heartbeat.table must be database.table") }
-        let table = try (SQL.quoteIdentifier(parts[0]) + "." + SQL.quoteIdentifier(parts[1]))
+    public func writeHeartbeat(shard: String, datacenter: String) async throws {
+        let table = try heartbeat.quotedName()
         let client = try await connected()
         do {
             try await client.execute("""
@@ -84,7 +83,7 @@ public actor Prober {
 
     /// The instance is read-only: the writer writes nothing here, so no written heartbeat is
     /// published (a demoted primary must not show its old heartbeat when promoted again).
-    func forgetHeartbeatWritten() {
+    public func forgetHeartbeatWritten() {
         heartbeatWrittenAt = nil
     }
 
@@ -143,13 +142,12 @@ public actor Prober {
     /// primary: the age of its own heartbeat); `ts` against `UTC_TIMESTAMP(6)` on this server,
     /// so host clocks do not matter.
     private func measureLag(into observation: inout Observation, from client: any DatabaseSession) async throws {
-        let parts = heartbeat.table.split(separator: ".", maxSplits: 1).map(String.init)
-        guard parts.count == 2 else { throw ConfigurationError(message: "heartbeat.table must be database.table") }
-        let table = try (SQL.quoteIdentifier(parts[0]) + "." + SQL.quoteIdentifier(parts[1]))
+        let parts = try heartbeat.parts()
+        let table = try heartbeat.quotedName()
         if hasShardColumns == nil {
             let columns = try await client.query(
                 "SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME IN ('shard', 'datacenter')",
-                .string(parts[0]), .string(parts[1]))
+                .string(parts.database), .string(parts.table))
             hasShardColumns = columns.rows.count == 2
         }
         let condition: String
@@ -169,26 +167,5 @@ public actor Prober {
             return
         }
         observation.heartbeatLag = max(microseconds / 1e6, 0)
-    }
-}
-
-/// Reads `user` and `password` of one group (`[client]` by default) from a MySQL option file.
-public enum OptionFile {
-    public static func clientCredentials(_ path: String, group wanted: String = "client") throws -> (user: String?, password: String?) {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigurationError(message: "cannot read the credentials file \(path)")
-        }
-        var group = "", user: String?, password: String?
-        for raw in text.split(separator: "\n") {
-            let line = raw.trimmingWhitespace()
-            if line.hasPrefix("#") || line.hasPrefix(";") || line.isEmpty { continue }
-            if line.hasPrefix("[") { group = line; continue }
-            guard group == "[\(wanted)]", let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingWhitespace()
-            var value = line[line.index(after: equals)...].trimmingWhitespace()
-            if value.count >= 2, value.first == value.last, value.first == "\"" || value.first == "'" { value = String(value.dropFirst().dropLast()) }
-            if key == "user" { user = value } else if key == "password" { password = value }
-        }
-        return (user, password)
     }
 }

@@ -3,9 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Observation
 
-/// The YAML an agent configuration is written in, turned into JSON for `JSONDecoder`.
+/// The YAML the agent's configuration (and the sandbox's `etcd.yaml`) is written in, turned
+/// into JSON for `JSONDecoder`.
 ///
 /// The agent reads a subset of YAML, parsed here rather than by Yams because Yams links all of
 /// Foundation (with ICU), which would double the agent's resident memory. Supported: block
@@ -13,7 +13,7 @@ import Observation
 /// flow mappings of scalars (`[a, b]`, `{name: x, port: 1}`), single- and double-quoted and
 /// plain scalars (numbers, `true`/`false`, `null`/`~`), comments and blank lines. Anything else
 /// (anchors, tags, multi-line strings, tabs for indentation) is refused with its line number.
-enum ConfigurationYAML {
+public enum ConfigurationYAML {
     indirect enum Node {
         case scalar(String, quoted: Bool)
         case sequence([Node])
@@ -26,14 +26,15 @@ enum ConfigurationYAML {
         var text: String
     }
 
-    static func json(_ text: String) throws -> Data {
+    /// The document as JSON; a `ConfigurationError` naming the line for anything outside the subset.
+    public static func json(_ text: String) throws -> Data {
         var lines = [Line]()
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let content = try stripComment(String(raw), line: index + 1)
-            guard !content.trimmingWhitespace().isEmpty else { continue }
+            guard !content.trimmed().isEmpty else { continue }
             let indent = content.prefix { $0 == " " }.count
             if content.dropFirst(indent).first == "\t" { throw error(index + 1, "tabs cannot indent YAML") }
-            lines.append(Line(number: index + 1, indent: indent, text: String(content.dropFirst(indent)).trimmingWhitespace()))
+            lines.append(Line(number: index + 1, indent: indent, text: String(content.dropFirst(indent)).trimmed()))
         }
         var position = 0
         let root = lines.isEmpty ? Node.mapping([]) : try block(&lines, &position, indent: lines[0].indent)
@@ -50,7 +51,7 @@ enum ConfigurationYAML {
         var items = [Node]()
         while position < lines.count, lines[position].indent == indent, lines[position].text.hasPrefix("-") {
             let line = lines[position]
-            let rest = String(line.text.dropFirst()).trimmingWhitespace()
+            let rest = String(line.text.dropFirst()).trimmed()
             if rest.isEmpty {
                 position += 1
                 guard position < lines.count, lines[position].indent > indent else { throw error(line.number, "an empty list item") }
@@ -100,8 +101,8 @@ enum ConfigurationYAML {
             } else if character == ":" {
                 let next = text.index(after: index)
                 if next == text.endIndex || text[next] == " " {
-                    let key = unquote(String(text[..<index]).trimmingWhitespace())
-                    return (key, String(text[next...]).trimmingWhitespace())
+                    let key = unquote(String(text[..<index]).trimmed())
+                    return (key, String(text[next...]).trimmed())
                 }
             }
             index = text.index(after: index)
@@ -165,7 +166,7 @@ enum ConfigurationYAML {
                 quote = character
                 current.append(character)
             } else if character == "," {
-                items.append(current.trimmingWhitespace())
+                items.append(current.trimmed())
                 current = ""
             } else if character == "[" || character == "{" {
                 throw error(line, "nested flow collections are not supported here")
@@ -174,7 +175,7 @@ enum ConfigurationYAML {
             }
         }
         if quote != nil { throw error(line, "unterminated quote") }
-        let last = current.trimmingWhitespace()
+        let last = current.trimmed()
         if !last.isEmpty { items.append(last) }
         return items
     }
@@ -214,7 +215,7 @@ enum ConfigurationYAML {
     /// Whether a plain scalar is a number JSON can carry and `Double` can hold: JSON's grammar
     /// (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`) and finite. Anything else (`.nan`,
     /// `.inf`, `1e400`, `0x10`) stays a string, which a numeric key then refuses by name.
-    static func isJSONNumber(_ text: String) -> Bool {
+    public static func isJSONNumber(_ text: String) -> Bool {
         var characters = Substring(text)
         func digits() -> Int {
             let count = characters.prefix { $0 >= "0" && $0 <= "9" && $0.isASCII }.count
@@ -260,24 +261,5 @@ enum ConfigurationYAML {
 
     private static func error(_ line: Int, _ message: String) -> ConfigurationError {
         ConfigurationError(message: "line \(line): \(message)")
-    }
-}
-
-extension String {
-    /// Every `target` replaced (no Foundation).
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        let characters = Array(self), pattern = Array(target)
-        var result = "", index = 0
-        while index < characters.count {
-            if index + pattern.count <= characters.count, Array(characters[index..<(index + pattern.count)]) == pattern {
-                result += replacement
-                index += pattern.count
-            } else {
-                result.append(characters[index])
-                index += 1
-            }
-        }
-        return result
     }
 }
