@@ -110,8 +110,8 @@ extension SwitchoverRun {
         if !record.attention.contains(note) { record.attention.append(note) }
     }
 
-    var author: Actor {
-        Actor(author: "marina-controller (\(context.leadership.id)) for \(record.requestedBy)", now: Date())
+    var author: ChangeAuthor {
+        ChangeAuthor(author: "marina-controller (\(context.leadership.id)) for \(record.requestedBy)", now: Date())
     }
 
     /// Test only: waits before the chosen step until the resume key exists. The journal says where.
