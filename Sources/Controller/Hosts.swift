@@ -9,7 +9,7 @@ import Topology
 ///
 /// Three promises hold for every statement sent through here:
 /// - it leaves only while the leader's fence is open, checked on the connection's own thread
-///   right before the send;
+///   right before the send; one still running when the fence closes is killed then;
 /// - one that does not answer within its timeout is killed (`KILL CONNECTION` from a fresh
 ///   connection) and awaited, so it cannot apply later, behind the operation's back;
 /// - if it could be neither killed nor awaited, the host is *unsettled*: every later statement
@@ -71,8 +71,14 @@ public actor Hosts {
             let fence = self.fence
             let text = sql.text
             let call = Task { try await client.query(text, checkedBy: { try fence.check() }) }
-            var outcome = await Self.outcome(of: call, within: timeout)
+            var outcome = await Self.outcome(of: call, within: timeout, unlessClosed: fence)
             if outcome == nil {
+                // The lease lapsed while the statement ran: it is killed now, so that it cannot
+                // apply after another controller may lead. Whatever it did, this run stops.
+                guard fence.isOpen else {
+                    _ = try? await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
+                    throw ControllerError.notLeader
+                }
                 outcome = try await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
             }
             switch outcome! {
@@ -199,19 +205,23 @@ public actor Hosts {
         throw HostError(host: instance.name, statement: statement, failure: .noAnswer(seconds: timeout, killed: true))
     }
 
-    /// `KILL CONNECTION` of one thread, from a connection of its own. Not fenced: it only stops things.
+    /// `KILL CONNECTION` of one thread, from a connection of its own. Not fenced: it only stops
+    /// things. Tried up to three times, each on a new connection: a kill that fails once (a
+    /// connection refused, a statement lost) must not leave a statement free to apply later.
     private func kill(_ thread: UInt, on instance: Instance) async -> Bool {
         let configuration = configuration(for: instance, readTimeout: max(account.connectTimeout, 2))
         let connector = self.connector
-        let attempt = Task { () throws -> Void in
-            let killer = try await connector.connect(configuration)
-            defer { Task { await killer.close() } }
-            do {
-                try await killer.execute("KILL CONNECTION \(thread)")
-            } catch let error as MariaDBError where error.code == 1094 /* ER_NO_SUCH_THREAD: it ended already */ {
+        for _ in 1...3 {
+            let attempt = Task { () throws -> Void in
+                let killer = try await connector.connect(configuration)
+                defer { Task { await killer.close() } }
+                do {
+                    try await killer.execute("KILL CONNECTION \(thread)")
+                } catch let error as MariaDBError where error.code == 1094 /* ER_NO_SUCH_THREAD: it ended already */ {
+                }
             }
+            if case .success = await Self.outcome(of: attempt, within: Double(account.connectTimeout) + 2) { return true }
         }
-        if case .success = await Self.outcome(of: attempt, within: Double(account.connectTimeout) + 2) { return true }
         return false
     }
 
@@ -233,6 +243,21 @@ public actor Hosts {
     public func closeAll() async {
         for client in clients.values { await client.close() }
         clients.removeAll()
+    }
+
+    /// How often a statement that runs long checks the fence.
+    static let fenceCheckEvery = 0.05
+
+    /// The task's result if it ends within `seconds` and while `fence` stays open, or nil.
+    static func outcome<T: Sendable>(of task: Task<T, Error>, within seconds: Double, unlessClosed fence: LeaseFence) async -> Result<T, Error>? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while true {
+            let left = deadline - ContinuousClock.now
+            let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+            guard leftSeconds > 0 else { return nil }
+            if let outcome = await outcome(of: task, within: min(leftSeconds, fenceCheckEvery)) { return outcome }
+            guard fence.isOpen else { return nil }
+        }
     }
 
     /// The task's result if it ends within `seconds`, or nil. The task itself goes on: its

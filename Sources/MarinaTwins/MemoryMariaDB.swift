@@ -284,7 +284,7 @@ public final class MemoryMariaDB: Sendable {
     public var hungThreads: [UInt] { read { $0.sessions.values.filter { $0.hungBy != nil && $0.waiter != nil }.map(\.id).sorted() } }
 
     /// Waits (real time, polling) until at least `count` statements are held; false at the timeout.
-    public func waitUntilHung(count: Int = 1, timeout: Duration = .seconds(2)) async -> Bool {
+    public func waitUntilHung(count: Int = 1, timeout: Duration = .seconds(30)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while hungThreads.count < count {
             guard ContinuousClock.now < deadline else { return false }

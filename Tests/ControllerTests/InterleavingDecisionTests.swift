@@ -4,6 +4,7 @@ import FuzzSupport
 import MarinaTwins
 import Observation
 import Operations
+import Synchronization
 import Testing
 
 /// Two controllers, crashes, lease expiries, application writes and host failures, in an
@@ -30,6 +31,13 @@ struct InterleavingDecisionTests {
         case stopReplica(pick: Int)
         case restart
         case write
+        /// A switchover is requested to a replica (`pick`), and controller 0 or 1 runs it and
+        /// freezes (as under SIGSTOP) once it sends the statement of `point` (in `freezePoints`):
+        /// the statement is held by the server, and the controller waits for it while other
+        /// events go on. `thaw` lets every held statement go (it applies then, unless a new
+        /// leader killed its session meanwhile).
+        case freeze(controller: Int, pick: Int, point: Int)
+        case thaw
 
         var description: String {
             switch self {
@@ -41,9 +49,19 @@ struct InterleavingDecisionTests {
             case .stopReplica(let pick): "stop replica #\(pick)"
             case .restart: "restart"
             case .write: "write"
+            case .freeze(let controller, let pick, let point): "freeze c\(controller) (replica #\(pick)) at \(InterleavingDecisionTests.freezePoints[point])"
+            case .thaw: "thaw"
             }
         }
     }
+
+    /// Where a switchover can freeze: the role of the host and the statement sent to it.
+    enum Role { case oldPrimary, candidate, otherReplica }
+    static let freezePoints: [(role: Role, statement: String)] = [
+        (.otherReplica, "CHANGE MASTER"), (.oldPrimary, "read_only = ON"), (.oldPrimary, "gtid_binlog_pos"), (.candidate, "MASTER_GTID_WAIT"),
+        (.candidate, "STOP SLAVE"), (.candidate, "read_only = OFF"), (.oldPrimary, "CHANGE MASTER"), (.oldPrimary, "START SLAVE"),
+        (.candidate, "RESET SLAVE"),
+    ]
 
     static let statements = ["read_only = ON", "read_only = OFF", "CHANGE MASTER", "START SLAVE", "STOP SLAVE", "MASTER_GTID_WAIT",
                              "RESET SLAVE", "gtid_binlog_pos", "SHOW SLAVE STATUS", "KILL CONNECTION"]
@@ -62,7 +80,11 @@ struct InterleavingDecisionTests {
                 .fault(server: TwinSite.names.randomElement(using: &random)!, statement: statements.randomElement(using: &random)!,
                        code: [1205, 2013, 1927].randomElement(using: &random)!, applies: Bool.random(using: &random))
             case 78..<84: .stopReplica(pick: Int.random(in: 0...1, using: &random))
-            case 84..<90: .restart
+            case 84..<88: .restart
+            case 88..<93:
+                .freeze(controller: Int.random(in: 0...1, using: &random), pick: Int.random(in: 0...1, using: &random),
+                        point: Int.random(in: 0..<freezePoints.count, using: &random))
+            case 93..<96: .thaw
             default: .write
             }
         }
@@ -75,19 +97,25 @@ struct InterleavingDecisionTests {
         var incarnation = 0
         var view: CuttingStore
         var controller: TwinController
+        /// The run of a frozen controller, awaited when it thaws, and the server holding its statement.
+        var frozen: Task<Void, Never>?
+        var frozenOn: MemoryMariaDB?
 
         init(site: TwinSite, index: Int) {
             self.site = site
             self.index = index
             view = CuttingStore(site.store, cutAt: nil)
-            controller = site.controller("c\(index).0", store: view)
+            controller = site.controller("c\(index).0", store: view, playbook: Self.playbook)
         }
+
+        /// Timeouts long enough for a frozen statement to stay held while other events run.
+        static let playbook = TwinSite.playbook(timeouts: 3)
 
         func restart() async {
             await controller.close()
             incarnation += 1
             view = CuttingStore(site.store, cutAt: nil)
-            controller = site.controller("c\(index).\(incarnation)", store: view)
+            controller = site.controller("c\(index).\(incarnation)", store: view, playbook: Self.playbook)
         }
     }
 
@@ -96,7 +124,7 @@ struct InterleavingDecisionTests {
         let site = try await TwinSite()
         let processes = [Process(site: site, index: 0), Process(site: site, index: 1)]
         // Random events, then a settling tail: hosts back, leases gone, one controller left to finish.
-        let events = Self.events(seed: seed, count: 20) + [.restart, .expire, .run(controller: 0, cut: nil, answerLost: false),
+        let events = Self.events(seed: seed, count: 20) + [.thaw, .restart, .expire, .run(controller: 0, cut: nil, answerLost: false),
                                                            .run(controller: 0, cut: nil, answerLost: false)]
         var humanNeeded = false
         for (number, event) in events.enumerated() {
@@ -114,7 +142,10 @@ struct InterleavingDecisionTests {
             let record = try OperationJSON.decode(kv.value)
             #expect(record.state.isFinished, "seed \(seed): \(record.id) is \(record.state) after the settling tail; events: \(events)")
         }
-        for process in processes { await process.controller.close() }
+        for process in processes {
+            await process.frozen?.value
+            await process.controller.close()
+        }
     }
 
     private func apply(_ event: Event, site: TwinSite, processes: [Process]) async throws {
@@ -123,23 +154,10 @@ struct InterleavingDecisionTests {
             _ = try await site.requestSwitchover(to: candidate)
         case .run(let index, let cut, let answerLost):
             let process = processes[index]
+            guard process.frozen == nil else { return }  // a frozen process does nothing
             let before = process.view.requests
             process.view.cut(afterMore: cut, answerLost: answerLost)
-            let controller = process.controller
-            do {
-                if await !controller.leadership.isLeader {
-                    if await controller.leadership.holdsLease { _ = try? await controller.keepAlive() }
-                    if await !controller.leadership.isLeader { try await controller.campaign() }
-                }
-                if await controller.leadership.isLeader {
-                    try await controller.recoverUnfinished()
-                    for kv in try await site.store.get(site.keys.requests, prefix: true, keysOnly: true).kvs {
-                        try await controller.handle(String(kv.key.dropFirst(site.keys.requests.count)))
-                    }
-                }
-            } catch {
-                // A cut (or a lost lead) stops the controller where it was.
-            }
+            await Self.runOnce(process.controller, site: site)
             if let cut, process.view.requests >= before + cut {
                 await process.restart()  // it crashed: a new process, with a new lease to win
             } else {
@@ -148,6 +166,20 @@ struct InterleavingDecisionTests {
         case .expire:
             site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
             try site.heartbeat()
+            // Rule 9: a frozen controller's statement still in flight when its lease lapsed is
+            // killed by the controller itself once it sees its fence closed (it checks every 50 ms
+            // of real time); it must be gone before anything else happens.
+            for process in processes {
+                guard let server = process.frozenOn else { continue }
+                // Reads are left alone (the prober's, which only reads, is not fenced).
+                func heldWrites() -> [String] {
+                    server.processes.filter { $0.hung }.compactMap(\.info).filter { !$0.hasPrefix("SELECT") && !$0.hasPrefix("SHOW") }
+                }
+                let deadline = ContinuousClock.now + .seconds(20)  // only reached on failure
+                while !heldWrites().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+                for statement in heldWrites() { site.record("\(process.controller.id)'s \(statement) on \(server.name) outlived its lease") }
+                process.frozenOn = nil
+            }
         case .keepAlive(let index):
             _ = try? await processes[index].controller.keepAlive()
         case .fault(let server, let statement, let code, let applies):
@@ -160,6 +192,57 @@ struct InterleavingDecisionTests {
             for server in site.fleet.servers where !server.isUp { server.start() }
         case .write:
             try await site.applicationWrite()
+        case .freeze(let index, let pick, let point):
+            // The controller that leads, if one does: a freeze is worth testing on a leader.
+            var process = processes[index]
+            for candidate in processes where await candidate.controller.leadership.isLeader { process = candidate }
+            guard process.frozen == nil, let primary = try await site.committedTopology().sections[TwinSite.section]?.primary else { return }
+            let replicas = TwinSite.names.filter { $0 != primary }
+            let candidate = replicas[pick % replicas.count]
+            let id = try await site.requestSwitchover(to: candidate)
+            let (role, statement) = Self.freezePoints[point]
+            let server = site.server(role == .oldPrimary ? primary : role == .candidate ? candidate : replicas.first { $0 != candidate }!)
+            let hang = server.hang(matching: statement, times: 1, onRelease: .applies, onKill: .discarded)
+            let controller = process.controller
+            let finished = Mutex(false)
+            let run = Task {
+                await Self.runOnce(controller, site: site)
+                finished.withLock { $0 = true }
+            }
+            // Frozen once the statement is held; not frozen if the run ended without sending it.
+            while server.hungThreads.isEmpty && !finished.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
+            if !server.hungThreads.isEmpty {
+                process.frozen = run
+                process.frozenOn = server
+            } else {
+                hang.release()
+                await run.value
+            }
+        case .thaw:
+            for server in site.fleet.servers { server.releaseAll() }
+            for process in processes {
+                await process.frozen?.value
+                process.frozen = nil
+                process.frozenOn = nil
+            }
+        }
+    }
+
+    /// What a controller does in one turn: lead if it can, recover what a lock names, take requests.
+    static func runOnce(_ controller: TwinController, site: TwinSite) async {
+        do {
+            if await !controller.leadership.isLeader {
+                if await controller.leadership.holdsLease { _ = try? await controller.keepAlive() }
+                if await !controller.leadership.isLeader { try await controller.campaign() }
+            }
+            if await controller.leadership.isLeader {
+                try await controller.recoverUnfinished()
+                for kv in try await site.store.get(site.keys.requests, prefix: true, keysOnly: true).kvs {
+                    try await controller.handle(String(kv.key.dropFirst(site.keys.requests.count)))
+                }
+            }
+        } catch {
+            // A cut (or a lost lead) stops the controller where it was.
         }
     }
 
