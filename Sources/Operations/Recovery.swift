@@ -17,12 +17,16 @@ public enum RecoveryDecision: Equatable, Sendable {
 }
 
 public enum Recovery {
-    /// Whether deciding needs the candidate's `read_only`: only when the point of no return may
-    /// have been crossed without the journal recording it (its step started, not finished).
+    /// Whether deciding needs the candidate's `read_only`: when the point of no return may have
+    /// been crossed without the journal recording it (its step started, not finished), and when
+    /// the journal says it was crossed (the candidate must still be the writer to go forward).
     public static func needsCandidateState(_ record: OperationRecord) -> Bool {
         guard record.state == .running, let index = record.pointOfNoReturnIndex else { return false }
-        return record.steps[index].state == .running
-            && record.steps.contains { $0.action == .commitPrimary && $0.state == .done }
+        switch record.steps[index].state {
+        case .done: return true
+        case .running: return record.steps.contains { $0.action == .commitPrimary && $0.state == .done }
+        default: return false
+        }
     }
 
     /// Forward or back, and why. `candidateReadOnly` is what the candidate answered for
@@ -35,6 +39,12 @@ public enum Recovery {
             guard let index = record.pointOfNoReturnIndex else { return .nothingRan }
             switch record.steps[index].state {
             case .done:
+                // Read-only now, after it was made writable: a controller that was leaving the
+                // section for a human stopped between setting it read-only and journaling that.
+                if candidateReadOnly == true {
+                    return .leaveForHuman(because: "the candidate was made writable (journaled) but answers read_only = 1 now: "
+                                          + "a controller leaving the section for a human stopped half-way")
+                }
                 return .forward(because: "the candidate took writes (journaled)")
             case .pending:
                 return .rollBack(because: "it stopped before the candidate could take writes")

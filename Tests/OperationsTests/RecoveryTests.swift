@@ -41,6 +41,13 @@ struct RecoveryTests {
         var testDescription: String { name }
     }
 
+    static let pastPointOfNoReturn: [StepAction: StepRecord.State] = {
+        var states = committed
+        states[.candidateWritable] = .done
+        states[.oldPrimaryReplicates] = .running
+        return states
+    }()
+
     static let cases: [Case] = [
         Case(name: "before the flip: back", record: journal(.running, [.moveReplicas: .done, .sectionReadOnly: .running]),
              candidateReadOnly: nil, needsCandidate: false, expected: "rollBack"),
@@ -52,12 +59,15 @@ struct RecoveryTests {
              needsCandidate: true, expected: "forward"),
         Case(name: "committed, candidate unreachable: a human, never the old primary writable", record: journal(.running, committed),
              candidateReadOnly: nil, needsCandidate: true, expected: "leaveForHuman"),
-        Case(name: "point of no return journaled: forward", record: {
-            var states = committed
-            states[.candidateWritable] = .done
-            states[.oldPrimaryReplicates] = .running
-            return journal(.running, states)
-        }(), candidateReadOnly: nil, needsCandidate: false, expected: "forward"),
+        Case(name: "point of no return journaled, candidate writable: forward", record: journal(.running, pastPointOfNoReturn),
+             candidateReadOnly: false, needsCandidate: true, expected: "forward"),
+        Case(name: "point of no return journaled, candidate unreachable: forward (its steps fail there and are noted)",
+             record: journal(.running, pastPointOfNoReturn), candidateReadOnly: nil, needsCandidate: true, expected: "forward"),
+        // A controller leaving the section for a human sets the candidate read-only before it
+        // journals needs-human; one that stopped in between leaves a journal that says
+        // "forward" with no writer. Finishing forward would record `done` with none.
+        Case(name: "point of no return journaled, candidate read-only now: a human, never 'done' without a writer",
+             record: journal(.running, pastPointOfNoReturn), candidateReadOnly: true, needsCandidate: true, expected: "leaveForHuman"),
         Case(name: "rolling back: go on rolling back", record: journal(.rollingBack, [.moveReplicas: .undoing]), candidateReadOnly: nil,
              needsCandidate: false, expected: "rollBack"),
         Case(name: "no plan: nothing ran", record: {
