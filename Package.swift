@@ -43,10 +43,13 @@ let package = Package(
         // Drift: source of truth versus observations, as a detection table. No I/O.
         .target(name: "Drift", dependencies: ["Topology", "Observation"]),
         // The agent: probes local instances, publishes observations under a lease.
-        .target(name: "Agent", dependencies: [
-            "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient", .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .target(
+            name: "Agent",
+            dependencies: [
+                "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // The source of truth in etcd: staged objects, commits, history.
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation", "StoredRecords"]),
         // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
@@ -54,15 +57,19 @@ let package = Package(
         // The automatic depool/repool policy as a pure decision over topology, observations, state and a clock.
         .target(name: "Policy", dependencies: ["Topology", "Observation", "StoredRecords"]),
         // The controller: leader lease, requests, running operations with journal and rollback.
-        .target(name: "Controller", dependencies: [
-            "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
-            .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "Yams", package: "Yams"),
-        ]),
+        .target(
+            name: "Controller",
+            dependencies: [
+                "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
         .target(
             name: "MarinaSandbox",
-            dependencies: ["MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore", "ConfigurationFiles",
-                           .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "MariaDBClient", "EtcdClient", "BlockingIO", "Topology", "TopologyStore", "ConfigurationFiles",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "marina",
@@ -76,13 +83,19 @@ let package = Package(
         ),
 
         // The agent alone, without ArgumentParser or full Foundation: what runs on every database host.
-        .executableTarget(name: "marina-agent", dependencies: [
-            "Agent", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        .executableTarget(
+            name: "marina-agent",
+            dependencies: [
+                "Agent", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
 
         // Figures for docs/benchmarks.md (`make bench`).
-        .executableTarget(name: "MarinaBenchmarks", dependencies: ["MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation",
-                                                                   "Operations"]),
+        .executableTarget(
+            name: "MarinaBenchmarks",
+            dependencies: [
+                "MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation",
+                "Operations",
+            ]),
 
         // Seeded fuzz inputs for the parsers' tests. No dependency.
         .target(name: "FuzzSupport", path: "Sources/FuzzSupport"),
@@ -97,19 +110,33 @@ let package = Package(
         .testTarget(name: "ObservationTests", dependencies: ["FuzzSupport", "Observation", "StoredRecords"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
         .testTarget(name: "OperationsTests", dependencies: ["FuzzSupport", "Operations", "Topology", "Observation"]),
-        .testTarget(name: "ControllerTests", dependencies: ["FuzzSupport", "Controller", "Policy", "MariaDBClient", "MarinaTwins", "EtcdClient",
-                                                            "Operations", "Topology", "TopologyStore", "Observation"]),
+        .testTarget(
+            name: "ControllerTests",
+            dependencies: [
+                "FuzzSupport", "Controller", "Policy", "MariaDBClient", "MarinaTwins", "EtcdClient",
+                "Operations", "Topology", "TopologyStore", "Observation",
+            ]),
         .testTarget(name: "PolicyTests", dependencies: ["FuzzSupport", "Policy", "Topology", "Observation", "StoredRecords"]),
-        .testTarget(name: "AgentTests", dependencies: ["FuzzSupport", "Agent", "ConfigurationFiles", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
-                                                       "EtcdClient", "MariaDBClient"]),
-        .testTarget(name: "TopologyStoreTests", dependencies: ["FuzzSupport", "TopologyStore", "StoredRecords", "Topology", "EtcdClient", "MarinaTestSupport"]),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "FuzzSupport", "Agent", "ConfigurationFiles", "Observation", "TopologyStore", "MarinaSandbox", "MarinaTestSupport",
+                "EtcdClient", "MariaDBClient",
+            ]),
+        .testTarget(
+            name: "TopologyStoreTests",
+            dependencies: ["FuzzSupport", "TopologyStore", "StoredRecords", "Topology", "EtcdClient", "MarinaTestSupport"]),
         .testTarget(name: "TwinTests", dependencies: ["MarinaTwins", "EtcdClient", "MariaDBClient", "Observation"]),
         .testTarget(name: "MariaDBClientTests", dependencies: ["MariaDBClient", "SQLText", "MarinaTestSupport"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport", "MarinaTwins"]),
         .testTarget(name: "ConfigurationFilesTests", dependencies: ["ConfigurationFiles"]),
         .testTarget(name: "StoredRecordsTests", dependencies: ["StoredRecords"]),
-        .testTarget(name: "MarinaSandboxTests", dependencies: ["MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
-                                                               "Operations", "TopologyStore", "Topology", "Policy"]),
+        .testTarget(
+            name: "MarinaSandboxTests",
+            dependencies: [
+                "MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
+                "Operations", "TopologyStore", "Topology", "Policy",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

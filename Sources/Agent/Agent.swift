@@ -1,16 +1,17 @@
 import ConfigurationFiles
 import EtcdClient
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Logging
 import MariaDBClient
 import Observation
 import Probing
-import StoredRecords
 import ServiceLifecycle
+import StoredRecords
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// `marina agent`: probes every configured instance each interval and publishes what it sees
 /// to `/marina/v1/observed/<instance>`, bound to one lease.
@@ -46,8 +47,9 @@ public struct Agent: Service {
     public func run() async throws {
         let startedAt = Date()
         let probers = zip(configuration.instances, connections).map { instance, connection in
-            Prober(instance: instance.target, configuration: connection, heartbeat: configuration.heartbeat.source,
-                   agent: hostName, agentStartedAt: startedAt)
+            Prober(
+                instance: instance.target, configuration: connection, heartbeat: configuration.heartbeat.source,
+                agent: hostName, agentStartedAt: startedAt)
         }
         let writers = configuration.heartbeat.write ? try await checkWriters(probers) : [:]
         let board = Board(policy: PublishPolicy(lagBands: configuration.lagBands, refreshInterval: configuration.refresh))
@@ -61,8 +63,9 @@ public struct Agent: Service {
             await withTaskGroup(of: Void.self) { group in
                 for prober in probers {
                     group.addTask {
-                        await probeLoop(prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
-                                        primaries: primaries)
+                        await probeLoop(
+                            prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
+                            primaries: primaries)
                     }
                 }
                 group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
@@ -74,8 +77,10 @@ public struct Agent: Service {
         logger.info("agent stopped; its observations were withdrawn")
     }
 
-    private func probeLoop(_ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
-                           primaries: PrimaryDirectory) async {
+    private func probeLoop(
+        _ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
+        primaries: PrimaryDirectory
+    ) async {
         let clock = ContinuousClock()
         var next = clock.now
         var writer = initial
@@ -138,7 +143,8 @@ public struct Agent: Service {
             for await result in group { all.append(result) }
             return all.sorted { $0.0 < $1.0 }
         }
-        var states = [String: WriterState](), refusals = [HeartbeatWriterRefused.Refusal]()
+        var states = [String: WriterState]()
+        var refusals = [HeartbeatWriterRefused.Refusal]()
         for (name, result) in results {
             switch result {
             case .success(let report) where !report.findings.isEmpty:
@@ -147,7 +153,8 @@ public struct Agent: Service {
                 states[name] = .allowed
                 logAllowed(name, report)
             case .failure(let error):
-                logger.warning("""
+                logger.warning(
+                    """
                     heartbeat writer on \(name): the account's privileges cannot be checked now (\(error)); \
                     they are checked again before the first heartbeat there, and nothing is written until the check passes
                     """)
@@ -178,7 +185,9 @@ public struct Agent: Service {
 
     private func logAllowed(_ name: String, _ report: WriterPrivileges.Report) {
         for (role, reason) in report.unreadableRoles.sorted(by: { $0.key < $1.key }) {
-            logger.warning("heartbeat writer on \(name): the grants of role `\(role)` (granted to \(report.account)) cannot be read, so they were not checked: \(reason)")
+            logger.warning(
+                "heartbeat writer on \(name): the grants of role `\(role)` (granted to \(report.account)) cannot be read, so they were not checked: \(reason)"
+            )
         }
         logger.info("heartbeat writer enabled on \(name): \(report.account) holds no privilege that writes through read_only")
     }
@@ -193,15 +202,18 @@ public struct Agent: Service {
         }
         let credentials = try OptionFile.load(file).account()
         guard let user = credentials.user, !user.isEmpty else {
-            throw ConfigurationError(message: """
-                \(key) (\(instance.name)): \(file) names no user in its [client] group; add `user=` with the agent's account \
-                (the agent never connects as root by default)
-                """)
+            throw ConfigurationError(
+                message: """
+                    \(key) (\(instance.name)): \(file) names no user in its [client] group; add `user=` with the agent's account \
+                    (the agent never connects as root by default)
+                    """)
         }
-        let endpoint: MariaDBConfiguration.Endpoint = instance.socket.map { .socket(path: $0) }
+        let endpoint: MariaDBConfiguration.Endpoint =
+            instance.socket.map { .socket(path: $0) }
             ?? .tcp(host: instance.host ?? "127.0.0.1", port: instance.port ?? 3306)
-        return MariaDBConfiguration(endpoint: endpoint, user: user, password: credentials.password, connectTimeout: configuration.connectTimeout,
-                                    readTimeout: configuration.readTimeout, writeTimeout: configuration.readTimeout)
+        return MariaDBConfiguration(
+            endpoint: endpoint, user: user, password: credentials.password, connectTimeout: configuration.connectTimeout,
+            readTimeout: configuration.readTimeout, writeTimeout: configuration.readTimeout)
     }
 }
 

@@ -1,12 +1,13 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import ConfigurationFiles
 import EtcdClient
 import Observation
 import Probing
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// `marina agent --config FILE`: what one agent watches and where it reports.
 /// Unknown keys are refused with their path. Sample: `config/agent.example.yaml`.
@@ -68,8 +69,10 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         /// columns, lag is measured from the rows of its source's `server_id`.
         public var shard: String?
 
-        public init(name: String, socket: String? = nil, host: String? = nil, port: Int? = nil, credentialsFile: String? = nil,
-                    shard: String? = nil) {
+        public init(
+            name: String, socket: String? = nil, host: String? = nil, port: Int? = nil, credentialsFile: String? = nil,
+            shard: String? = nil
+        ) {
             self.name = name
             self.socket = socket
             self.host = host
@@ -78,12 +81,21 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
             self.shard = shard
         }
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case name, socket, host, port, credentialsFile = "credentials_file", shard }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, socket, host, port
+            case credentialsFile = "credentials_file"
+            case shard
+        }
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case interval, connectTimeout = "connect_timeout", readTimeout = "read_timeout", leaseTTL = "lease_ttl", refresh
-        case lagBands = "lag_bands", etcd, heartbeat, instances
+        case interval
+        case connectTimeout = "connect_timeout"
+        case readTimeout = "read_timeout"
+        case leaseTTL = "lease_ttl"
+        case refresh
+        case lagBands = "lag_bands"
+        case etcd, heartbeat, instances
     }
 }
 
@@ -145,7 +157,8 @@ extension AgentConfiguration {
         case is Bool.Type: "true or false"
         case is String.Type: "a string"
         default:
-            String(describing: type).hasPrefix("Array") ? "a list" : String(describing: type).hasPrefix("Dictionary") ? "a mapping" : "a mapping of its keys"
+            String(describing: type).hasPrefix("Array")
+                ? "a list" : String(describing: type).hasPrefix("Dictionary") ? "a mapping" : "a mapping of its keys"
         }
     }
 

@@ -133,11 +133,13 @@ struct GrantLine: Equatable, Sendable {
     /// an unterminated quote).
     init?(parsing line: String) {
         guard let tokens = GrantLine.tokens(line), let first = tokens.first, first.isWord("GRANT"),
-              let to = tokens.firstIndex(where: { $0.isWord("TO") }), to > 1, to + 1 < tokens.count else { return nil }
+            let to = tokens.firstIndex(where: { $0.isWord("TO") }), to > 1, to + 1 < tokens.count
+        else { return nil }
         let before = tokens[1..<to]
         if let on = before.firstIndex(where: { $0.isWord("ON") }) {
             guard on > 1, on + 1 < to else { return nil }
-            var privileges = [String](), words = [String]()
+            var privileges = [String]()
+            var words = [String]()
             for token in tokens[1..<on] {
                 switch token.kind {
                 case .comma:
@@ -148,7 +150,8 @@ struct GrantLine: Equatable, Sendable {
                 }
             }
             if !words.isEmpty { privileges.append(words.joined(separator: " ")) }
-            let start = tokens[on + 1].range.lowerBound, end = tokens[to - 1].range.upperBound
+            let start = tokens[on + 1].range.lowerBound
+            let end = tokens[to - 1].range.upperBound
             kind = .privileges(privileges, object: String(line[start..<end]))
         } else {
             let names = before.filter { $0.kind == .word || $0.kind == .quoted }.map(\.text)
@@ -182,7 +185,8 @@ struct GrantLine: Equatable, Sendable {
         var index = line.startIndex
         func isSpace(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\n" || c == "\r" }
         while index < line.endIndex {
-            let character = line[index], start = index
+            let character = line[index]
+            let start = index
             if isSpace(character) {
                 index = line.index(after: index)
             } else if character == "," || character == "@" {
@@ -222,7 +226,8 @@ struct GrantLine: Equatable, Sendable {
     /// strings a backslash escapes the next character) and the index after its closing quote.
     private static func quoted(_ line: String, from start: String.Index) -> (String, String.Index)? {
         let quote = line[start]
-        var text = "", index = line.index(after: start)
+        var text = ""
+        var index = line.index(after: start)
         while index < line.endIndex {
             let character = line[index]
             let next = line.index(after: index)

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// The YAML the agent's configuration (and the sandbox's `etcd.yaml`) is written in, turned
@@ -77,8 +77,10 @@ public enum ConfigurationYAML {
             position += 1
             if !rest.isEmpty {
                 entries.append((key, try value(rest, line: line.number)))
-            } else if position < lines.count, lines[position].indent > indent
-                        || (lines[position].indent == indent && lines[position].text.hasPrefix("- ")) {
+            } else if position < lines.count,
+                lines[position].indent > indent
+                    || (lines[position].indent == indent && lines[position].text.hasPrefix("- "))
+            {
                 entries.append((key, try block(&lines, &position, indent: lines[position].indent)))
             } else {
                 entries.append((key, .scalar("null", quoted: false)))
@@ -117,10 +119,11 @@ public enum ConfigurationYAML {
         }
         if text.hasPrefix("{") {
             guard text.hasSuffix("}") else { throw error(line, "a flow mapping must end on its line with }") }
-            return .mapping(try splitFlow(String(text.dropFirst().dropLast()), line: line).map { item in
-                guard let (key, rest) = splitKey(item) else { throw error(line, "expected `key: value` in { }") }
-                return (key, try scalar(rest, line: line))
-            })
+            return .mapping(
+                try splitFlow(String(text.dropFirst().dropLast()), line: line).map { item in
+                    guard let (key, rest) = splitKey(item) else { throw error(line, "expected `key: value` in { }") }
+                    return (key, try scalar(rest, line: line))
+                })
         }
         if let first = text.first, "&*!|>%@`".contains(first) { throw error(line, "this YAML feature (\(first)) is not supported here") }
         return try scalar(text, line: line)
@@ -138,7 +141,8 @@ public enum ConfigurationYAML {
         guard text.count >= 2, let first = text.first, first == text.last, first == "\"" || first == "'" else { return text }
         let inner = String(text.dropFirst().dropLast())
         if first == "'" { return inner.replacingAll("''", with: "'") }
-        var result = "", escaped = false
+        var result = ""
+        var escaped = false
         for character in inner {
             if escaped {
                 switch character {
@@ -157,7 +161,9 @@ public enum ConfigurationYAML {
     }
 
     private static func splitFlow(_ text: String, line: Int) throws -> [String] {
-        var items = [String](), current = "", quote: Character?
+        var items = [String]()
+        var current = ""
+        var quote: Character?
         for character in text {
             if let open = quote {
                 current.append(character)

@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import EtcdClient
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// The `etcd:` section of the agent's and the controller's configurations, and of the file a
 /// sandbox writes for the command line (`etcd.yaml`): one type, one decoding (unknown keys
@@ -24,8 +25,10 @@ public struct EtcdSection: Decodable, Sendable, Equatable {
     /// The key prefix, `root` or its default.
     public var keyRoot: String { root ?? "/marina/v1" }
 
-    public init(endpoints: [String], caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, user: String? = nil,
-                passwordFile: String? = nil, root: String? = nil) {
+    public init(
+        endpoints: [String], caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, user: String? = nil,
+        passwordFile: String? = nil, root: String? = nil
+    ) {
         self.endpoints = endpoints
         self.caFile = caFile
         self.certFile = certFile
@@ -36,7 +39,13 @@ public struct EtcdSection: Decodable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case endpoints, caFile = "ca_file", certFile = "cert_file", keyFile = "key_file", user, passwordFile = "password_file", root
+        case endpoints
+        case caFile = "ca_file"
+        case certFile = "cert_file"
+        case keyFile = "key_file"
+        case user
+        case passwordFile = "password_file"
+        case root
     }
 
     public init(from decoder: Decoder) throws {
@@ -90,9 +99,11 @@ public struct EtcdSection: Decodable, Sendable, Equatable {
             "\"" + text.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
         }
         var lines = ["etcd:", "  endpoints: [" + endpoints.map(quoted).joined(separator: ", ") + "]"]
-        let optional: [(String, String?)] = [("ca_file", caFile), ("cert_file", certFile), ("key_file", keyFile), ("user", user),
-                                             ("password_file", passwordFile), ("root", root)]
-        for case let (key, value?) in optional { lines.append("  \(key): \(quoted(value))") }
+        let optional: [(String, String?)] = [
+            ("ca_file", caFile), ("cert_file", certFile), ("key_file", keyFile), ("user", user),
+            ("password_file", passwordFile), ("root", root),
+        ]
+        for case (let key, let value?) in optional { lines.append("  \(key): \(quoted(value))") }
         return lines
     }
 
@@ -140,7 +151,8 @@ public enum SandboxEtcd {
     public static func section(in directory: String) throws -> EtcdSection {
         let path = path(in: directory)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ConfigurationError(message: "no sandbox runs in \(directory) (no \(fileName) there): start one with `marina sandbox up --dir \(directory)`")
+            throw ConfigurationError(
+                message: "no sandbox runs in \(directory) (no \(fileName) there): start one with `marina sandbox up --dir \(directory)`")
         }
         return try EtcdSection.load(file: path)
     }

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A MySQL/MariaDB option file (`my.cnf` format), read as the MariaDB client reads it: `[group]`
@@ -53,7 +53,8 @@ public struct OptionFile: Sendable, Equatable {
             }
             guard let group else { throw refuse("an option before any [group]") }
             let content = Self.removingComment(line)
-            let key: String, value: String
+            let key: String
+            let value: String
             if let equals = content.firstIndex(of: "=") {
                 key = content[..<equals].trimmed()
                 guard let unquoted = Self.value(content[content.index(after: equals)...].trimmed()) else {
@@ -95,7 +96,9 @@ public struct OptionFile: Sendable, Equatable {
 
     /// The line up to a `#` outside quotes.
     private static func removingComment(_ line: String) -> String {
-        var quote: Character?, escaped = false, result = ""
+        var quote: Character?
+        var escaped = false
+        var result = ""
         for character in line {
             if quote == nil && character == "#" { break }
             if !escaped, character == "\"" || character == "'" {
@@ -114,7 +117,8 @@ public struct OptionFile: Sendable, Equatable {
             guard text.count >= 2, text.last == first else { return nil }
             inner = text.dropFirst().dropLast()
         }
-        var result = "", escaped = false
+        var result = ""
+        var escaped = false
         for character in inner {
             if escaped {
                 switch character {

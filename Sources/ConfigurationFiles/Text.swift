@@ -3,8 +3,10 @@ extension String {
     /// Every `target` replaced (no Foundation).
     public func replacingAll(_ target: String, with replacement: String) -> String {
         guard !target.isEmpty else { return self }
-        let characters = Array(self), pattern = Array(target)
-        var result = "", index = 0
+        let characters = Array(self)
+        let pattern = Array(target)
+        var result = ""
+        var index = 0
         while index < characters.count {
             if index + pattern.count <= characters.count, Array(characters[index..<(index + pattern.count)]) == pattern {
                 result += replacement

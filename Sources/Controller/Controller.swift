@@ -33,21 +33,25 @@ public struct Controller: Service {
             throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(configuration.mariadb.replicationGroup)]")
         }
         guard let replicationPassword = replication.password.map(Secret.init) else {
-            throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no password in [\(configuration.mariadb.replicationGroup)]: "
-                                                + "the replication account's password is given to every replica a switchover configures")
+            throw ControllerError.configuration(
+                "\(configuration.mariadb.credentialsFile): no password in [\(configuration.mariadb.replicationGroup)]: "
+                    + "the replication account's password is given to every replica a switchover configures")
         }
         if let problem = replicationPassword.problemAsTextLiteral {
-            throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): the password in [\(configuration.mariadb.replicationGroup)] "
-                                                + "cannot be given to CHANGE MASTER: \(problem); choose another")
+            throw ControllerError.configuration(
+                "\(configuration.mariadb.credentialsFile): the password in [\(configuration.mariadb.replicationGroup)] "
+                    + "cannot be given to CHANGE MASTER: \(problem); choose another")
         }
         let id = configuration.id ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
         let mirror = configuration.mirror.map { ConfigMirror(v2Prefix: $0.v2Prefix, directory: $0.directory) }
         let leadership = Leadership(etcd: etcd, keys: keys, id: id, ttl: configuration.leaseTTL)
         context = OperationContext(
             etcd: etcd, store: TopologyStore(etcd: etcd, keys: keys), leadership: leadership,
-            hosts: Hosts(account: Hosts.Account(user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
-                                                tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) }),
-                         fence: leadership.fence),
+            hosts: Hosts(
+                account: Hosts.Account(
+                    user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
+                    tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) }),
+                fence: leadership.fence),
             playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: replicationPassword, mirror: mirror,
             pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger)
     }
@@ -56,7 +60,8 @@ public struct Controller: Service {
         let running = Running()
         logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(configuration.etcd.endpoints.joined(separator: ","))"])
         if configuration.testing.enableHooks {
-            logger.critical("""
+            logger.critical(
+                """
                 TEST HOOKS ENABLED (testing.enable_hooks: true): pause_before \(configuration.pauseBefore ?? "-"), \
                 pause_after \(configuration.pauseAfter ?? "-"); operations wait for \(context.keys.resume)<id>. \
                 This controller must not run in production.
@@ -136,10 +141,12 @@ public struct Controller: Service {
                 for kv in requests {
                     let id = String(kv.key.dropFirst(context.keys.requests.count))
                     guard await running.claim(id) else { continue }
-                    await running.add(id, Task { [self] in
-                        await handle(id)
-                        await running.release(id)
-                    })
+                    await running.add(
+                        id,
+                        Task { [self] in
+                            await handle(id)
+                            await running.release(id)
+                        })
                 }
             } catch {
                 logger.warning("controller \(leadership.id): \(error)")
@@ -156,21 +163,24 @@ public struct Controller: Service {
         for kv in try await context.etcd.get(context.keys.locks, prefix: true).kvs {
             let id = String(decoding: kv.value, as: UTF8.self)
             guard await running.claim(id) else { continue }
-            await running.add(id, Task { [self] in
-                do {
-                    guard let stored = try await context.etcd.value(context.keys.operation(id)) else {
-                        logger.error("lock \(kv.key) names operation \(id), which has no journal; remove the lock by hand after checking the section")
-                        await running.release(id)
-                        return
+            await running.add(
+                id,
+                Task { [self] in
+                    do {
+                        guard let stored = try await context.etcd.value(context.keys.operation(id)) else {
+                            logger.error(
+                                "lock \(kv.key) names operation \(id), which has no journal; remove the lock by hand after checking the section")
+                            await running.release(id)
+                            return
+                        }
+                        let record = try OperationJSON.decode(stored.value)
+                        let topology = try await context.store.committedTopology() ?? Topology()
+                        try await SwitchoverRun(record: record, context: context, topology: topology).recover()
+                    } catch {
+                        logger.error("recovering operation \(id): \(error)")
                     }
-                    let record = try OperationJSON.decode(stored.value)
-                    let topology = try await context.store.committedTopology() ?? Topology()
-                    try await SwitchoverRun(record: record, context: context, topology: topology).recover()
-                } catch {
-                    logger.error("recovering operation \(id): \(error)")
-                }
-                await running.release(id)
-            })
+                    await running.release(id)
+                })
         }
     }
 

@@ -78,8 +78,9 @@ public struct ControllerConfiguration: Sendable, Equatable {
             let defaults = DepoolPolicy().overridden(by: try DepoolPolicy.Overrides(from: decoder, extra: ["interval", "sections"]))
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let overrides = try c.decodeIfPresent([String: DepoolPolicy.Overrides].self, forKey: .sections) ?? [:]
-            self.init(interval: try c.decodeIfPresent(Double.self, forKey: .interval) ?? 0.25, defaults: defaults,
-                      sections: overrides.mapValues { defaults.overridden(by: $0) })
+            self.init(
+                interval: try c.decodeIfPresent(Double.self, forKey: .interval) ?? 0.25, defaults: defaults,
+                sections: overrides.mapValues { defaults.overridden(by: $0) })
         }
 
         /// Every problem, each naming the section it is in.
@@ -89,7 +90,8 @@ public struct ControllerConfiguration: Sendable, Equatable {
                 problems += policy.problems().map { "depool.sections.\(name): \($0)" }
             }
             if !interval.isFinite || interval < 0.01 || interval > ControllerConfiguration.longestSeconds {
-                problems.append("depool.interval must be positive, from 0.01 to \(Int(ControllerConfiguration.longestSeconds)) seconds (got \(interval))")
+                problems.append(
+                    "depool.interval must be positive, from 0.01 to \(Int(ControllerConfiguration.longestSeconds)) seconds (got \(interval))")
             }
             return problems
         }
@@ -108,8 +110,11 @@ public struct ControllerConfiguration: Sendable, Equatable {
         public var caFile: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case credentialsFile = "credentials_file", credentialsGroup = "credentials_group", replicationGroup = "replication_group"
-            case connectTimeout = "connect_timeout", caFile = "ca_file"
+            case credentialsFile = "credentials_file"
+            case credentialsGroup = "credentials_group"
+            case replicationGroup = "replication_group"
+            case connectTimeout = "connect_timeout"
+            case caFile = "ca_file"
         }
 
         public init(from decoder: Decoder) throws {
@@ -127,7 +132,10 @@ public struct ControllerConfiguration: Sendable, Equatable {
         public var v2Prefix: String?
         public var directory: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case v2Prefix = "v2_prefix", directory }
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case v2Prefix = "v2_prefix"
+            case directory
+        }
 
         public init(from decoder: Decoder) throws {
             try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -140,7 +148,12 @@ public struct ControllerConfiguration: Sendable, Equatable {
 
 extension ControllerConfiguration: Decodable {
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, leaseTTL = "lease_ttl", pollInterval = "poll_interval", etcd, mariadb, playbooks, mirror, pauseBefore = "pause_before", pauseAfter = "pause_after"
+        case id
+        case leaseTTL = "lease_ttl"
+        case pollInterval = "poll_interval"
+        case etcd, mariadb, playbooks, mirror
+        case pauseBefore = "pause_before"
+        case pauseAfter = "pause_after"
         case depool, testing
     }
 
@@ -212,7 +225,9 @@ extension ControllerConfiguration: Decodable {
     public func testHookProblems() -> [String] {
         guard !testing.enableHooks else { return [] }
         return [("pause_before", pauseBefore), ("pause_after", pauseAfter)].compactMap { key, value in
-            value == nil ? nil : "\(key) is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
+            value == nil
+                ? nil
+                : "\(key) is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
         }
     }
 }

@@ -76,9 +76,12 @@ actor DepoolLoop {
                 return
             }
         }
-        let read = try await context.etcd.transaction(Transaction(compares: [], success: [
-            .get(keys.committed), .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
-        ]))
+        let read = try await context.etcd.transaction(
+            Transaction(
+                compares: [],
+                success: [
+                    .get(keys.committed), .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
+                ]))
         let ranges = read.results.compactMap { result -> RangeResult? in
             if case .get(let range) = result { return range }
             return nil
@@ -101,7 +104,9 @@ actor DepoolLoop {
         for kv in ranges[1].kvs {
             let name = String(kv.key.dropFirst(keys.observed.count))
             guard let observation = try? ObservationJSON.decode(kv.value) else {
-                if !unreadableLogged.contains(name) { context.logger.warning("automatic depool: the observation \(kv.key) does not decode; \(name) is left alone") }
+                if !unreadableLogged.contains(name) {
+                    context.logger.warning("automatic depool: the observation \(kv.key) does not decode; \(name) is left alone")
+                }
                 unreadable.insert(name)
                 continue
             }
@@ -111,8 +116,9 @@ actor DepoolLoop {
         let stateRevision = ranges[3].kvs.first?.modRevision ?? 0
         let state = try ranges[3].kvs.first.map { try PolicyJSON.decode($0.value) } ?? PolicyState()
 
-        let (change, newState) = engine.evaluate(now: now(), topology: topology, observations: observations, state: state, timers: &timers,
-                                                 busySections: Set(locks.keys), unreadable: unreadable)
+        let (change, newState) = engine.evaluate(
+            now: now(), topology: topology, observations: observations, state: state, timers: &timers,
+            busySections: Set(locks.keys), unreadable: unreadable)
         for (name, refusal) in newState.refusals where state.refusals[name]?.reason != refusal.reason {
             context.logger.warning("automatic \(refusal.action) of \(name) in \(refusal.section) refused: \(refusal.reason)")
         }
@@ -133,12 +139,14 @@ actor DepoolLoop {
                 refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: now())
             }
             context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
-            _ = try await context.etcd.transaction(Transaction(compares: compares, success: [.put(keys.policyState, try PolicyJSON.encode(refusedState))]))
+            _ = try await context.etcd.transaction(
+                Transaction(compares: compares, success: [.put(keys.policyState, try PolicyJSON.encode(refusedState))]))
         case .success(let prepared):
             let outcome: CommitOutcome
             do {
-                outcome = try await context.store.commit(prepared, alongWith: [putState], compares: compares + lockCompares,
-                                                         alsoMirror: context.mirror ?? ConfigMirror())
+                outcome = try await context.store.commit(
+                    prepared, alongWith: [putState], compares: compares + lockCompares,
+                    alsoMirror: context.mirror ?? ConfigMirror())
             } catch let failure as MirrorWriteFailed {
                 cached = nil
                 mirrorStale = true
@@ -160,8 +168,10 @@ actor DepoolLoop {
         case .depool(let name, let section, let reason):
             (.depool(instance: name, section: section, group: nil), "automatic depool of \(name) in \(section): \(reason)")
         case .repool(let name, let section, let percentage, let reason):
-            (.pool(instance: name, section: section, group: nil, percentage: percentage),
-             "automatic repool of \(name) in \(section) at \(percentage)%: \(reason)")
+            (
+                .pool(instance: name, section: section, group: nil, percentage: percentage),
+                "automatic repool of \(name) in \(section) at \(percentage)%: \(reason)"
+            )
         case .refused(let name, let section, let action, let reason):
             (.depool(instance: name, section: section, group: nil), "\(action) of \(name) refused: \(reason)")
         }

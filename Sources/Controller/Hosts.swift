@@ -49,8 +49,9 @@ public actor Hosts {
     }
 
     public func configuration(for instance: Instance, readTimeout: Int = 30) -> MariaDBConfiguration {
-        MariaDBConfiguration(endpoint: .tcp(host: instance.host, port: instance.port), user: account.user, password: account.password,
-                             connectTimeout: account.connectTimeout, readTimeout: readTimeout, writeTimeout: readTimeout, tls: account.tls)
+        MariaDBConfiguration(
+            endpoint: .tcp(host: instance.host, port: instance.port), user: account.user, password: account.password,
+            connectTimeout: account.connectTimeout, readTimeout: readTimeout, writeTimeout: readTimeout, tls: account.tls)
     }
 
     /// Runs `sql` on `instance` within `timeout` seconds.
@@ -138,7 +139,9 @@ public actor Hosts {
     /// still apply. Gives the thread ids killed.
     @discardableResult
     public func killOtherControllerSessions(on instance: Instance, timeout: Double) async throws -> [String] {
-        let sessions = try await query(instance, """
+        let sessions = try await query(
+            instance,
+            """
             SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = \(SQL.quote(account.user)) AND ID <> CONNECTION_ID()
             """, timeout: timeout)
         var killed = [String]()
@@ -154,9 +157,12 @@ public actor Hosts {
         // KILL does not wait for the thread to end: confirm none is left.
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         while !killed.isEmpty {
-            let left = try await query(instance, """
+            let left = try await query(
+                instance,
+                """
                 SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (\(killed.joined(separator: ", ")))
-                """, timeout: timeout).first?["n"]
+                """, timeout: timeout
+            ).first?["n"]
             if left == "0" { break }
             guard ContinuousClock.now < deadline else {
                 throw HostError(host: instance.name, statement: nil, failure: .other("a previous controller's sessions did not end after KILL"))
@@ -190,8 +196,10 @@ public actor Hosts {
     /// another call meanwhile), the statement is killed from a fresh connection, then awaited.
     /// Gives its outcome if it returned (it may have succeeded just late: then that is the
     /// result), or throws.
-    private func abandon(_ call: Task<QueryResult, Error>, client: any DatabaseSession, on instance: Instance, statement: String,
-                         timeout: Double) async throws -> Result<QueryResult, Error> {
+    private func abandon(
+        _ call: Task<QueryResult, Error>, client: any DatabaseSession, on instance: Instance, statement: String,
+        timeout: Double
+    ) async throws -> Result<QueryResult, Error> {
         if clients[instance.name] === client { clients[instance.name] = nil }
         abandoned[instance.name, default: []].append(call)
         let killed = await kill(client.threadID, on: instance)
@@ -342,7 +350,8 @@ public struct HostError: Error, CustomStringConvertible, Sendable {
 
     private func server(_ error: MariaDBError) -> String {
         guard carriesSecret else { return "\(error)" }
-        return "MariaDB \(error.operation.rawValue) failed: [\(error.code)/\(error.sqlState)] (the server's message is withheld: the statement carries a secret)"
+        return
+            "MariaDB \(error.operation.rawValue) failed: [\(error.code)/\(error.sqlState)] (the server's message is withheld: the statement carries a secret)"
     }
 }
 

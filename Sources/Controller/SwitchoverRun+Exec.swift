@@ -17,12 +17,14 @@ extension SwitchoverRun {
         while process.isRunning {
             if ContinuousClock.now > deadline {
                 process.terminate()
-                throw ControllerError.stepFailed(host: "controller", message: "\(command.joined(separator: " ")) did not finish within \(Seconds.format(timeout)) s")
+                throw ControllerError.stepFailed(
+                    host: "controller", message: "\(command.joined(separator: " ")) did not finish within \(Seconds.format(timeout)) s")
             }
             try await Task.sleep(for: .milliseconds(10))
         }
         guard process.terminationStatus == 0 else {
-            throw ControllerError.stepFailed(host: "controller", message: "\(command.joined(separator: " ")) exited with status \(process.terminationStatus)")
+            throw ControllerError.stepFailed(
+                host: "controller", message: "\(command.joined(separator: " ")) exited with status \(process.terminationStatus)")
         }
     }
 }

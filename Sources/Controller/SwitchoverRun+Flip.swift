@@ -75,9 +75,10 @@ extension SwitchoverRun {
 
     /// The commit of the new primary, prepared against what is committed now.
     func prepareSwitch() async throws -> Result<TopologyStore.PreparedEdits, TopologyStore.EditsRefused> {
-        try await context.store.prepare([.setPrimary(section: record.section, instance: record.candidate)],
-                                        message: "operation \(record.id): \(record.candidate) primary of \(record.section)",
-                                        by: author, kind: .commit)
+        try await context.store.prepare(
+            [.setPrimary(section: record.section, instance: record.candidate)],
+            message: "operation \(record.id): \(record.candidate) primary of \(record.section)",
+            by: author, kind: .commit)
     }
 
     /// After a lost compare-and-swap: the commit prepared again, if what changed meanwhile left
@@ -85,8 +86,9 @@ extension SwitchoverRun {
     /// automatic depool skips it); nil if the section itself changed.
     func preparedAgainIfSectionUnchanged() async throws -> TopologyStore.PreparedEdits? {
         guard let baseline = flipBaseline, let now = try await context.store.committedTopology(),
-              !TopologyStore.sectionsTouched(from: baseline, to: now).contains(record.section),
-              case .success(let again) = try await prepareSwitch() else { return nil }
+            !TopologyStore.sectionsTouched(from: baseline, to: now).contains(record.section),
+            case .success(let again) = try await prepareSwitch()
+        else { return nil }
         return again
     }
 
@@ -107,7 +109,9 @@ extension SwitchoverRun {
             if case .committed = outcome { return prepared }
             guard await stillLeader() else { throw ControllerError.notLeader }
             guard attempts < 3, let again = try await preparedAgainIfSectionUnchanged() else {
-                throw ControllerError.stepFailed(host: "etcd", message: "lost compare-and-swap: section \(record.section) changed in the source of truth since the switch was prepared")
+                throw ControllerError.stepFailed(
+                    host: "etcd",
+                    message: "lost compare-and-swap: section \(record.section) changed in the source of truth since the switch was prepared")
             }
             prepared = again
         }
@@ -115,8 +119,10 @@ extension SwitchoverRun {
 
     /// `detach-candidate` and `commit-primary` at once (see `flip`). If either fails, both are
     /// journaled as they ended and the rollback undoes what may have taken effect.
-    private func detachWhileCommitting(detach: Int, commit: Int, prepared: inout TopologyStore.PreparedEdits,
-                                       last: Int) async throws -> OperationRecord.Failure? {
+    private func detachWhileCommitting(
+        detach: Int, commit: Int, prepared: inout TopologyStore.PreparedEdits,
+        last: Int
+    ) async throws -> OperationRecord.Failure? {
         let started = ContinuousClock.now
         let toCommit = prepared
         async let detached = outcome { try await self.perform(detach) }

@@ -11,9 +11,10 @@ extension SwitchoverRun {
     func journal(_ operations: [KVOperation] = [], compares: [Compare] = []) async throws {
         try context.fence.check()
         record.updatedAt = Date()
-        let result = try await context.etcd.transaction(Transaction(
-            compares: [await context.leadership.compare] + compares,
-            success: [.put(context.keys.operation(record.id), try OperationJSON.encode(record))] + operations))
+        let result = try await context.etcd.transaction(
+            Transaction(
+                compares: [await context.leadership.compare] + compares,
+                success: [.put(context.keys.operation(record.id), try OperationJSON.encode(record))] + operations))
         guard result.succeeded else {
             if !compares.isEmpty, await leaderKeyIsOurs() { throw RequestWithdrawn() }
             await context.leadership.lost()
@@ -71,7 +72,8 @@ extension SwitchoverRun {
                 try context.fence.check()
                 let outcome: CommitOutcome
                 do {
-                    outcome = try await context.store.commit(prepared, compares: [await context.leadership.compare], alsoMirror: context.mirror ?? ConfigMirror())
+                    outcome = try await context.store.commit(
+                        prepared, compares: [await context.leadership.compare], alsoMirror: context.mirror ?? ConfigMirror())
                 } catch let failure as MirrorWriteFailed {
                     guard record.state == .running else {
                         mirrorNotWritten(failure)
@@ -105,7 +107,8 @@ extension SwitchoverRun {
     /// A commit stands while its mirror is stale: logged, and in the journal for a human.
     private func mirrorNotWritten(_ failure: MirrorWriteFailed) {
         context.logger.error("operation \(record.id): \(failure)")
-        let note = "the configuration mirror was not written: \(failure.failures.map(\.description).joined(separator: "; ")); "
+        let note =
+            "the configuration mirror was not written: \(failure.failures.map(\.description).joined(separator: "; ")); "
             + "run `marina config mirror --sync` once it can be"
         if !record.attention.contains(note) { record.attention.append(note) }
     }

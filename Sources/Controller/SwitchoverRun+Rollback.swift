@@ -68,7 +68,8 @@ extension SwitchoverRun {
                 }
                 try await verifyReplicates(member, from: primary, timeout: 10)
             } catch let error as HostError where error.isUnreachable {
-                record.attention.append("\(error.host) could not be reached to verify the rollback (\(error.message)): check that it replicates from \(primary.name)")
+                record.attention.append(
+                    "\(error.host) could not be reached to verify the rollback (\(error.message)): check that it replicates from \(primary.name)")
             }
         }
     }
@@ -89,8 +90,9 @@ extension SwitchoverRun {
             }
         }
         do {
-            try await commitEdits([.setReadOnly(section: record.section, reason: "Marina operation \(record.id) could not roll back: a human must look")],
-                                  message: "operation \(record.id) could not roll back: section \(record.section) left read-only")
+            try await commitEdits(
+                [.setReadOnly(section: record.section, reason: "Marina operation \(record.id) could not roll back: a human must look")],
+                message: "operation \(record.id) could not roll back: section \(record.section) left read-only")
         } catch ControllerError.notLeader {
             throw ControllerError.notLeader
         } catch {
@@ -109,8 +111,9 @@ extension SwitchoverRun {
             note += "; \(old) is left read-only"
             if topology.instances[old]?.sections[record.section]?.pooled == true {
                 do {
-                    try await commitEdits([.depool(instance: old, section: record.section, group: nil)],
-                                          message: "operation \(record.id): \(old) depooled, it does not replicate")
+                    try await commitEdits(
+                        [.depool(instance: old, section: record.section, group: nil)],
+                        message: "operation \(record.id): \(old) depooled, it does not replicate")
                     note += " and depooled"
                 } catch ControllerError.notLeader {
                     throw ControllerError.notLeader
@@ -152,7 +155,8 @@ extension SwitchoverRun {
         switch decision {
         case .forward, .rollBack:
             if !critical.isEmpty {
-                decision = .leaveForHuman(because: "the previous controller's sessions on \(critical.joined(separator: " and ")) could not be cleared")
+                decision = .leaveForHuman(
+                    because: "the previous controller's sessions on \(critical.joined(separator: " and ")) could not be cleared")
             }
         case .release, .nothingRan, .leaveForHuman:
             break
@@ -173,11 +177,14 @@ extension SwitchoverRun {
                 try await undoAll()
             } else {
                 let interrupted = steps.first { $0.state != .done }?.name ?? "the plan"
-                try await rollBack(OperationRecord.Failure(step: interrupted, host: "controller",
-                                                           error: "the controller running the operation stopped (\(reason)); rolled back by \(context.leadership.id)"))
+                try await rollBack(
+                    OperationRecord.Failure(
+                        step: interrupted, host: "controller",
+                        error: "the controller running the operation stopped (\(reason)); rolled back by \(context.leadership.id)"))
             }
         case .leaveForHuman(let reason):
-            record.failure = OperationRecord.Failure(step: steps.first { $0.state != .done }?.name ?? "the plan", host: record.candidate, error: reason)
+            record.failure = OperationRecord.Failure(
+                step: steps.first { $0.state != .done }?.name ?? "the plan", host: record.candidate, error: reason)
             try await leaveForHuman(reason)
         }
     }
@@ -194,7 +201,8 @@ extension SwitchoverRun {
                 }
             } catch {
                 uncleared.append(member.name)
-                context.logger.warning("operation \(record.id): could not clear a previous controller's sessions on \(member.name): \(describe(error).message)")
+                context.logger.warning(
+                    "operation \(record.id): could not clear a previous controller's sessions on \(member.name): \(describe(error).message)")
             }
         }
         return uncleared

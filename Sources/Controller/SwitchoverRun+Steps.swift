@@ -23,7 +23,8 @@ extension SwitchoverRun {
         let timeout = step.timeout
         switch step.action {
         case .moveReplicas:
-            let replica = try instance(step.subject ?? ""), candidate = try candidate
+            let replica = try instance(step.subject ?? "")
+            let candidate = try candidate
             try await hosts.query(replica, SwitchoverSQL.stopReplication, timeout: timeout)
             guard let position = try await hosts.value(replica, SwitchoverSQL.readSlavePosition, column: "pos", timeout: timeout) else {
                 throw ControllerError.stepFailed(host: replica.name, message: "no gtid_slave_pos")
@@ -35,9 +36,10 @@ extension SwitchoverRun {
         case .sectionReadOnly:
             let skipped = record.skipReplicas.filter { topology.instances[$0]?.sections[record.section]?.pooled == true }
             record.depooled = skipped
-            try await commitEdits([.setReadOnly(section: record.section, reason: Switchover.readOnlyReason(record.reason))]
-                                  + skipped.map { .depool(instance: $0, section: record.section, group: nil) },
-                                  message: "operation \(record.id): section \(record.section) read-only for a switchover to \(record.candidate)")
+            try await commitEdits(
+                [.setReadOnly(section: record.section, reason: Switchover.readOnlyReason(record.reason))]
+                    + skipped.map { .depool(instance: $0, section: record.section, group: nil) },
+                message: "operation \(record.id): section \(record.section) read-only for a switchover to \(record.candidate)")
         case .waitPropagation:
             try await Task.sleep(for: .milliseconds(Int(context.playbook.options.propagationWait * 1000)))
         case .oldPrimaryReadOnly:
@@ -61,7 +63,8 @@ extension SwitchoverRun {
             let candidate = try candidate
             try await hosts.query(candidate, SwitchoverSQL.stopReplication, timeout: timeout)
             if let channel = try await hosts.query(candidate, "SHOW SLAVE STATUS", timeout: timeout).first,
-               channel["Slave_IO_Running"] == "Yes" || channel["Slave_SQL_Running"] == "Yes" {
+                channel["Slave_IO_Running"] == "Yes" || channel["Slave_SQL_Running"] == "Yes"
+            {
                 throw ControllerError.stepFailed(host: candidate.name, message: "replication still runs after STOP SLAVE")
             }
         case .commitPrimary:
@@ -72,17 +75,22 @@ extension SwitchoverRun {
             try await expectNoWritesSinceFinalPosition(on: try oldPrimary, timeout: timeout)
             try await setReadOnly(false, on: try candidate, timeout: timeout)
         case .oldPrimaryReplicates:
-            let primary = try oldPrimary, candidate = try candidate
+            let primary = try oldPrimary
+            let candidate = try candidate
             let channel = try await hosts.query(primary, "SHOW SLAVE STATUS", timeout: timeout).first
             if let channel, try await isChannel(channel, from: candidate, timeout: timeout),
-               channel["Slave_IO_Running"] == "Yes", channel["Slave_SQL_Running"] == "Yes" {
+                channel["Slave_IO_Running"] == "Yes", channel["Slave_SQL_Running"] == "Yes"
+            {
                 return  // done before a controller died
             }
             try await expectNoWritesSinceFinalPosition(on: primary, timeout: timeout)
             if channel != nil { try await hosts.query(primary, SwitchoverSQL.stopReplication, timeout: timeout) }
             try await hosts.query(primary, SwitchoverSQL.setSlavePosition(try finalPosition()), timeout: timeout)
-            try await hosts.query(primary, SwitchoverSQL.replicateFrom(candidate, user: context.replicationUser, password: context.replicationPassword,
-                                                                       settings: record.channelSettings), timeout: timeout)
+            try await hosts.query(
+                primary,
+                SwitchoverSQL.replicateFrom(
+                    candidate, user: context.replicationUser, password: context.replicationPassword,
+                    settings: record.channelSettings), timeout: timeout)
             try await hosts.query(primary, SwitchoverSQL.startReplication, timeout: timeout)
             try await verifyReplicates(primary, from: candidate, timeout: timeout)
         case .resetCandidateReplication:
@@ -91,8 +99,9 @@ extension SwitchoverRun {
                 try await hosts.query(candidate, SwitchoverSQL.resetReplication, timeout: timeout)
             }
         case .sectionReadWrite:
-            try await commitEdits([.setReadOnly(section: record.section, reason: record.previousReadOnlyReason)],
-                                  message: "operation \(record.id): section \(record.section) takes writes on \(record.candidate)")
+            try await commitEdits(
+                [.setReadOnly(section: record.section, reason: record.previousReadOnlyReason)],
+                message: "operation \(record.id): section \(record.section) takes writes on \(record.candidate)")
         case .exec:
             try await run(step.command ?? [], timeout: timeout)
         }
@@ -104,7 +113,8 @@ extension SwitchoverRun {
         let timeout = max(step.timeout, 5)
         switch step.action {
         case .moveReplicas:
-            let replica = try instance(step.subject ?? ""), primary = try oldPrimary
+            let replica = try instance(step.subject ?? "")
+            let primary = try oldPrimary
             let channel = try await hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first
             // Only a connected IO thread names its source reliably; otherwise it is moved again (harmless if it was there).
             let connected = channel?["Slave_IO_Running"] == "Yes"
@@ -118,9 +128,10 @@ extension SwitchoverRun {
             if !underPrimary || !running { try await hosts.query(replica, SwitchoverSQL.startReplication, timeout: timeout) }
             try await verifyReplicates(replica, from: primary, timeout: timeout)
         case .sectionReadOnly:
-            try await commitEdits([.setReadOnly(section: record.section, reason: record.previousReadOnlyReason)]
-                                  + record.depooled.map { .pool(instance: $0, section: record.section, group: nil, percentage: nil) },
-                                  message: "operation \(record.id) rolled back: section \(record.section) as it was")
+            try await commitEdits(
+                [.setReadOnly(section: record.section, reason: record.previousReadOnlyReason)]
+                    + record.depooled.map { .pool(instance: $0, section: record.section, group: nil, percentage: nil) },
+                message: "operation \(record.id) rolled back: section \(record.section) as it was")
         case .oldPrimaryReadOnly:
             // Never two writers: the old primary takes writes again only while the candidate cannot.
             let candidate = try candidate
@@ -141,13 +152,14 @@ extension SwitchoverRun {
             try await verifyReplicates(candidate, from: try oldPrimary, timeout: timeout)
         case .commitPrimary:
             if try await context.store.committedTopology()?.sections[record.section]?.primary == record.candidate {
-                try await commitEdits([.setPrimary(section: record.section, instance: record.oldPrimary ?? "")],
-                                      message: "operation \(record.id) rolled back: \(record.oldPrimary ?? "") primary of \(record.section) again")
+                try await commitEdits(
+                    [.setPrimary(section: record.section, instance: record.oldPrimary ?? "")],
+                    message: "operation \(record.id) rolled back: \(record.oldPrimary ?? "") primary of \(record.section) again")
             }
         case .exec:
             if let undo = step.undoCommand { try await run(undo, timeout: timeout) }
         case .waitPropagation, .readFinalPosition, .waitCatchUp, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
-             .sectionReadWrite:
+            .sectionReadWrite:
             break
         }
     }
@@ -170,13 +182,15 @@ extension SwitchoverRun {
         do {
             try await context.hosts.query(instance, SwitchoverSQL.setReadOnly(on), timeout: timeout)
             guard try await readOnly(instance, timeout: timeout) == on else {
-                throw ControllerError.stepFailed(host: instance.name, message: "read_only is \(on ? "OFF" : "ON") after setting it \(on ? "ON" : "OFF")")
+                throw ControllerError.stepFailed(
+                    host: instance.name, message: "read_only is \(on ? "OFF" : "ON") after setting it \(on ? "ON" : "OFF")")
             }
         } catch ControllerError.notLeader {
             throw ControllerError.notLeader
         } catch let failure as HostError {
             guard (try? await readOnly(instance, timeout: timeout)) == on else { throw failure }
-            context.logger.notice("operation \(record.id): \(failure); \(instance.name) answers read_only \(on ? "ON" : "OFF") when asked again: done")
+            context.logger.notice(
+                "operation \(record.id): \(failure); \(instance.name) answers read_only \(on ? "ON" : "OFF") when asked again: done")
         }
     }
 
@@ -190,8 +204,9 @@ extension SwitchoverRun {
                 continue
             }
             // A name that needs a hexadecimal literal, which KILL USER does not take: by thread id.
-            let sessions = try await context.hosts.query(primary, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = \(SQL.quote(user))",
-                                                         timeout: timeout)
+            let sessions = try await context.hosts.query(
+                primary, "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = \(SQL.quote(user))",
+                timeout: timeout)
             for id in sessions.rows.compactMap({ $0["id"] }) where UInt(id) != nil {
                 do {
                     try await context.hosts.query(primary, "KILL CONNECTION \(id)", timeout: timeout)
@@ -208,14 +223,17 @@ extension SwitchoverRun {
     func expectNoWritesSinceFinalPosition(on primary: Instance, timeout: Double) async throws {
         let final = try GTIDPosition(parsing: try finalPosition())
         guard let own = UInt32(try await serverID(of: primary, timeout: timeout)),
-              let text = try await context.hosts.value(primary, "SELECT @@GLOBAL.gtid_binlog_state AS state", column: "state", timeout: timeout),
-              let state = try? GTIDState(parsing: text) else {
+            let text = try await context.hosts.value(primary, "SELECT @@GLOBAL.gtid_binlog_state AS state", column: "state", timeout: timeout),
+            let state = try? GTIDState(parsing: text)
+        else {
             throw ControllerError.stepFailed(host: primary.name, message: "its gtid_binlog_state could not be read")
         }
         let late = state.gtids.filter { $0.server == own && $0.sequence > (final[$0.domain]?.sequence ?? 0) }
         guard late.isEmpty else {
-            throw ControllerError.stepFailed(host: primary.name, message: "took writes after its final position \(final) was read: "
-                                             + "\(late.map(\.description).joined(separator: ",")), by an account that writes through read_only")
+            throw ControllerError.stepFailed(
+                host: primary.name,
+                message: "took writes after its final position \(final) was read: "
+                    + "\(late.map(\.description).joined(separator: ",")), by an account that writes through read_only")
         }
     }
 
@@ -230,8 +248,9 @@ extension SwitchoverRun {
         guard !position.isEmpty else {
             throw ControllerError.stepFailed(host: instance.name, message: "no GTID position to wait for")
         }
-        let waited = try await context.hosts.value(instance, SwitchoverSQL.waitFor(position, timeout: timeout), column: "waited",
-                                                   timeout: timeout + 2)
+        let waited = try await context.hosts.value(
+            instance, SwitchoverSQL.waitFor(position, timeout: timeout), column: "waited",
+            timeout: timeout + 2)
         guard waited == "0" else {
             throw ControllerError.stepFailed(host: instance.name, message: "did not apply \(position) within \(Seconds.format(timeout)) s")
         }
@@ -268,8 +287,10 @@ extension SwitchoverRun {
                 let running = channel["Slave_IO_Running"] == "Yes" && channel["Slave_SQL_Running"] == "Yes"
                 // The id is the IO thread's last source until it connects to the new one: judge it once connected.
                 if running && seen != "0" && !seen.isEmpty && seen != sourceID {
-                    throw ControllerError.stepFailed(host: replica.name, message: "replicates from server_id \(seen) "
-                                                     + "(\(channel["Master_Host"] ?? ""):\(channel["Master_Port"] ?? "")) instead of \(source.name) (server_id \(sourceID))")
+                    throw ControllerError.stepFailed(
+                        host: replica.name,
+                        message: "replicates from server_id \(seen) "
+                            + "(\(channel["Master_Host"] ?? ""):\(channel["Master_Port"] ?? "")) instead of \(source.name) (server_id \(sourceID))")
                 }
                 if seen == sourceID && running { break }
                 last = "IO \(channel["Slave_IO_Running"] ?? "?"), SQL \(channel["Slave_SQL_Running"] ?? "?")"
@@ -277,12 +298,14 @@ extension SwitchoverRun {
                 if !error.isEmpty { last += ": " + error }
             }
             guard ContinuousClock.now < deadline else {
-                throw ControllerError.stepFailed(host: replica.name, message: "does not replicate from \(source.name) within \(Seconds.format(timeout)) s (\(last))")
+                throw ControllerError.stepFailed(
+                    host: replica.name, message: "does not replicate from \(source.name) within \(Seconds.format(timeout)) s (\(last))")
             }
             try await Task.sleep(for: .milliseconds(10))
         }
         guard let position = try await context.hosts.value(source, SwitchoverSQL.readBinlogPosition, column: "pos", timeout: timeout),
-              !position.isEmpty else { return }
+            !position.isEmpty
+        else { return }
         let remaining = max(0.5, timeout - Seconds.milliseconds(since: start) / 1000)
         try await waitFor(position, on: replica, timeout: remaining)
     }

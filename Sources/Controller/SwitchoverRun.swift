@@ -89,11 +89,14 @@ actor SwitchoverRun {
         record.startedAt = Date()
         let lock = context.keys.lock(record.section)
         try context.fence.check()
-        let result = try await context.etcd.transaction(Transaction(
-            compares: [await context.leadership.compare, .absent(lock)] + request,
-            success: [.put(lock, record.id), .put(context.keys.operation(record.id), try OperationJSON.encode(record)),
-                      .delete(context.keys.request(record.id))],
-            failure: [.get(context.keys.leader), .get(context.keys.operation(record.id)), .get(lock)]))
+        let result = try await context.etcd.transaction(
+            Transaction(
+                compares: [await context.leadership.compare, .absent(lock)] + request,
+                success: [
+                    .put(lock, record.id), .put(context.keys.operation(record.id), try OperationJSON.encode(record)),
+                    .delete(context.keys.request(record.id)),
+                ],
+                failure: [.get(context.keys.leader), .get(context.keys.operation(record.id)), .get(lock)]))
         if !result.succeeded {
             guard await leaderKeyIsOurs() else {
                 await context.leadership.lost()
@@ -101,12 +104,15 @@ actor SwitchoverRun {
             }
             // Withdrawn by the CLI (or changed) since it was read: not this controller's to run or to answer.
             if let revision = requestRevision, result.results.count == 3, case .get(let range) = result.results[1],
-               range.kvs.first?.modRevision != revision {
+                range.kvs.first?.modRevision != revision
+            {
                 context.logger.notice("operation \(record.id) was withdrawn before it took the lock of \(record.section); nothing done")
                 return
             }
             var holder = "another operation"
-            if case .get(let range) = result.results.last, let kv = range.kvs.first { holder = "operation " + String(decoding: kv.value, as: UTF8.self) }
+            if case .get(let range) = result.results.last, let kv = range.kvs.first {
+                holder = "operation " + String(decoding: kv.value, as: UTF8.self)
+            }
             record.state = .refused
             record.refusals = ["section \(record.section) is busy: \(holder) holds its lock"]
             record.finishedAt = Date()
@@ -178,9 +184,10 @@ actor SwitchoverRun {
         } catch let error as HostError {
             return ["the sessions of the primary \(primary.name) could not be read: \(error.message)"]
         }
-        let sessions = ServerSessions.sessions(from: rows.rows.map { row in
-            Dictionary(uniqueKeysWithValues: rows.columns.compactMap { column in row[column].map { (column, $0) } })
-        })
+        let sessions = ServerSessions.sessions(
+            from: rows.rows.map { row in
+                Dictionary(uniqueKeysWithValues: rows.columns.compactMap { column in row[column].map { (column, $0) } })
+            })
         return ServerSessions.longRunning(sessions, on: primary.name, limit: context.playbook.options.maxTransactionAge)
     }
 
@@ -199,11 +206,12 @@ actor SwitchoverRun {
         let members = topology.members(of: section.name).map(\.instance)
         var probers = [Prober]()
         for member in members {
-            probers.append(Prober(
-                instance: ProbeTarget(name: member.name, shard: section.name),
-                configuration: await context.hosts.configuration(for: member, readTimeout: 2),
-                heartbeat: HeartbeatTable(datacenter: section.datacenter), agent: "marina-controller", agentStartedAt: Date(),
-                connector: context.hosts.connector))
+            probers.append(
+                Prober(
+                    instance: ProbeTarget(name: member.name, shard: section.name),
+                    configuration: await context.hosts.configuration(for: member, readTimeout: 2),
+                    heartbeat: HeartbeatTable(datacenter: section.datacenter), agent: "marina-controller", agentStartedAt: Date(),
+                    connector: context.hosts.connector))
         }
         return await withTaskGroup(of: Observation.self) { group in
             for prober in probers {
@@ -223,7 +231,8 @@ actor SwitchoverRun {
 
     func runForward() async throws {
         guard let pointOfNoReturn = record.pointOfNoReturnIndex,
-              let flipStart = steps.firstIndex(where: { $0.action == .oldPrimaryReadOnly }) else {
+            let flipStart = steps.firstIndex(where: { $0.action == .oldPrimaryReadOnly })
+        else {
             throw ControllerError.stepFailed(host: "controller", message: "the plan has no flip")
         }
         var index = 0

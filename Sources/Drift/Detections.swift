@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Observation
 import Topology
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 extension Drift {
     /// The detection table: one pure predicate per code, over one snapshot.
@@ -17,8 +18,9 @@ extension Drift {
             return { context in
                 context.sections.flatMap { entry in
                     context.replicas(entry).filter { $0.observation.readOnly == false }.map {
-                        DriftFinding(code, section: entry.section.name, instance: $0.instance.name,
-                                     expected: "read_only=ON (only \(entry.primary.name) is writable)", observed: "read_only=OFF")
+                        DriftFinding(
+                            code, section: entry.section.name, instance: $0.instance.name,
+                            expected: "read_only=ON (only \(entry.primary.name) is writable)", observed: "read_only=OFF")
                     }
                 }
             }
@@ -35,9 +37,11 @@ extension Drift {
                 context.sections.flatMap { entry in
                     entry.members.compactMap { member -> DriftFinding? in
                         guard member.instance.name != entry.primary.name, let observation = context.snapshot.observations[member.instance.name],
-                              !observation.reachable else { return nil }
-                        return DriftFinding(code, section: entry.section.name, instance: member.instance.name, expected: "reachable",
-                                            observed: "unreachable: \(observation.error ?? "no answer")")
+                            !observation.reachable
+                        else { return nil }
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: member.instance.name, expected: "reachable",
+                            observed: "unreachable: \(observation.error ?? "no answer")")
                     }
                 }
             }
@@ -49,9 +53,10 @@ extension Drift {
                         guard let own = replica.observation.serverID else { return nil }
                         let errant = replica.observation.errantGTIDs(primaryPosition: primaryPosition)
                         guard !errant.isEmpty else { return nil }
-                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
-                                            expected: "no transaction of its own (server id \(own))",
-                                            observed: "errant " + errant.map(\.description).joined(separator: ","))
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: replica.instance.name,
+                            expected: "no transaction of its own (server id \(own))",
+                            observed: "errant " + errant.map(\.description).joined(separator: ","))
                     }
                 }
             }
@@ -62,8 +67,9 @@ extension Drift {
                         guard let channel = replica.observation.replication.first else { return nil }
                         let source = context.source(of: channel)
                         guard source != entry.primary.name else { return nil }
-                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
-                                            expected: "replicates from \(entry.primary.name)", observed: "replicates from \(source)")
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: replica.instance.name,
+                            expected: "replicates from \(entry.primary.name)", observed: "replicates from \(source)")
                     }
                 }
             }
@@ -75,13 +81,15 @@ extension Drift {
             return replicaCheck(code) { replica, _ in
                 guard let channel = replica.observation.replication.first else { return nil }
                 let errors = [channel.lastIOError, channel.lastSQLError].filter { !$0.isEmpty }
-                return errors.isEmpty ? nil
+                return errors.isEmpty
+                    ? nil
                     : ("IO and SQL threads running", "io=\(channel.ioThread) sql=\(channel.sqlThread): \(errors.joined(separator: "; "))")
             }
         case .replicationStopped:
             return replicaCheck(code) { replica, _ in
                 guard let channel = replica.observation.replication.first, !channel.isRunning,
-                      channel.lastIOError.isEmpty, channel.lastSQLError.isEmpty else { return nil }
+                    channel.lastIOError.isEmpty, channel.lastSQLError.isEmpty
+                else { return nil }
                 return ("IO and SQL threads running", "io=\(channel.ioThread) sql=\(channel.sqlThread)")
             }
         case .pooledReplicaLagging:
@@ -89,8 +97,9 @@ extension Drift {
                 context.sections.flatMap { entry in
                     context.replicas(entry).compactMap { replica -> DriftFinding? in
                         guard replica.membership.pooled, let lag = replica.observation.heartbeatLag, lag > context.snapshot.maxLag else { return nil }
-                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
-                                            expected: "lag ≤ \(format(context.snapshot.maxLag)) s while pooled", observed: "lag \(format(lag)) s")
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: replica.instance.name,
+                            expected: "lag ≤ \(format(context.snapshot.maxLag)) s while pooled", observed: "lag \(format(lag)) s")
                     }
                 }
             }
@@ -103,10 +112,12 @@ extension Drift {
             return { context in
                 context.sections.compactMap { entry in
                     guard let observation = context.snapshot.observations[entry.primary.name], observation.reachable,
-                          let age = observation.heartbeatLag, age > context.snapshot.heartbeatStaleAfter else { return nil }
-                    return DriftFinding(code, section: entry.section.name, instance: entry.primary.name,
-                                        expected: "heartbeat younger than \(format(context.snapshot.heartbeatStaleAfter)) s",
-                                        observed: "newest heartbeat \(format(age)) s old")
+                        let age = observation.heartbeatLag, age > context.snapshot.heartbeatStaleAfter
+                    else { return nil }
+                    return DriftFinding(
+                        code, section: entry.section.name, instance: entry.primary.name,
+                        expected: "heartbeat younger than \(format(context.snapshot.heartbeatStaleAfter)) s",
+                        observed: "newest heartbeat \(format(age)) s old")
                 }
             }
         case .primaryHeartbeatStalled:
@@ -117,13 +128,17 @@ extension Drift {
             return { context in
                 context.sections.compactMap { entry in
                     guard let observation = context.snapshot.observations[entry.primary.name], let written = observation.heartbeatWrittenAt,
-                          observation.observedAt.timeIntervalSince(written) > context.snapshot.heartbeatStaleAfter else { return nil }
+                        observation.observedAt.timeIntervalSince(written) > context.snapshot.heartbeatStaleAfter
+                    else { return nil }
                     let age = context.snapshot.now.timeIntervalSince(written)
                     let probe = observation.reachable ? "" : ", which found it unreachable: \(observation.error ?? "no answer")"
-                    return DriftFinding(code, section: entry.section.name, instance: entry.primary.name,
-                                        expected: "a heartbeat written at least every \(format(context.snapshot.heartbeatStaleAfter)) s",
-                                        observed: "last heartbeat written \(format(age)) s ago by agent \(observation.agent) (\(format(observation.observedAt.timeIntervalSince(written)))"
-                                            + " s before its latest probe\(probe)); every replica's lag grows with it, and automatic depool waits for a second witness")
+                    return DriftFinding(
+                        code, section: entry.section.name, instance: entry.primary.name,
+                        expected: "a heartbeat written at least every \(format(context.snapshot.heartbeatStaleAfter)) s",
+                        observed:
+                            "last heartbeat written \(format(age)) s ago by agent \(observation.agent) (\(format(observation.observedAt.timeIntervalSince(written)))"
+                            + " s before its latest probe\(probe)); every replica's lag grows with it, and automatic depool waits for a second witness"
+                    )
                 }
             }
         case .gtidNotUsed:
@@ -145,8 +160,9 @@ extension Drift {
                     guard let format = context.snapshot.observations[entry.primary.name]?.binlogFormat else { return [] }
                     return context.replicas(entry).compactMap { replica in
                         guard replica.instance.candidatePrimary, let own = replica.observation.binlogFormat, own != format else { return nil }
-                        return DriftFinding(code, section: entry.section.name, instance: replica.instance.name,
-                                            expected: "binlog_format=\(format) like \(entry.primary.name)", observed: "binlog_format=\(own)")
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: replica.instance.name,
+                            expected: "binlog_format=\(format) like \(entry.primary.name)", observed: "binlog_format=\(own)")
                     }
                 }
             }
@@ -154,8 +170,9 @@ extension Drift {
             return { context in
                 context.snapshot.topology.instances.values.sorted { $0.name < $1.name }.compactMap { instance in
                     guard context.snapshot.observations[instance.name] == nil else { return nil }
-                    return DriftFinding(code, section: instance.sections.keys.sorted().first, instance: instance.name,
-                                        expected: "an observation from its agent", observed: "none (agent gone or not configured)")
+                    return DriftFinding(
+                        code, section: instance.sections.keys.sorted().first, instance: instance.name,
+                        expected: "an observation from its agent", observed: "none (agent gone or not configured)")
                 }
             }
         case .observationStale:
@@ -167,11 +184,13 @@ extension Drift {
                     }
                     let age = context.snapshot.now.timeIntervalSince(observation.observedAt)
                     guard abs(age) > limit else { return nil }
-                    let observed = age > 0
+                    let observed =
+                        age > 0
                         ? "observed \(format(age)) s ago by agent \(observation.agent): it stopped publishing while its lease lives"
                         : "observed \(format(-age)) s in the future by agent \(observation.agent): its clock or this one is wrong"
-                    return DriftFinding(code, section: instance.sections.keys.sorted().first, instance: name,
-                                        expected: "an observation at most \(format(limit)) s old", observed: observed)
+                    return DriftFinding(
+                        code, section: instance.sections.keys.sorted().first, instance: name,
+                        expected: "an observation at most \(format(limit)) s old", observed: observed)
                 }
             }
         case .mirrorStale:
@@ -181,22 +200,32 @@ extension Drift {
                     let committed = mirror.committed[datacenter]!
                     let path = "\(mirror.location)/\(datacenter)/dbconfig"
                     if let error = mirror.readError {
-                        return [DriftFinding(code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
-                                             observed: "could not be read: \(error)")]
+                        return [
+                            DriftFinding(
+                                code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
+                                observed: "could not be read: \(error)")
+                        ]
                     }
                     switch mirror.mirrored[datacenter] {
                     case nil:
-                        return [DriftFinding(code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
-                                             observed: "absent")]
+                        return [
+                            DriftFinding(
+                                code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
+                                observed: "absent")
+                        ]
                     case .unreadable(let problem):
-                        return [DriftFinding(code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
-                                             observed: "not a configuration: \(problem)")]
+                        return [
+                            DriftFinding(
+                                code, section: nil, instance: nil, expected: "\(path) holds the committed configuration",
+                                observed: "not a configuration: \(problem)")
+                        ]
                     case .config(let mirrored):
                         return ConfigDiff.changes(from: [datacenter: mirrored], to: [datacenter: committed]).map { change in
                             let isHost = change.key == "hostsByName"
-                            return DriftFinding(code, section: isHost ? nil : change.entry, instance: isHost ? change.entry : nil,
-                                                expected: "\(datacenter) \(change.key) committed: \(change.after ?? "absent")",
-                                                observed: "mirror \(path): \(change.before ?? "absent")")
+                            return DriftFinding(
+                                code, section: isHost ? nil : change.entry, instance: isHost ? change.entry : nil,
+                                expected: "\(datacenter) \(change.key) committed: \(change.after ?? "absent")",
+                                observed: "mirror \(path): \(change.before ?? "absent")")
                         }
                     }
                 }
@@ -204,33 +233,38 @@ extension Drift {
         case .operationInProgress:
             return { context in
                 context.snapshot.locks.sorted { $0.key < $1.key }.map { section, operation in
-                    DriftFinding(code, section: section, instance: nil, expected: "no operation running",
-                                 observed: "operation \(operation) holds the lock: findings in \(section) may be its steps (`marina operation show \(operation)`)")
+                    DriftFinding(
+                        code, section: section, instance: nil, expected: "no operation running",
+                        observed:
+                            "operation \(operation) holds the lock: findings in \(section) may be its steps (`marina operation show \(operation)`)")
                 }
             }
         case .unknownInstance:
             return { context in
                 context.snapshot.observations.keys.sorted().compactMap { name in
                     guard context.snapshot.topology.instances[name] == nil else { return nil }
-                    return DriftFinding(code, section: nil, instance: name, expected: "not reported (not in the source of truth)",
-                                        observed: "reported by agent \(context.snapshot.observations[name]!.agent)")
+                    return DriftFinding(
+                        code, section: nil, instance: name, expected: "not reported (not in the source of truth)",
+                        observed: "reported by agent \(context.snapshot.observations[name]!.agent)")
                 }
             }
         case .automaticActionRefused:
             return { context in
                 context.snapshot.refusals.sorted { $0.instance < $1.instance }.map { refusal in
-                    DriftFinding(code, section: refusal.section, instance: refusal.instance,
-                                 expected: "automatic \(refusal.action)",
-                                 observed: "refused since \(refusal.since.formatted(.iso8601)): \(refusal.reason)")
+                    DriftFinding(
+                        code, section: refusal.section, instance: refusal.instance,
+                        expected: "automatic \(refusal.action)",
+                        observed: "refused since \(refusal.since.formatted(.iso8601)): \(refusal.reason)")
                 }
             }
         case .uncommittedChange:
             return { context in
                 context.snapshot.uncommitted.map { change in
                     let isHost = change.key == "hostsByName"
-                    return DriftFinding(code, section: isHost ? nil : change.entry, instance: isHost ? change.entry : nil,
-                                        expected: "\(change.datacenter) \(change.key) committed: \(change.before ?? "absent")",
-                                        observed: "staged: \(change.after ?? "absent")")
+                    return DriftFinding(
+                        code, section: isHost ? nil : change.entry, instance: isHost ? change.entry : nil,
+                        expected: "\(change.datacenter) \(change.key) committed: \(change.before ?? "absent")",
+                        observed: "staged: \(change.after ?? "absent")")
                 }
             }
         }
@@ -238,10 +272,13 @@ extension Drift {
 
     /// A check of each section's primary observation.
     private static func primaryCheck(_ code: DriftCode, _ check: @escaping @Sendable (Observation) -> (String, String)?)
-        -> @Sendable (DriftContext) -> [DriftFinding] {
+        -> @Sendable (DriftContext) -> [DriftFinding]
+    {
         { context in
             context.sections.compactMap { entry in
-                guard let observation = context.snapshot.observations[entry.primary.name], let (expected, observed) = check(observation) else { return nil }
+                guard let observation = context.snapshot.observations[entry.primary.name], let (expected, observed) = check(observation) else {
+                    return nil
+                }
                 return DriftFinding(code, section: entry.section.name, instance: entry.primary.name, expected: expected, observed: observed)
             }
         }
@@ -250,8 +287,11 @@ extension Drift {
     /// A check of each reachable replica of each section.
     private static func replicaCheck(
         _ code: DriftCode,
-        _ check: @escaping @Sendable ((instance: Instance, membership: Membership, observation: Observation),
-                                      (section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)])) -> (String, String)?
+        _ check:
+            @escaping @Sendable (
+                (instance: Instance, membership: Membership, observation: Observation),
+                (section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)])
+            ) -> (String, String)?
     ) -> @Sendable (DriftContext) -> [DriftFinding] {
         { context in
             context.sections.flatMap { entry in
@@ -265,12 +305,14 @@ extension Drift {
 
     /// A check of every reachable member (primary included) of each section.
     private static func memberCheck(_ code: DriftCode, _ check: @escaping @Sendable (Observation, Instance) -> (String, String)?)
-        -> @Sendable (DriftContext) -> [DriftFinding] {
+        -> @Sendable (DriftContext) -> [DriftFinding]
+    {
         { context in
             context.sections.flatMap { entry in
                 entry.members.compactMap { member in
                     guard let observation = context.snapshot.observations[member.instance.name], observation.reachable,
-                          let (expected, observed) = check(observation, member.instance) else { return nil }
+                        let (expected, observed) = check(observation, member.instance)
+                    else { return nil }
                     return DriftFinding(code, section: entry.section.name, instance: member.instance.name, expected: expected, observed: observed)
                 }
             }

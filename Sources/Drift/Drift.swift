@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Observation
 import Topology
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// How bad a finding is. Sorted most severe first.
 public enum Severity: String, Codable, Sendable, Comparable, CaseIterable {
@@ -69,8 +70,10 @@ public struct DriftSnapshot: Sendable {
     /// The site mirror beside what is committed; nil when no site mirror is set.
     public var mirror: MirrorReading?
 
-    public init(topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,
-                maxLag: Double = 5, heartbeatStaleAfter: Double = 10, observationStaleAfter: Double = 60) {
+    public init(
+        topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,
+        maxLag: Double = 5, heartbeatStaleAfter: Double = 10, observationStaleAfter: Double = 60
+    ) {
         self.topology = topology
         self.observations = observations
         self.uncommitted = uncommitted
@@ -137,7 +140,9 @@ public enum Drift {
         for detection in detections { findings += detection.detect(context) }
         if let section { findings = findings.filter { $0.section == section } }
         return findings.sorted {
-            ($0.severity, $0.section ?? "", $0.instance ?? "", $0.code.rawValue) < ($1.severity, $1.section ?? "", $1.instance ?? "", $1.code.rawValue)
+            ($0.severity, $0.section ?? "", $0.instance ?? "", $0.code.rawValue) < (
+                $1.severity, $1.section ?? "", $1.instance ?? "", $1.code.rawValue
+            )
         }
     }
 }
@@ -163,9 +168,10 @@ public struct DriftContext: Sendable {
             return (section, primary, members[section.name] ?? [])
         }
         addresses = Dictionary(snapshot.topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
-        byServerID = Dictionary(snapshot.observations.compactMap { name, observation in
-            observation.serverID.flatMap { snapshot.topology.instances[name] == nil ? nil : ($0, name) }
-        }, uniquingKeysWith: { a, b in min(a, b) })
+        byServerID = Dictionary(
+            snapshot.observations.compactMap { name, observation in
+                observation.serverID.flatMap { snapshot.topology.instances[name] == nil ? nil : ($0, name) }
+            }, uniquingKeysWith: { a, b in min(a, b) })
     }
 
     /// The instance a replication channel points at (by server id when known, else address).
@@ -176,10 +182,12 @@ public struct DriftContext: Sendable {
 
     /// Reachable observations of a section's replicas.
     func replicas(_ entry: (section: Section, primary: Instance, members: [(instance: Instance, membership: Membership)]))
-        -> [(instance: Instance, membership: Membership, observation: Observation)] {
+        -> [(instance: Instance, membership: Membership, observation: Observation)]
+    {
         entry.members.compactMap { member in
             guard member.instance.name != entry.primary.name, let observation = snapshot.observations[member.instance.name],
-                  observation.reachable else { return nil }
+                observation.reachable
+            else { return nil }
             return (member.instance, member.membership, observation)
         }
     }

@@ -30,7 +30,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         switch self {
         case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID: return .critical
         case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
-             .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
+            .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
             return .error
         case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused:
             return .warning
@@ -54,13 +54,15 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .heartbeatMissing: return "the primary has no heartbeat row to measure lag from"
         case .heartbeatStale: return "the primary's heartbeat is not being written"
         case .primaryHeartbeatStalled:
-            return "the agent's heartbeat writer on the primary has written nothing for longer than the limit: every replica's lag grows with it, and automatic depool waits for a second witness"
+            return
+                "the agent's heartbeat writer on the primary has written nothing for longer than the limit: every replica's lag grows with it, and automatic depool waits for a second witness"
         case .gtidNotUsed: return "a replica does not replicate with GTID"
         case .gtidStrictModeOff: return "gtid_strict_mode is off"
         case .binlogOff: return "the binary log is off"
         case .binlogFormatMismatch: return "a candidate's binlog_format differs from the primary's"
         case .noObservation: return "no agent reports this instance"
-        case .observationStale: return "an instance's observation is older than the limit (its agent stopped publishing), or dated in the future (a clock)"
+        case .observationStale:
+            return "an instance's observation is older than the limit (its agent stopped publishing), or dated in the future (a clock)"
         case .mirrorStale: return "the mirror applications read (etcd v2) differs from the committed configuration"
         case .unknownInstance: return "an agent reports an instance the source of truth does not have"
         case .uncommittedChange: return "staged objects not committed yet (informational: drift is judged against what is committed)"

@@ -1,10 +1,11 @@
 import CCurl
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// One HTTP POST over libcurl: the only code in Marina that calls libcurl.
 ///
@@ -27,9 +28,11 @@ final class CurlRequest {
     private var body: [CChar]
     private var sink = ResponseSink()
 
-    init(url: String, body: Data, headers extraHeaders: [String], tls: EtcdConfiguration.TLS?,
-         connectTimeout: Double, totalTimeout: Double?, method: String = "POST",
-         contentType: String = "application/json") throws {
+    init(
+        url: String, body: Data, headers extraHeaders: [String], tls: EtcdConfiguration.TLS?,
+        connectTimeout: Double, totalTimeout: Double?, method: String = "POST",
+        contentType: String = "application/json"
+    ) throws {
         Self.globalInit()
         guard let handle = curl_easy_init() else {
             throw TransportFailure(code: CURLE_FAILED_INIT, message: "curl_easy_init returned no handle")
@@ -82,11 +85,12 @@ final class CurlRequest {
         sink.onLine = onLine
         sink.isCancelled = isCancelled
         try set(CURLOPT_NOPROGRESS, 0)
-        try check(marina_curl_setopt_xferinfo_function(handle) { userdata, _, _, _, _ in
-            guard let userdata else { return 0 }
-            let sink = Unmanaged<ResponseSink>.fromOpaque(userdata).takeUnretainedValue()
-            return sink.isCancelled?() == true ? 1 : 0
-        })
+        try check(
+            marina_curl_setopt_xferinfo_function(handle) { userdata, _, _, _, _ in
+                guard let userdata else { return 0 }
+                let sink = Unmanaged<ResponseSink>.fromOpaque(userdata).takeUnretainedValue()
+                return sink.isCancelled?() == true ? 1 : 0
+            })
         let code = withSink { curl_easy_perform(handle) }
         guard code == CURLE_OK else { throw failure(code) }
         return status()

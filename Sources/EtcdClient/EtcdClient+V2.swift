@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 extension EtcdClient {
@@ -19,9 +19,11 @@ extension EtcdClient {
             let response: (status: Int, body: Data)
             do {
                 response = try await blockingV2 {
-                    try CurlRequest(url: "\(endpoint)/v2/keys/\(trimmed)", body: body, headers: headers, tls: configuration.tls,
-                                    connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
-                                    method: "PUT", contentType: "application/x-www-form-urlencoded").perform()
+                    try CurlRequest(
+                        url: "\(endpoint)/v2/keys/\(trimmed)", body: body, headers: headers, tls: configuration.tls,
+                        connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
+                        method: "PUT", contentType: "application/x-www-form-urlencoded"
+                    ).perform()
                 }
             } catch let failure as CurlRequest.TransportFailure {
                 attempts.append("\(endpoint): \(failure.message)")

@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A node of etcd's v2 keyspace as `GET /v2/keys/<path>` answers: a value, or a directory of nodes.
@@ -53,16 +53,21 @@ extension EtcdClient {
             let response: (status: Int, body: Data)
             do {
                 response = try await blockingV2 {
-                    try CurlRequest(url: url, body: Data(), headers: headers, tls: configuration.tls,
-                                    connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
-                                    method: "GET").perform()
+                    try CurlRequest(
+                        url: url, body: Data(), headers: headers, tls: configuration.tls,
+                        connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout,
+                        method: "GET"
+                    ).perform()
                 }
             } catch let failure as CurlRequest.TransportFailure {
                 attempts.append("\(endpoint): \(failure.message)")
                 continue
             }
             struct Answer: Decodable { var node: V2Node }
-            struct Failure: Decodable { var errorCode: Int; var message: String? }
+            struct Failure: Decodable {
+                var errorCode: Int
+                var message: String?
+            }
             if response.status == 200 {
                 do {
                     return try JSONDecoder().decode(Answer.self, from: response.body).node
@@ -72,12 +77,14 @@ extension EtcdClient {
             }
             if let failure = try? JSONDecoder().decode(Failure.self, from: response.body) {
                 if failure.errorCode == 100 { return nil }  // key not found
-                throw EtcdError(.server(grpcCode: -1, httpStatus: response.status),
-                                "v2 GET \(trimmed): error \(failure.errorCode) \(failure.message ?? "")")
+                throw EtcdError(
+                    .server(grpcCode: -1, httpStatus: response.status),
+                    "v2 GET \(trimmed): error \(failure.errorCode) \(failure.message ?? "")")
             }
             let text = String(String(decoding: response.body.prefix(300), as: UTF8.self).filter { $0 != "\n" && $0 != "\r" })
-            throw EtcdError(.server(grpcCode: -1, httpStatus: response.status),
-                            "v2 GET \(trimmed): \(text) (is etcd's v2 API on? etcd needs --enable-v2=true)")
+            throw EtcdError(
+                .server(grpcCode: -1, httpStatus: response.status),
+                "v2 GET \(trimmed): \(text) (is etcd's v2 API on? etcd needs --enable-v2=true)")
         }
         throw EtcdError(.unavailable(attempts: attempts), "no endpoint answered the v2 GET of \(trimmed)")
     }

@@ -1,12 +1,13 @@
 import BlockingIO
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One answer of a watch: the events of one or more revisions, in order.
@@ -30,14 +31,17 @@ extension EtcdClient {
     /// nothing repeated. It ends by throwing `EtcdError` with kind `.compacted` when the
     /// revision it needs has been compacted away; the caller then re-reads and watches again.
     /// Cancelling the consuming task (or dropping the stream) stops the watch within a second.
-    public func watch(_ key: String, prefix: Bool = false, startRevision: Int64? = nil, previousValues: Bool = false,
-                      reconnectDelay: Duration = .milliseconds(100)) -> AsyncThrowingStream<WatchResponse, Error> {
+    public func watch(
+        _ key: String, prefix: Bool = false, startRevision: Int64? = nil, previousValues: Bool = false,
+        reconnectDelay: Duration = .milliseconds(100)
+    ) -> AsyncThrowingStream<WatchResponse, Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchResponse.self, throwing: Error.self)
         let cancelled = CancellationFlag()
         continuation.onTermination = { _ in cancelled.set() }
         let thread = BlockingQueue(label: "etcd watch \(key)")
-        let loop = WatchLoop(client: self, key: key, prefix: prefix, nextRevision: startRevision, previousValues: previousValues,
-                             reconnectDelay: reconnectDelay, cancelled: cancelled, continuation: continuation)
+        let loop = WatchLoop(
+            client: self, key: key, prefix: prefix, nextRevision: startRevision, previousValues: previousValues,
+            reconnectDelay: reconnectDelay, cancelled: cancelled, continuation: continuation)
         thread.start { loop.run() }
         return stream
     }
@@ -97,8 +101,9 @@ private struct WatchLoop: Sendable {
         do {
             let headers = try client.authorizationHeaders()
             let payload = try JSONValue.object(["create_request": .object(create)]).data()
-            let request = try CurlRequest(url: endpoint + "/v3/watch", body: payload, headers: headers, tls: client.configuration.tls,
-                                          connectTimeout: client.configuration.connectTimeout, totalTimeout: nil)
+            let request = try CurlRequest(
+                url: endpoint + "/v3/watch", body: payload, headers: headers, tls: client.configuration.tls,
+                connectTimeout: client.configuration.connectTimeout, totalTimeout: nil)
             var owed = next
             var sawEvents = false
             defer {
@@ -131,7 +136,8 @@ private struct WatchLoop: Sendable {
             if compacted > 0 {
                 return .finished(EtcdError(.compacted(compactRevision: compacted), "watch of \(key) from revision \(next ?? 0)"))
             }
-            return .finished(EtcdError(.server(grpcCode: -1, httpStatus: 200), "watch of \(key) canceled: \(result.cancel_reason ?? "no reason given")"))
+            return .finished(
+                EtcdError(.server(grpcCode: -1, httpStatus: 200), "watch of \(key) canceled: \(result.cancel_reason ?? "no reason given")"))
         }
         let headerRevision = Wire.int(result.header?.revision)
         if result.created == true, next == nil {
@@ -140,8 +146,9 @@ private struct WatchLoop: Sendable {
         guard let rawEvents = result.events, !rawEvents.isEmpty else { return nil }
         do {
             let events = try rawEvents.map { event in
-                WatchEvent(kind: event.type == "DELETE" ? .delete : .put, kv: try (event.kv ?? Wire.KV()).model(),
-                           previous: try event.prev_kv?.model())
+                WatchEvent(
+                    kind: event.type == "DELETE" ? .delete : .put, kv: try (event.kv ?? Wire.KV()).model(),
+                    previous: try event.prev_kv?.model())
             }
             if let last = events.last { next = last.kv.modRevision + 1 }
             delivered = true

@@ -1,10 +1,11 @@
 import BlockingIO
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A client of etcd's v3 API through its JSON gateway, over libcurl.
 ///
@@ -38,8 +39,10 @@ public final class EtcdClient: Sendable {
     /// Reads one key, or with `prefix` every key that starts with `key`, at the latest
     /// revision or at `revision`.
     /// With `keysOnly`, values come back empty (for listing large values cheaply).
-    public func get(_ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil,
-                    keysOnly: Bool = false) async throws -> RangeResult {
+    public func get(
+        _ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil,
+        keysOnly: Bool = false
+    ) async throws -> RangeResult {
         var body = Wire.rangeBody(key, prefix: prefix)
         if let revision { body["revision"] = .string(String(revision)) }
         if let limit { body["limit"] = .string(String(limit)) }
@@ -97,7 +100,8 @@ public final class EtcdClient: Sendable {
 
     /// Discards history before `revision`; watches from older revisions then fail with `.compacted`.
     public func compact(_ revision: Int64, physical: Bool = false) async throws {
-        let _: Wire.PutResponse = try await call("/v3/kv/compaction", ["revision": .string(String(revision)), "physical": .bool(physical)], idempotent: true)
+        let _: Wire.PutResponse = try await call(
+            "/v3/kv/compaction", ["revision": .string(String(revision)), "physical": .bool(physical)], idempotent: true)
     }
 
     // MARK: Leases
@@ -132,7 +136,8 @@ public final class EtcdClient: Sendable {
 
     /// A lease's remaining time and the keys bound to it.
     public func leaseStatus(_ leaseID: Int64) async throws -> LeaseStatus {
-        let response: Wire.LeaseTimeToLiveResponse = try await call("/v3/lease/timetolive", ["ID": .string(String(leaseID)), "keys": true], idempotent: true)
+        let response: Wire.LeaseTimeToLiveResponse = try await call(
+            "/v3/lease/timetolive", ["ID": .string(String(leaseID)), "keys": true], idempotent: true)
         let remaining = Wire.int(response.TTL)
         let keys = try (response.keys ?? []).map { String(decoding: try Wire.decode64($0), as: UTF8.self) }
         return LeaseStatus(id: leaseID, remaining: remaining >= 0 ? remaining : nil, granted: Wire.int(response.grantedTTL), keys: keys)
@@ -189,8 +194,9 @@ public final class EtcdClient: Sendable {
             let endpoint = endpoints[index]
             let response: (status: Int, body: Data)
             do {
-                let request = try CurlRequest(url: endpoint + path, body: payload, headers: headers, tls: configuration.tls,
-                                              connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout)
+                let request = try CurlRequest(
+                    url: endpoint + path, body: payload, headers: headers, tls: configuration.tls,
+                    connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout)
                 response = try request.perform()
             } catch let failure as CurlRequest.TransportFailure {
                 guard failure.requestNotSent || idempotent else {

@@ -36,8 +36,10 @@ public struct EtcdConfiguration: Sendable, CustomStringConvertible {
     /// Seconds for a whole unary request.
     public var requestTimeout: Double
 
-    public init(endpoints: [String], tls: TLS? = nil, credentials: Credentials? = nil,
-                connectTimeout: Double = 2, requestTimeout: Double = 5) {
+    public init(
+        endpoints: [String], tls: TLS? = nil, credentials: Credentials? = nil,
+        connectTimeout: Double = 2, requestTimeout: Double = 5
+    ) {
         // A trailing slash is dropped (`http://host:2379/`), but not from `http://`, so that the
         // error for an endpoint without a host shows what was written.
         self.endpoints = endpoints.map { $0.hasSuffix("/") && !$0.hasSuffix("//") ? String($0.dropLast()) : $0 }
@@ -87,7 +89,8 @@ extension EtcdConfiguration {
         try Self.checkEndpoints(endpoints, setting: setting)
         for (name, value) in [("connect timeout", connectTimeout), ("request timeout", requestTimeout)]
         where !value.isFinite || value <= 0 || value > Self.longestTimeout {
-            throw EtcdConfigurationError(setting: setting, problem: "has an unusable \(name) of \(value) seconds (must be above 0 and at most \(Int(Self.longestTimeout)))")
+            throw EtcdConfigurationError(
+                setting: setting, problem: "has an unusable \(name) of \(value) seconds (must be above 0 and at most \(Int(Self.longestTimeout)))")
         }
     }
 

@@ -47,8 +47,10 @@ public protocol V2Store: Sendable {
 public typealias CoordinationStore = KeyValueStore & V2Store
 
 extension KeyValueStore {
-    public func get(_ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil,
-                    keysOnly: Bool = false) async throws -> RangeResult {
+    public func get(
+        _ key: String, prefix: Bool = false, revision: Int64? = nil, limit: Int64? = nil,
+        keysOnly: Bool = false
+    ) async throws -> RangeResult {
         try await range(key, prefix: prefix, revision: revision, limit: limit, keysOnly: keysOnly)
     }
 

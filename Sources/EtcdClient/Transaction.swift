@@ -30,7 +30,10 @@ public struct Compare: Sendable {
     }
 
     public enum Result: String, Sendable {
-        case equal = "EQUAL", notEqual = "NOT_EQUAL", greater = "GREATER", less = "LESS"
+        case equal = "EQUAL"
+        case notEqual = "NOT_EQUAL"
+        case greater = "GREATER"
+        case less = "LESS"
     }
 
     public var key: String

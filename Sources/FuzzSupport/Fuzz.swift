@@ -50,7 +50,8 @@ public enum Fuzz {
                 }
             default:
                 var lines = String(characters).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                let line = Int.random(in: 0..<lines.count, using: &generator), other = Int.random(in: 0..<lines.count, using: &generator)
+                let line = Int.random(in: 0..<lines.count, using: &generator)
+                let other = Int.random(in: 0..<lines.count, using: &generator)
                 switch Int.random(in: 0..<3, using: &generator) {
                 case 0: lines.insert(lines[line], at: other)
                 case 1: lines.swapAt(line, other)
@@ -65,8 +66,10 @@ public enum Fuzz {
     /// Runs `rounds` inputs through `parse`: two in three a mutated `sample`, one in three random
     /// bytes. A round may parse or throw; `check` sees each error (with the input, to report).
     /// `MARINA_FUZZ_ROUNDS` sets another number of rounds, for a longer run by hand.
-    public static func run(seed: UInt64, rounds: Int = 300, sample: String, _ parse: (String) throws -> Void,
-                    check: (any Error, String) -> Void) {
+    public static func run(
+        seed: UInt64, rounds: Int = 300, sample: String, _ parse: (String) throws -> Void,
+        check: (any Error, String) -> Void
+    ) {
         var generator = SeededGenerator(seed: seed)
         for round in 0..<(ProcessInfo.processInfo.environment["MARINA_FUZZ_ROUNDS"].flatMap { Int($0) } ?? rounds) {
             let text = round % 3 == 2 ? String(decoding: bytes(&generator), as: UTF8.self) : mutate(sample, &generator)

@@ -1,5 +1,5 @@
-@_exported import SQLText
 import BlockingIO
+@_exported import SQLText
 
 /// An `async` connection to one `mariadbd`.
 ///

@@ -23,8 +23,10 @@ public struct MariaDBConfiguration: Sendable, CustomStringConvertible {
         /// Check that the server's certificate is signed by `caFile` and names the host.
         public var verifyServerCertificate: Bool
 
-        public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
-                    verifyServerCertificate: Bool = true) {
+        public init(
+            caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
+            verifyServerCertificate: Bool = true
+        ) {
             self.caFile = caFile
             self.certificateFile = certificateFile
             self.keyFile = keyFile
@@ -43,8 +45,10 @@ public struct MariaDBConfiguration: Sendable, CustomStringConvertible {
     public var writeTimeout: Int
     public var tls: TLS?
 
-    public init(endpoint: Endpoint, user: String, password: String? = nil, database: String? = nil,
-                connectTimeout: Int = 5, readTimeout: Int = 30, writeTimeout: Int = 30, tls: TLS? = nil) {
+    public init(
+        endpoint: Endpoint, user: String, password: String? = nil, database: String? = nil,
+        connectTimeout: Int = 5, readTimeout: Int = 30, writeTimeout: Int = 30, tls: TLS? = nil
+    ) {
         self.endpoint = endpoint
         self.user = user
         self.password = password

@@ -14,8 +14,9 @@ public final class MariaDBConnection {
     public init(_ configuration: MariaDBConfiguration) throws {
         try LibraryInitialization.ensure()
         guard let handle = mysql_init(nil) else {
-            throw MariaDBError(code: UInt32(CR_OUT_OF_MEMORY), sqlState: "HY000", message: "mysql_init returned no handle (out of memory)",
-                               operation: .initialize, endpoint: configuration.endpoint.description)
+            throw MariaDBError(
+                code: UInt32(CR_OUT_OF_MEMORY), sqlState: "HY000", message: "mysql_init returned no handle (out of memory)",
+                operation: .initialize, endpoint: configuration.endpoint.description)
         }
         self.handle = handle
         self.configuration = configuration
@@ -48,8 +49,9 @@ public final class MariaDBConnection {
     /// returned and the others are read and discarded, so the connection stays usable.
     public func query(_ sql: String) throws -> QueryResult {
         guard isOpen else {
-            throw MariaDBError(code: UInt32(CR_SERVER_GONE_ERROR), sqlState: "HY000", message: "the connection was closed",
-                               operation: .query, endpoint: configuration.endpoint.description)
+            throw MariaDBError(
+                code: UInt32(CR_SERVER_GONE_ERROR), sqlState: "HY000", message: "the connection was closed",
+                operation: .query, endpoint: configuration.endpoint.description)
         }
         let started = ContinuousClock.now
         do {
@@ -142,8 +144,9 @@ public final class MariaDBConnection {
             // Errors in these files are reported by mysql_real_connect.
             _ = mysql_ssl_set(handle, tls.keyFile, tls.certificateFile, tls.caFile, nil, nil)
             try check(marina_mysql_option_bool(handle, MYSQL_OPT_SSL_ENFORCE, 1), "TLS enforce")
-            try check(marina_mysql_option_bool(handle, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, tls.verifyServerCertificate ? 1 : 0),
-                      "TLS verify")
+            try check(
+                marina_mysql_option_bool(handle, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, tls.verifyServerCertificate ? 1 : 0),
+                "TLS verify")
         }
     }
 
@@ -161,8 +164,9 @@ public final class MariaDBConnection {
 
     private func check(_ status: Int32, _ what: String) throws {
         guard status == 0 else {
-            throw MariaDBError(code: UInt32(CR_UNKNOWN_ERROR), sqlState: "HY000", message: "could not set the \(what) option",
-                               operation: .configure, endpoint: configuration.endpoint.description)
+            throw MariaDBError(
+                code: UInt32(CR_UNKNOWN_ERROR), sqlState: "HY000", message: "could not set the \(what) option",
+                operation: .configure, endpoint: configuration.endpoint.description)
         }
     }
 

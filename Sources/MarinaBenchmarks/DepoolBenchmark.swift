@@ -18,30 +18,35 @@ func benchmarkDepool(marina: String, runs: Int) async throws {
     let directory = NSTemporaryDirectory() + "marina-bench-depool-\(getpid())"
     let up = try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2, agentExecutable: marina))
     defer { _ = try? Sandbox.down(directory: directory, purge: true) }
-    try await Sandbox.startController(directory: directory, executable: marina, depool: """
-        depool:
-          interval: 0.25
-          depool_lag: 2
-          depool_after: 0
-          repool_lag: 1.5
-          repool_after: 0.5
-          ladder: [100]
-          step_pause: 0
-          min_interval: 0.5
-        """)
+    try await Sandbox.startController(
+        directory: directory, executable: marina,
+        depool: """
+            depool:
+              interval: 0.25
+              depool_lag: 2
+              depool_after: 0
+              repool_lag: 1.5
+              repool_after: 0.5
+              ladder: [100]
+              step_pause: 0
+              min_interval: 0.5
+            """)
     let state = up.state
     let store = TopologyStore(etcd: EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url])))
     func pooled() async throws -> Bool {
         try await store.read().committed.configs[state.datacenter]?.sectionLoads["s1"]?.last?["db1002"] != nil
     }
-    let replica = try await MariaDBClient.connect(MariaDBConfiguration(endpoint: .socket(path: state.instance(named: "db1002")!.socket),
-                                                                       user: "root", readTimeout: 60))
+    let replica = try await MariaDBClient.connect(
+        MariaDBConfiguration(
+            endpoint: .socket(path: state.instance(named: "db1002")!.socket),
+            user: "root", readTimeout: 60))
     let parse = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
     var delays = [Double]()
     for run in 0..<runs {
         try await replica.execute("FLUSH TABLES WITH READ LOCK")
         guard let ts = try await replica.query("SELECT ts FROM heartbeat.heartbeat WHERE shard = 's1' ORDER BY ts DESC LIMIT 1").first?["ts"],
-              let applied = try? parse.parse(ts + "Z") else {
+            let applied = try? parse.parse(ts + "Z")
+        else {
             throw BenchmarkError("no heartbeat row on db1002")
         }
         let crossing = applied.addingTimeInterval(2)

@@ -14,14 +14,19 @@ import Operations
 
 func benchmarkSwitchover(marina: String, runs: Int) async throws {
     let directory = NSTemporaryDirectory() + "marina-bench-switchover-\(getpid())"
-    let state = try await Sandbox.up(.init(directory: directory, sections: 1, replicas: 2, agentExecutable: marina,
-                                           controllerExecutable: marina)).state
+    let state = try await Sandbox.up(
+        .init(
+            directory: directory, sections: 1, replicas: 2, agentExecutable: marina,
+            controllerExecutable: marina)
+    ).state
     defer { _ = try? Sandbox.down(directory: directory, purge: true) }
     let load = try LoadGenerator(state: state, rate: 200)
     await load.start()
     try await Task.sleep(for: .seconds(1))
 
-    var commands = [Double](), windows = [Double](), steps = [String: [Double]]()
+    var commands = [Double]()
+    var windows = [Double]()
+    var steps = [String: [Double]]()
     let targets = ["db1002", "db1003", "db1001"]
     for run in 0..<runs {
         let process = Process()
@@ -51,18 +56,21 @@ func benchmarkSwitchover(marina: String, runs: Int) async throws {
 
     print("switchover under \(Int(Double(report.acknowledged.count) / report.seconds)) writes/s, \(runs) runs:")
     print("  whole command (marina switchover ... --yes): " + describe(commands))
-    print("  write window (journal, read_only=ON sent to read_only=OFF answered): " + describe(windows) + "  p99 "
-          + String(format: "%.1f ms", percentile(windows.sorted(), 0.99) * 1000))
-    print("  outage seen by the application (first refused write to next acknowledged): "
-          + describe(report.outages.map { $0 / 1000 }) + "  p99 " + String(format: "%.1f ms", percentile(report.outages.sorted(), 0.99)))
+    print(
+        "  write window (journal, read_only=ON sent to read_only=OFF answered): " + describe(windows) + "  p99 "
+            + String(format: "%.1f ms", percentile(windows.sorted(), 0.99) * 1000))
+    print(
+        "  outage seen by the application (first refused write to next acknowledged): "
+            + describe(report.outages.map { $0 / 1000 }) + "  p99 " + String(format: "%.1f ms", percentile(report.outages.sorted(), 0.99)))
     print("  window by step (median ms):")
     for action in StepAction.allCases {
         guard let samples = steps[action.rawValue] else { continue }
         print("    \(action.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) " + describe(samples))
     }
-    print("  acknowledged writes \(report.acknowledged.count), missing on any instance \(missing); "
-          + "@@read_only samples \(report.samples) (one every \(String(format: "%.1f", report.seconds * 1000 / Double(max(report.samples, 1)))) ms), "
-          + "with two writable instances \(report.twoWritersSamples)")
+    print(
+        "  acknowledged writes \(report.acknowledged.count), missing on any instance \(missing); "
+            + "@@read_only samples \(report.samples) (one every \(String(format: "%.1f", report.seconds * 1000 / Double(max(report.samples, 1)))) ms), "
+            + "with two writable instances \(report.twoWritersSamples)")
 }
 
 struct BenchmarkError: Error, CustomStringConvertible {

@@ -1,7 +1,7 @@
+import Drift
 import EtcdClient
 import Foundation
 import MarinaSandbox
-import Drift
 import Observation
 import Topology
 import TopologyStore
@@ -36,7 +36,8 @@ import TopologyStore
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let rank = p * Double(sorted.count - 1)
-    let low = Int(rank.rounded(.down)), high = Int(rank.rounded(.up))
+    let low = Int(rank.rounded(.down))
+    let high = Int(rank.rounded(.up))
     return sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low))
 }
 
@@ -44,7 +45,9 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 func describe(_ samples: [Double]) -> String {
     let sorted = samples.sorted()
     let milliseconds = percentile(sorted, 0.5) < 1
-    let scale = milliseconds ? 1000.0 : 1.0, unit = milliseconds ? "ms" : "s", format = milliseconds ? "%.1f" : "%.2f"
+    let scale = milliseconds ? 1000.0 : 1.0
+    let unit = milliseconds ? "ms" : "s"
+    let format = milliseconds ? "%.1f" : "%.2f"
     let value = { (x: Double) in String(format: format, x * scale) + " " + unit }
     return "n=\(sorted.count)  median \(value(percentile(sorted, 0.5)))  min \(value(sorted.first ?? .nan))  "
         + "p90 \(value(percentile(sorted, 0.9)))  max \(value(sorted.last ?? .nan))"
@@ -86,8 +89,11 @@ func largeTopology() -> Topology {
             let instance = "db\(section)\(String(format: "%03d", index))"
             topology.instances[instance] = Instance(
                 name: instance, host: "10.\(section).0.\(index)", datacenter: "eqiad", candidatePrimary: index <= 3,
-                sections: [name: Membership(pooled: true, weight: index == 1 ? 0 : 100 + index,
-                                            groups: index % 5 == 0 ? ["vslow": GroupMembership(weight: 50)] : [:])])
+                sections: [
+                    name: Membership(
+                        pooled: true, weight: index == 1 ? 0 : 100 + index,
+                        groups: index % 5 == 0 ? ["vslow": GroupMembership(weight: 50)] : [:])
+                ])
         }
     }
     return topology
@@ -104,7 +110,8 @@ func benchmarkConfigCommit(runs: Int, marina: String?) async throws {
         fatalError("the benchmark topology was refused")
     }
     _ = try await store.commit(message: "initial", by: actor)
-    var library = [Double](), command = [Double]()
+    var library = [Double]()
+    var command = [Double]()
     for run in 0..<runs {
         _ = try await store.apply(.setWeight(instance: "db1002", section: "s1", group: nil, weight: 200 + run), by: actor)
         let clock = ContinuousClock()
@@ -140,7 +147,8 @@ func processTicks(_ pid: Int32) -> Double {
 func residentMegabytes(_ pid: Int32) -> Double {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
     guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
     return kilobytes / 1024
 }
 
@@ -174,9 +182,11 @@ func benchmarkAgent(marina: String, seconds duration: Int) async throws {
         if response.events.contains(where: { $0.kv.modRevision >= to }) || response.headerRevision >= to { break }
     }
     let perInstancePer5s = Double(writes) / Double(sandbox.instances.count) / (elapsed / 5)
-    print(String(format: "agent, %d instances, 1 s interval, %.0f s: CPU %.2f%% of one core; RSS max %.1f MB, median %.1f MB; "
-                 + "%d observation writes = %.2f per instance per 5 s",
-                 sandbox.instances.count, elapsed, cpu, resident.max() ?? 0, percentile(resident.sorted(), 0.5), writes, perInstancePer5s))
+    print(
+        String(
+            format: "agent, %d instances, 1 s interval, %.0f s: CPU %.2f%% of one core; RSS max %.1f MB, median %.1f MB; "
+                + "%d observation writes = %.2f per instance per 5 s",
+            sandbox.instances.count, elapsed, cpu, resident.max() ?? 0, percentile(resident.sorted(), 0.5), writes, perInstancePer5s))
 }
 
 func driftSnapshot() -> DriftSnapshot {
@@ -190,10 +200,12 @@ func driftSnapshot() -> DriftSnapshot {
         for index in 1...20 {
             let instance = "db\(section)\(String(format: "%03d", index))"
             let host = "10.\(section / 250).\(section % 250).\(index)"
-            topology.instances[instance] = Instance(name: instance, host: host, datacenter: "eqiad", candidatePrimary: index <= 3,
-                                                    sections: [name: Membership(pooled: true, weight: index == 1 ? 0 : 100)])
-            var observation = Observation(instance: instance, agent: "host\(section)", agentStartedAt: now, observedAt: now, reachable: true,
-                                          lastGoodProbeAt: now)
+            topology.instances[instance] = Instance(
+                name: instance, host: host, datacenter: "eqiad", candidatePrimary: index <= 3,
+                sections: [name: Membership(pooled: true, weight: index == 1 ? 0 : 100)])
+            var observation = Observation(
+                instance: instance, agent: "host\(section)", agentStartedAt: now, observedAt: now, reachable: true,
+                lastGoodProbeAt: now)
             observation.serverID = section * 1000 + index
             observation.readOnly = index != 1
             observation.gtidStrictMode = true
@@ -203,11 +215,14 @@ func driftSnapshot() -> DriftSnapshot {
             observation.gtidCurrentPos = observation.gtidBinlogPos
             observation.heartbeatLag = 0.2
             if index != 1 {
-                observation.replication = [ReplicationChannel(sourceHost: "10.\(section / 250).\(section % 250).1", sourcePort: 3306,
-                                                              sourceServerID: section * 1000 + 1, ioThread: "Yes", sqlThread: "Yes", usingGTID: "Slave_Pos")]
+                observation.replication = [
+                    ReplicationChannel(
+                        sourceHost: "10.\(section / 250).\(section % 250).1", sourcePort: 3306,
+                        sourceServerID: section * 1000 + 1, ioThread: "Yes", sqlThread: "Yes", usingGTID: "Slave_Pos")
+                ]
             }
-            if (section * 20 + index) % 100 == 7 { observation.heartbeatLag = 30 }          // 1% lagging
-            if (section * 20 + index) % 1000 == 13 { observation.readOnly = false }          // some writable replicas
+            if (section * 20 + index) % 100 == 7 { observation.heartbeatLag = 30 }  // 1% lagging
+            if (section * 20 + index) % 1000 == 13 { observation.readOnly = false }  // some writable replicas
             observations[instance] = observation
         }
     }
@@ -225,11 +240,15 @@ func benchmarkDrift(runs: Int) {
         count = Drift.findings(snapshot).count
         samples.append(seconds(clock.now - start))
     }
-    print("drift, \(snapshot.topology.instances.count) instances in \(snapshot.topology.sections.count) sections, \(count) findings: " + describe(samples))
+    print(
+        "drift, \(snapshot.topology.instances.count) instances in \(snapshot.topology.sections.count) sections, \(count) findings: "
+            + describe(samples))
 }
 
 let arguments = CommandLine.arguments.dropFirst()
-let runs = arguments.firstIndex(of: "--runs").flatMap { arguments.index(after: $0) < arguments.endIndex ? Int(arguments[arguments.index(after: $0)]) : nil } ?? 10
+let runs =
+    arguments.firstIndex(of: "--runs").flatMap { arguments.index(after: $0) < arguments.endIndex ? Int(arguments[arguments.index(after: $0)]) : nil }
+    ?? 10
 switch arguments.first {
 case "sandbox-up":
     try await benchmarkSandboxUp(runs: runs)
@@ -258,6 +277,7 @@ case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
-    FileHandle.standardError.write(Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|depool [--runs N] [--seconds N] [--marina PATH]\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|depool [--runs N] [--seconds N] [--marina PATH]\n".utf8))
     exit(2)
 }

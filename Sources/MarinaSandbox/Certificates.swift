@@ -27,19 +27,26 @@ public struct Certificates: Codable, Sendable, Equatable {
         let clientExtensions = path("client.ext")
         try "extendedKeyUsage=clientAuth\n".write(toFile: clientExtensions, atomically: true, encoding: .utf8)
 
-        try run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-                 "-subj", "/CN=Marina sandbox CA", "-keyout", path("ca-key.pem"), "-out", path("ca.pem")])
+        try run([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+            "-subj", "/CN=Marina sandbox CA", "-keyout", path("ca-key.pem"), "-out", path("ca.pem"),
+        ])
         for (name, subject, ext) in [("server", "/CN=127.0.0.1", extensions), ("client", "/CN=marina", clientExtensions)] {
-            try run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject,
-                     "-keyout", path("\(name)-key.pem"), "-out", path("\(name).csr")])
-            try run(["x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
-                     "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", path("\(name).pem")])
+            try run([
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", subject,
+                "-keyout", path("\(name)-key.pem"), "-out", path("\(name).csr"),
+            ])
+            try run([
+                "x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
+                "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", path("\(name).pem"),
+            ])
         }
         for key in ["ca-key.pem", "server-key.pem", "client-key.pem"] {
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path(key))
         }
         try? FileManager.default.removeItem(atPath: log)
-        return Certificates(caFile: path("ca.pem"), serverCertificate: path("server.pem"), serverKey: path("server-key.pem"),
-                            clientCertificate: path("client.pem"), clientKey: path("client-key.pem"))
+        return Certificates(
+            caFile: path("ca.pem"), serverCertificate: path("server.pem"), serverKey: path("server-key.pem"),
+            clientCertificate: path("client.pem"), clientKey: path("client-key.pem"))
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Starting and stopping the server processes of a sandbox.
@@ -12,8 +13,10 @@ import Glibc
 /// that the system has since reused for another program is never touched.
 public enum ChildProcess {
     /// Starts `executable` with `arguments`, stdout and stderr appended to `logFile`.
-    public static func spawn(_ executable: String, _ arguments: [String], logFile: String,
-                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> pid_t {
+    public static func spawn(
+        _ executable: String, _ arguments: [String], logFile: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> pid_t {
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         defer { posix_spawn_file_actions_destroy(&fileActions) }
@@ -146,7 +149,8 @@ public enum ChildProcess {
 
     private static func isZombie(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.first == "Z"
     }

@@ -15,9 +15,10 @@ public struct Credentials: Sendable {
     public var agentFile: String { (path as NSString).deletingLastPathComponent + "/agent.cnf" }
 
     static func create(in directory: String) throws -> Credentials {
-        let credentials = Credentials(path: directory + "/credentials.cnf", adminPassword: randomPassword(), replicationPassword: randomPassword(),
-                                      agentPassword: randomPassword(), controllerPassword: randomPassword(),
-                                      applicationPassword: randomPassword())
+        let credentials = Credentials(
+            path: directory + "/credentials.cnf", adminPassword: randomPassword(), replicationPassword: randomPassword(),
+            agentPassword: randomPassword(), controllerPassword: randomPassword(),
+            applicationPassword: randomPassword())
         let text = """
             # Marina sandbox credentials; readable by their owner only.
             [client]
@@ -43,8 +44,9 @@ public struct Credentials: Sendable {
 
             """
         try writePrivately(text, to: credentials.path, directory: directory)
-        try writePrivately("[client]\nuser=\(Sandbox.agentUser)\npassword=\(credentials.agentPassword)\n", to: credentials.agentFile,
-                           directory: directory)
+        try writePrivately(
+            "[client]\nuser=\(Sandbox.agentUser)\npassword=\(credentials.agentPassword)\n", to: credentials.agentFile,
+            directory: directory)
         return credentials
     }
 
@@ -58,9 +60,10 @@ public struct Credentials: Sendable {
             }
             return password
         }
-        return Credentials(path: path, adminPassword: try password("client"), replicationPassword: try password("marina-replication"),
-                           agentPassword: try password("marina-agent"), controllerPassword: try password("marina-controller"),
-                           applicationPassword: try password("marina-app"))
+        return Credentials(
+            path: path, adminPassword: try password("client"), replicationPassword: try password("marina-replication"),
+            agentPassword: try password("marina-agent"), controllerPassword: try password("marina-controller"),
+            applicationPassword: try password("marina-app"))
     }
 
     /// Creates `path` with mode 600 before writing the secret into it, so it is never readable by others.

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An initialised MariaDB data directory, made once per MariaDB build and copied for each
@@ -35,10 +36,12 @@ public enum DatadirTemplate {
         let building = "\(template).building-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try? FileManager.default.removeItem(atPath: building)
         let log = building + ".log"
-        let status = try ChildProcess.run(toolchain.installDB, [
-            "--no-defaults", "--user=root", "--datadir=\(building)", "--auth-root-authentication-method=normal",
-            "--skip-test-db", "--skip-name-resolve",
-        ], logFile: log)
+        let status = try ChildProcess.run(
+            toolchain.installDB,
+            [
+                "--no-defaults", "--user=root", "--datadir=\(building)", "--auth-root-authentication-method=normal",
+                "--skip-test-db", "--skip-name-resolve",
+            ], logFile: log)
         guard status == 0 else {
             let tail = ChildProcess.logTail([log], characters: 500)
             throw SandboxError.setupFailed(what: "the MariaDB data directory template", detail: "mariadb-install-db exited \(status): \(tail)")
@@ -58,7 +61,8 @@ public enum DatadirTemplate {
         ].compactMap { $0 }
         for candidate in candidates {
             if (try? FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: true)) != nil,
-               FileManager.default.isWritableFile(atPath: candidate) {
+                FileManager.default.isWritableFile(atPath: candidate)
+            {
                 return candidate
             }
         }

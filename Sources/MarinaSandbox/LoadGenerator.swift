@@ -36,9 +36,12 @@ public actor LoadGenerator {
     public init(state: SandboxState, section: String = "s1", rate: Double = 200) throws {
         let credentials = try Credentials.load(from: state.credentialsFile)
         targets = state.instances(in: section).map { instance in
-            Target(name: instance.name, configuration: MariaDBConfiguration(
-                endpoint: .tcp(host: instance.host, port: instance.port), user: Sandbox.applicationUser, password: credentials.applicationPassword,
-                database: Sandbox.loadDatabase, connectTimeout: 1, readTimeout: 2, writeTimeout: 2))
+            Target(
+                name: instance.name,
+                configuration: MariaDBConfiguration(
+                    endpoint: .tcp(host: instance.host, port: instance.port), user: Sandbox.applicationUser,
+                    password: credentials.applicationPassword,
+                    database: Sandbox.loadDatabase, connectTimeout: 1, readTimeout: 2, writeTimeout: 2))
         }
         interval = .microseconds(Int(1_000_000 / rate))
     }
@@ -55,7 +58,8 @@ public actor LoadGenerator {
         running = false
         for task in tasks { await task.value }
         tasks = []
-        report.seconds = Double((ContinuousClock.now - startedAt).components.seconds)
+        report.seconds =
+            Double((ContinuousClock.now - startedAt).components.seconds)
             + Double((ContinuousClock.now - startedAt).components.attoseconds) / 1e18
         return report
     }
@@ -146,7 +150,8 @@ public actor LoadGenerator {
     /// is still writable after the second answered writable: then both were at that moment.
     public static func confirmTwoWriters(_ writable: [MariaDBClient]) async -> Bool {
         guard writable.count >= 2 else { return false }
-        let first = writable[0], second = writable[1]
+        let first = writable[0]
+        let second = writable[1]
         guard await isWritable(first), await isWritable(second) else { return false }
         return await isWritable(first)
     }
@@ -154,8 +159,10 @@ public actor LoadGenerator {
     /// The acknowledged ids missing on `instance` (after it caught up with its source).
     public static func missing(_ acknowledged: [UInt64], on instance: SandboxState.Instance, state: SandboxState) async throws -> [UInt64] {
         let credentials = try Credentials.load(from: state.credentialsFile)
-        let client = try await MariaDBClient.connect(MariaDBConfiguration(endpoint: .socket(path: instance.socket), user: Sandbox.adminUser,
-                                                                          password: credentials.adminPassword))
+        let client = try await MariaDBClient.connect(
+            MariaDBConfiguration(
+                endpoint: .socket(path: instance.socket), user: Sandbox.adminUser,
+                password: credentials.adminPassword))
         defer { Task { await client.close() } }
         var present = Set<UInt64>()
         for row in try await client.query("SELECT id FROM \(Sandbox.loadDatabase).writes").rows {

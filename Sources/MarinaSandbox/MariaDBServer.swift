@@ -22,8 +22,10 @@ public enum MariaDBServer {
     }
 
     /// Waits until the server accepts a connection on its socket, or throws naming its error log.
-    public static func waitReady(name: String, socket: String, pid: Int32, marker: String, errorLog: String,
-                                 timeout: Double = 30) async throws -> MariaDBClient {
+    public static func waitReady(
+        name: String, socket: String, pid: Int32, marker: String, errorLog: String,
+        timeout: Double = 30
+    ) async throws -> MariaDBClient {
         let deadline = Date().addingTimeInterval(timeout)
         var lastError = "no answer"
         while Date() < deadline {

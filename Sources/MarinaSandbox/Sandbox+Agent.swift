@@ -4,19 +4,24 @@ import Foundation
 extension Sandbox {
     /// The agent configuration for a sandbox: every instance over its socket as the agent's
     /// user, shard = section, the sandbox's datacenter as the primary datacenter.
-    public static func agentConfiguration(for state: SandboxState, credentialsFile: String, interval: Double = 1, leaseTTL: Int = 10,
-                                          writeHeartbeat: Bool = false) -> String {
-        var lines = [
-            "# Written by marina sandbox: the agent watching every instance of this sandbox.",
-            "interval: \(interval)",
-            "lease_ttl: \(leaseTTL)",
-        ] + etcdSection(state)
+    public static func agentConfiguration(
+        for state: SandboxState, credentialsFile: String, interval: Double = 1, leaseTTL: Int = 10,
+        writeHeartbeat: Bool = false
+    ) -> String {
+        var lines =
+            [
+                "# Written by marina sandbox: the agent watching every instance of this sandbox.",
+                "interval: \(interval)",
+                "lease_ttl: \(leaseTTL)",
+            ] + etcdSection(state)
         lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
         if writeHeartbeat { lines.append("  write: true") }
         lines.append("instances:")
         for instance in state.instances {
-            lines += ["  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
-                      "    shard: \(instance.section)"]
+            lines += [
+                "  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
+                "    shard: \(instance.section)",
+            ]
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -31,25 +36,33 @@ extension Sandbox {
     /// agent's least-privilege account unless `credentialsFile` names another option file, and
     /// writes the heartbeat when no pt-heartbeat runs.
     @discardableResult
-    public static func startAgent(directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10,
-                                  credentialsFile: String? = nil) async throws -> Int32 {
+    public static func startAgent(
+        directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10,
+        credentialsFile: String? = nil
+    ) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
-        try await startAgent(executable, state: &state, credentials: credentials, credentialsFile: credentialsFile, interval: interval,
-                             leaseTTL: leaseTTL, writeHeartbeat: state.heartbeats.isEmpty)
+        try await startAgent(
+            executable, state: &state, credentials: credentials, credentialsFile: credentialsFile, interval: interval,
+            leaseTTL: leaseTTL, writeHeartbeat: state.heartbeats.isEmpty)
         return state.agent?.pid ?? 0
     }
 
     /// Starts `marina agent` for the sandbox and waits for its first observation of every instance.
-    static func startAgent(_ executable: String, state: inout SandboxState, credentials: Credentials, credentialsFile: String? = nil,
-                           interval: Double = 1, leaseTTL: Int = 10, writeHeartbeat: Bool) async throws {
+    static func startAgent(
+        _ executable: String, state: inout SandboxState, credentials: Credentials, credentialsFile: String? = nil,
+        interval: Double = 1, leaseTTL: Int = 10, writeHeartbeat: Bool
+    ) async throws {
         let configFile = state.directory + "/agent.yaml"
         let logFile = state.directory + "/agent.log"
-        try agentConfiguration(for: state, credentialsFile: credentialsFile ?? credentials.agentFile, interval: interval, leaseTTL: leaseTTL,
-                               writeHeartbeat: writeHeartbeat)
-            .write(toFile: configFile, atomically: true, encoding: .utf8)
+        try agentConfiguration(
+            for: state, credentialsFile: credentialsFile ?? credentials.agentFile, interval: interval, leaseTTL: leaseTTL,
+            writeHeartbeat: writeHeartbeat
+        )
+        .write(toFile: configFile, atomically: true, encoding: .utf8)
         // `marina-agent --config F` (the lean agent binary) or `marina agent --config F`.
-        let arguments = executable.hasSuffix("/marina-agent") || executable == "marina-agent"
+        let arguments =
+            executable.hasSuffix("/marina-agent") || executable == "marina-agent"
             ? ["--config", configFile] : ["agent", "--config", configFile]
         let pid = try ChildProcess.spawn(executable, arguments, logFile: logFile)
         state.agent = .init(configFile: configFile, logFile: logFile, pid: pid)
@@ -58,7 +71,8 @@ extension Sandbox {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker(state.directory)) else {
-                throw SandboxError.notReady(what: "marina agent", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
+                throw SandboxError.notReady(
+                    what: "marina agent", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
             }
             if try await etcd.get("/marina/v1/observed/", prefix: true, keysOnly: true).kvs.count >= state.instances.count { return }
             try await Task.sleep(for: .milliseconds(100))

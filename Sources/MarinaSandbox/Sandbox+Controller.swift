@@ -7,14 +7,17 @@ extension Sandbox {
     /// credentials file, the repository's playbooks, and the MediaWiki v2 mirror the sandbox
     /// registers with.
     /// `depool` is a YAML `depool:` block (the controller's defaults without one).
-    public static func controllerConfiguration(for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
-                                               leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
-                                               depool: String? = nil) -> String {
-        var lines = [
-            "# Written by marina sandbox: the controller of this sandbox.",
-            "id: \(id)",
-            "lease_ttl: \(leaseTTL)",
-        ] + etcdSection(state)
+    public static func controllerConfiguration(
+        for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
+        leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
+        depool: String? = nil
+    ) -> String {
+        var lines =
+            [
+                "# Written by marina sandbox: the controller of this sandbox.",
+                "id: \(id)",
+                "lease_ttl: \(leaseTTL)",
+            ] + etcdSection(state)
         lines += [
             "mariadb:",
             "  credentials_file: \(state.credentialsFile)",
@@ -35,13 +38,16 @@ extension Sandbox {
     /// Starts `marina controller` for a running sandbox (recorded, so `down` stops it) and waits
     /// until it leads. Gives its pid.
     @discardableResult
-    public static func startController(directory: String, executable: String, playbooks: String? = nil, pauseBefore: String? = nil,
-                                       pauseAfter: String? = nil, depool: String? = nil) async throws -> Int32 {
+    public static func startController(
+        directory: String, executable: String, playbooks: String? = nil, pauseBefore: String? = nil,
+        pauseAfter: String? = nil, depool: String? = nil
+    ) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
-        try await startController(executable, state: &state, credentials: credentials,
-                                  playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore, pauseAfter: pauseAfter,
-                                  depool: depool)
+        try await startController(
+            executable, state: &state, credentials: credentials,
+            playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore, pauseAfter: pauseAfter,
+            depool: depool)
         return state.controller?.pid ?? 0
     }
 
@@ -55,11 +61,14 @@ extension Sandbox {
         try state.save()
     }
 
-    static func startController(_ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
-                                pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil) async throws {
+    static func startController(
+        _ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
+        pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil
+    ) async throws {
         let configFile = state.directory + "/controller.yaml"
         let logFile = state.directory + "/controller.log"
-        try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool).write(toFile: configFile, atomically: true, encoding: .utf8)
+        try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool).write(
+            toFile: configFile, atomically: true, encoding: .utf8)
         let pid = try ChildProcess.spawn(executable, ["controller", "--config", configFile], logFile: logFile)
         state.controller = .init(configFile: configFile, logFile: logFile, pid: pid)
         try state.save()
@@ -67,21 +76,28 @@ extension Sandbox {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker(state.directory)) else {
-                throw SandboxError.notReady(what: "marina controller", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
+                throw SandboxError.notReady(
+                    what: "marina controller", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))"
+                )
             }
-            if let leader = try await etcd.value("/marina/v1/leader"), String(decoding: leader.value, as: UTF8.self).contains("\"sandbox-controller\"") {
+            if let leader = try await etcd.value("/marina/v1/leader"),
+                String(decoding: leader.value, as: UTF8.self).contains("\"sandbox-controller\"")
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw SandboxError.notReady(what: "marina controller", log: logFile, detail: "did not become the leader within 20 s (another controller leads?)")
+        throw SandboxError.notReady(
+            what: "marina controller", log: logFile, detail: "did not become the leader within 20 s (another controller leads?)")
     }
 
     /// The repository's `playbooks/` directory: `$MARINA_PLAYBOOKS`, else the nearest
     /// `playbooks/switchover.yaml` above the executable or the working directory.
     public static func locatePlaybooks(from executable: String) throws -> String {
         if let directory = ProcessInfo.processInfo.environment["MARINA_PLAYBOOKS"] { return directory }
-        let starts = [URL(fileURLWithPath: absolute(executable)).deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        let starts = [
+            URL(fileURLWithPath: absolute(executable)).deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+        ]
         for start in starts {
             var directory = start
             while directory.path != "/" {
@@ -107,14 +123,17 @@ extension Sandbox {
             if withLag.count >= state.instances.count { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw SandboxError.notReady(what: "the agent", log: state.agent?.logFile ?? "", detail: "no heartbeat lag observed on every instance within 15 s")
+        throw SandboxError.notReady(
+            what: "the agent", log: state.agent?.logFile ?? "", detail: "no heartbeat lag observed on every instance within 15 s")
     }
 
     private static func waitForPrimaryHeartbeats(_ state: SandboxState, credentials: Credentials) async throws {
         for section in state.sections {
             guard let primary = state.primary(of: section) else { continue }
-            let client = try await MariaDBClient.connect(MariaDBConfiguration(endpoint: .socket(path: primary.socket), user: adminUser,
-                                                                              password: credentials.adminPassword))
+            let client = try await MariaDBClient.connect(
+                MariaDBConfiguration(
+                    endpoint: .socket(path: primary.socket), user: adminUser,
+                    password: credentials.adminPassword))
             defer { Task { await client.close() } }
             let deadline = Date().addingTimeInterval(15)
             while true {
@@ -122,8 +141,9 @@ extension Sandbox {
                     break
                 }
                 guard Date() < deadline else {
-                    throw SandboxError.notReady(what: "the agent's heartbeat", log: state.agent?.logFile ?? "",
-                                                detail: "no heartbeat row on \(primary.name) within 15 s")
+                    throw SandboxError.notReady(
+                        what: "the agent's heartbeat", log: state.agent?.logFile ?? "",
+                        detail: "no heartbeat row on \(primary.name) within 15 s")
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }

@@ -17,10 +17,12 @@ extension Sandbox {
         var state = try state(directory: directory)
         guard !ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) else { return }
         let toolchain = try Toolchain.locate()
-        state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: state.etcd.clientPort,
-                                              peerPort: state.etcd.peerPort, logFile: state.etcd.logFile, tls: state.certificates)
+        state.etcd.pid = try EtcdServer.start(
+            toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: state.etcd.clientPort,
+            peerPort: state.etcd.peerPort, logFile: state.etcd.logFile, tls: state.certificates)
         try state.save()
-        try await EtcdServer.waitReady(url: state.etcd.url, pid: state.etcd.pid, marker: marker(state.directory),
-                                       logFile: state.etcd.logFile, tls: state.certificates)
+        try await EtcdServer.waitReady(
+            url: state.etcd.url, pid: state.etcd.pid, marker: marker(state.directory),
+            logFile: state.etcd.logFile, tls: state.certificates)
     }
 }

@@ -21,8 +21,9 @@ extension Sandbox {
         let pid = try MariaDBServer.start(try Toolchain.locate(), directory: instance.directory)
         state.instances[index].pid = pid
         try state.save()
-        let client = try await MariaDBServer.waitReady(name: name, socket: instance.socket, pid: pid, marker: marker(state.directory),
-                                                       errorLog: instance.errorLog)
+        let client = try await MariaDBServer.waitReady(
+            name: name, socket: instance.socket, pid: pid, marker: marker(state.directory),
+            errorLog: instance.errorLog)
         await client.close()
     }
 }
@@ -41,7 +42,8 @@ extension Sandbox {
     public static func startHeartbeat(directory: String, section: String, interval: Double = 0.5) async throws {
         var state = try state(directory: directory)
         guard let index = state.heartbeats.firstIndex(where: { $0.section == section }),
-              let primary = state.instance(named: state.heartbeats[index].instance) else {
+            let primary = state.instance(named: state.heartbeats[index].instance)
+        else {
             throw SandboxError.invalidArgument("no heartbeat writer for section \(section)")
         }
         guard !ChildProcess.isRunning(state.heartbeats[index].pid, marker: marker(state.directory)) else { return }

@@ -13,8 +13,9 @@ extension Sandbox {
         for section in state.sections {
             let members = state.instances(in: section)
             let replicas = members.filter { $0.role == .replica }.count
-            topology.sections[section] = Section(name: section, primary: state.primary(of: section)?.name ?? "", datacenter: state.datacenter,
-                                                 minReplicas: min(1, replicas), allowEmpty: replicas == 0)
+            topology.sections[section] = Section(
+                name: section, primary: state.primary(of: section)?.name ?? "", datacenter: state.datacenter,
+                minReplicas: min(1, replicas), allowEmpty: replicas == 0)
             for member in members {
                 let primary = member.role == .primary
                 topology.instances[member.name] = Instance(

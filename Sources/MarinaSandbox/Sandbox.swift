@@ -34,10 +34,12 @@ public struct Sandbox: Sendable {
         /// The directory holding `switchover.yaml`; nil finds the repository's `playbooks/`.
         public var playbooks: String?
 
-        public init(directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
-                    datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
-                    agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
-                    playbooks: String? = nil) {
+        public init(
+            directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
+            datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
+            agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
+            playbooks: String? = nil
+        ) {
             self.directory = directory
             self.sections = sections
             self.replicas = replicas
@@ -72,14 +74,18 @@ public struct Sandbox: Sendable {
     public static let replicationUser = "repl"
     /// The agent's user, with exactly the grants of `sql/agent-grants.sql`.
     public static let agentUser = "marina_agent"
-    public static let agentGrants = ["GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'",
-                              "GRANT INSERT, UPDATE ON heartbeat.heartbeat TO ?@'localhost'"]
+    public static let agentGrants = [
+        "GRANT SLAVE MONITOR ON *.* TO ?@'localhost'", "GRANT SELECT ON heartbeat.* TO ?@'localhost'",
+        "GRANT INSERT, UPDATE ON heartbeat.heartbeat TO ?@'localhost'",
+    ]
     /// The controller's user, with exactly the grants of `sql/controller-grants.sql`.
     public static let controllerUser = "marina_controller"
-    public static let controllerGrants = ["GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO ?@'127.0.0.1'",
-                                   "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'",
-                                   "GRANT SELECT ON mysql.global_priv TO ?@'127.0.0.1'",
-                                   "GRANT SELECT ON mysql.roles_mapping TO ?@'127.0.0.1'"]
+    public static let controllerGrants = [
+        "GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO ?@'127.0.0.1'",
+        "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'",
+        "GRANT SELECT ON mysql.global_priv TO ?@'127.0.0.1'",
+        "GRANT SELECT ON mysql.roles_mapping TO ?@'127.0.0.1'",
+    ]
     /// An application's user for `marina sandbox load`: no SUPER, no READ ONLY ADMIN, so `read_only` stops it.
     public static let applicationUser = "marina_app"
     public static let loadDatabase = "marina_load"
@@ -105,28 +111,33 @@ public struct Sandbox: Sendable {
         let toolchain = try options.toolchain ?? Toolchain.locate()
         let plan = try choosePlan(options, directory: directory)
         let (template, credentials, certificates) = try await blocking.run {
-            (try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory),
-             try Credentials.create(in: directory),
-             options.tls ? try Certificates.create(in: directory + "/tls") : nil)
+            (
+                try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory),
+                try Credentials.create(in: directory),
+                options.tls ? try Certificates.create(in: directory + "/tls") : nil
+            )
         }
         var state = SandboxState(
             directory: directory, datacenter: options.datacenter,
-            etcd: .init(clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
-                        logFile: directory + "/etcd.log", pid: 0, tls: certificates != nil),
+            etcd: .init(
+                clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
+                logFile: directory + "/etcd.log", pid: 0, tls: certificates != nil),
             instances: [], heartbeats: [], credentialsFile: credentials.path, certificates: certificates,
             startedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))  // whole seconds, as saved
 
         do {
-            try await start(plan, toolchain: toolchain, template: template, credentials: credentials, options: options,
-                            state: &state, logger: logger)
+            try await start(
+                plan, toolchain: toolchain, template: template, credentials: credentials, options: options,
+                state: &state, logger: logger)
             try await register(state)
             if let executable = options.agentExecutable {
                 try await startAgent(executable, state: &state, credentials: credentials, writeHeartbeat: options.heartbeatWriter == .agent)
                 if options.heartbeatWriter == .agent { try await waitForHeartbeats(state, credentials: credentials) }
             }
             if let executable = options.controllerExecutable {
-                try await startController(executable, state: &state, credentials: credentials,
-                                          playbooks: try options.playbooks ?? locatePlaybooks(from: executable))
+                try await startController(
+                    executable, state: &state, credentials: credentials,
+                    playbooks: try options.playbooks ?? locatePlaybooks(from: executable))
             }
             return Started(state: state, alreadyRunning: false)
         } catch {
@@ -179,8 +190,9 @@ public struct Sandbox: Sendable {
             return plan
         }
         for _ in 0..<5 {
-            let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas,
-                                       basePort: try Ports.findFreeBlock(count: count))
+            let plan = try SandboxPlan(
+                directory: directory, sections: options.sections, replicas: options.replicas,
+                basePort: try Ports.findFreeBlock(count: count))
             if (try? Ports.requireFree(plan.ports)) != nil { return plan }
         }
         throw SandboxError.noFreePorts(count: count)
@@ -191,13 +203,16 @@ public struct Sandbox: Sendable {
 
     // MARK: Steps
 
-    private static func start(_ plan: SandboxPlan, toolchain: Toolchain, template: String, credentials: Credentials,
-                              options: Options, state: inout SandboxState, logger: Logger) async throws {
+    private static func start(
+        _ plan: SandboxPlan, toolchain: Toolchain, template: String, credentials: Credentials,
+        options: Options, state: inout SandboxState, logger: Logger
+    ) async throws {
         let directory = plan.directory
         let marker = marker(directory)
         try? FileManager.default.removeItem(atPath: state.etcd.dataDirectory)
-        state.etcd.pid = try EtcdServer.start(toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: plan.etcdClientPort,
-                                              peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile, tls: state.certificates)
+        state.etcd.pid = try EtcdServer.start(
+            toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: plan.etcdClientPort,
+            peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile, tls: state.certificates)
         try state.save()
         let certificates = state.certificates
         try await blocking.run {
@@ -205,9 +220,11 @@ public struct Sandbox: Sendable {
         }
         for member in plan.members {
             let pid = try MariaDBServer.start(toolchain, directory: member.directory)
-            state.instances.append(.init(name: member.name, section: member.section, role: member.role, host: "127.0.0.1",
-                                         port: member.port, socket: member.directory + "/mariadb.sock", serverID: member.serverID,
-                                         directory: member.directory, pid: pid))
+            state.instances.append(
+                .init(
+                    name: member.name, section: member.section, role: member.role, host: "127.0.0.1",
+                    port: member.port, socket: member.directory + "/mariadb.sock", serverID: member.serverID,
+                    directory: member.directory, pid: pid))
             try state.save()
         }
         logger.debug("started etcd and \(plan.members.count) mariadbd; waiting for them")
@@ -221,8 +238,9 @@ public struct Sandbox: Sendable {
             }
             for instance in instances {
                 group.addTask {
-                    let client = try await MariaDBServer.waitReady(name: instance.name, socket: instance.socket, pid: instance.pid,
-                                                                   marker: marker, errorLog: instance.errorLog)
+                    let client = try await MariaDBServer.waitReady(
+                        name: instance.name, socket: instance.socket, pid: instance.pid,
+                        marker: marker, errorLog: instance.errorLog)
                     return (instance.name, client)
                 }
             }
@@ -241,8 +259,10 @@ public struct Sandbox: Sendable {
         for client in clients.values { await client.close() }
     }
 
-    private static func configureReplication(state: inout SandboxState, clients: [String: MariaDBClient], toolchain: Toolchain,
-                                             credentials: Credentials, options: Options) async throws {
+    private static func configureReplication(
+        state: inout SandboxState, clients: [String: MariaDBClient], toolchain: Toolchain,
+        credentials: Credentials, options: Options
+    ) async throws {
         let marker = marker(state.directory)
         for section in state.sections {
             guard let primary = state.primary(of: section), let primaryClient = clients[primary.name] else { continue }
@@ -292,7 +312,8 @@ public struct Sandbox: Sendable {
 
     private static func configureReplica(_ client: MariaDBClient, name: String, primaryPort: Int, credentials: Credentials) async throws {
         do {
-            try await client.execute("""
+            try await client.execute(
+                """
                 CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?,
                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1
                 """, .integer(Int64(primaryPort)), .string(replicationUser), .string(credentials.replicationPassword))
@@ -308,7 +329,9 @@ public struct Sandbox: Sendable {
             let status = try? await client.query("SHOW SLAVE STATUS").first
             throw SandboxError.setupFailed(
                 what: "replication on \(name)",
-                detail: "did not reach \(position) in 20 s (IO: \(status?["Slave_IO_Running"] ?? "?"), SQL: \(status?["Slave_SQL_Running"] ?? "?"), error: \(status?["Last_IO_Error"] ?? "")\(status?["Last_SQL_Error"] ?? ""))")
+                detail:
+                    "did not reach \(position) in 20 s (IO: \(status?["Slave_IO_Running"] ?? "?"), SQL: \(status?["Slave_SQL_Running"] ?? "?"), error: \(status?["Last_IO_Error"] ?? "")\(status?["Last_SQL_Error"] ?? ""))"
+            )
         }
     }
 
@@ -316,7 +339,8 @@ public struct Sandbox: Sendable {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker) else {
-                throw SandboxError.notReady(what: "pt-heartbeat", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
+                throw SandboxError.notReady(
+                    what: "pt-heartbeat", log: logFile, detail: "the process \(ChildProcess.ending(of: pid)): \(ChildProcess.logTail([logFile]))")
             }
             let rows = try await client.query("SELECT ts FROM heartbeat.heartbeat WHERE server_id = ?", .integer(Int64(serverID)))
             if !rows.rows.isEmpty { return }
@@ -327,10 +351,12 @@ public struct Sandbox: Sendable {
 
     /// Starts pt-heartbeat writing on `primary` (root over its socket: no password anywhere).
     static func spawnHeartbeat(_ toolchain: Toolchain, on primary: SandboxState.Instance, interval: Double) throws -> Int32 {
-        try ChildProcess.spawn(toolchain.ptHeartbeat, [
-            "--socket", primary.socket, "--user", "root", "--database", "heartbeat", "--table", "heartbeat",
-            "--update", "--replace", "--utc", "--interval", String(interval),
-        ], logFile: primary.directory + "/pt-heartbeat.log")
+        try ChildProcess.spawn(
+            toolchain.ptHeartbeat,
+            [
+                "--socket", primary.socket, "--user", "root", "--database", "heartbeat", "--table", "heartbeat",
+                "--update", "--replace", "--utc", "--interval", String(interval),
+            ], logFile: primary.directory + "/pt-heartbeat.log")
     }
 
     /// Stops every recorded process, heartbeat writers first and etcd last.
@@ -356,7 +382,9 @@ public struct Sandbox: Sendable {
     }
 
     public static func absolute(_ path: String) -> String {
-        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
+        let url =
+            path.hasPrefix("/")
+            ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
         var result = url.standardizedFileURL.path
         while result.count > 1 && result.hasSuffix("/") { result.removeLast() }
         return result

@@ -34,7 +34,8 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
         case .notRunning(let directory):
             return "no sandbox is running in \(directory): start one with `marina sandbox up --dir \(directory)`"
         case .partlyRunning(let directory, let dead):
-            return "the sandbox in \(directory) is only partly running (\(dead.joined(separator: ", ")) stopped): run `marina sandbox down --dir \(directory)` then `up` again"
+            return
+                "the sandbox in \(directory) is only partly running (\(dead.joined(separator: ", ")) stopped): run `marina sandbox down --dir \(directory)` then `up` again"
         case .corruptState(let path, let detail):
             return "cannot read the sandbox state \(path): \(detail); run `marina sandbox down` or remove the directory"
         }

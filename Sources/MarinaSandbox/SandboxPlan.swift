@@ -31,7 +31,9 @@ public struct SandboxPlan: Sendable, Equatable {
         }
         let last = basePort + Self.portCount(sections: sections, replicas: replicas) - 1
         guard basePort >= 1024, last <= 65535 else {
-            throw SandboxError.invalidArgument("--base-port must leave room for \(Self.portCount(sections: sections, replicas: replicas)) ports between 1024 and 65535 (got \(basePort))")
+            throw SandboxError.invalidArgument(
+                "--base-port must leave room for \(Self.portCount(sections: sections, replicas: replicas)) ports between 1024 and 65535 (got \(basePort))"
+            )
         }
         self.directory = directory
         self.etcdClientPort = basePort
@@ -42,8 +44,10 @@ public struct SandboxPlan: Sendable, Equatable {
             for index in 0...replicas {
                 let serverID = section * 1000 + index + 1
                 let name = "db\(serverID)"
-                members.append(Member(name: name, section: "s\(section)", role: index == 0 ? .primary : .replica, port: port,
-                                      serverID: serverID, directory: directory + "/" + name))
+                members.append(
+                    Member(
+                        name: name, section: "s\(section)", role: index == 0 ? .primary : .replica, port: port,
+                        serverID: serverID, directory: directory + "/" + name))
                 port += 1
             }
         }

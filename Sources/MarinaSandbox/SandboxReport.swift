@@ -70,8 +70,10 @@ public struct SandboxReport: Codable, Sendable {
         let etcdRunning = ChildProcess.isRunning(state.etcd.pid, marker: marker)
         var etcd = Etcd(url: state.etcd.url, pid: state.etcd.pid, running: etcdRunning)
         do {
-            let client = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS,
-                                                      connectTimeout: 1, requestTimeout: 2))
+            let client = EtcdClient(
+                EtcdConfiguration(
+                    endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS,
+                    connectTimeout: 1, requestTimeout: 2))
             etcd.version = try await client.status().version
         } catch {
             etcd.error = "\(error)"
@@ -90,15 +92,17 @@ public struct SandboxReport: Codable, Sendable {
         func service(_ process: SandboxState.AgentProcess?) -> Service? {
             process.map { Service(pid: $0.pid, running: ChildProcess.isRunning($0.pid, marker: marker), logFile: $0.logFile) }
         }
-        return SandboxReport(directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
-                             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats,
-                             agent: service(state.agent), controller: service(state.controller))
+        return SandboxReport(
+            directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
+            certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats,
+            agent: service(state.agent), controller: service(state.controller))
     }
 
     private static func inspect(_ instance: SandboxState.Instance, in state: SandboxState, marker: String) async -> Instance {
-        var report = Instance(name: instance.name, section: instance.section, role: instance.role, port: instance.port,
-                              socket: instance.socket, serverID: instance.serverID, pid: instance.pid,
-                              running: ChildProcess.isRunning(instance.pid, marker: marker))
+        var report = Instance(
+            name: instance.name, section: instance.section, role: instance.role, port: instance.port,
+            socket: instance.socket, serverID: instance.serverID, pid: instance.pid,
+            running: ChildProcess.isRunning(instance.pid, marker: marker))
         guard report.running else {
             report.error = "process \(instance.pid) is not running"
             return report
@@ -137,7 +141,8 @@ public struct SandboxReport: Codable, Sendable {
         if let primary = state.primary(of: report.section) {
             let lag = try await client.query(
                 "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us_ago FROM heartbeat.heartbeat WHERE server_id = ? ORDER BY ts DESC LIMIT 1",
-                .integer(Int64(primary.serverID))).first
+                .integer(Int64(primary.serverID))
+            ).first
             report.heartbeatLag = lag?.double("us_ago").map { max($0 / 1e6, 0) }
         }
     }

@@ -106,8 +106,9 @@ public struct SandboxState: Codable, Sendable, Equatable {
 
     /// The `etcd:` section that reaches this sandbox's etcd (its client certificate with TLS).
     public var etcdSection: EtcdSection {
-        EtcdSection(endpoints: [etcd.url], caFile: certificates?.caFile, certFile: certificates?.clientCertificate,
-                    keyFile: certificates?.clientKey)
+        EtcdSection(
+            endpoints: [etcd.url], caFile: certificates?.caFile, certFile: certificates?.clientCertificate,
+            keyFile: certificates?.clientKey)
     }
 
     /// Saves the state, and beside it `etcd.yaml` (`SandboxEtcd`): what `marina --sandbox DIR`
@@ -117,7 +118,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(in: directory)), options: .atomic)
-        let etcdFile = ["# Written by marina sandbox: how to reach this sandbox's etcd (marina --sandbox DIR, MARINA_SANDBOX_DIR)."]
+        let etcdFile =
+            ["# Written by marina sandbox: how to reach this sandbox's etcd (marina --sandbox DIR, MARINA_SANDBOX_DIR)."]
             + etcdSection.yamlLines()
         try (etcdFile.joined(separator: "\n") + "\n").write(toFile: SandboxEtcd.path(in: directory), atomically: true, encoding: .utf8)
     }

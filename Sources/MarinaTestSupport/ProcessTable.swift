@@ -21,14 +21,17 @@ public func marinaExecutable() -> String {
 }
 
 /// Runs `marina` with `arguments`; gives its exit status, standard output and standard error.
-public func runMarina(_ arguments: [String], environment: [String: String] = [:],
-                      removing unset: [String] = [], in directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+public func runMarina(
+    _ arguments: [String], environment: [String: String] = [:],
+    removing unset: [String] = [], in directory: String? = nil
+) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: marinaExecutable())
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unset.contains($0.key) }
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()

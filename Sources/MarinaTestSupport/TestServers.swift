@@ -39,17 +39,22 @@ public enum TestServers {
     /// started together on a two-core machine starve the tests that measure time (lease TTLs,
     /// lag thresholds). Each `privateSandbox` must be paired with `stop`, as every test does in
     /// a `defer`.
-    public static func privateSandbox(_ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
-                                      agent: Bool = false, controller: Bool = false,
-                                      heartbeat: Sandbox.HeartbeatWriter? = nil) async throws -> SandboxState {
+    public static func privateSandbox(
+        _ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
+        agent: Bool = false, controller: Bool = false,
+        heartbeat: Sandbox.HeartbeatWriter? = nil
+    ) async throws -> SandboxState {
         await gate.acquire()
         do {
             return try await upWithOneRetry { attempt in
                 let directory = "\(root)/\(name)-\(UInt32.random(in: 0...UInt32.max))"
                 started.withLock { $0.append(directory) }
-                return try await Sandbox.up(.init(directory: directory, sections: sections, replicas: replicas, tls: tls,
-                                                  agentExecutable: agent || controller ? marinaExecutable() : nil,
-                                                  controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat)).state
+                return try await Sandbox.up(
+                    .init(
+                        directory: directory, sections: sections, replicas: replicas, tls: tls,
+                        agentExecutable: agent || controller ? marinaExecutable() : nil,
+                        controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat)
+                ).state
             }
         } catch {
             gate.release()
@@ -144,8 +149,9 @@ extension SandboxState {
     public func adminConfiguration(_ instance: String) throws -> MariaDBConfiguration {
         guard let member = self.instance(named: instance) else { throw SandboxError.invalidArgument("no instance \(instance)") }
         let credentials = try Credentials.load(from: credentialsFile)
-        return MariaDBConfiguration(endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
-                                    password: credentials.adminPassword)
+        return MariaDBConfiguration(
+            endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
+            password: credentials.adminPassword)
     }
 
     public var etcdClient: EtcdClient {

@@ -90,7 +90,11 @@ public final class MemoryMariaDB: Sendable {
     public var transactions: Int { read(\.transactions) }
     public var heartbeatRows: [HeartbeatRow] { read { $0.heartbeat.values.sorted { $0.serverID < $1.serverID } } }
     public var processes: [Process] {
-        read { $0.sessions.values.sorted { $0.id < $1.id }.map { Process(id: $0.id, user: $0.user, command: $0.command, info: $0.info, hung: $0.hungBy != nil) } }
+        read {
+            $0.sessions.values.sorted { $0.id < $1.id }.map {
+                Process(id: $0.id, user: $0.user, command: $0.command, info: $0.info, hung: $0.hungBy != nil)
+            }
+        }
     }
 
     // MARK: Configuration
@@ -166,7 +170,8 @@ public final class MemoryMariaDB: Sendable {
         let now = fleet.now
         try change { server in
             guard server.up, !server.readOnly else { throw TwinError.readOnly("\(server.host):\(server.port)") }
-            _ = try Self.commit(&server, count: 1, heartbeat: HeartbeatRow(serverID: server.serverID, ts: now, shard: shard, datacenter: datacenter), now: now)
+            _ = try Self.commit(
+                &server, count: 1, heartbeat: HeartbeatRow(serverID: server.serverID, ts: now, shard: shard, datacenter: datacenter), now: now)
         }
         if fleet.automaticReplication { fleet.replicate() }
     }
@@ -250,8 +255,10 @@ public final class MemoryMariaDB: Sendable {
     /// rule is released or its session is killed; `onRelease` and `onKill` say whether it
     /// applies then. A server stop ends it with 2013, never applied.
     @discardableResult
-    public func hang(matching substring: String, times: Int? = nil, onRelease: ReleaseOutcome = .applies,
-                     onKill: KillOutcome = .discarded) -> Hang {
+    public func hang(
+        matching substring: String, times: Int? = nil, onRelease: ReleaseOutcome = .applies,
+        onKill: KillOutcome = .discarded
+    ) -> Hang {
         let id = change { server -> Int in
             let id = server.nextRuleID
             server.nextRuleID += 1
@@ -304,14 +311,17 @@ public final class MemoryMariaDB: Sendable {
     /// in `command` for `runningFor` seconds, with a transaction open for `transactionFor`
     /// seconds if given. Killable like any session. Gives its thread id.
     @discardableResult
-    public func addClient(user: String, host: String = "10.0.0.1:50000", command: String = "Sleep", info: String? = nil,
-                          runningFor: Double = 0, transactionFor: Double? = nil) -> UInt {
+    public func addClient(
+        user: String, host: String = "10.0.0.1:50000", command: String = "Sleep", info: String? = nil,
+        runningFor: Double = 0, transactionFor: Double? = nil
+    ) -> UInt {
         let now = fleet.now
         return change { server in
             let id = server.nextThreadID
             server.nextThreadID += 1
-            server.sessions[id] = SessionEntry(id: id, user: user, host: host, command: command, since: now - .milliseconds(Int64(runningFor * 1000)),
-                                               info: info, transactionSince: transactionFor.map { now - .milliseconds(Int64($0 * 1000)) }, simulated: true)
+            server.sessions[id] = SessionEntry(
+                id: id, user: user, host: host, command: command, since: now - .milliseconds(Int64(runningFor * 1000)),
+                info: info, transactionSince: transactionFor.map { now - .milliseconds(Int64($0 * 1000)) }, simulated: true)
             return id
         }
     }

@@ -10,7 +10,8 @@ extension MemoryFleet {
         // now: the statement is written, the answer never comes.
         let alive = state.withLock { fleet -> Bool in
             guard fleet.servers[server].up, fleet.servers[server].incarnation == incarnation,
-                  fleet.servers[server].sessions[thread] != nil else { return false }
+                fleet.servers[server].sessions[thread] != nil
+            else { return false }
             fleet.servers[server].sessions[thread]?.running = true
             fleet.servers[server].sessions[thread]?.command = "Query"
             fleet.servers[server].sessions[thread]?.info = sql
@@ -40,7 +41,8 @@ extension MemoryFleet {
     func clientGone(server: Int, incarnation: Int, thread: UInt) {
         state.withLock { fleet in
             guard server < fleet.servers.count, fleet.servers[server].incarnation == incarnation,
-                  let entry = fleet.servers[server].sessions[thread] else { return }
+                let entry = fleet.servers[server].sessions[thread]
+            else { return }
             if entry.running {
                 fleet.servers[server].sessions[thread]?.clientGone = true
             } else {
@@ -58,7 +60,11 @@ extension MemoryFleet {
         case .stopped, .released: return .failure(TwinError.lost(endpoint))
         }
 
-        enum Rule { case fail(FailRule), hang(HangRule), none }
+        enum Rule {
+            case fail(FailRule)
+            case hang(HangRule)
+            case none
+        }
         let lowered = sql.lowercased()
         let rule: Rule = state.withLock { fleet in
             if let index = fleet.servers[server].failures.firstIndex(where: { lowered.contains($0.substring.lowercased()) }) {
@@ -67,7 +73,11 @@ extension MemoryFleet {
             if let index = fleet.servers[server].hangs.firstIndex(where: { lowered.contains($0.substring.lowercased()) }) {
                 let hang = fleet.servers[server].hangs[index]
                 if let remaining = hang.remaining {
-                    if remaining <= 1 { fleet.servers[server].hangs.remove(at: index) } else { fleet.servers[server].hangs[index].remaining = remaining - 1 }
+                    if remaining <= 1 {
+                        fleet.servers[server].hangs.remove(at: index)
+                    } else {
+                        fleet.servers[server].hangs[index].remaining = remaining - 1
+                    }
                 }
                 return .hang(hang)
             }
@@ -125,7 +135,9 @@ extension MemoryFleet {
         let (result, wakes) = state.withLock { fleet -> (Result<QueryResult, MariaDBError>, [(CheckedContinuation<Wake, Never>, Wake)]) in
             if automatic { Replication.run(&fleet, now: now) }
             var context = StatementContext(fleet: fleet, server: server, thread: thread, endpoint: endpoint, now: now, sql: sql)
-            let result = Result { try context.run(parsed) }.mapError { $0 as? MariaDBError ?? TwinError.notUnderstood(sql, "\($0)", endpoint: endpoint) }
+            let result = Result { try context.run(parsed) }.mapError {
+                $0 as? MariaDBError ?? TwinError.notUnderstood(sql, "\($0)", endpoint: endpoint)
+            }
             fleet = context.fleet
             if automatic { Replication.run(&fleet, now: now) }
             return (result, context.wakes)
@@ -137,7 +149,8 @@ extension MemoryFleet {
     /// `MASTER_GTID_WAIT`: 0 once `gtid_slave_pos` contains the position, -1 at the timeout
     /// (real time; none or negative: no limit); a kill ends it.
     private func waitForPosition(_ text: String, timeout: Double?, alias: String, server: Int, thread: UInt, endpoint: String) async
-        -> Result<QueryResult, MariaDBError> {
+        -> Result<QueryResult, MariaDBError>
+    {
         guard let position = try? GTIDPosition(parsing: text) else {
             return .failure(TwinError.server(1941, "Could not parse GTID list", endpoint: endpoint))
         }

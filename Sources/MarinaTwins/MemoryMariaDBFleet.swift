@@ -31,17 +31,21 @@ public final class MemoryFleet: DatabaseConnector, Sendable {
     /// Adds a running server with an empty binary log (or `binlogState`, as if written before
     /// the twin's history began), no replication and no sessions.
     @discardableResult
-    public func addServer(name: String, host: String = "127.0.0.1", port: Int, serverID: UInt32, version: String = "10.11.6-MariaDB-log",
-                          readOnly: Bool = false, logBin: Bool = true, logSlaveUpdates: Bool = true, binlogFormat: String = "ROW",
-                          gtidStrictMode: Bool = true, gtidDomainID: UInt32 = 0, binlogState: GTIDState = GTIDState(),
-                          slavePosition: GTIDPosition = GTIDPosition()) -> MemoryMariaDB {
+    public func addServer(
+        name: String, host: String = "127.0.0.1", port: Int, serverID: UInt32, version: String = "10.11.6-MariaDB-log",
+        readOnly: Bool = false, logBin: Bool = true, logSlaveUpdates: Bool = true, binlogFormat: String = "ROW",
+        gtidStrictMode: Bool = true, gtidDomainID: UInt32 = 0, binlogState: GTIDState = GTIDState(),
+        slavePosition: GTIDPosition = GTIDPosition()
+    ) -> MemoryMariaDB {
         let position = GTIDPosition(binlogState.gtids)
         let index = state.withLock { fleet in
             precondition(fleet.index(named: name) == nil && fleet.index(host: host, port: port) == nil, "server \(name) or \(host):\(port) exists")
-            fleet.servers.append(ServerState(name: name, host: host, port: port, serverID: serverID, version: version, readOnly: readOnly,
-                                             logBin: logBin, logSlaveUpdates: logSlaveUpdates, binlogFormat: binlogFormat,
-                                             gtidStrictMode: gtidStrictMode, gtidDomainID: gtidDomainID, binlogBase: binlogState,
-                                             binlogState: binlogState, binlogPosition: position, slavePosition: slavePosition))
+            fleet.servers.append(
+                ServerState(
+                    name: name, host: host, port: port, serverID: serverID, version: version, readOnly: readOnly,
+                    logBin: logBin, logSlaveUpdates: logSlaveUpdates, binlogFormat: binlogFormat,
+                    gtidStrictMode: gtidStrictMode, gtidDomainID: gtidDomainID, binlogBase: binlogState,
+                    binlogState: binlogState, binlogPosition: position, slavePosition: slavePosition))
             return fleet.servers.count - 1
         }
         return MemoryMariaDB(fleet: self, index: index)
@@ -71,33 +75,40 @@ public final class MemoryFleet: DatabaseConnector, Sendable {
     public func connect(_ configuration: MariaDBConfiguration) async throws -> any DatabaseSession {
         let endpoint = configuration.endpoint.description
         guard case .tcp(let host, let port) = configuration.endpoint else {
-            throw MariaDBError(code: 2002, sqlState: "HY000", message: "Can't connect to local server through socket '\(endpoint)' (2)",
-                               operation: .connect, endpoint: endpoint)
+            throw MariaDBError(
+                code: 2002, sqlState: "HY000", message: "Can't connect to local server through socket '\(endpoint)' (2)",
+                operation: .connect, endpoint: endpoint)
         }
-        let refused = MariaDBError(code: 2003, sqlState: "HY000", message: "Can't connect to server on '\(host)' (111)", operation: .connect,
-                                   endpoint: endpoint)
+        let refused = MariaDBError(
+            code: 2003, sqlState: "HY000", message: "Can't connect to server on '\(host)' (111)", operation: .connect,
+            endpoint: endpoint)
         let deadline = ContinuousClock.now + .seconds(max(configuration.connectTimeout, 1))
         while true {
             let opened: (index: Int, thread: UInt, incarnation: Int)?? = state.withLock { fleet in
-                guard let index = fleet.index(host: host, port: port), fleet.servers[index].up, !fleet.servers[index].unreachable else { return .some(nil) }
+                guard let index = fleet.index(host: host, port: port), fleet.servers[index].up, !fleet.servers[index].unreachable else {
+                    return .some(nil)
+                }
                 if fleet.servers[index].paused { return nil }
                 let id = fleet.servers[index].nextThreadID
                 fleet.servers[index].nextThreadID += 1
-                fleet.servers[index].sessions[id] = SessionEntry(id: id, user: configuration.user, host: "127.0.0.1:\(40000 + Int(id % 20000))", since: now)
+                fleet.servers[index].sessions[id] = SessionEntry(
+                    id: id, user: configuration.user, host: "127.0.0.1:\(40000 + Int(id % 20000))", since: now)
                 return (index, id, fleet.servers[index].incarnation)
             }
             switch opened {
             case .some(.some(let session)):
-                return MemorySession(fleet: self, server: session.index, incarnation: session.incarnation, threadID: session.thread,
-                                     endpoint: endpoint, readTimeout: configuration.readTimeout)
+                return MemorySession(
+                    fleet: self, server: session.index, incarnation: session.incarnation, threadID: session.thread,
+                    endpoint: endpoint, readTimeout: configuration.readTimeout)
             case .some(nil):
                 throw refused
             case nil:
                 // Paused: the kernel accepts, the server never answers the handshake.
                 guard ContinuousClock.now < deadline else {
-                    var error = MariaDBError(code: 2013, sqlState: "HY000",
-                                             message: "Lost connection to server at 'handshake: reading initial communication packet', system error: 110",
-                                             operation: .connect, endpoint: endpoint)
+                    var error = MariaDBError(
+                        code: 2013, sqlState: "HY000",
+                        message: "Lost connection to server at 'handshake: reading initial communication packet', system error: 110",
+                        operation: .connect, endpoint: endpoint)
                     error.timedOut = true
                     throw error
                 }

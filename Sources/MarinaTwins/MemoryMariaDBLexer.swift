@@ -46,14 +46,17 @@ enum SQLLexer {
             if character.isWhitespace {
                 index += 1
             } else if character == "-", peek(1) == "-" {
-                while let next = peek(), next != "\n" { index += 1; _ = next }
+                while let next = peek(), next != "\n" {
+                    index += 1
+                    _ = next
+                }
             } else if character == "'" || character == "\"" {
                 index += 1
                 tokens.append(.string(try quoted(characters, &index, closing: character)))
             } else if character == "`" {
                 index += 1
                 tokens.append(.quotedName(try quoted(characters, &index, closing: "`", escapes: false)))
-            } else if (character == "X" || character == "x"), peek(1) == "'" {
+            } else if character == "X" || character == "x", peek(1) == "'" {
                 index += 2
                 tokens.append(.string(try hexadecimal(try quoted(characters, &index, closing: "'", escapes: false))))
             } else if character == "@", peek(1) == "@" {
@@ -67,7 +70,10 @@ enum SQLLexer {
                 tokens.append(.variable(name))
             } else if character.isNumber {
                 var text = ""
-                while let next = peek(), next.isNumber || next == "." { text.append(next); index += 1 }
+                while let next = peek(), next.isNumber || next == "." {
+                    text.append(next)
+                    index += 1
+                }
                 tokens.append(.number(text))
             } else if character.isLetter || character == "_" || character == "$" {
                 let text = word(characters, &index)
@@ -91,7 +97,9 @@ enum SQLLexer {
 
     private static func word(_ characters: [Character], _ index: inout Int) -> String {
         var text = ""
-        while index < characters.count, characters[index].isLetter || characters[index].isNumber || characters[index] == "_" || characters[index] == "$" {
+        while index < characters.count,
+            characters[index].isLetter || characters[index].isNumber || characters[index] == "_" || characters[index] == "$"
+        {
             text.append(characters[index])
             index += 1
         }
@@ -210,7 +218,8 @@ struct SQLCursor {
     /// Splits tokens at top-level commas (outside parentheses).
     static func split(_ tokens: ArraySlice<SQLToken>, separator: SQLToken = .symbol(",")) -> [ArraySlice<SQLToken>] {
         var parts = [ArraySlice<SQLToken>]()
-        var depth = 0, start = tokens.startIndex
+        var depth = 0
+        var start = tokens.startIndex
         for index in tokens.indices {
             switch tokens[index] {
             case .symbol("("): depth += 1
@@ -228,7 +237,8 @@ struct SQLCursor {
     /// Splits at a top-level keyword (`AND`).
     static func split(_ tokens: ArraySlice<SQLToken>, keyword: String) -> [ArraySlice<SQLToken>] {
         var parts = [ArraySlice<SQLToken>]()
-        var depth = 0, start = tokens.startIndex
+        var depth = 0
+        var start = tokens.startIndex
         for index in tokens.indices {
             switch tokens[index] {
             case .symbol("("): depth += 1

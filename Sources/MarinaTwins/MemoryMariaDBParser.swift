@@ -72,7 +72,8 @@ extension Statement {
         if cursor.accept("WITH") {
             let text = sql.lowercased()
             guard text.contains("mysql.global_priv"), text.contains("mysql.roles_mapping"),
-                  text.contains("select distinct name from privileged") else { throw SQLSyntaxError(detail: "only the privileged-users query is known") }
+                text.contains("select distinct name from privileged")
+            else { throw SQLSyntaxError(detail: "only the privileged-users query is known") }
             return .privilegedUsers
         }
         if cursor.accept("SELECT") { return try select(&cursor) }
@@ -80,7 +81,10 @@ extension Statement {
         if cursor.accept("SET") { return try set(&cursor) }
         if cursor.accept("STOP") || cursor.accept("START") {
             let stop = tokens[0].isWord("STOP")
-            if !stop, cursor.accept("TRANSACTION") { try cursor.expectEnd(); return .begin }
+            if !stop, cursor.accept("TRANSACTION") {
+                try cursor.expectEnd()
+                return .begin
+            }
             let (io, sql) = try threads(&cursor)
             return stop ? .stopSlave(io: io, sql: sql) : .startSlave(io: io, sql: sql)
         }
@@ -92,9 +96,21 @@ extension Statement {
         }
         if cursor.accept("CHANGE") { return try changeMaster(&cursor) }
         if cursor.accept("KILL") { return try kill(&cursor) }
-        if cursor.accept("BEGIN") { _ = cursor.accept("WORK"); try cursor.expectEnd(); return .begin }
-        if cursor.accept("COMMIT") { _ = cursor.accept("WORK"); try cursor.expectEnd(); return .commit }
-        if cursor.accept("ROLLBACK") { _ = cursor.accept("WORK"); try cursor.expectEnd(); return .rollback }
+        if cursor.accept("BEGIN") {
+            _ = cursor.accept("WORK")
+            try cursor.expectEnd()
+            return .begin
+        }
+        if cursor.accept("COMMIT") {
+            _ = cursor.accept("WORK")
+            try cursor.expectEnd()
+            return .commit
+        }
+        if cursor.accept("ROLLBACK") {
+            _ = cursor.accept("WORK")
+            try cursor.expectEnd()
+            return .rollback
+        }
         for verb in ["INSERT", "REPLACE", "UPDATE", "DELETE"] where cursor.accept(verb) { return try write(verb, &cursor) }
         throw SQLSyntaxError(detail: "unknown statement")
     }
@@ -122,14 +138,19 @@ extension Statement {
             }
             return .waitForPosition(text, timeout: timeout, alias: statement.items[0].name)
         }
-        guard cursor.accept("FROM") else { try cursor.expectEnd(); return .select(statement) }
+        guard cursor.accept("FROM") else {
+            try cursor.expectEnd()
+            return .select(statement)
+        }
         statement.table = try cursor.qualifiedName().lowercased()
         let clauses = ["WHERE", "LEFT", "JOIN", "INNER", "ORDER", "LIMIT", "GROUP"]
         if case .word(let alias) = cursor.peek, !clauses.contains(alias.uppercased()) { cursor.position += 1 }
         if cursor.accept("LEFT") {
             _ = cursor.accept("OUTER")
             try cursor.expect("JOIN")
-            guard try cursor.qualifiedName().lowercased() == "information_schema.innodb_trx" else { throw SQLSyntaxError(detail: "only a join on INNODB_TRX") }
+            guard try cursor.qualifiedName().lowercased() == "information_schema.innodb_trx" else {
+                throw SQLSyntaxError(detail: "only a join on INNODB_TRX")
+            }
             statement.joinsTransactions = true
             while let token = cursor.peek, !token.isWord("WHERE"), !token.isWord("ORDER"), !token.isWord("LIMIT") { cursor.position += 1 }
         }
@@ -185,13 +206,19 @@ extension Statement {
             return .literal(.number(-number))
         }
         switch cursor.peek {
-        case .string(let text): cursor.position += 1; return .literal(.text(text))
+        case .string(let text):
+            cursor.position += 1
+            return .literal(.text(text))
         case .number(let text):
             cursor.position += 1
             guard let number = Double(text) else { throw SQLSyntaxError(detail: "bad number \(text)") }
             return .literal(.number(number))
-        case .variable(let name): cursor.position += 1; return .variable(name)
-        case .word(let word) where word.uppercased() == "NULL": cursor.position += 1; return .literal(.null)
+        case .variable(let name):
+            cursor.position += 1
+            return .variable(name)
+        case .word(let word) where word.uppercased() == "NULL":
+            cursor.position += 1
+            return .literal(.null)
         case .word, .quotedName:
             let name = try cursor.qualifiedName()
             guard cursor.accept(symbol: "(") else { return .column(name.lowercased()) }
@@ -285,9 +312,14 @@ extension Statement {
             guard cursor.accept("SLAVE") || cursor.accept("REPLICA") else { throw SQLSyntaxError(detail: "STOP/START SLAVE") }
         }
         guard !cursor.atEnd else { return (true, true) }
-        var io = false, sql = false
+        var io = false
+        var sql = false
         repeat {
-            if cursor.accept("IO_THREAD") { io = true } else if cursor.accept("SQL_THREAD") { sql = true } else {
+            if cursor.accept("IO_THREAD") {
+                io = true
+            } else if cursor.accept("SQL_THREAD") {
+                sql = true
+            } else {
                 throw SQLSyntaxError(detail: "only IO_THREAD and SQL_THREAD")
             }
         } while cursor.accept(symbol: ",")
@@ -342,7 +374,12 @@ extension Statement {
             let start = cursor.position
             var depth = 1
             while let token = cursor.next() {
-                if token == .symbol("(") { depth += 1 } else if token == .symbol(")") { depth -= 1; if depth == 0 { break } }
+                if token == .symbol("(") {
+                    depth += 1
+                } else if token == .symbol(")") {
+                    depth -= 1
+                    if depth == 0 { break }
+                }
             }
             let parts = SQLCursor.split(cursor.tokens[start..<(cursor.position - 1)])
             for (column, part) in zip(columns, parts) where part.count == 1 {

@@ -30,7 +30,8 @@ enum Replication {
             // An established connection survives a paused or unreachable source (nothing arrives
             // from a paused one); a new one needs it up, running and reachable.
             if let source, source != index, fleet.servers[source].up,
-               channel.connectedTo == source || (!fleet.servers[source].unreachable && !fleet.servers[source].paused) {
+                channel.connectedTo == source || (!fleet.servers[source].unreachable && !fleet.servers[source].paused)
+            {
                 if channel.connectedTo != source {
                     if let problem = divergence(start: channel.receivedPosition, source: fleet.servers[source]) {
                         channel.lastIOErrno = 1236
@@ -46,8 +47,10 @@ enum Replication {
                     channel.lastIOError = ""
                     moved = true
                 }
-                for event in fleet.servers[source].binlog where !fleet.servers[source].paused
-                    && event.gtid.sequence > (channel.receivedPosition[event.gtid.domain]?.sequence ?? 0) {
+                for event in fleet.servers[source].binlog
+                where !fleet.servers[source].paused
+                    && event.gtid.sequence > (channel.receivedPosition[event.gtid.domain]?.sequence ?? 0)
+                {
                     channel.relay.append(event)
                     var entries = channel.receivedPosition.entries
                     entries[event.gtid.domain] = event.gtid
@@ -57,7 +60,8 @@ enum Replication {
             } else if channel.connectedTo != nil || channel.lastIOErrno == 0 {
                 channel.connectedTo = nil
                 channel.lastIOErrno = 2003
-                channel.lastIOError = "error connecting to master '\(channel.masterUser)@\(channel.masterHost):\(channel.masterPort)' - "
+                channel.lastIOError =
+                    "error connecting to master '\(channel.masterUser)@\(channel.masterHost):\(channel.masterPort)' - "
                     + "retry-time: \(channel.connectRetry)  maximum-retries: \(channel.retryCount)  message: Can't connect to server on '\(channel.masterHost)' (111)"
                 moved = true
             }
@@ -104,7 +108,8 @@ enum Replication {
             if binlogs, replica.gtidStrictMode, let mine = replica.binlogPosition[event.gtid.domain], mine.sequence >= event.gtid.sequence {
                 channel.sqlRunning = false
                 channel.lastSQLErrno = 1950
-                channel.lastSQLError = "An attempt was made to binlog GTID \(event.gtid) which would create an out-of-order sequence number "
+                channel.lastSQLError =
+                    "An attempt was made to binlog GTID \(event.gtid) which would create an out-of-order sequence number "
                     + "with existing GTID \(mine), and gtid strict mode is enabled"
                 break
             }
@@ -134,7 +139,8 @@ enum Replication {
 
     static func start(_ replica: inout ServerState, io: Bool, sql: Bool, endpoint: String) throws {
         guard var channel = replica.channel, !channel.masterHost.isEmpty else {
-            throw TwinError.server(1200, "Misconfigured slave: MASTER_HOST was not set; Fix in config file or with CHANGE MASTER TO", endpoint: endpoint)
+            throw TwinError.server(
+                1200, "Misconfigured slave: MASTER_HOST was not set; Fix in config file or with CHANGE MASTER TO", endpoint: endpoint)
         }
         if io && !channel.ioRunning {
             // GTID mode: the relay log not applied yet is discarded, the IO thread asks from gtid_slave_pos.
@@ -156,7 +162,8 @@ enum Replication {
     static func reset(_ replica: inout ServerState, all: Bool, endpoint: String) throws {
         guard var channel = replica.channel else { return }
         if channel.ioRunning || channel.sqlRunning {
-            throw TwinError.server(1198, "This operation cannot be performed as you have a running slave ''; run STOP SLAVE '' first", endpoint: endpoint)
+            throw TwinError.server(
+                1198, "This operation cannot be performed as you have a running slave ''; run STOP SLAVE '' first", endpoint: endpoint)
         }
         if all {
             replica.channel = nil
@@ -165,25 +172,34 @@ enum Replication {
         channel.relay = []
         channel.receivedPosition = GTIDPosition()
         channel.masterServerID = 0
-        channel.lastIOErrno = 0; channel.lastIOError = ""
-        channel.lastSQLErrno = 0; channel.lastSQLError = ""
+        channel.lastIOErrno = 0
+        channel.lastIOError = ""
+        channel.lastSQLErrno = 0
+        channel.lastSQLError = ""
         replica.channel = channel
     }
 
     static func changeMaster(_ replica: inout ServerState, _ options: [(option: String, value: String)], endpoint: String) throws {
         var channel = replica.channel ?? ChannelState()
         if channel.ioRunning || channel.sqlRunning {
-            throw TwinError.server(1198, "This operation cannot be performed as you have a running slave ''; run STOP SLAVE '' first", endpoint: endpoint)
+            throw TwinError.server(
+                1198, "This operation cannot be performed as you have a running slave ''; run STOP SLAVE '' first", endpoint: endpoint)
         }
         func number(_ option: String, _ value: String) throws -> Double {
-            guard let number = Double(value) else { throw TwinError.server(1064, "\(option) needs a number, not \(value)", state: "42000", endpoint: endpoint) }
+            guard let number = Double(value) else {
+                throw TwinError.server(1064, "\(option) needs a number, not \(value)", state: "42000", endpoint: endpoint)
+            }
             return number
         }
         var moved = false
         for (option, value) in options {
             switch option {
-            case "MASTER_HOST": channel.masterHost = value; moved = true
-            case "MASTER_PORT": channel.masterPort = Int(try number(option, value)); moved = true
+            case "MASTER_HOST":
+                channel.masterHost = value
+                moved = true
+            case "MASTER_PORT":
+                channel.masterPort = Int(try number(option, value))
+                moved = true
             case "MASTER_USER": channel.masterUser = value
             case "MASTER_PASSWORD": channel.masterPassword = value
             case "MASTER_USE_GTID":
@@ -258,18 +274,23 @@ enum Replication {
         if all {
             let sqlState = values.first { $0.0 == "Slave_SQL_Running_State" }?.1 ?? ""
             values.insert(contentsOf: [("Connection_name", ""), ("Slave_SQL_State", sqlState)], at: 0)
-            values += [("Retried_transactions", "0"), ("Max_relay_log_size", "1073741824"), ("Executed_log_entries", "0"),
-                       ("Slave_received_heartbeats", "0"), ("Slave_heartbeat_period", String(format3: channel.heartbeatPeriod)),
-                       ("Gtid_Slave_Pos", replica.slavePosition.description)]
+            values += [
+                ("Retried_transactions", "0"), ("Max_relay_log_size", "1073741824"), ("Executed_log_entries", "0"),
+                ("Slave_received_heartbeats", "0"), ("Slave_heartbeat_period", String(format3: channel.heartbeatPeriod)),
+                ("Gtid_Slave_Pos", replica.slavePosition.description),
+            ]
         }
         return StatementContext.table(values.map(\.0), [values.map(\.1)])
     }
 
     private static func columns(all: Bool) -> [String] {
         var empty = FleetState()
-        empty.servers = [ServerState(name: "", host: "", port: 0, serverID: 0, version: "", readOnly: false, logBin: false, logSlaveUpdates: false,
-                                     binlogFormat: "", gtidStrictMode: false, gtidDomainID: 0, binlogBase: GTIDState(), binlogState: GTIDState(),
-                                     binlogPosition: GTIDPosition(), slavePosition: GTIDPosition(), channel: ChannelState())]
+        empty.servers = [
+            ServerState(
+                name: "", host: "", port: 0, serverID: 0, version: "", readOnly: false, logBin: false, logSlaveUpdates: false,
+                binlogFormat: "", gtidStrictMode: false, gtidDomainID: 0, binlogBase: GTIDState(), binlogState: GTIDState(),
+                binlogPosition: GTIDPosition(), slavePosition: GTIDPosition(), channel: ChannelState())
+        ]
         return status(of: empty, server: 0, all: all, now: .zero).columns
     }
 }

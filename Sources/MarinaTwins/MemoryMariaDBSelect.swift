@@ -21,10 +21,12 @@ extension StatementContext {
         let columns = select.items.map(\.name)
         var output: [[String?]]
         if select.items.contains(where: { if case .call("COUNT", _) = $0.expression { true } else { false } }) {
-            output = [try select.items.map { item in
-                if case .call("COUNT", _) = item.expression { return "\(rows.count)" }
-                return try rows.first.map { try evaluate(item.expression, $0).rendered } ?? nil
-            }]
+            output = [
+                try select.items.map { item in
+                    if case .call("COUNT", _) = item.expression { return "\(rows.count)" }
+                    return try rows.first.map { try evaluate(item.expression, $0).rendered } ?? nil
+                }
+            ]
         } else {
             output = try rows.map { row in try select.items.map { try evaluate($0.expression, row).rendered } }
         }
@@ -75,7 +77,8 @@ extension StatementContext {
     private func holds(_ condition: SQLCondition, _ row: VirtualRow) throws -> Bool {
         switch condition {
         case .compare(let left, let operation, let right):
-            let a = try evaluate(left, row), b = try evaluate(right, row)
+            let a = try evaluate(left, row)
+            let b = try evaluate(right, row)
             if a == .null || b == .null { return false }
             switch operation {
             case "=": return Self.equal(a, b)
@@ -119,7 +122,9 @@ extension StatementContext {
                 return .text(String(text.prefix(Int(count))))
             case "TIMESTAMPDIFF":
                 guard arguments.count == 3, case .column(let unit) = arguments[0] else { throw SQLSyntaxError(detail: "TIMESTAMPDIFF(unit, a, b)") }
-                guard case .time(let start) = try evaluate(arguments[1], row), case .time(let end) = try evaluate(arguments[2], row) else { return .null }
+                guard case .time(let start) = try evaluate(arguments[1], row), case .time(let end) = try evaluate(arguments[2], row) else {
+                    return .null
+                }
                 let elapsed = end - start
                 let microseconds = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds / 1_000_000_000_000)
                 switch unit.uppercased() {

@@ -38,8 +38,10 @@ struct StatementContext {
             ]
             return Self.table(["Variable_name", "Value"], status.filter { Self.like($0.0, pattern) }.map { [$0.0, $0.1] })
         case .showVariables(let pattern):
-            let names = ["binlog_format", "gtid_binlog_pos", "gtid_binlog_state", "gtid_current_pos", "gtid_domain_id", "gtid_slave_pos",
-                         "gtid_strict_mode", "hostname", "log_bin", "log_slave_updates", "port", "read_only", "server_id", "version"]
+            let names = [
+                "binlog_format", "gtid_binlog_pos", "gtid_binlog_state", "gtid_current_pos", "gtid_domain_id", "gtid_slave_pos",
+                "gtid_strict_mode", "hostname", "log_bin", "log_slave_updates", "port", "read_only", "server_id", "version",
+            ]
             let rows = names.filter { Self.like($0, pattern) }.map { name -> [String?] in
                 let value = fleet.servers[server].variable(name) ?? ""
                 let onOff = ["read_only", "log_bin", "log_slave_updates", "gtid_strict_mode"].contains(name)
@@ -67,7 +69,9 @@ struct StatementContext {
             kill(id, connection: connection)
             return Self.ok
         case .killUser(let user):
-            for id in fleet.servers[server].sessions.values.filter({ $0.user == user }).map(\.id).sorted() where id != thread { kill(id, connection: true) }
+            for id in fleet.servers[server].sessions.values.filter({ $0.user == user }).map(\.id).sorted() where id != thread {
+                kill(id, connection: true)
+            }
             if fleet.servers[server].sessions[thread]?.user == user { throw TwinError.killed(endpoint) }
             return Self.ok
         case .begin:
@@ -99,7 +103,8 @@ struct StatementContext {
 
     /// Refuses a write from a session without a privilege that writes through `read_only`.
     func writable() throws {
-        guard fleet.servers[server].readOnly, !fleet.servers[server].privilegedUsers.contains(fleet.servers[server].sessions[thread]?.user ?? "") else { return }
+        guard fleet.servers[server].readOnly, !fleet.servers[server].privilegedUsers.contains(fleet.servers[server].sessions[thread]?.user ?? "")
+        else { return }
         throw TwinError.readOnly(endpoint)
     }
 
@@ -142,7 +147,9 @@ struct StatementContext {
         case "read_only": fleet.servers[server].readOnly = try flag()
         case "gtid_strict_mode": fleet.servers[server].gtidStrictMode = try flag()
         case "gtid_domain_id":
-            guard let domain = UInt32(value) else { throw error(1231, "Variable 'gtid_domain_id' can't be set to the value of '\(value)'", state: "42000") }
+            guard let domain = UInt32(value) else {
+                throw error(1231, "Variable 'gtid_domain_id' can't be set to the value of '\(value)'", state: "42000")
+            }
             fleet.servers[server].gtidDomainID = domain
         case "binlog_format": fleet.servers[server].binlogFormat = value.uppercased()
         case "gtid_slave_pos":

@@ -252,8 +252,13 @@ public final class MemoryStore: KeyValueStore, V2Store, Sendable {
             .sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
         let count = Int64(kvs.count)
         if let limit, limit > 0, kvs.count > limit { kvs = Array(kvs.prefix(Int(limit))) }
-        if keysOnly { kvs = kvs.map { KeyValue(key: $0.key, value: [], createRevision: $0.createRevision, modRevision: $0.modRevision,
-                                               version: $0.version, lease: $0.lease) } }
+        if keysOnly {
+            kvs = kvs.map {
+                KeyValue(
+                    key: $0.key, value: [], createRevision: $0.createRevision, modRevision: $0.modRevision,
+                    version: $0.version, lease: $0.lease)
+            }
+        }
         return RangeResult(kvs: kvs, revision: revision ?? state.revision, count: count)
     }
 
@@ -283,8 +288,9 @@ public final class MemoryStore: KeyValueStore, V2Store, Sendable {
                 results.append(.get(try read(view, key: key, prefix: prefix, revision: nil, limit: nil, keysOnly: false)))
             case .put(let key, let value, let lease):
                 let previous = state.keys[key]
-                let kv = KeyValue(key: key, value: value, createRevision: previous?.createRevision ?? revision, modRevision: revision,
-                                  version: (previous?.version ?? 0) + 1, lease: lease)
+                let kv = KeyValue(
+                    key: key, value: value, createRevision: previous?.createRevision ?? revision, modRevision: revision,
+                    version: (previous?.version ?? 0) + 1, lease: lease)
                 state.keys[key] = kv
                 events.append(WatchEvent(kind: .put, kv: kv, previous: previous))
                 results.append(.put(revision: revision))

@@ -19,7 +19,7 @@ public struct GTID: Sendable, Hashable, Codable, CustomStringConvertible {
             let item = part.trimmingWhitespace()
             let numbers = item.split(separator: "-", omittingEmptySubsequences: false)
             guard numbers.count == 3, let domain = UInt32(numbers[0]), let server = UInt32(numbers[1]), let sequence = UInt64(numbers[2]),
-                  numbers.allSatisfy({ $0.allSatisfy(\.isNumber) })
+                numbers.allSatisfy({ $0.allSatisfy(\.isNumber) })
             else {
                 throw GTIDError(position: text, problem: "\"\(item)\" is not domain-server-sequence", what: what)
             }

@@ -26,8 +26,9 @@ public struct GTIDState: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// At most one GTID per origin; the highest sequence wins.
     public init(_ gtids: [GTID] = []) {
-        entries = Dictionary(gtids.map { (Origin(domain: $0.domain, server: $0.server), $0) },
-                             uniquingKeysWith: { $0.sequence >= $1.sequence ? $0 : $1 })
+        entries = Dictionary(
+            gtids.map { (Origin(domain: $0.domain, server: $0.server), $0) },
+            uniquingKeysWith: { $0.sequence >= $1.sequence ? $0 : $1 })
     }
 
     /// Parses a state as the server prints it, or throws naming what is wrong.

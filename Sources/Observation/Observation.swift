@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// What an agent saw on one instance at one probe. Stored under `/marina/v1/observed/<name>`,
@@ -55,8 +55,10 @@ public struct Observation: Codable, Sendable, Equatable {
     /// unreachable instance, so that a stalled writer shows as a growing age.
     public var heartbeatWrittenAt: Date?
 
-    public init(instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
-                lastGoodProbeAt: Date? = nil, replication: [ReplicationChannel] = []) {
+    public init(
+        instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
+        lastGoodProbeAt: Date? = nil, replication: [ReplicationChannel] = []
+    ) {
         self.instance = instance
         self.agent = agent
         self.agentStartedAt = agentStartedAt
@@ -68,12 +70,27 @@ public struct Observation: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, instance, agent, agentStartedAt = "agent_started_at", observedAt = "observed_at", reachable, error
-        case lastGoodProbeAt = "last_good_probe_at", probeMilliseconds = "probe_ms", serverID = "server_id", version
-        case readOnly = "read_only", gtidCurrentPos = "gtid_current_pos", gtidBinlogPos = "gtid_binlog_pos"
-        case gtidSlavePos = "gtid_slave_pos", gtidStrictMode = "gtid_strict_mode", logBin = "log_bin", binlogFormat = "binlog_format"
-        case gtidBinlogState = "gtid_binlog_state", logSlaveUpdates = "log_slave_updates"
-        case replication, heartbeatLag = "heartbeat_lag", heartbeatSource = "heartbeat_source", heartbeatError = "heartbeat_error"
+        case schema, instance, agent
+        case agentStartedAt = "agent_started_at"
+        case observedAt = "observed_at"
+        case reachable, error
+        case lastGoodProbeAt = "last_good_probe_at"
+        case probeMilliseconds = "probe_ms"
+        case serverID = "server_id"
+        case version
+        case readOnly = "read_only"
+        case gtidCurrentPos = "gtid_current_pos"
+        case gtidBinlogPos = "gtid_binlog_pos"
+        case gtidSlavePos = "gtid_slave_pos"
+        case gtidStrictMode = "gtid_strict_mode"
+        case logBin = "log_bin"
+        case binlogFormat = "binlog_format"
+        case gtidBinlogState = "gtid_binlog_state"
+        case logSlaveUpdates = "log_slave_updates"
+        case replication
+        case heartbeatLag = "heartbeat_lag"
+        case heartbeatSource = "heartbeat_source"
+        case heartbeatError = "heartbeat_error"
         case heartbeatWrittenAt = "heartbeat_written_at"
     }
 }
@@ -95,9 +112,11 @@ public struct ReplicationChannel: Codable, Sendable, Equatable {
     public var secondsBehindMaster: Int?
     public var gtidIOPos: GTIDPosition?
 
-    public init(name: String = "", sourceHost: String, sourcePort: Int, sourceServerID: Int? = nil, ioThread: String, sqlThread: String,
-                usingGTID: String, lastIOError: String = "", lastSQLError: String = "", secondsBehindMaster: Int? = nil,
-                gtidIOPos: GTIDPosition? = nil) {
+    public init(
+        name: String = "", sourceHost: String, sourcePort: Int, sourceServerID: Int? = nil, ioThread: String, sqlThread: String,
+        usingGTID: String, lastIOError: String = "", lastSQLError: String = "", secondsBehindMaster: Int? = nil,
+        gtidIOPos: GTIDPosition? = nil
+    ) {
         self.name = name
         self.sourceHost = sourceHost
         self.sourcePort = sourcePort
@@ -114,9 +133,17 @@ public struct ReplicationChannel: Codable, Sendable, Equatable {
     public var isRunning: Bool { ioThread == "Yes" && sqlThread == "Yes" }
 
     enum CodingKeys: String, CodingKey {
-        case name, sourceHost = "source_host", sourcePort = "source_port", sourceServerID = "source_server_id"
-        case ioThread = "io_thread", sqlThread = "sql_thread", usingGTID = "using_gtid", lastIOError = "last_io_error"
-        case lastSQLError = "last_sql_error", secondsBehindMaster = "seconds_behind_master", gtidIOPos = "gtid_io_pos"
+        case name
+        case sourceHost = "source_host"
+        case sourcePort = "source_port"
+        case sourceServerID = "source_server_id"
+        case ioThread = "io_thread"
+        case sqlThread = "sql_thread"
+        case usingGTID = "using_gtid"
+        case lastIOError = "last_io_error"
+        case lastSQLError = "last_sql_error"
+        case secondsBehindMaster = "seconds_behind_master"
+        case gtidIOPos = "gtid_io_pos"
     }
 }
 

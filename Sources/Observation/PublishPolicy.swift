@@ -1,7 +1,7 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// When an agent writes an observation to etcd. Pure: the caller passes the clock.
@@ -40,7 +40,8 @@ public struct PublishPolicy: Sendable, Equatable {
         if current.serverID != published.serverID { return "server id changed" }
         if current.readOnly != published.readOnly { return "read_only changed" }
         if current.gtidStrictMode != published.gtidStrictMode || current.logBin != published.logBin
-            || current.logSlaveUpdates != published.logSlaveUpdates || current.binlogFormat != published.binlogFormat {
+            || current.logSlaveUpdates != published.logSlaveUpdates || current.binlogFormat != published.binlogFormat
+        {
             return "binlog settings changed"
         }
         if current.replication.map(\.essentials) != published.replication.map(\.essentials) { return "replication changed" }

@@ -95,8 +95,10 @@ public struct OperationRecord: Codable, Sendable, Equatable {
         }
     }
 
-    public init(id: String, kind: String = "switchover", section: String, candidate: String, reason: String, skipReplicas: [String] = [],
-                dryRun: Bool = false, requestedBy: String, requestedAt: Date) {
+    public init(
+        id: String, kind: String = "switchover", section: String, candidate: String, reason: String, skipReplicas: [String] = [],
+        dryRun: Bool = false, requestedBy: String, requestedAt: Date
+    ) {
         self.id = id
         self.kind = kind
         self.section = section
@@ -114,10 +116,24 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case schema, id, kind, section, candidate, reason, skipReplicas = "skip_replicas", dryRun = "dry_run", requestedBy = "requested_by"
-        case requestedAt = "requested_at", state, controller, oldPrimary = "old_primary", previousReadOnlyReason = "previous_read_only_reason"
-        case finalPosition = "final_position", depooled, windowMilliseconds = "window_milliseconds", pausedBefore = "paused_before",
-             forceLongTransactions = "force_long_transactions", channelSettings = "channel_settings", steps, refusals, failure, attention, startedAt = "started_at", finishedAt = "finished_at"
+        case schema, id, kind, section, candidate, reason
+        case skipReplicas = "skip_replicas"
+        case dryRun = "dry_run"
+        case requestedBy = "requested_by"
+        case requestedAt = "requested_at"
+        case state, controller
+        case oldPrimary = "old_primary"
+        case previousReadOnlyReason = "previous_read_only_reason"
+        case finalPosition = "final_position"
+        case depooled
+        case windowMilliseconds = "window_milliseconds"
+        case pausedBefore = "paused_before"
+        case
+            forceLongTransactions = "force_long_transactions"
+        case channelSettings = "channel_settings"
+        case steps, refusals, failure, attention
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
         case updatedAt = "updated_at"
     }
 
@@ -163,8 +179,10 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var undoMilliseconds: Double?
     public var undoError: String?
 
-    public init(name: String, action: StepAction, subject: String? = nil, hosts: [String], statements: [String], check: String, undo: [String],
-                timeout: Double, pointOfNoReturn: Bool = false, command: [String]? = nil, undoCommand: [String]? = nil) {
+    public init(
+        name: String, action: StepAction, subject: String? = nil, hosts: [String], statements: [String], check: String, undo: [String],
+        timeout: Double, pointOfNoReturn: Bool = false, command: [String]? = nil, undoCommand: [String]? = nil
+    ) {
         self.name = name
         self.action = action
         self.subject = subject
@@ -179,8 +197,14 @@ public struct StepRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, action, subject, hosts, statements, check, undo, timeout, pointOfNoReturn = "point_of_no_return", command
-        case undoCommand = "undo_command", state, startedAt = "started_at", milliseconds, error, host, undoMilliseconds = "undo_milliseconds"
+        case name, action, subject, hosts, statements, check, undo, timeout
+        case pointOfNoReturn = "point_of_no_return"
+        case command
+        case undoCommand = "undo_command"
+        case state
+        case startedAt = "started_at"
+        case milliseconds, error, host
+        case undoMilliseconds = "undo_milliseconds"
         case undoError = "undo_error"
     }
 }

@@ -63,7 +63,9 @@ public struct Playbook: Sendable, Equatable {
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case maxLag = "max_lag", propagationWait = "propagation_wait", maxTransactionAge = "max_transaction_age"
+            case maxLag = "max_lag"
+            case propagationWait = "propagation_wait"
+            case maxTransactionAge = "max_transaction_age"
         }
     }
 
@@ -151,7 +153,8 @@ extension Playbook {
         for (index, step) in steps.enumerated() {
             let label = "step \(index + 1) (\(step.action.rawValue))"
             if !step.timeout.isFinite || step.timeout <= 0 || step.timeout > Playbook.longestSeconds {
-                problems.append("\(label): timeout must be positive and finite, at most \(Int(Playbook.longestSeconds)) seconds (got \(step.timeout))")
+                problems.append(
+                    "\(label): timeout must be positive and finite, at most \(Int(Playbook.longestSeconds)) seconds (got \(step.timeout))")
             }
             if step.action == .exec {
                 if (step.command ?? []).isEmpty { problems.append("\(label): an exec step needs a command") }
@@ -171,7 +174,8 @@ extension Playbook {
 
         func require(_ first: StepAction, before second: StepAction, _ why: String) {
             if position[first]! > position[second]! {
-                problems.append("\(second.rawValue) (step \(position[second]! + 1)) comes before \(first.rawValue) (step \(position[first]! + 1)): \(why)")
+                problems.append(
+                    "\(second.rawValue) (step \(position[second]! + 1)) comes before \(first.rawValue) (step \(position[first]! + 1)): \(why)")
             }
         }
         let writable = StepAction.candidateWritable
@@ -201,10 +205,11 @@ extension Playbook: Decodable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(operation: try c.decode(String.self, forKey: .operation),
-                  description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
-                  options: try c.decodeIfPresent(Options.self, forKey: .options) ?? Options(),
-                  steps: try c.decode([Step].self, forKey: .steps))
+        self.init(
+            operation: try c.decode(String.self, forKey: .operation),
+            description: try c.decodeIfPresent(String.self, forKey: .description) ?? "",
+            options: try c.decodeIfPresent(Options.self, forKey: .options) ?? Options(),
+            steps: try c.decode([Step].self, forKey: .steps))
     }
 }
 
@@ -212,13 +217,15 @@ extension Playbook.Options {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(maxLag: try c.decodeIfPresent(Double.self, forKey: .maxLag) ?? 5,
-                  propagationWait: try c.decodeIfPresent(Double.self, forKey: .propagationWait) ?? 0,
-                  maxTransactionAge: try c.decodeIfPresent(Double.self, forKey: .maxTransactionAge) ?? 3)
+        self.init(
+            maxLag: try c.decodeIfPresent(Double.self, forKey: .maxLag) ?? 5,
+            propagationWait: try c.decodeIfPresent(Double.self, forKey: .propagationWait) ?? 0,
+            maxTransactionAge: try c.decodeIfPresent(Double.self, forKey: .maxTransactionAge) ?? 3)
         for (key, value) in [("max_lag", maxLag), ("propagation_wait", propagationWait), ("max_transaction_age", maxTransactionAge)]
         where !value.isFinite || value < 0 || value > Playbook.longestSeconds {
-            throw SchemaError(path: (decoder.codingPath.map(\.stringValue) + [key]).joined(separator: "."),
-                              problem: "must be a finite number of seconds, from 0 to \(Int(Playbook.longestSeconds)) (got \(value))")
+            throw SchemaError(
+                path: (decoder.codingPath.map(\.stringValue) + [key]).joined(separator: "."),
+                problem: "must be a finite number of seconds, from 0 to \(Int(Playbook.longestSeconds)) (got \(value))")
         }
     }
 }
@@ -229,11 +236,13 @@ extension Playbook.Step {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let name = try c.decode(String.self, forKey: .action)
         guard let action = StepAction(rawValue: name) else {
-            throw SchemaError(path: (decoder.codingPath.map(\.stringValue) + ["action"]).joined(separator: "."),
-                              problem: "unknown action \"\(name)\" (known: \(StepAction.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw SchemaError(
+                path: (decoder.codingPath.map(\.stringValue) + ["action"]).joined(separator: "."),
+                problem: "unknown action \"\(name)\" (known: \(StepAction.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        self.init(action: action, timeout: try c.decodeIfPresent(Double.self, forKey: .timeout) ?? 5,
-                  command: try c.decodeIfPresent([String].self, forKey: .command), undo: try c.decodeIfPresent([String].self, forKey: .undo),
-                  name: try c.decodeIfPresent(String.self, forKey: .name))
+        self.init(
+            action: action, timeout: try c.decodeIfPresent(Double.self, forKey: .timeout) ?? 5,
+            command: try c.decodeIfPresent([String].self, forKey: .command), undo: try c.decodeIfPresent([String].self, forKey: .undo),
+            name: try c.decodeIfPresent(String.self, forKey: .name))
     }
 }

@@ -42,8 +42,9 @@ public enum Recovery {
                 // Read-only now, after it was made writable: a controller that was leaving the
                 // section for a human stopped between setting it read-only and journaling that.
                 if candidateReadOnly == true {
-                    return .leaveForHuman(because: "the candidate was made writable (journaled) but answers read_only = 1 now: "
-                                          + "a controller leaving the section for a human stopped half-way")
+                    return .leaveForHuman(
+                        because: "the candidate was made writable (journaled) but answers read_only = 1 now: "
+                            + "a controller leaving the section for a human stopped half-way")
                 }
                 return .forward(because: "the candidate took writes (journaled)")
             case .pending:

@@ -76,9 +76,10 @@ public enum ServerSessions {
     public static func sessions(from rows: [[String: String]]) -> [ServerSession] {
         rows.compactMap { row in
             guard let id = row["id"] else { return nil }
-            return ServerSession(id: id, user: row["user"] ?? "", host: row["host"] ?? "", command: row["command"] ?? "",
-                                 seconds: Int(row["seconds"] ?? "") ?? 0, transactionSeconds: row["trx_seconds"].flatMap { Int($0) },
-                                 info: row["info"].flatMap { $0.isEmpty ? nil : $0 })
+            return ServerSession(
+                id: id, user: row["user"] ?? "", host: row["host"] ?? "", command: row["command"] ?? "",
+                seconds: Int(row["seconds"] ?? "") ?? 0, transactionSeconds: row["trx_seconds"].flatMap { Int($0) },
+                info: row["info"].flatMap { $0.isEmpty ? nil : $0 })
         }
     }
 }
@@ -99,9 +100,11 @@ public struct ReplicationChannelSettings: Codable, Sendable, Equatable {
     public var retryCount: Int?
     public var heartbeatPeriod: Double?
 
-    public init(ssl: Bool = false, sslCA: String? = nil, sslCAPath: String? = nil, sslCert: String? = nil, sslKey: String? = nil,
-                sslCipher: String? = nil, sslCRL: String? = nil, sslCRLPath: String? = nil, sslVerifyServerCert: Bool = false,
-                connectRetry: Int? = nil, retryCount: Int? = nil, heartbeatPeriod: Double? = nil) {
+    public init(
+        ssl: Bool = false, sslCA: String? = nil, sslCAPath: String? = nil, sslCert: String? = nil, sslKey: String? = nil,
+        sslCipher: String? = nil, sslCRL: String? = nil, sslCRLPath: String? = nil, sslVerifyServerCert: Bool = false,
+        connectRetry: Int? = nil, retryCount: Int? = nil, heartbeatPeriod: Double? = nil
+    ) {
         self.ssl = ssl
         self.sslCA = sslCA
         self.sslCAPath = sslCAPath
@@ -117,27 +120,32 @@ public struct ReplicationChannelSettings: Codable, Sendable, Equatable {
     }
 
     /// The columns of `SHOW SLAVE STATUS` these settings come from.
-    public static let columns = ["Master_SSL_Allowed", "Master_SSL_CA_File", "Master_SSL_CA_Path", "Master_SSL_Cert", "Master_SSL_Key",
-                                 "Master_SSL_Cipher", "Master_SSL_Crl", "Master_SSL_Crlpath", "Master_SSL_Verify_Server_Cert",
-                                 "Connect_Retry", "Master_Retry_Count"]
+    public static let columns = [
+        "Master_SSL_Allowed", "Master_SSL_CA_File", "Master_SSL_CA_Path", "Master_SSL_Cert", "Master_SSL_Key",
+        "Master_SSL_Cipher", "Master_SSL_Crl", "Master_SSL_Crlpath", "Master_SSL_Verify_Server_Cert",
+        "Connect_Retry", "Master_Retry_Count",
+    ]
 
     /// From one row of `SHOW SLAVE STATUS` and the server's `Slave_heartbeat_period` status.
     public init(channel row: [String: String], heartbeatPeriod: String?) {
         func text(_ column: String) -> String? { row[column].flatMap { $0.isEmpty ? nil : $0 } }
-        self.init(ssl: row["Master_SSL_Allowed"] == "Yes", sslCA: text("Master_SSL_CA_File"), sslCAPath: text("Master_SSL_CA_Path"),
-                  sslCert: text("Master_SSL_Cert"), sslKey: text("Master_SSL_Key"), sslCipher: text("Master_SSL_Cipher"),
-                  sslCRL: text("Master_SSL_Crl"), sslCRLPath: text("Master_SSL_Crlpath"),
-                  sslVerifyServerCert: row["Master_SSL_Verify_Server_Cert"] == "Yes",
-                  connectRetry: row["Connect_Retry"].flatMap { Int($0) }, retryCount: row["Master_Retry_Count"].flatMap { Int($0) },
-                  heartbeatPeriod: heartbeatPeriod.flatMap { Double($0) })
+        self.init(
+            ssl: row["Master_SSL_Allowed"] == "Yes", sslCA: text("Master_SSL_CA_File"), sslCAPath: text("Master_SSL_CA_Path"),
+            sslCert: text("Master_SSL_Cert"), sslKey: text("Master_SSL_Key"), sslCipher: text("Master_SSL_Cipher"),
+            sslCRL: text("Master_SSL_Crl"), sslCRLPath: text("Master_SSL_Crlpath"),
+            sslVerifyServerCert: row["Master_SSL_Verify_Server_Cert"] == "Yes",
+            connectRetry: row["Connect_Retry"].flatMap { Int($0) }, retryCount: row["Master_Retry_Count"].flatMap { Int($0) },
+            heartbeatPeriod: heartbeatPeriod.flatMap { Double($0) })
     }
 
     /// The `CHANGE MASTER` options that give a channel these settings.
     public var changeMasterOptions: String {
         var options = ["MASTER_SSL = \(ssl ? 1 : 0)"]
-        for (name, value) in [("MASTER_SSL_CA", sslCA), ("MASTER_SSL_CAPATH", sslCAPath), ("MASTER_SSL_CERT", sslCert),
-                              ("MASTER_SSL_KEY", sslKey), ("MASTER_SSL_CIPHER", sslCipher), ("MASTER_SSL_CRL", sslCRL),
-                              ("MASTER_SSL_CRLPATH", sslCRLPath)] {
+        for (name, value) in [
+            ("MASTER_SSL_CA", sslCA), ("MASTER_SSL_CAPATH", sslCAPath), ("MASTER_SSL_CERT", sslCert),
+            ("MASTER_SSL_KEY", sslKey), ("MASTER_SSL_CIPHER", sslCipher), ("MASTER_SSL_CRL", sslCRL),
+            ("MASTER_SSL_CRLPATH", sslCRLPath),
+        ] {
             if let value { options.append("\(name) = \(SQL.quote(value))") }
         }
         options.append("MASTER_SSL_VERIFY_SERVER_CERT = \(sslVerifyServerCert ? 1 : 0)")

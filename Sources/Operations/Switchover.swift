@@ -1,6 +1,6 @@
 import Foundation
-import SQLText
 import Observation
+import SQLText
 import Topology
 
 /// The instances a switchover acts on, decided by preflight.
@@ -41,8 +41,10 @@ public enum SwitchoverSQL {
     /// account and the channel settings the candidate had (TLS, connect retry, heartbeat
     /// period). The password is a `Secret`: the statement shows `<secret>` wherever it is
     /// printed; with none (a plan), it says where the password comes from.
-    public static func replicateFrom(_ source: Instance, user: String, password: Secret?,
-                                     settings: ReplicationChannelSettings? = nil) -> SQLStatement {
+    public static func replicateFrom(
+        _ source: Instance, user: String, password: Secret?,
+        settings: ReplicationChannelSettings? = nil
+    ) -> SQLStatement {
         let options = settings.map { ", " + $0.changeMasterOptions } ?? ""
         return """
             CHANGE MASTER TO MASTER_HOST = \(SQL.quote(source.host)), MASTER_PORT = \(source.port), MASTER_USER = \(SQL.quote(user)), \
@@ -55,8 +57,10 @@ public enum Switchover {
     /// Checks a switchover request against the committed topology and the live state of every
     /// member (read from the servers just before), and decides who does what. Refusals name
     /// the instance and what is wrong; an empty list means the switchover may start.
-    public static func preflight(_ record: OperationRecord, playbook: Playbook, topology: Topology,
-                                 live: [String: Observation]) -> (roles: SwitchoverRoles?, refusals: [String]) {
+    public static func preflight(
+        _ record: OperationRecord, playbook: Playbook, topology: Topology,
+        live: [String: Observation]
+    ) -> (roles: SwitchoverRoles?, refusals: [String]) {
         var refusals = [String]()
         guard let section = topology.sections[record.section] else {
             return (nil, ["unknown section \(record.section)"])
@@ -102,7 +106,9 @@ public enum Switchover {
         } else if let candidateState {
             if let channel = candidateState.replication.first {
                 if !replicates(channel, from: oldPrimary, primaryState: primaryState) {
-                    refusals.append("\(candidate.name) replicates from \(channel.sourceHost):\(channel.sourcePort), not directly from the primary \(oldPrimary.name)")
+                    refusals.append(
+                        "\(candidate.name) replicates from \(channel.sourceHost):\(channel.sourcePort), not directly from the primary \(oldPrimary.name)"
+                    )
                 }
                 if !channel.isRunning {
                     refusals.append("\(candidate.name) replication is not running (IO \(channel.ioThread), SQL \(channel.sqlThread))")
@@ -125,7 +131,9 @@ public enum Switchover {
             switch candidateState.logSlaveUpdates {
             case true?: break
             case false?:
-                refusals.append("\(candidate.name) has log_slave_updates OFF: replicas moved under it would not find the primary's transactions in its binary log")
+                refusals.append(
+                    "\(candidate.name) has log_slave_updates OFF: replicas moved under it would not find the primary's transactions in its binary log"
+                )
             case nil: refusals.append("\(candidate.name) log_slave_updates is unknown (not read from the server)")
             }
             if let format = candidateState.binlogFormat, let primaryFormat = primaryState?.binlogFormat, format != primaryFormat {
@@ -152,8 +160,9 @@ public enum Switchover {
                 continue
             }
             if !channel.isRunning {
-                refusals.append("\(member.name) replication is stopped (IO \(channel.ioThread), SQL \(channel.sqlThread)); "
-                                + "start it or skip it with --skip-replica \(member.name), which depools it")
+                refusals.append(
+                    "\(member.name) replication is stopped (IO \(channel.ioThread), SQL \(channel.sqlThread)); "
+                        + "start it or skip it with --skip-replica \(member.name), which depools it")
                 continue
             }
             if replicates(channel, from: oldPrimary, primaryState: primaryState) {
@@ -164,8 +173,11 @@ public enum Switchover {
             }
         }
         guard refusals.isEmpty else { return (nil, refusals) }
-        return (SwitchoverRoles(section: section, oldPrimary: oldPrimary, candidate: candidate, replicasToMove: replicasToMove,
-                                skipped: skipped), [])
+        return (
+            SwitchoverRoles(
+                section: section, oldPrimary: oldPrimary, candidate: candidate, replicasToMove: replicasToMove,
+                skipped: skipped), []
+        )
     }
 
     private static func unreachable(_ name: String, _ state: Observation?) -> String? {
@@ -200,7 +212,8 @@ public enum Switchover {
         let section = roles.section.name
         let primary = roles.oldPrimary
         let candidate = roles.candidate
-        let p = primary.name, c = candidate.name
+        let p = primary.name
+        let c = candidate.name
         let finalPosition = "<final position>"
         var steps = [StepRecord]()
         for step in playbook.steps {
@@ -209,75 +222,104 @@ public enum Switchover {
             case .moveReplicas:
                 for replica in roles.replicasToMove {
                     let r = replica.name
-                    steps.append(StepRecord(
-                        name: "move \(r) under \(c)", action: .moveReplicas, subject: r, hosts: [r, c],
-                        statements: ["\(r): \(SwitchoverSQL.stopReplication)", "\(r): \(SwitchoverSQL.readSlavePosition)",
-                                     "\(c): \(SwitchoverSQL.waitFor("<gtid_slave_pos of \(r)>", timeout: timeout))",
-                                     "\(r): \(SwitchoverSQL.moveTo(candidate))", "\(r): \(SwitchoverSQL.startReplication)"],
-                        check: "\(r) replicates from \(c) with both threads running and applies \(c)'s gtid_binlog_pos",
-                        undo: ["\(r): \(SwitchoverSQL.stopReplication)", "\(r): \(SwitchoverSQL.moveTo(primary))",
-                               "\(r): \(SwitchoverSQL.startReplication)"],
-                        timeout: timeout))
+                    steps.append(
+                        StepRecord(
+                            name: "move \(r) under \(c)", action: .moveReplicas, subject: r, hosts: [r, c],
+                            statements: [
+                                "\(r): \(SwitchoverSQL.stopReplication)", "\(r): \(SwitchoverSQL.readSlavePosition)",
+                                "\(c): \(SwitchoverSQL.waitFor("<gtid_slave_pos of \(r)>", timeout: timeout))",
+                                "\(r): \(SwitchoverSQL.moveTo(candidate))", "\(r): \(SwitchoverSQL.startReplication)",
+                            ],
+                            check: "\(r) replicates from \(c) with both threads running and applies \(c)'s gtid_binlog_pos",
+                            undo: [
+                                "\(r): \(SwitchoverSQL.stopReplication)", "\(r): \(SwitchoverSQL.moveTo(primary))",
+                                "\(r): \(SwitchoverSQL.startReplication)",
+                            ],
+                            timeout: timeout))
                 }
             case .sectionReadOnly:
                 let depools = roles.skipped.map { " and depool \($0.name)" }.joined()
-                steps.append(StepRecord(
-                    name: "section \(section) read-only", action: .sectionReadOnly, hosts: ["etcd"],
-                    statements: ["etcd: commit section \(section) read-only \"\(readOnlyReason(reason))\"\(depools)"],
-                    check: "the generated configuration marks \(section) read-only",
-                    undo: ["etcd: commit section \(section) as it was\(roles.skipped.isEmpty ? "" : ", skipped replicas pooled as they were")"],
-                    timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "section \(section) read-only", action: .sectionReadOnly, hosts: ["etcd"],
+                        statements: ["etcd: commit section \(section) read-only \"\(readOnlyReason(reason))\"\(depools)"],
+                        check: "the generated configuration marks \(section) read-only",
+                        undo: ["etcd: commit section \(section) as it was\(roles.skipped.isEmpty ? "" : ", skipped replicas pooled as they were")"],
+                        timeout: timeout))
             case .waitPropagation:
-                steps.append(StepRecord(name: "wait for propagation", action: .waitPropagation, hosts: [],
-                                        statements: ["wait \(Seconds.format(playbook.options.propagationWait)) s"], check: "", undo: [],
-                                        timeout: playbook.options.propagationWait + timeout))
+                steps.append(
+                    StepRecord(
+                        name: "wait for propagation", action: .waitPropagation, hosts: [],
+                        statements: ["wait \(Seconds.format(playbook.options.propagationWait)) s"], check: "", undo: [],
+                        timeout: playbook.options.propagationWait + timeout))
             case .oldPrimaryReadOnly:
-                steps.append(StepRecord(name: "\(p) read-only", action: .oldPrimaryReadOnly, hosts: [p],
-                                        statements: ["\(p): \(SwitchoverSQL.setReadOnly(true))"], check: "\(p): @@read_only = 1",
-                                        undo: ["\(p): \(SwitchoverSQL.setReadOnly(false))"], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "\(p) read-only", action: .oldPrimaryReadOnly, hosts: [p],
+                        statements: ["\(p): \(SwitchoverSQL.setReadOnly(true))"], check: "\(p): @@read_only = 1",
+                        undo: ["\(p): \(SwitchoverSQL.setReadOnly(false))"], timeout: timeout))
             case .readFinalPosition:
-                steps.append(StepRecord(name: "read \(p)'s final position", action: .readFinalPosition, hosts: [p],
-                                        statements: ["\(p): \(SwitchoverSQL.readBinlogPosition)"], check: "a well-formed GTID position",
-                                        undo: [], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "read \(p)'s final position", action: .readFinalPosition, hosts: [p],
+                        statements: ["\(p): \(SwitchoverSQL.readBinlogPosition)"], check: "a well-formed GTID position",
+                        undo: [], timeout: timeout))
             case .waitCatchUp:
-                steps.append(StepRecord(name: "\(c) catches up", action: .waitCatchUp, hosts: [c],
-                                        statements: ["\(c): \(SwitchoverSQL.waitFor(finalPosition, timeout: timeout))"],
-                                        check: "MASTER_GTID_WAIT returns 0", undo: [], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "\(c) catches up", action: .waitCatchUp, hosts: [c],
+                        statements: ["\(c): \(SwitchoverSQL.waitFor(finalPosition, timeout: timeout))"],
+                        check: "MASTER_GTID_WAIT returns 0", undo: [], timeout: timeout))
             case .detachCandidate:
-                steps.append(StepRecord(name: "detach \(c)", action: .detachCandidate, hosts: [c],
-                                        statements: ["\(c): \(SwitchoverSQL.stopReplication)"], check: "\(c): both replication threads stopped",
-                                        undo: ["\(c): \(SwitchoverSQL.startReplication)"], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "detach \(c)", action: .detachCandidate, hosts: [c],
+                        statements: ["\(c): \(SwitchoverSQL.stopReplication)"], check: "\(c): both replication threads stopped",
+                        undo: ["\(c): \(SwitchoverSQL.startReplication)"], timeout: timeout))
             case .commitPrimary:
-                steps.append(StepRecord(name: "commit \(c) as primary of \(section)", action: .commitPrimary, hosts: ["etcd"],
-                                        statements: ["etcd: commit section \(section) primary \(c) (compare-and-swap on the committed head)"],
-                                        check: "the transaction succeeded", undo: ["etcd: commit section \(section) primary \(p)"],
-                                        timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "commit \(c) as primary of \(section)", action: .commitPrimary, hosts: ["etcd"],
+                        statements: ["etcd: commit section \(section) primary \(c) (compare-and-swap on the committed head)"],
+                        check: "the transaction succeeded", undo: ["etcd: commit section \(section) primary \(p)"],
+                        timeout: timeout))
             case .candidateWritable:
-                steps.append(StepRecord(name: "\(c) writable", action: .candidateWritable, hosts: [c],
-                                        statements: ["\(c): \(SwitchoverSQL.setReadOnly(false))"], check: "\(c): @@read_only = 0", undo: [],
-                                        timeout: timeout, pointOfNoReturn: true))
+                steps.append(
+                    StepRecord(
+                        name: "\(c) writable", action: .candidateWritable, hosts: [c],
+                        statements: ["\(c): \(SwitchoverSQL.setReadOnly(false))"], check: "\(c): @@read_only = 0", undo: [],
+                        timeout: timeout, pointOfNoReturn: true))
             case .oldPrimaryReplicates:
-                steps.append(StepRecord(
-                    name: "\(p) replicates from \(c)", action: .oldPrimaryReplicates, hosts: [p],
-                    statements: ["\(p): \(SwitchoverSQL.setSlavePosition(finalPosition))",
-                                 "\(p): \(SwitchoverSQL.replicateFrom(candidate, user: replicationUser, password: nil).shown)",
-                                 "\(p): \(SwitchoverSQL.startReplication)"],
-                    check: "\(p) replicates from \(c) with both threads running", undo: [], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "\(p) replicates from \(c)", action: .oldPrimaryReplicates, hosts: [p],
+                        statements: [
+                            "\(p): \(SwitchoverSQL.setSlavePosition(finalPosition))",
+                            "\(p): \(SwitchoverSQL.replicateFrom(candidate, user: replicationUser, password: nil).shown)",
+                            "\(p): \(SwitchoverSQL.startReplication)",
+                        ],
+                        check: "\(p) replicates from \(c) with both threads running", undo: [], timeout: timeout))
             case .resetCandidateReplication:
-                steps.append(StepRecord(name: "\(c) forgets its replication", action: .resetCandidateReplication, hosts: [c],
-                                        statements: ["\(c): \(SwitchoverSQL.resetReplication)"], check: "", undo: [], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "\(c) forgets its replication", action: .resetCandidateReplication, hosts: [c],
+                        statements: ["\(c): \(SwitchoverSQL.resetReplication)"], check: "", undo: [], timeout: timeout))
             case .sectionReadWrite:
-                steps.append(StepRecord(name: "section \(section) read-write", action: .sectionReadWrite, hosts: ["etcd"],
-                                        statements: ["etcd: commit section \(section) read-write"],
-                                        check: "the generated configuration no longer marks \(section) read-only", undo: [], timeout: timeout))
+                steps.append(
+                    StepRecord(
+                        name: "section \(section) read-write", action: .sectionReadWrite, hosts: ["etcd"],
+                        statements: ["etcd: commit section \(section) read-write"],
+                        check: "the generated configuration no longer marks \(section) read-only", undo: [], timeout: timeout))
             case .exec:
                 let names = substitutions(roles)
                 let command = (step.command ?? []).map { substitute($0, names) }
                 let undo = step.undo.map { $0.map { substitute($0, names) } }
-                steps.append(StepRecord(name: step.name ?? "run \(command.first ?? "")", action: .exec, subject: step.name,
-                                        hosts: ["controller"], statements: ["controller: " + command.joined(separator: " ")],
-                                        check: "exit status 0", undo: undo.map { ["controller: " + $0.joined(separator: " ")] } ?? [],
-                                        timeout: timeout, command: command, undoCommand: undo))
+                steps.append(
+                    StepRecord(
+                        name: step.name ?? "run \(command.first ?? "")", action: .exec, subject: step.name,
+                        hosts: ["controller"], statements: ["controller: " + command.joined(separator: " ")],
+                        check: "exit status 0", undo: undo.map { ["controller: " + $0.joined(separator: " ")] } ?? [],
+                        timeout: timeout, command: command, undoCommand: undo))
             }
         }
         return steps
@@ -288,9 +330,11 @@ public enum Switchover {
     }
 
     static func substitutions(_ roles: SwitchoverRoles) -> [String: String] {
-        ["section": roles.section.name, "old_primary": roles.oldPrimary.name, "old_primary_host": roles.oldPrimary.host,
-         "old_primary_port": "\(roles.oldPrimary.port)", "candidate": roles.candidate.name, "candidate_host": roles.candidate.host,
-         "candidate_port": "\(roles.candidate.port)"]
+        [
+            "section": roles.section.name, "old_primary": roles.oldPrimary.name, "old_primary_host": roles.oldPrimary.host,
+            "old_primary_port": "\(roles.oldPrimary.port)", "candidate": roles.candidate.name, "candidate_host": roles.candidate.host,
+            "candidate_port": "\(roles.candidate.port)",
+        ]
     }
 
     static func substitute(_ text: String, _ names: [String: String]) -> String {

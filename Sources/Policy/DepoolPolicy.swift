@@ -24,8 +24,10 @@ public struct DepoolPolicy: Sendable, Equatable, Codable {
     /// Seconds between two automatic changes in one section.
     public var minInterval: Double
 
-    public init(enabled: Bool = true, depoolLag: Double = 5, depoolAfter: Double = 10, repoolLag: Double = 2, repoolAfter: Double = 30,
-                ladder: [Int] = [25, 50, 100], stepPause: Double = 60, maxDepooledFraction: Double = 0.5, minInterval: Double = 5) {
+    public init(
+        enabled: Bool = true, depoolLag: Double = 5, depoolAfter: Double = 10, repoolLag: Double = 2, repoolAfter: Double = 30,
+        ladder: [Int] = [25, 50, 100], stepPause: Double = 60, maxDepooledFraction: Double = 0.5, minInterval: Double = 5
+    ) {
         self.enabled = enabled
         self.depoolLag = depoolLag
         self.depoolAfter = depoolAfter
@@ -38,8 +40,15 @@ public struct DepoolPolicy: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case enabled, depoolLag = "depool_lag", depoolAfter = "depool_after", repoolLag = "repool_lag", repoolAfter = "repool_after"
-        case ladder, stepPause = "step_pause", maxDepooledFraction = "max_depooled_fraction", minInterval = "min_interval"
+        case enabled
+        case depoolLag = "depool_lag"
+        case depoolAfter = "depool_after"
+        case repoolLag = "repool_lag"
+        case repoolAfter = "repool_after"
+        case ladder
+        case stepPause = "step_pause"
+        case maxDepooledFraction = "max_depooled_fraction"
+        case minInterval = "min_interval"
     }
 
     /// The longest duration, in seconds, any key of the policy may have.
@@ -50,8 +59,10 @@ public struct DepoolPolicy: Sendable, Equatable, Codable {
     /// `<` or `>`, a NaN would pass every check and silently disable the guard it sets.
     public func problems() -> [String] {
         var problems = [String]()
-        let seconds = [("depool_lag", depoolLag), ("depool_after", depoolAfter), ("repool_lag", repoolLag), ("repool_after", repoolAfter),
-                       ("step_pause", stepPause), ("min_interval", minInterval)]
+        let seconds = [
+            ("depool_lag", depoolLag), ("depool_after", depoolAfter), ("repool_lag", repoolLag), ("repool_after", repoolAfter),
+            ("step_pause", stepPause), ("min_interval", minInterval),
+        ]
         for (key, value) in seconds where !value.isFinite || value > Self.longestSeconds {
             problems.append("\(key) must be a finite number of seconds, at most \(Int(Self.longestSeconds)) (got \(value))")
         }
@@ -104,8 +115,12 @@ public struct PolicyState: Sendable, Equatable, Codable {
         public var expectedPercentage: Int
 
         enum CodingKeys: String, CodingKey {
-            case section, phase, step, since, originalPercentage = "original_percentage", reason, depooledAt = "depooled_at"
-            case expectedPooled = "expected_pooled", expectedPercentage = "expected_percentage"
+            case section, phase, step, since
+            case originalPercentage = "original_percentage"
+            case reason
+            case depooledAt = "depooled_at"
+            case expectedPooled = "expected_pooled"
+            case expectedPercentage = "expected_percentage"
         }
     }
 
@@ -124,7 +139,10 @@ public struct PolicyState: Sendable, Equatable, Codable {
         }
     }
 
-    enum CodingKeys: String, CodingKey { case schema, managed, refusals, lastChange = "last_change" }
+    enum CodingKeys: String, CodingKey {
+        case schema, managed, refusals
+        case lastChange = "last_change"
+    }
 
     /// How `instance list` and `status` describe an instance Marina manages.
     public func describe(_ instance: String) -> String? {
@@ -184,10 +202,11 @@ extension DepoolPolicy {
     }
 
     public func overridden(by overrides: Overrides) -> DepoolPolicy {
-        DepoolPolicy(enabled: overrides.enabled ?? enabled, depoolLag: overrides.depoolLag ?? depoolLag,
-                     depoolAfter: overrides.depoolAfter ?? depoolAfter, repoolLag: overrides.repoolLag ?? repoolLag,
-                     repoolAfter: overrides.repoolAfter ?? repoolAfter, ladder: overrides.ladder ?? ladder, stepPause: overrides.stepPause ?? stepPause,
-                     maxDepooledFraction: overrides.maxDepooledFraction ?? maxDepooledFraction, minInterval: overrides.minInterval ?? minInterval)
+        DepoolPolicy(
+            enabled: overrides.enabled ?? enabled, depoolLag: overrides.depoolLag ?? depoolLag,
+            depoolAfter: overrides.depoolAfter ?? depoolAfter, repoolLag: overrides.repoolLag ?? repoolLag,
+            repoolAfter: overrides.repoolAfter ?? repoolAfter, ladder: overrides.ladder ?? ladder, stepPause: overrides.stepPause ?? stepPause,
+            maxDepooledFraction: overrides.maxDepooledFraction ?? maxDepooledFraction, minInterval: overrides.minInterval ?? minInterval)
     }
 }
 

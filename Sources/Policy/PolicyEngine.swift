@@ -46,7 +46,8 @@ public struct PolicyEngine: Sendable {
     public static func health(_ observation: Observation?, policy: DepoolPolicy, primary: Observation?, primaryName: String) -> Health {
         var health = health(observation, policy: policy)
         guard health.verdict == .bad, let observation, let lag = observation.heartbeatLag, lag > policy.depoolLag,
-              observation.reachable, observation.error == nil, observation.replication.first?.isRunning == true else { return health }
+            observation.reachable, observation.error == nil, observation.replication.first?.isRunning == true
+        else { return health }
         health.unconfirmed = unconfirmedLag(replica: observation, lag: lag, primary: primary, primaryName: primaryName, policy: policy)
         return health
     }
@@ -68,20 +69,25 @@ public struct PolicyEngine: Sendable {
     ///   is behind the IO thread by a transaction or two at almost every probe.
     ///
     /// A stopped IO or SQL thread is not lag: the replica is bad as broken, without a witness.
-    public static func unconfirmedLag(replica: Observation, lag: Double, primary: Observation?, primaryName: String,
-                                      policy: DepoolPolicy) -> String? {
+    public static func unconfirmedLag(
+        replica: Observation, lag: Double, primary: Observation?, primaryName: String,
+        policy: DepoolPolicy
+    ) -> String? {
         if let behind = replica.replication.first?.secondsBehindMaster, Double(behind) > policy.depoolLag { return nil }
         let applied = replica.observedAt.addingTimeInterval(-lag)
         guard let primary, let written = primary.newestHeartbeatAt else {
-            return "no second witness of \(replica.instance)'s lag: the primary \(primaryName) shows no heartbeat (no observation, or no heartbeat written or measured there), and \(replica.instance)'s SQL thread is not behind"
+            return
+                "no second witness of \(replica.instance)'s lag: the primary \(primaryName) shows no heartbeat (no observation, or no heartbeat written or measured there), and \(replica.instance)'s SQL thread is not behind"
         }
         let ahead = written.timeIntervalSince(applied) > policy.depoolLag
         if ahead && written <= replica.observedAt { return nil }
         if ahead {
             // Written after the replica's probe: the next observation of the replica decides.
-            return "no second witness of \(replica.instance)'s lag yet: the primary \(primaryName)'s newest heartbeat is newer than \(replica.instance)'s observation, and \(replica.instance)'s SQL thread is not behind"
+            return
+                "no second witness of \(replica.instance)'s lag yet: the primary \(primaryName)'s newest heartbeat is newer than \(replica.instance)'s observation, and \(replica.instance)'s SQL thread is not behind"
         }
-        return "the heartbeat on the primary \(primaryName) stalled: \(replica.instance) has applied the heartbeats \(primaryName) wrote, and its SQL thread is not behind, so its lag is the primary's, not its own"
+        return
+            "the heartbeat on the primary \(primaryName) stalled: \(replica.instance) has applied the heartbeats \(primaryName) wrote, and its SQL thread is not behind, so its lag is the primary's, not its own"
     }
 
     public static func health(_ observation: Observation?, policy: DepoolPolicy) -> Health {
@@ -92,7 +98,9 @@ public struct PolicyEngine: Sendable {
         guard let channel = observation.replication.first else { return Health(verdict: .bad, description: "does not replicate") }
         guard channel.isRunning else {
             let error = [channel.lastIOError, channel.lastSQLError].filter { !$0.isEmpty }.joined(separator: "; ")
-            return Health(verdict: .bad, description: "replication broken (IO \(channel.ioThread), SQL \(channel.sqlThread)\(error.isEmpty ? "" : ": \(error)"))")
+            return Health(
+                verdict: .bad,
+                description: "replication broken (IO \(channel.ioThread), SQL \(channel.sqlThread)\(error.isEmpty ? "" : ": \(error)"))")
         }
         guard let lag = observation.heartbeatLag else {
             return Health(verdict: .bad, description: "no heartbeat lag (\(observation.heartbeatError ?? "unknown"))")
@@ -107,15 +115,18 @@ public struct PolicyEngine: Sendable {
     /// any) with the state to write alongside it.
     /// Instances in `unreadable` (an observation in etcd that does not decode) count neither as
     /// bad nor as good: garbage in etcd never depools anything.
-    public func evaluate(now: Date, topology: Topology, observations: [String: Observation], state: PolicyState, timers: inout Timers,
-                         busySections: Set<String> = [], unreadable: Set<String> = []) -> (change: PolicyAction?, state: PolicyState) {
+    public func evaluate(
+        now: Date, topology: Topology, observations: [String: Observation], state: PolicyState, timers: inout Timers,
+        busySections: Set<String> = [], unreadable: Set<String> = []
+    ) -> (change: PolicyAction?, state: PolicyState) {
         var state = state
         // Forget what a human took over: Marina's last commit is no longer what is committed.
         for (name, managed) in state.managed {
             let membership = topology.instances[name]?.sections[managed.section]
             let primary = topology.sections[managed.section]?.primary == name
             if membership == nil || primary || membership?.pooled != managed.expectedPooled
-                || (managed.expectedPooled && membership?.percentage != managed.expectedPercentage) {
+                || (managed.expectedPooled && membership?.percentage != managed.expectedPercentage)
+            {
                 state.managed[name] = nil
             }
         }
@@ -126,7 +137,9 @@ public struct PolicyEngine: Sendable {
             let policy = policy(for: sectionName)
             let replicas = topology.members(of: sectionName).filter { $0.instance.name != section.primary }
             for (instance, _) in replicas {
-                let health = unreadable.contains(instance.name) ? Health(verdict: .neutral, description: "unreadable observation")
+                let health =
+                    unreadable.contains(instance.name)
+                    ? Health(verdict: .neutral, description: "unreadable observation")
                     : Self.health(observations[instance.name], policy: policy, primary: observations[section.primary], primaryName: section.primary)
                 switch health.verdict {
                 case .bad:
@@ -149,19 +162,24 @@ public struct PolicyEngine: Sendable {
                 var wanted: PolicyAction?
 
                 if membership.pooled, managed == nil || managed?.phase == .repooling,
-                   let since = timers.badSince[name], now.timeIntervalSince(since) >= policy.depoolAfter {
-                    wanted = .depool(instance: name, section: sectionName,
-                                     reason: "\(health.description) for \(format(now.timeIntervalSince(since))) s")
+                    let since = timers.badSince[name], now.timeIntervalSince(since) >= policy.depoolAfter
+                {
+                    wanted = .depool(
+                        instance: name, section: sectionName,
+                        reason: "\(health.description) for \(format(now.timeIntervalSince(since))) s")
                 } else if let managed, managed.section == sectionName, let since = timers.goodSince[name] {
                     let steps = ladder(policy, original: managed.originalPercentage)
                     switch managed.phase {
                     case .depooled where now.timeIntervalSince(since) >= policy.repoolAfter:
-                        wanted = .repool(instance: name, section: sectionName, percentage: steps[0],
-                                         reason: "\(health.description) for \(format(now.timeIntervalSince(since))) s: step 1 of \(steps.count)")
-                    case .repooling where now.timeIntervalSince(managed.since) >= policy.stepPause
+                        wanted = .repool(
+                            instance: name, section: sectionName, percentage: steps[0],
+                            reason: "\(health.description) for \(format(now.timeIntervalSince(since))) s: step 1 of \(steps.count)")
+                    case .repooling
+                    where now.timeIntervalSince(managed.since) >= policy.stepPause
                         && now.timeIntervalSince(since) >= policy.stepPause && managed.step + 1 < steps.count:
-                        wanted = .repool(instance: name, section: sectionName, percentage: steps[managed.step + 1],
-                                         reason: "\(health.description) for \(format(now.timeIntervalSince(since))) s: step \(managed.step + 2) of \(steps.count)")
+                        wanted = .repool(
+                            instance: name, section: sectionName, percentage: steps[managed.step + 1],
+                            reason: "\(health.description) for \(format(now.timeIntervalSince(since))) s: step \(managed.step + 2) of \(steps.count)")
                     default:
                         break
                     }
@@ -174,8 +192,9 @@ public struct PolicyEngine: Sendable {
                     stillRefused.insert(name)
                     let kind = if case .depool = action { "depool" } else { "repool" }
                     let previous = state.refusals[name]
-                    state.refusals[name] = PolicyState.Refusal(section: sectionName, action: kind, reason: refusal,
-                                                               since: previous?.reason == refusal ? previous!.since : now)
+                    state.refusals[name] = PolicyState.Refusal(
+                        section: sectionName, action: kind, reason: refusal,
+                        since: previous?.reason == refusal ? previous!.since : now)
                     continue
                 }
                 apply(action, to: &state, membership: membership, policy: policy, now: now)
@@ -198,7 +217,8 @@ public struct PolicyEngine: Sendable {
     /// The guard rail an action would break, if any.
     func guardRail(_ action: PolicyAction, section: Section, policy: DepoolPolicy, topology: Topology, state: PolicyState, now: Date) -> String? {
         if let last = state.lastChange[section.name], now.timeIntervalSince(last) < policy.minInterval {
-            return "rate limit: the last automatic change in \(section.name) was \(format(now.timeIntervalSince(last))) s ago (min_interval \(format(policy.minInterval)) s)"
+            return
+                "rate limit: the last automatic change in \(section.name) was \(format(now.timeIntervalSince(last))) s ago (min_interval \(format(policy.minInterval)) s)"
         }
         guard case .depool(let name, _, _) = action else { return nil }
         let replicas = topology.members(of: section.name).filter { $0.instance.name != section.primary }
@@ -208,7 +228,8 @@ public struct PolicyEngine: Sendable {
         }
         let held = state.managed.values.filter { $0.section == section.name && $0.phase == .depooled }.count + 1
         if Double(held) > policy.maxDepooledFraction * Double(replicas.count) {
-            return "depooling \(name) would hold \(held) of \(section.name)'s \(replicas.count) replicas depooled, more than max_depooled_fraction \(policy.maxDepooledFraction)"
+            return
+                "depooling \(name) would hold \(held) of \(section.name)'s \(replicas.count) replicas depooled, more than max_depooled_fraction \(policy.maxDepooledFraction)"
         }
         return nil
     }
@@ -217,9 +238,10 @@ public struct PolicyEngine: Sendable {
         switch action {
         case .depool(let name, let section, let reason):
             let original = state.managed[name]?.originalPercentage ?? membership.percentage
-            state.managed[name] = PolicyState.Managed(section: section, phase: .depooled, step: 0, since: now, originalPercentage: original,
-                                                      reason: reason, depooledAt: now, expectedPooled: false,
-                                                      expectedPercentage: membership.percentage)
+            state.managed[name] = PolicyState.Managed(
+                section: section, phase: .depooled, step: 0, since: now, originalPercentage: original,
+                reason: reason, depooledAt: now, expectedPooled: false,
+                expectedPercentage: membership.percentage)
         case .repool(let name, let section, let percentage, _):
             guard var managed = state.managed[name] else { break }
             let steps = ladder(policy, original: managed.originalPercentage)

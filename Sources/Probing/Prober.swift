@@ -1,10 +1,11 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import MariaDBClient
 import Observation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Probes one instance. Owns at most one connection: opened on the next probe after any
 /// connection-level failure (never a hidden reconnect inside a probe), closed on such a
@@ -24,8 +25,10 @@ public actor Prober {
     /// When `writeHeartbeat` last succeeded, published with every observation.
     private var heartbeatWrittenAt: Date?
 
-    public init(instance: ProbeTarget, configuration: MariaDBConfiguration, heartbeat: HeartbeatTable,
-                agent: String, agentStartedAt: Date, connector: any DatabaseConnector = MariaDBConnector()) {
+    public init(
+        instance: ProbeTarget, configuration: MariaDBConfiguration, heartbeat: HeartbeatTable,
+        agent: String, agentStartedAt: Date, connector: any DatabaseConnector = MariaDBConnector()
+    ) {
         self.instance = instance
         self.connector = connector
         self.configuration = configuration
@@ -37,8 +40,9 @@ public actor Prober {
     /// One probe. Never throws: whatever went wrong is in the observation.
     public func probe(now: Date) async -> Observation {
         let started = ContinuousClock.now
-        var observation = Observation(instance: instance.name, agent: agent, agentStartedAt: agentStartedAt, observedAt: now,
-                                      reachable: false, lastGoodProbeAt: lastGoodProbeAt)
+        var observation = Observation(
+            instance: instance.name, agent: agent, agentStartedAt: agentStartedAt, observedAt: now,
+            reachable: false, lastGoodProbeAt: lastGoodProbeAt)
         observation.heartbeatWrittenAt = heartbeatWrittenAt
         do {
             let client = try await connected()
@@ -69,7 +73,8 @@ public actor Prober {
         let table = try heartbeat.quotedName()
         let client = try await connected()
         do {
-            try await client.execute("""
+            try await client.execute(
+                """
                 INSERT INTO \(table) (ts, server_id, shard, datacenter)
                 VALUES (DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f'), @@server_id, ?, ?)
                 ON DUPLICATE KEY UPDATE ts = VALUES(ts), shard = VALUES(shard), datacenter = VALUES(datacenter)
@@ -101,12 +106,14 @@ public actor Prober {
     }
 
     private func read(into observation: inout Observation, from client: any DatabaseSession) async throws {
-        let variables = try await client.query("""
+        let variables = try await client.query(
+            """
             SELECT @@server_id AS server_id, @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS current_pos,
                    @@gtid_binlog_pos AS binlog_pos, @@gtid_slave_pos AS slave_pos, @@gtid_strict_mode AS strict_mode,
                    @@log_bin AS log_bin, @@GLOBAL.binlog_format AS binlog_format, @@GLOBAL.gtid_binlog_state AS binlog_state,
                    @@GLOBAL.log_slave_updates AS log_slave_updates
-            """).first
+            """
+        ).first
         observation.serverID = variables?.int("server_id")
         observation.version = variables?["version"]
         observation.readOnly = variables?["read_only"] == "1"
@@ -161,7 +168,8 @@ public actor Prober {
             return
         }
         let row = try await client.query(
-            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM \(table) WHERE \(condition) ORDER BY ts DESC LIMIT 1").first
+            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM \(table) WHERE \(condition) ORDER BY ts DESC LIMIT 1"
+        ).first
         guard let microseconds = row?.double("us") else {
             observation.heartbeatError = "no heartbeat row for \(observation.heartbeatSource ?? "")"
             return

@@ -83,7 +83,9 @@ public struct SQLStatement: Sendable, Equatable, CustomStringConvertible, Expres
 
         /// A secret that may be absent: shown as `<secret>` either way, sent as the literal or as the placeholder.
         public mutating func appendInterpolation(secret: Secret?, otherwise placeholder: String) {
-            if let secret { appendInterpolation(secret: secret) } else {
+            if let secret {
+                appendInterpolation(secret: secret)
+            } else {
                 text += placeholder
                 shown += placeholder
             }

@@ -31,7 +31,8 @@ public enum ConfigDiff {
     public static func changes(from committed: [String: GeneratedConfig], to staged: [String: GeneratedConfig]) -> [ConfigChange] {
         var changes = [ConfigChange]()
         for datacenter in Set(committed.keys).union(staged.keys).sorted() {
-            let old = committed[datacenter] ?? GeneratedConfig(), new = staged[datacenter] ?? GeneratedConfig()
+            let old = committed[datacenter] ?? GeneratedConfig()
+            let new = staged[datacenter] ?? GeneratedConfig()
             changes += compare(datacenter, "sectionLoads", old.sectionLoads, new.sectionLoads)
             changes += compare(datacenter, "externalLoads", old.externalLoads, new.externalLoads)
             changes += compare(datacenter, "groupLoadsBySection", old.groupLoadsBySection, new.groupLoadsBySection)
@@ -41,11 +42,14 @@ public enum ConfigDiff {
         return changes
     }
 
-    private static func compare<Value: Encodable & Equatable>(_ datacenter: String, _ key: String, _ old: [String: Value],
-                                                             _ new: [String: Value]) -> [ConfigChange] {
+    private static func compare<Value: Encodable & Equatable>(
+        _ datacenter: String, _ key: String, _ old: [String: Value],
+        _ new: [String: Value]
+    ) -> [ConfigChange] {
         var changes = [ConfigChange]()
         for entry in Set(old.keys).union(new.keys).sorted() where old[entry] != new[entry] {
-            let before = old[entry].map { canonical($0) }, after = new[entry].map { canonical($0) }
+            let before = old[entry].map { canonical($0) }
+            let after = new[entry].map { canonical($0) }
             changes.append(ConfigChange(datacenter: datacenter, key: key, entry: entry, before: before, after: after))
         }
         return changes

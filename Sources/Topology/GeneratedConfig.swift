@@ -13,9 +13,11 @@ public struct GeneratedConfig: Codable, Sendable, Equatable {
     /// `ip`, or `ip:port` when the port is not 3306.
     public var hostsByName: [String: String]
 
-    public init(sectionLoads: [String: [[String: Int]]] = [:], groupLoadsBySection: [String: [String: [String: Int]]] = [:],
-                externalLoads: [String: [[String: Int]]] = [:], readOnlyBySection: [String: String] = [:],
-                hostsByName: [String: String] = [:]) {
+    public init(
+        sectionLoads: [String: [[String: Int]]] = [:], groupLoadsBySection: [String: [String: [String: Int]]] = [:],
+        externalLoads: [String: [[String: Int]]] = [:], readOnlyBySection: [String: String] = [:],
+        hostsByName: [String: String] = [:]
+    ) {
         self.sectionLoads = sectionLoads
         self.groupLoadsBySection = groupLoadsBySection
         self.externalLoads = externalLoads

@@ -29,8 +29,10 @@ public struct Section: Codable, Sendable, Equatable {
     /// Accept a section with no pooled replica at all; otherwise that is an error.
     public var allowEmpty: Bool
 
-    public init(name: String, primary: String = "", datacenter: String, readOnly: Bool = false, readOnlyReason: String = "",
-                minReplicas: Int = 0, flavor: Flavor = .regular, omitReplicas: Bool = false, allowEmpty: Bool = false) {
+    public init(
+        name: String, primary: String = "", datacenter: String, readOnly: Bool = false, readOnlyReason: String = "",
+        minReplicas: Int = 0, flavor: Flavor = .regular, omitReplicas: Bool = false, allowEmpty: Bool = false
+    ) {
         self.name = name
         self.primary = primary
         self.datacenter = datacenter
@@ -45,8 +47,13 @@ public struct Section: Codable, Sendable, Equatable {
     public var isInitialized: Bool { !primary.isEmpty }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, primary, datacenter, readOnly = "readonly", readOnlyReason = "ro_reason", minReplicas = "min_replicas"
-        case flavor, omitReplicas = "omit_replicas", allowEmpty = "allow_empty"
+        case name, primary, datacenter
+        case readOnly = "readonly"
+        case readOnlyReason = "ro_reason"
+        case minReplicas = "min_replicas"
+        case flavor
+        case omitReplicas = "omit_replicas"
+        case allowEmpty = "allow_empty"
     }
 }
 
@@ -64,8 +71,10 @@ public struct Instance: Codable, Sendable, Equatable {
     /// Its pooling in each section it belongs to.
     public var sections: [String: Membership]
 
-    public init(name: String, host: String, port: Int = 3306, datacenter: String, candidatePrimary: Bool = false,
-                note: String = "", sections: [String: Membership] = [:]) {
+    public init(
+        name: String, host: String, port: Int = 3306, datacenter: String, candidatePrimary: Bool = false,
+        note: String = "", sections: [String: Membership] = [:]
+    ) {
         self.name = name
         self.host = host
         self.port = port
@@ -76,7 +85,9 @@ public struct Instance: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, host, port, datacenter, candidatePrimary = "candidate_primary", note, sections
+        case name, host, port, datacenter
+        case candidatePrimary = "candidate_primary"
+        case note, sections
     }
 }
 

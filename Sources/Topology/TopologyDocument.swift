@@ -41,7 +41,8 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
 
     /// The topology; names left out under `sections:` and `instances:` are taken from their keys.
     public var topology: Topology {
-        var sections = self.sections, instances = self.instances
+        var sections = self.sections
+        var instances = self.instances
         for key in sections.keys where sections[key]!.name.isEmpty { sections[key]!.name = key }
         for key in instances.keys where instances[key]!.name.isEmpty { instances[key]!.name = key }
         return Topology(datacenters: Set(datacenters), sections: sections, instances: instances)

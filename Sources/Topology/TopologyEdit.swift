@@ -114,7 +114,9 @@ extension Topology {
         guard sections[section] != nil else { throw EditError("unknown section \(section)") }
         try updateInstance(instance) {
             guard var membership = $0.sections[section] else {
-                throw EditError("\(instance) is not configured in section \(section): add it with `marina instance add-section \(instance) --section \(section) --weight N`")
+                throw EditError(
+                    "\(instance) is not configured in section \(section): add it with `marina instance add-section \(instance) --section \(section) --weight N`"
+                )
             }
             try change(&membership)
             $0.sections[section] = membership

@@ -108,8 +108,10 @@ extension Topology {
                     issues.append(.init("\(memberPath).groups.\(group).weight", "must not be negative (is \(groupMembership.weight))"))
                 }
                 if groupMembership.weight > Membership.maximumWeight {
-                    issues.append(.init("\(memberPath).groups.\(group).weight",
-                                        "must be at most \(Membership.maximumWeight) (is \(groupMembership.weight))"))
+                    issues.append(
+                        .init(
+                            "\(memberPath).groups.\(group).weight",
+                            "must be at most \(Membership.maximumWeight) (is \(groupMembership.weight))"))
                 }
             }
         }

@@ -59,7 +59,8 @@ public struct ConfigMirror: Sendable, Equatable {
     /// Writes every datacenter's configuration to each configured mirror, going on after a
     /// failure so that what can be written is: gives what was written and what failed.
     public func writeAll(_ configs: [String: GeneratedConfig], etcd: any V2Store) async -> (written: [String], failures: [MirrorFailure]) {
-        var written = [String](), failures = [MirrorFailure]()
+        var written = [String]()
+        var failures = [MirrorFailure]()
         for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
             let json = String(decoding: config.json(), as: UTF8.self)
             if let prefix = v2Prefix {
@@ -143,7 +144,8 @@ struct MirrorSet {
     var own: ConfigMirror
 
     func writeAll(_ configs: [String: GeneratedConfig], etcd: any V2Store) async -> (written: [String], failures: [MirrorFailure]) {
-        var written = [String](), failures = [MirrorFailure]()
+        var written = [String]()
+        var failures = [MirrorFailure]()
         for mirror in [site, own].compactMap({ $0 }) where !mirror.isEmpty {
             let report = await mirror.writeAll(configs, etcd: etcd)
             written += report.written

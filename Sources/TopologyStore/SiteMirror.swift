@@ -20,7 +20,10 @@ public struct SiteMirror: Sendable, Equatable, Codable {
     public var author: String?
     public var at: Date?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case v2Prefix = "v2_prefix", author, at }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case v2Prefix = "v2_prefix"
+        case author, at
+    }
 
     /// Checks and normalizes `v2Prefix` (see `normalized(_:)`).
     public init(v2Prefix: String, author: String? = nil, at: Date? = nil) throws(InvalidPrefix) {

@@ -21,7 +21,9 @@ public struct HistoryEntry: Codable, Sendable, Equatable {
     public var topology: TopologyDocument
 
     enum CodingKeys: String, CodingKey {
-        case schema, sequence, kind, author, at, message, basedOnRevision = "based_on_revision", revision, changes, topology
+        case schema, sequence, kind, author, at, message
+        case basedOnRevision = "based_on_revision"
+        case revision, changes, topology
     }
 }
 
@@ -84,9 +86,11 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .unknownRevision(let revision):
             return "no commit at revision \(revision): see `marina config history`"
         case .tooLarge(let operations, let detail):
-            return "etcd refused a transaction of \(operations) operations (\(detail)): start etcd with a larger --max-txn-ops and --max-request-bytes (see docs/etcd-keys.md)"
+            return
+                "etcd refused a transaction of \(operations) operations (\(detail)): start etcd with a larger --max-txn-ops and --max-request-bytes (see docs/etcd-keys.md)"
         case .sectionBusy(let section, let operation):
-            return "section \(section) is busy: operation \(operation) holds its lock (`marina operation show \(operation)`); nothing was written: try again when it has finished"
+            return
+                "section \(section) is busy: operation \(operation) holds its lock (`marina operation show \(operation)`); nothing was written: try again when it has finished"
         }
     }
 }

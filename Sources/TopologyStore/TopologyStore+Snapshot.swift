@@ -26,9 +26,12 @@ extension TopologyStore {
     /// the committed topology (the history entry the head names) read at that same revision:
     /// one consistent view, whatever writes happen meanwhile.
     public func snapshot() async throws -> SiteSnapshot {
-        let result = try await etcd.transaction(Transaction(compares: [], success: readOperations + [
-            .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
-        ]))
+        let result = try await etcd.transaction(
+            Transaction(
+                compares: [],
+                success: readOperations + [
+                    .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
+                ]))
         let ranges = Self.ranges(of: result)
         guard ranges.count == 10 else { throw EtcdError(.malformedResponse, "the snapshot transaction returned \(ranges.count) ranges") }
         let (staged, committed) = try parseRead(Array(ranges[0..<7]), revision: result.revision)
@@ -36,9 +39,10 @@ extension TopologyStore {
         var locks = [String: String]()
         for kv in ranges[8].kvs { locks[String(kv.key.dropFirst(keys.locks.count))] = String(decoding: kv.value, as: UTF8.self) }
         let topology = try await committedTopology(committed, atRevision: result.revision)
-        return SiteSnapshot(revision: result.revision, staged: staged, committed: committed, committedTopology: topology,
-                            observations: observations, locks: locks, policyState: ranges[9].kvs.first,
-                            uncommitted: ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs()))
+        return SiteSnapshot(
+            revision: result.revision, staged: staged, committed: committed, committedTopology: topology,
+            observations: observations, locks: locks, policyState: ranges[9].kvs.first,
+            uncommitted: ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs()))
     }
 
     /// The topology of the head's history entry as of `revision`. History entries never change

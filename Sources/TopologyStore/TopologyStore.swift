@@ -59,20 +59,24 @@ public struct TopologyStore: Sendable {
         }
         var configs = [String: GeneratedConfig]()
         for kv in ranges[4].kvs {
-            configs[String(kv.key.dropFirst(keys.generated.count))] = try StoredJSON.decode(StoredGeneratedConfig.self, from: kv.value, key: kv.key).config
+            configs[String(kv.key.dropFirst(keys.generated.count))] = try StoredJSON.decode(StoredGeneratedConfig.self, from: kv.value, key: kv.key)
+                .config
         }
         let head = try ranges[5].kvs.first.map { try StoredJSON.decode(StoredHead.self, from: $0.value, key: $0.key) }
         let siteMirror = try ranges[6].kvs.first.map { try StoredJSON.decode(SiteMirror.self, from: $0.value, key: $0.key) }
         let staged = StagedSnapshot(topology: topology, revision: revision, markerRevision: ranges[3].kvs.first?.modRevision ?? 0)
-        let committed = CommittedState(configs: configs, sequence: head?.sequence ?? 0, siteMirror: siteMirror,
-                                       headRevision: ranges[5].kvs.first?.modRevision ?? 0)
+        let committed = CommittedState(
+            configs: configs, sequence: head?.sequence ?? 0, siteMirror: siteMirror,
+            headRevision: ranges[5].kvs.first?.modRevision ?? 0)
         return (staged, committed)
     }
 
     /// The seven gets of `read()`, in the order `parseRead` expects.
     var readOperations: [KVOperation] {
-        [.get(keys.datacenters, prefix: true), .get(keys.sections, prefix: true), .get(keys.instances, prefix: true),
-         .get(keys.staged), .get(keys.generated, prefix: true), .get(keys.committed), .get(keys.siteMirror)]
+        [
+            .get(keys.datacenters, prefix: true), .get(keys.sections, prefix: true), .get(keys.instances, prefix: true),
+            .get(keys.staged), .get(keys.generated, prefix: true), .get(keys.committed), .get(keys.siteMirror),
+        ]
     }
 
     /// What a commit would change now (staged versus committed), and the staged issues.
@@ -105,8 +109,10 @@ public struct TopologyStore: Sendable {
         return try await writeStaged(topology, over: try await read().staged, by: actor, change: change)
     }
 
-    private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: ChangeAuthor, change: String) async throws -> EditOutcome {
-        let operations = try stagedOperations(from: snapshot.topology, to: topology)
+    private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: ChangeAuthor, change: String) async throws -> EditOutcome
+    {
+        let operations =
+            try stagedOperations(from: snapshot.topology, to: topology)
             + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: change)))]
         let result = try await run(Transaction(compares: [.unchanged(keys.staged, since: snapshot.markerRevision)], success: operations))
         return result.succeeded ? .applied(revision: result.revision) : .conflict(readRevision: snapshot.revision)
@@ -148,8 +154,9 @@ public struct TopologyStore: Sendable {
         let (staged, committed) = try await read()
         let changes = ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs())
         let base = try await committedTopology(committed)
-        return PreparedCommit(staged: staged, committed: committed, changes: changes, issues: staged.topology.validate(),
-                              sourceOfTruthChanged: base != nil && base != staged.topology)
+        return PreparedCommit(
+            staged: staged, committed: committed, changes: changes, issues: staged.topology.validate(),
+            sourceOfTruthChanged: base != nil && base != staged.topology)
     }
 
     /// Writes every datacenter's configuration computed from the staged objects of `prepared`,
@@ -157,25 +164,32 @@ public struct TopologyStore: Sendable {
     /// or the committed head changed since `prepared` was read; then the site mirror, and
     /// `alsoMirror` (this process's own mirrors). Throws `MirrorWriteFailed` after a commit
     /// whose mirror was not written.
-    public func commit(_ prepared: PreparedCommit, message: String, by actor: ChangeAuthor, kind: HistoryEntry.Kind = .commit,
-                       alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
+    public func commit(
+        _ prepared: PreparedCommit, message: String, by actor: ChangeAuthor, kind: HistoryEntry.Kind = .commit,
+        alsoMirror: ConfigMirror = ConfigMirror()
+    ) async throws -> CommitOutcome {
         guard prepared.issues.isEmpty else { return .invalid(prepared.issues) }
         let firstCommit = prepared.committed.sequence == 0 && !prepared.staged.topology.datacenters.isEmpty
         guard !prepared.changes.isEmpty || prepared.sourceOfTruthChanged || firstCommit else { return .nothingToCommit }
-        return try await writeCommit(staged: prepared.staged, committed: prepared.committed, topology: prepared.staged.topology,
-                                     stagedOperations: [], kind: kind, message: message, actor: actor, alsoMirror: alsoMirror)
+        return try await writeCommit(
+            staged: prepared.staged, committed: prepared.committed, topology: prepared.staged.topology,
+            stagedOperations: [], kind: kind, message: message, actor: actor, alsoMirror: alsoMirror)
     }
 
     /// Prepares and commits at once (for automatic commits and scripts).
-    public func commit(message: String, by actor: ChangeAuthor, kind: HistoryEntry.Kind = .commit,
-                       alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
+    public func commit(
+        message: String, by actor: ChangeAuthor, kind: HistoryEntry.Kind = .commit,
+        alsoMirror: ConfigMirror = ConfigMirror()
+    ) async throws -> CommitOutcome {
         try await commit(try await prepareCommit(), message: message, by: actor, kind: kind, alsoMirror: alsoMirror)
     }
 
     /// Makes the topology of the commit written at `revision` the staged and committed state
     /// again, validated like a commit, recorded as a new commit; one transaction, then the
     /// mirrors as after a commit.
-    public func restore(revision: Int64, message: String, by actor: ChangeAuthor, alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
+    public func restore(revision: Int64, message: String, by actor: ChangeAuthor, alsoMirror: ConfigMirror = ConfigMirror()) async throws
+        -> CommitOutcome
+    {
         let listing = try await etcd.get(keys.history, prefix: true, keysOnly: true)
         guard let key = listing.kvs.first(where: { $0.modRevision == revision })?.key, let kv = try await etcd.value(key) else {
             throw StoreError.unknownRevision(revision)
@@ -185,30 +199,44 @@ public struct TopologyStore: Sendable {
         let issues = topology.validate()
         guard issues.isEmpty else { return .invalid(issues) }
         let (staged, committed) = try await read()
-        let operations = try stagedOperations(from: staged.topology, to: topology)
-            + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now,
-                                                               change: "restore of revision \(revision)")))]
-        return try await writeCommit(staged: staged, committed: committed, topology: topology, stagedOperations: operations,
-                                     kind: .restore, message: "restore of revision \(revision): \(message)", actor: actor, alsoMirror: alsoMirror)
+        let operations =
+            try stagedOperations(from: staged.topology, to: topology)
+            + [
+                .put(
+                    keys.staged,
+                    try StoredJSON.encode(
+                        StoredMarker(
+                            schema: schemaVersion, author: actor.author, at: actor.now,
+                            change: "restore of revision \(revision)")))
+            ]
+        return try await writeCommit(
+            staged: staged, committed: committed, topology: topology, stagedOperations: operations,
+            kind: .restore, message: "restore of revision \(revision): \(message)", actor: actor, alsoMirror: alsoMirror)
     }
 
-    private func writeCommit(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
-                             kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
+    private func writeCommit(
+        staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
+        kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor, alsoMirror: ConfigMirror
+    ) async throws -> CommitOutcome {
         // A human's commit may not touch a section an operation holds; the transaction compares
         // that the touched sections' locks are still absent.
         let touched = Self.sectionsTouched(from: try await committedTopology(committed) ?? Topology(), to: topology)
         try await requireIdle(touched)
-        var (transaction, entry, configs) = try commitTransaction(staged: staged, committed: committed, topology: topology,
-                                                              stagedOperations: stagedOperations, kind: kind, message: message, actor: actor)
+        var (transaction, entry, configs) = try commitTransaction(
+            staged: staged, committed: committed, topology: topology,
+            stagedOperations: stagedOperations, kind: kind, message: message, actor: actor)
         transaction.compares += touched.sorted().map { .absent(keys.lock($0)) }
-        return try await runCommit(transaction, entry: entry, configs: configs, readRevision: staged.revision, writeMirror: true,
-                                   alsoMirror: alsoMirror)
+        return try await runCommit(
+            transaction, entry: entry, configs: configs, readRevision: staged.revision, writeMirror: true,
+            alsoMirror: alsoMirror)
     }
 
     /// Runs a commit's transaction with a read of the site mirror setting added to it (so the
     /// setting is the one at the commit's revision), then writes the mirrors.
-    private func runCommit(_ transaction: Transaction, entry: HistoryEntry, configs: [String: GeneratedConfig], readRevision: Int64,
-                           writeMirror: Bool, alsoMirror: ConfigMirror) async throws -> CommitOutcome {
+    private func runCommit(
+        _ transaction: Transaction, entry: HistoryEntry, configs: [String: GeneratedConfig], readRevision: Int64,
+        writeMirror: Bool, alsoMirror: ConfigMirror
+    ) async throws -> CommitOutcome {
         var transaction = transaction
         transaction.success.append(.get(keys.siteMirror))
         let result = try await run(transaction)
@@ -216,7 +244,8 @@ public struct TopologyStore: Sendable {
         var entry = entry
         entry.revision = result.revision
         guard writeMirror else { return .committed(entry) }
-        var written = [String](), failures = [MirrorFailure]()
+        var written = [String]()
+        var failures = [MirrorFailure]()
         var site: SiteMirror?
         if let kv = Self.ranges(of: result).last?.kvs.first {
             do {
@@ -240,14 +269,18 @@ public struct TopologyStore: Sendable {
 
     /// The one transaction of a commit: generated configurations, history entry and head,
     /// comparing the staged marker and the committed head read in `staged` and `committed`.
-    private func commitTransaction(staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
-                                   kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor)
-        throws -> (Transaction, HistoryEntry, [String: GeneratedConfig]) {
+    private func commitTransaction(
+        staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
+        kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor
+    )
+        throws -> (Transaction, HistoryEntry, [String: GeneratedConfig])
+    {
         let configs = topology.generatedConfigs()
         let sequence = committed.sequence + 1
-        let entry = HistoryEntry(schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
-                                 basedOnRevision: staged.revision, revision: nil,
-                                 changes: ConfigDiff.changes(from: committed.configs, to: configs), topology: TopologyDocument(topology))
+        let entry = HistoryEntry(
+            schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
+            basedOnRevision: staged.revision, revision: nil,
+            changes: ConfigDiff.changes(from: committed.configs, to: configs), topology: TopologyDocument(topology))
         var operations = stagedOperations
         for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
             let stored = StoredGeneratedConfig(schema: schemaVersion, datacenter: datacenter, sequence: sequence, config: config)
@@ -284,10 +317,12 @@ public struct TopologyStore: Sendable {
             touched.insert(name)
         }
         for name in Set(old.instances.keys).union(new.instances.keys) {
-            let before = old.instances[name], after = new.instances[name]
+            let before = old.instances[name]
+            let after = new.instances[name]
             guard before != after else { continue }
             let sections = Set(before?.sections.keys ?? [:].keys).union(after?.sections.keys ?? [:].keys)
-            var instanceOnly = before, otherInstanceOnly = after
+            var instanceOnly = before
+            var otherInstanceOnly = after
             instanceOnly?.sections = [:]
             otherInstanceOnly?.sections = [:]
             if instanceOnly != otherInstanceOnly {
@@ -333,11 +368,14 @@ public struct TopologyStore: Sendable {
     /// the commit: the staged objects get the same edits, so that a staged change of someone
     /// else stays staged and the staged objects agree with what is committed. `.refused` if the
     /// edits would break a rule the committed topology does not already break.
-    public func prepare(_ edits: [TopologyEdit], message: String, by actor: ChangeAuthor,
-                        kind: HistoryEntry.Kind = .automatic) async throws -> Result<PreparedEdits, EditsRefused> {
+    public func prepare(
+        _ edits: [TopologyEdit], message: String, by actor: ChangeAuthor,
+        kind: HistoryEntry.Kind = .automatic
+    ) async throws -> Result<PreparedEdits, EditsRefused> {
         let (staged, committed) = try await read()
         guard let base = try await committedTopology(committed) else { return .failure(EditsRefused(issues: [], reason: "nothing is committed yet")) }
-        var topology = base, stagedTopology = staged.topology
+        var topology = base
+        var stagedTopology = staged.topology
         do {
             for edit in edits {
                 topology = try topology.applying(edit)
@@ -348,10 +386,12 @@ public struct TopologyStore: Sendable {
         }
         let introduced = base.issuesIntroduced(by: topology)
         guard introduced.isEmpty else { return .failure(EditsRefused(issues: introduced, reason: "the change would break the rules")) }
-        let operations = try stagedOperations(from: staged.topology, to: stagedTopology)
+        let operations =
+            try stagedOperations(from: staged.topology, to: stagedTopology)
             + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: message)))]
-        let (transaction, entry, configs) = try commitTransaction(staged: staged, committed: committed, topology: topology,
-                                                              stagedOperations: operations, kind: kind, message: message, actor: actor)
+        let (transaction, entry, configs) = try commitTransaction(
+            staged: staged, committed: committed, topology: topology,
+            stagedOperations: operations, kind: kind, message: message, actor: actor)
         return .success(PreparedEdits(transaction: transaction, entry: entry, topology: topology, configs: configs, readRevision: staged.revision))
     }
 
@@ -370,13 +410,16 @@ public struct TopologyStore: Sendable {
     /// as every commit: `MirrorWriteFailed` if one was not written. `writeMirror: false` leaves
     /// the mirrors to the caller (`writeMirror(_:also:)`), for a commit inside a window that
     /// must stay one round trip.
-    public func commit(_ prepared: PreparedEdits, alongWith operations: [KVOperation] = [], compares: [Compare] = [],
-                       writeMirror: Bool = true, alsoMirror: ConfigMirror = ConfigMirror()) async throws -> CommitOutcome {
+    public func commit(
+        _ prepared: PreparedEdits, alongWith operations: [KVOperation] = [], compares: [Compare] = [],
+        writeMirror: Bool = true, alsoMirror: ConfigMirror = ConfigMirror()
+    ) async throws -> CommitOutcome {
         var transaction = prepared.transaction
         transaction.success += operations
         transaction.compares += compares
-        return try await runCommit(transaction, entry: prepared.entry, configs: prepared.configs, readRevision: prepared.readRevision,
-                                   writeMirror: writeMirror, alsoMirror: alsoMirror)
+        return try await runCommit(
+            transaction, entry: prepared.entry, configs: prepared.configs, readRevision: prepared.readRevision,
+            writeMirror: writeMirror, alsoMirror: alsoMirror)
     }
 
     /// The latest `limit` commits, newest first: one keys-only listing, then one read

@@ -3,8 +3,9 @@
 import Agent
 import Logging
 import ServiceLifecycle
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes one line to standard error (the C `stderr` global is not concurrency-safe in Swift 6).

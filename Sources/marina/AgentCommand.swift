@@ -1,7 +1,7 @@
 import Agent
 import ArgumentParser
-import Logging
 import Foundation
+import Logging
 import ServiceLifecycle
 
 struct AgentCommand: AsyncParsableCommand {

@@ -35,7 +35,9 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Commit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate the staged objects, show the diff, and write every datacenter's configuration with a history entry, atomically; then the site mirror (exit 4 if it could not be written).")
+            abstract:
+                "Validate the staged objects, show the diff, and write every datacenter's configuration with a history entry, atomically; then the site mirror (exit 4 if it could not be written)."
+        )
         @OptionGroup var store: StoreOptions
         @OptionGroup var mirrorOptions: MirrorOptions
         @Option(name: .shortAndLong, help: "Why (recorded in history).") var message: String
@@ -47,7 +49,9 @@ struct ConfigCommand: AsyncParsableCommand {
                 let prepared = try await topologyStore.prepareCommit()
                 if !store.json && prepared.issues.isEmpty {
                     if prepared.changes.isEmpty && prepared.sourceOfTruthChanged {
-                        print("No change to the generated configuration; the staged objects differ from the committed ones (`marina config export` shows them).")
+                        print(
+                            "No change to the generated configuration; the staged objects differ from the committed ones (`marina config export` shows them)."
+                        )
                     } else {
                         print(renderChanges(prepared.changes))
                     }
@@ -96,8 +100,10 @@ struct ConfigCommand: AsyncParsableCommand {
                 var rows = [["REVISION", "#", "WHEN (UTC)", "WHO", "KIND", "CHANGES", "WHY"]]
                 let formatter = ISO8601DateFormatter()
                 for entry in entries {
-                    rows.append([String(entry.revision ?? 0), String(entry.sequence), formatter.string(from: entry.at), entry.author,
-                                 entry.kind.rawValue, String(entry.changes.count), entry.message])
+                    rows.append([
+                        String(entry.revision ?? 0), String(entry.sequence), formatter.string(from: entry.at), entry.author,
+                        entry.kind.rawValue, String(entry.changes.count), entry.message,
+                    ])
                 }
                 print(Tables.table(rows))
             }
@@ -127,7 +133,9 @@ struct ConfigCommand: AsyncParsableCommand {
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make the topology of an earlier commit current again (staged and committed), validated like a commit; then the site mirror (exit 4 if it could not be written).")
+            abstract:
+                "Make the topology of an earlier commit current again (staged and committed), validated like a commit; then the site mirror (exit 4 if it could not be written)."
+        )
         @OptionGroup var store: StoreOptions
         @OptionGroup var mirrorOptions: MirrorOptions
         @Argument(help: "The commit's revision, from `marina config history`.") var revision: Int64
@@ -162,8 +170,11 @@ struct ConfigCommand: AsyncParsableCommand {
                 let document = try TopologyDocument.parse(text, source: (file as NSString).lastPathComponent)
                 let outcome = try await store.store().replaceStaged(with: document.topology, by: store.actor, change: "import of \(file)")
                 let topology = document.topology
-                try report(outcome, done: "Imported \(topology.datacenters.count) datacenters, \(topology.sections.count) sections and \(topology.instances.count) instances from \(file)",
-                           json: store.json)
+                try report(
+                    outcome,
+                    done:
+                        "Imported \(topology.datacenters.count) datacenters, \(topology.sections.count) sections and \(topology.instances.count) instances from \(file)",
+                    json: store.json)
             }
         }
     }
@@ -194,7 +205,10 @@ struct ConfigCommand: AsyncParsableCommand {
                 Exit 4: the setting is saved or the commit stands, but the committed configuration could not be written there.
                 """)
         @OptionGroup var store: StoreOptions
-        @Option(help: "Mirror every commit to this etcd v2 directory (MediaWiki reads \(ConfigMirror.mediaWikiPrefix)), and write what is committed there now.")
+        @Option(
+            help:
+                "Mirror every commit to this etcd v2 directory (MediaWiki reads \(ConfigMirror.mediaWikiPrefix)), and write what is committed there now."
+        )
         var v2Prefix: String?
         @Flag(help: "Stop mirroring: commits write no v2 mirror (the v2 keys already written stay as they are).")
         var off = false
@@ -230,20 +244,25 @@ struct ConfigCommand: AsyncParsableCommand {
                     }
                 } else if sync {
                     guard try await topologyStore.siteMirror() != nil else {
-                        throw UsageProblem("no site mirror is set: `marina config mirror --v2-prefix \(ConfigMirror.mediaWikiPrefix)` sets MediaWiki's")
+                        throw UsageProblem(
+                            "no site mirror is set: `marina config mirror --v2-prefix \(ConfigMirror.mediaWikiPrefix)` sets MediaWiki's")
                     }
                     try await write(topologyStore)
                 } else if let mirror = try await topologyStore.siteMirror() {
                     if store.json {
                         try printJSON(MirrorOutput(v2Prefix: mirror.v2Prefix, author: mirror.author, at: mirror.at))
                     } else {
-                        print("Site mirror: every commit writes etcd v2 /v2/keys/\(mirror.v2Prefix)/<datacenter>/dbconfig"
-                              + (mirror.author.map { " (set by \($0)\(mirror.at.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""))" } ?? "") + ".")
+                        print(
+                            "Site mirror: every commit writes etcd v2 /v2/keys/\(mirror.v2Prefix)/<datacenter>/dbconfig"
+                                + (mirror.author.map { " (set by \($0)\(mirror.at.map { " at \(ISO8601DateFormatter().string(from: $0))" } ?? ""))" }
+                                    ?? "") + ".")
                     }
                 } else if store.json {
                     try printJSON(MirrorOutput(v2Prefix: nil))
                 } else {
-                    print("Site mirror: off (commits write no v2 mirror). `marina config mirror --v2-prefix \(ConfigMirror.mediaWikiPrefix)` sets MediaWiki's.")
+                    print(
+                        "Site mirror: off (commits write no v2 mirror). `marina config mirror --v2-prefix \(ConfigMirror.mediaWikiPrefix)` sets MediaWiki's."
+                    )
                 }
             }
         }
@@ -273,7 +292,10 @@ struct ConfigCommand: AsyncParsableCommand {
         var at: Date?
         var written: [String]?
 
-        enum CodingKeys: String, CodingKey { case v2Prefix = "v2_prefix", author, at, written }
+        enum CodingKeys: String, CodingKey {
+            case v2Prefix = "v2_prefix"
+            case author, at, written
+        }
 
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -292,7 +314,8 @@ func reportCommit(_ outcome: CommitOutcome, store: TopologyStore, alsoMirror: Co
     case .committed(let entry):
         let datacenters = Array(entry.topology.topology.datacenters)
         let site = try? await store.siteMirror()
-        let mirrored = ConfigMirror(v2Prefix: site?.v2Prefix).targets(datacenters: datacenters)
+        let mirrored =
+            ConfigMirror(v2Prefix: site?.v2Prefix).targets(datacenters: datacenters)
             + alsoMirror.excluding(v2Prefix: site?.v2Prefix).targets(datacenters: datacenters)
         if json {
             try printJSON(CommitOutput(outcome: "committed", revision: entry.revision, sequence: entry.sequence, mirrored: mirrored))
@@ -317,8 +340,10 @@ func reportCommit(_ outcome: CommitOutcome, store: TopologyStore, alsoMirror: Co
 func reportMirrorFailure(_ failure: MirrorWriteFailed, json: Bool) throws -> Never {
     if let entry = failure.entry {
         if json {
-            try printJSON(CommitOutput(outcome: "committed", revision: entry.revision, sequence: entry.sequence, mirrored: failure.written,
-                                       mirrorFailures: failure.failures.map(\.description)))
+            try printJSON(
+                CommitOutput(
+                    outcome: "committed", revision: entry.revision, sequence: entry.sequence, mirrored: failure.written,
+                    mirrorFailures: failure.failures.map(\.description)))
         } else {
             print("Committed #\(entry.sequence) at revision \(entry.revision ?? 0) by \(entry.author): \(entry.message)")
             for line in failure.written { print("  mirrored to \(line)") }
@@ -326,11 +351,14 @@ func reportMirrorFailure(_ failure: MirrorWriteFailed, json: Bool) throws -> Nev
     } else if json {
         try printJSON(CommitOutput(outcome: "mirror not written", mirrored: failure.written, mirrorFailures: failure.failures.map(\.description)))
     }
-    let stale = failure.v2Failed ? "MediaWiki (everything reading the etcd v2 mirror) still sees the previous configuration"
+    let stale =
+        failure.v2Failed
+        ? "MediaWiki (everything reading the etcd v2 mirror) still sees the previous configuration"
         : "what reads that mirror still sees the previous configuration"
-    printError("\(failure.entry == nil ? "the committed configuration stands" : "committed"), but a mirror was not written: "
-               + failure.failures.map(\.description).joined(separator: "; ")
-               + ". \(stale): fix the cause, then run `marina config mirror --sync`")
+    printError(
+        "\(failure.entry == nil ? "the committed configuration stands" : "committed"), but a mirror was not written: "
+            + failure.failures.map(\.description).joined(separator: "; ")
+            + ". \(stale): fix the cause, then run `marina config mirror --sync`")
     throw Exit.mirrorNotWritten
 }
 
@@ -341,5 +369,8 @@ struct CommitOutput: Encodable {
     var mirrored: [String]?
     var mirrorFailures: [String]?
 
-    enum CodingKeys: String, CodingKey { case outcome, revision, sequence, mirrored, mirrorFailures = "mirror_failures" }
+    enum CodingKeys: String, CodingKey {
+        case outcome, revision, sequence, mirrored
+        case mirrorFailures = "mirror_failures"
+    }
 }

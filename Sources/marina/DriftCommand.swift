@@ -7,7 +7,9 @@ import TopologyStore
 struct DriftCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drift",
-        abstract: "Every difference between the committed source of truth and what the agents see. Exit 0: none (informational lines only); 1: drift; 2: could not be computed.")
+        abstract:
+            "Every difference between the committed source of truth and what the agents see. Exit 0: none (informational lines only); 1: drift; 2: could not be computed."
+    )
 
     @OptionGroup var store: StoreOptions
     @Argument(help: "Only this section.") var section: String?
@@ -33,8 +35,9 @@ struct DriftCommand: AsyncParsableCommand {
             if let section, topology.sections[section] == nil, site.staged.topology.sections[section] == nil {
                 throw UsageProblem("unknown section \(section)")
             }
-            var snapshot = DriftSnapshot(topology: topology, observations: site.observations, uncommitted: site.uncommitted,
-                                         now: Date(), maxLag: maxLag, heartbeatStaleAfter: heartbeatStale, observationStaleAfter: staleAfter)
+            var snapshot = DriftSnapshot(
+                topology: topology, observations: site.observations, uncommitted: site.uncommitted,
+                now: Date(), maxLag: maxLag, heartbeatStaleAfter: heartbeatStale, observationStaleAfter: staleAfter)
             snapshot.refusals = try decodePolicyState(site.policyState).refusals.map { name, refusal in
                 AutomaticRefusal(instance: name, section: refusal.section, action: refusal.action, reason: refusal.reason, since: refusal.since)
             }
@@ -57,8 +60,10 @@ struct DriftCommand: AsyncParsableCommand {
             if !findings.isEmpty {
                 var rows = [["SEVERITY", "SECTION", "INSTANCE", "CODE", "EXPECTED", "OBSERVED"]]
                 for finding in findings {
-                    rows.append([finding.severity.rawValue, finding.section ?? "-", finding.instance ?? "-", finding.code.rawValue,
-                                 finding.expected, finding.observed])
+                    rows.append([
+                        finding.severity.rawValue, finding.section ?? "-", finding.instance ?? "-", finding.code.rawValue,
+                        finding.expected, finding.observed,
+                    ])
                 }
                 print(Tables.table(rows))
             }

@@ -26,8 +26,10 @@ extension InstanceEdit {
 struct InstanceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "instance", abstract: "Instances: their address, candidacy, and pooling per section (staged until `config commit`).",
-        subcommands: [Add.self, Show.self, List.self, Pool.self, Depool.self, SetWeight.self, SetPercentage.self, SetCandidate.self,
-                      AddSection.self, RemoveSection.self, Remove.self])
+        subcommands: [
+            Add.self, Show.self, List.self, Pool.self, Depool.self, SetWeight.self, SetPercentage.self, SetCandidate.self,
+            AddSection.self, RemoveSection.self, Remove.self,
+        ])
 
     struct Add: InstanceEdit {
         static let configuration = CommandConfiguration(abstract: "Add an instance, optionally configured (depooled) in sections.")
@@ -43,8 +45,10 @@ struct InstanceCommand: AsyncParsableCommand {
 
         var edit: TopologyEdit {
             let memberships = Dictionary(uniqueKeysWithValues: section.map { ($0, Membership(pooled: false, weight: weight)) })
-            return .addInstance(Instance(name: name, host: host, port: port ?? Names.port(inInstanceName: name) ?? 3306, datacenter: datacenter,
-                                         candidatePrimary: candidate, note: note, sections: memberships))
+            return .addInstance(
+                Instance(
+                    name: name, host: host, port: port ?? Names.port(inInstanceName: name) ?? 3306, datacenter: datacenter,
+                    candidatePrimary: candidate, note: note, sections: memberships))
         }
         var done: String { "Added instance \(name)" }
     }
@@ -60,7 +64,11 @@ struct InstanceCommand: AsyncParsableCommand {
                 let topology = try await topologyStore.read().staged.topology
                 let automatic = try await topologyStore.policyState()
                 guard let instance = topology.instances[name] else { throw UsageProblem("unknown instance \(name)") }
-                if store.json { try printJSON(instance) } else { print(Tables.instances([instance], section: nil, in: topology, automatic: automatic)) }
+                if store.json {
+                    try printJSON(instance)
+                } else {
+                    print(Tables.instances([instance], section: nil, in: topology, automatic: automatic))
+                }
             }
         }
     }
@@ -125,7 +133,8 @@ struct InstanceCommand: AsyncParsableCommand {
     }
 
     struct SetPercentage: InstanceEdit {
-        static let configuration = CommandConfiguration(commandName: "set-percentage", abstract: "Set the share (0-100) of its weight an instance serves.")
+        static let configuration = CommandConfiguration(
+            commandName: "set-percentage", abstract: "Set the share (0-100) of its weight an instance serves.")
         @OptionGroup var store: StoreOptions
         @Argument var name: String
         @Option(parsing: .unconditional, help: "0 to 100.") var percentage: Int

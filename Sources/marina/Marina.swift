@@ -10,8 +10,10 @@ struct Marina: AsyncParsableCommand {
         commandName: "marina",
         abstract: "A MariaDB topology orchestrator: source of truth in etcd, agents, drift, transactional operations.",
         version: version,
-        subcommands: [StatusCommand.self, DriftCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
-                      AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, OperationCommand.self, SandboxCommand.self, VersionCommand.self]
+        subcommands: [
+            StatusCommand.self, DriftCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
+            AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, OperationCommand.self, SandboxCommand.self, VersionCommand.self,
+        ]
     )
 }
 

@@ -23,7 +23,8 @@ struct OperationCommand: AsyncParsableCommand {
             try await running {
                 let keys = StoreKeys()
                 let etcd = EtcdClient(try store.configuration())
-                var readable = [OperationRecord](), unreadable = [UnreadableRecord]()
+                var readable = [OperationRecord]()
+                var unreadable = [UnreadableRecord]()
                 for kv in try await etcd.get(keys.operations, prefix: true).kvs {
                     do {
                         readable.append(try OperationJSON.decode(kv.value, key: kv.key))
@@ -44,10 +45,12 @@ struct OperationCommand: AsyncParsableCommand {
                     return
                 }
                 let rows = records.map { record in
-                    [record.id, record.state.rawValue, record.section, "\(record.oldPrimary ?? "?") → \(record.candidate)",
-                     record.requestedBy, record.requestedAt.formatted(.iso8601),
-                     record.finishedAt.map { milliseconds($0.timeIntervalSince(record.startedAt ?? record.requestedAt) * 1000) } ?? "",
-                     record.windowMilliseconds.map { milliseconds($0) } ?? ""]
+                    [
+                        record.id, record.state.rawValue, record.section, "\(record.oldPrimary ?? "?") → \(record.candidate)",
+                        record.requestedBy, record.requestedAt.formatted(.iso8601),
+                        record.finishedAt.map { milliseconds($0.timeIntervalSince(record.startedAt ?? record.requestedAt) * 1000) } ?? "",
+                        record.windowMilliseconds.map { milliseconds($0) } ?? "",
+                    ]
                 }
                 print(Tables.table([["ID", "STATE", "SECTION", "PRIMARY", "REQUESTED BY", "REQUESTED AT", "TOOK", "WRITE WINDOW"]] + rows))
             }

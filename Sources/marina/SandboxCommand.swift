@@ -48,9 +48,10 @@ struct SandboxCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let options = Sandbox.Options(directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
-                                          agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
-                                          controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks)
+            let options = Sandbox.Options(
+                directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
+                agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
+                controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks)
             try await running {
                 // Checked before anything is computed from them (a port count, a port number).
                 guard (1...9).contains(sections) else { throw UsageProblem("--sections must be between 1 and 9 (got \(sections))") }
@@ -70,7 +71,9 @@ struct SandboxCommand: AsyncParsableCommand {
                 if started.alreadyRunning {
                     print("A sandbox is already running in \(started.state.directory); nothing was started.\n")
                 } else {
-                    print("Started a sandbox in \(started.state.directory) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).\n")
+                    print(
+                        "Started a sandbox in \(started.state.directory) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).\n"
+                    )
                 }
                 print(SandboxRendering.render(report))
             }
@@ -94,7 +97,8 @@ struct SandboxCommand: AsyncParsableCommand {
                 } else {
                     print(SandboxRendering.render(report))
                 }
-                let healthy = report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
+                let healthy =
+                    report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
                     && report.heartbeats.allSatisfy(\.running) && report.agent?.running != false && report.controller?.running != false
                 if !healthy { throw ExitCode(3) }
             }

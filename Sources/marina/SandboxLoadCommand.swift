@@ -41,8 +41,9 @@ extension SandboxCommand {
                     print("\(instance.name): \(report.acknowledged.count - absent.count) of \(report.acknowledged.count) acknowledged rows")
                 }
                 let outages = report.outages.map { String(format: "%.1f ms", $0) }.joined(separator: ", ")
-                print("\(report.acknowledged.count) rows acknowledged in \(String(format: "%.1f", report.seconds)) s; "
-                      + "\(report.failedAttempts) refused attempts; outages: \(outages.isEmpty ? "none" : outages)")
+                print(
+                    "\(report.acknowledged.count) rows acknowledged in \(String(format: "%.1f", report.seconds)) s; "
+                        + "\(report.failedAttempts) refused attempts; outages: \(outages.isEmpty ? "none" : outages)")
                 print("\(report.samples) @@read_only samples, \(report.twoWritersSamples) with two writable instances")
                 if missing > 0 || report.twoWritersSamples > 0 { throw ExitCode.failure }
             }

@@ -15,13 +15,17 @@ enum SandboxRendering {
         lines.append("datacenter   \(report.datacenter)")
         for (name, service) in [("agent", report.agent), ("controller", report.controller)] {
             guard let service else { continue }
-            lines.append("\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) marina \(name), pid \(service.pid), \(service.running ? "running" : "NOT RUNNING"); log \(service.logFile)")
+            lines.append(
+                "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) marina \(name), pid \(service.pid), \(service.running ? "running" : "NOT RUNNING"); log \(service.logFile)"
+            )
         }
         let sections = report.instances.reduce(into: [String]()) { if !$0.contains($1.section) { $0.append($1.section) } }
         for section in sections {
             let members = report.instances.filter { $0.section == section }
             let heartbeat = report.heartbeats.first { $0.section == section }
-            let writer = heartbeat.map { "pt-heartbeat on \($0.instance) \($0.running ? "running" : "NOT RUNNING")" } ?? (report.agent != nil ? "heartbeat written by the marina agent on the primary" : "no heartbeat writer")
+            let writer =
+                heartbeat.map { "pt-heartbeat on \($0.instance) \($0.running ? "running" : "NOT RUNNING")" }
+                ?? (report.agent != nil ? "heartbeat written by the marina agent on the primary" : "no heartbeat writer")
             lines.append("")
             lines.append("section \(section)  (\(writer))")
             let names = Set(members.map(\.name))

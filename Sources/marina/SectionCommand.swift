@@ -23,8 +23,9 @@ struct SectionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let section = Section(name: name, primary: primary ?? "", datacenter: datacenter, minReplicas: minReplicas,
-                                      flavor: flavor, omitReplicas: omitReplicas, allowEmpty: allowEmpty)
+                let section = Section(
+                    name: name, primary: primary ?? "", datacenter: datacenter, minReplicas: minReplicas,
+                    flavor: flavor, omitReplicas: omitReplicas, allowEmpty: allowEmpty)
                 try report(try await store.store().apply(.addSection(section), by: store.actor), done: "Added section \(name)", json: store.json)
             }
         }
@@ -77,8 +78,9 @@ struct SectionCommand: AsyncParsableCommand {
                 if let candidate = topology.instances[instance], !candidate.candidatePrimary {
                     printError("warning: \(instance) is not a candidate primary")
                 }
-                try report(try await store.store().apply(.setPrimary(section: name, instance: instance), by: store.actor),
-                           done: "\(instance) is now the primary of \(name)", json: store.json)
+                try report(
+                    try await store.store().apply(.setPrimary(section: name, instance: instance), by: store.actor),
+                    done: "\(instance) is now the primary of \(name)", json: store.json)
             }
         }
     }
@@ -92,8 +94,9 @@ struct SectionCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 guard !reason.isEmpty else { throw UsageProblem("--reason must not be empty") }
-                try report(try await store.store().apply(.setReadOnly(section: name, reason: reason), by: store.actor),
-                           done: "\(name) is read-only: \(reason)", json: store.json)
+                try report(
+                    try await store.store().apply(.setReadOnly(section: name, reason: reason), by: store.actor),
+                    done: "\(name) is read-only: \(reason)", json: store.json)
             }
         }
     }
@@ -105,8 +108,9 @@ struct SectionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                try report(try await store.store().apply(.setReadOnly(section: name, reason: nil), by: store.actor),
-                           done: "\(name) is read-write", json: store.json)
+                try report(
+                    try await store.store().apply(.setReadOnly(section: name, reason: nil), by: store.actor),
+                    done: "\(name) is read-write", json: store.json)
             }
         }
     }

@@ -24,13 +24,16 @@ struct StatusCommand: AsyncParsableCommand {
             let automatic = try decodePolicyState(site.policyState)
             let sections = topology.sections.values.filter { section == nil || $0.name == section }.sorted { $0.name < $1.name }
             if let section, sections.isEmpty {
-                throw UsageProblem(site.staged.topology.sections[section] == nil ? "unknown section \(section)"
-                                   : "section \(section) is staged but not committed yet: `marina config diff`")
+                throw UsageProblem(
+                    site.staged.topology.sections[section] == nil
+                        ? "unknown section \(section)"
+                        : "section \(section) is staged but not committed yet: `marina config diff`")
             }
             let now = Date()
             let report = sections.map {
-                StatusReport.SectionStatus($0, topology: topology, observations: observations, now: now, automatic: automatic,
-                                           operation: site.locks[$0.name], uncommitted: site.uncommitted)
+                StatusReport.SectionStatus(
+                    $0, topology: topology, observations: observations, now: now, automatic: automatic,
+                    operation: site.locks[$0.name], uncommitted: site.uncommitted)
             }
             if store.json {
                 try printJSON(report)
@@ -38,9 +41,13 @@ struct StatusCommand: AsyncParsableCommand {
                 if site.committedTopology == nil { print("Nothing is committed yet: `marina config diff` shows what is staged.") }
                 print(report.map { $0.render() }.joined(separator: "\n\n"))
                 let unknown = observations.keys.filter { topology.instances[$0] == nil }.sorted()
-                if !unknown.isEmpty && section == nil { print("\nobserved but not in the committed source of truth: \(unknown.joined(separator: ", "))") }
+                if !unknown.isEmpty && section == nil {
+                    print("\nobserved but not in the committed source of truth: \(unknown.joined(separator: ", "))")
+                }
                 if !site.uncommitted.isEmpty && section == nil {
-                    print("\n\(site.uncommitted.count) staged change\(site.uncommitted.count == 1 ? "" : "s") not committed (shown above as the committed state): `marina config diff`")
+                    print(
+                        "\n\(site.uncommitted.count) staged change\(site.uncommitted.count == 1 ? "" : "s") not committed (shown above as the committed state): `marina config diff`"
+                    )
                 }
             }
         }
@@ -82,8 +89,10 @@ enum StatusReport {
         /// Staged changes of this section not committed yet (`datacenter key: before → after`).
         var uncommitted: [String]?
 
-        init(_ section: Section, topology: Topology, observations: [String: Observation], now: Date, automatic: PolicyState,
-             operation: String? = nil, uncommitted: [ConfigChange] = []) {
+        init(
+            _ section: Section, topology: Topology, observations: [String: Observation], now: Date, automatic: PolicyState,
+            operation: String? = nil, uncommitted: [ConfigChange] = []
+        ) {
             name = section.name
             datacenter = section.datacenter
             primary = section.primary
@@ -95,30 +104,40 @@ enum StatusReport {
             let addresses = Dictionary(topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
             members = topology.members(of: section.name).map { instance, membership in
                 let configured = section.primary == instance.name ? "primary" : "replica"
-                let held = automatic.managed[instance.name]?.section == section.name ? automatic.describe(instance.name)
+                let held =
+                    automatic.managed[instance.name]?.section == section.name
+                    ? automatic.describe(instance.name)
                     : automatic.refusals[instance.name].map { "automatic \($0.action) refused: \($0.reason)" }
                 guard let observation = observations[instance.name] else {
-                    return Member(name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)",
-                                  pooled: membership.pooled, percentage: membership.percentage, automatic: held)
+                    return Member(
+                        name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)",
+                        pooled: membership.pooled, percentage: membership.percentage, automatic: held)
                 }
                 let channel = observation.replication.first
                 let source = channel.map { addresses["\($0.sourceHost):\($0.sourcePort)"] ?? "\($0.sourceHost):\($0.sourcePort)" }
-                let observed = !observation.reachable ? "unreachable" : channel != nil ? "replica"
-                    : observation.readOnly == false ? "primary" : "read-only, no source"
+                let observed =
+                    !observation.reachable
+                    ? "unreachable"
+                    : channel != nil
+                        ? "replica"
+                        : observation.readOnly == false ? "primary" : "read-only, no source"
                 let errors = [channel?.lastIOError, channel?.lastSQLError].compactMap { $0 }.filter { !$0.isEmpty }
-                return Member(name: instance.name, configuredRole: configured, observedRole: observed, reachable: observation.reachable,
-                              error: observation.error, readOnly: observation.readOnly, source: source, ioThread: channel?.ioThread,
-                              sqlThread: channel?.sqlThread, replicationError: errors.isEmpty ? nil : errors.joined(separator: "; "),
-                              heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
-                              observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
-                              lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
-                              automatic: held)
+                return Member(
+                    name: instance.name, configuredRole: configured, observedRole: observed, reachable: observation.reachable,
+                    error: observation.error, readOnly: observation.readOnly, source: source, ioThread: channel?.ioThread,
+                    sqlThread: channel?.sqlThread, replicationError: errors.isEmpty ? nil : errors.joined(separator: "; "),
+                    heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
+                    observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
+                    lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
+                    automatic: held)
             }
         }
 
         func render() -> String {
-            var lines = ["section \(name)  (\(datacenter), primary \(primary.isEmpty ? "none" : primary), \(readOnly ? "READ-ONLY" : "read-write"))"
-                         + (operation.map { "  operation \($0) running" } ?? "")]
+            var lines = [
+                "section \(name)  (\(datacenter), primary \(primary.isEmpty ? "none" : primary), \(readOnly ? "READ-ONLY" : "read-write"))"
+                    + (operation.map { "  operation \($0) running" } ?? "")
+            ]
             for change in uncommitted ?? [] { lines.append("  staged, not committed: \(change)") }
             let names = Set(members.map(\.name))
             func add(_ member: Member, depth: Int) {

@@ -13,8 +13,10 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("etcd"), help: "etcd endpoints, comma-separated (default: $MARINA_ETCD).")
     var endpoints: String?
 
-    @Option(name: .customLong("sandbox"), help: ArgumentHelp(
-        "Use the etcd of the sandbox in this directory, with its TLS files (default: $MARINA_SANDBOX_DIR).", valueName: "dir"))
+    @Option(
+        name: .customLong("sandbox"),
+        help: ArgumentHelp(
+            "Use the etcd of the sandbox in this directory, with its TLS files (default: $MARINA_SANDBOX_DIR).", valueName: "dir"))
     var sandbox: String?
 
     @Option(name: .customLong("etcd-ca"), help: "CA file to verify etcd's certificate.")
@@ -103,7 +105,10 @@ struct MirrorOptions: ParsableArguments {
     @Option(help: "Also write <dir>/<datacenter>.json (default: $MARINA_MIRROR_DIR).")
     var mirrorDir: String?
 
-    @Flag(help: "Also write {\"val\": config} through etcd's v2 API for this command only (default: $MARINA_MIRROR_V2=1). Not needed once the site mirror is set (`marina config mirror`).")
+    @Flag(
+        help:
+            "Also write {\"val\": config} through etcd's v2 API for this command only (default: $MARINA_MIRROR_V2=1). Not needed once the site mirror is set (`marina config mirror`)."
+    )
     var mirrorV2 = false
 
     @Option(help: "The v2 path prefix of --mirror-v2 (default: conftool/v1/mediawiki-config).")

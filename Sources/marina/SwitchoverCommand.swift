@@ -21,9 +21,10 @@ struct SwitchoverCommand: AsyncParsableCommand {
     @Option(name: .customLong("skip-replica"), help: "A replica to leave out (it is depooled); repeat for several.") var skipReplicas: [String] = []
     @Flag(help: "Print the plan (every step, host and statement, and the point of no return) and change nothing.") var dryRun = false
     @Flag(help: "Do not ask for confirmation.") var yes = false
-    @Flag(help: """
-        Start even if the primary runs a transaction or statement older than the playbook's max_transaction_age         (the flip's read-only step may then wait for it, time out and roll back).
-        """) var forceLongTransactions = false
+    @Flag(
+        help: """
+            Start even if the primary runs a transaction or statement older than the playbook's max_transaction_age         (the flip's read-only step may then wait for it, time out and roll back).
+            """) var forceLongTransactions = false
     @Option(help: "Seconds to wait for a controller to take the request.") var timeout: Double = 30
     @OptionGroup var store: StoreOptions
 
@@ -60,8 +61,9 @@ struct SwitchoverCommand: AsyncParsableCommand {
 
     private func record(dryRun: Bool) -> OperationRecord {
         let actor = store.actor
-        var record = OperationRecord(id: OperationClient.newID(section: section), section: section, candidate: to, reason: reason,
-                                     skipReplicas: skipReplicas, dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
+        var record = OperationRecord(
+            id: OperationClient.newID(section: section), section: section, candidate: to, reason: reason,
+            skipReplicas: skipReplicas, dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
         record.forceLongTransactions = forceLongTransactions ? true : nil
         return record
     }
@@ -74,18 +76,21 @@ struct OperationClient {
     let json: Bool
 
     static func newID(section: String) -> String {
-        let stamp = Date().formatted(Date.VerbatimFormatStyle(
-            format: "\(year: .defaultDigits)\(month: .twoDigits)\(day: .twoDigits)-\(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased))\(minute: .twoDigits)\(second: .twoDigits)",
-            timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
+        let stamp = Date().formatted(
+            Date.VerbatimFormatStyle(
+                format:
+                    "\(year: .defaultDigits)\(month: .twoDigits)\(day: .twoDigits)-\(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased))\(minute: .twoDigits)\(second: .twoDigits)",
+                timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
         return "\(stamp)-\(section)-\(String(UInt16.random(in: 0...UInt16.max), radix: 16))"
     }
 
     /// Writes the request, waits for a controller to take it, prints the journal as it grows
     /// (live) or the plan (dry run), and gives the finished record.
     func request(_ record: OperationRecord, timeout: Double, live: Bool) async throws -> OperationRecord {
-        let result = try await etcd.transaction(Transaction(
-            compares: [.absent(keys.operation(record.id))],
-            success: [.put(keys.operation(record.id), try OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
+        let result = try await etcd.transaction(
+            Transaction(
+                compares: [.absent(keys.operation(record.id))],
+                success: [.put(keys.operation(record.id), try OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
         guard result.succeeded else { throw UsageProblem("operation id \(record.id) exists already: re-run") }
         if !json {
             let what = record.dryRun ? "Planning" : "Requested"
@@ -99,12 +104,14 @@ struct OperationClient {
             }
             let current = try OperationJSON.decode(kv.value, key: kv.key)
             if current.state == .requested && Date() > deadline {
-                let withdrawn = try await etcd.transaction(Transaction(
-                    compares: [.unchanged(keys.operation(record.id), since: kv.modRevision)],
-                    success: [.delete(keys.request(record.id)), .delete(keys.operation(record.id))]))
+                let withdrawn = try await etcd.transaction(
+                    Transaction(
+                        compares: [.unchanged(keys.operation(record.id), since: kv.modRevision)],
+                        success: [.delete(keys.request(record.id)), .delete(keys.operation(record.id))]))
                 if withdrawn.succeeded {
                     let leader = try await etcd.value(keys.leader) == nil ? " (no controller leads: is `marina controller` running?)" : ""
-                    throw UsageProblem("no controller took the request within \(Seconds.format(timeout)) s\(leader); it was withdrawn, nothing changed")
+                    throw UsageProblem(
+                        "no controller took the request within \(Seconds.format(timeout)) s\(leader); it was withdrawn, nothing changed")
                 }
                 continue
             }
@@ -161,11 +168,16 @@ func milliseconds(_ value: Double?) -> String {
 func renderPlan(_ record: OperationRecord) -> String {
     var lines = ["Plan: switchover of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate)"]
     for (index, step) in record.steps.enumerated() {
-        lines.append(String(format: "%2d. ", index + 1) + step.name + "  (timeout \(Seconds.format(step.timeout)) s)"
-                     + (step.pointOfNoReturn ? "  ← POINT OF NO RETURN: failures after it are not undone" : ""))
+        lines.append(
+            String(format: "%2d. ", index + 1) + step.name + "  (timeout \(Seconds.format(step.timeout)) s)"
+                + (step.pointOfNoReturn ? "  ← POINT OF NO RETURN: failures after it are not undone" : ""))
         lines += step.statements.map { "      " + $0 }
         if !step.check.isEmpty { lines.append("      check: " + step.check) }
-        lines.append("      undo: " + (step.undo.isEmpty ? (index > (record.pointOfNoReturnIndex ?? 0) ? "none (after the point of no return)" : "nothing to undo") : step.undo.joined(separator: "; ")))
+        lines.append(
+            "      undo: "
+                + (step.undo.isEmpty
+                    ? (index > (record.pointOfNoReturnIndex ?? 0) ? "none (after the point of no return)" : "nothing to undo")
+                    : step.undo.joined(separator: "; ")))
     }
     return lines.joined(separator: "\n")
 }
@@ -176,8 +188,9 @@ func renderOutcome(_ record: OperationRecord) -> String {
     case .planned: lines.append("Dry run: nothing changed.")
     case .refused: lines.append("Refused, nothing changed:\n" + record.refusals.map { "  - " + $0 }.joined(separator: "\n"))
     case .done:
-        lines.append("Done: \(record.candidate) is the primary of \(record.section)"
-                     + (record.windowMilliseconds.map { "; no instance took writes for \(milliseconds($0))" } ?? "") + ".")
+        lines.append(
+            "Done: \(record.candidate) is the primary of \(record.section)"
+                + (record.windowMilliseconds.map { "; no instance took writes for \(milliseconds($0))" } ?? "") + ".")
     case .doneNeedsAttention:
         lines.append("Done: \(record.candidate) is the primary of \(record.section), but a host needs attention:")
         lines += record.attention.map { "  - " + $0 }
@@ -194,4 +207,3 @@ func renderOutcome(_ record: OperationRecord) -> String {
     }
     return lines.joined(separator: "\n")
 }
-

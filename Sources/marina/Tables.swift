@@ -8,9 +8,11 @@ enum Tables {
         for section in sections {
             let pooled = section.isInitialized ? String(topology.pooledReplicas(of: section).count) : "-"
             let state = !section.isInitialized ? "uninitialized" : section.readOnly ? "read-only: \(section.readOnlyReason)" : "read-write"
-            rows.append([section.name, section.datacenter, section.primary.isEmpty ? "-" : section.primary,
-                         section.flavor.rawValue + (section.omitReplicas ? " (primary only)" : ""), pooled,
-                         String(section.minReplicas) + (section.allowEmpty ? " (may be empty)" : ""), state])
+            rows.append([
+                section.name, section.datacenter, section.primary.isEmpty ? "-" : section.primary,
+                section.flavor.rawValue + (section.omitReplicas ? " (primary only)" : ""), pooled,
+                String(section.minReplicas) + (section.allowEmpty ? " (may be empty)" : ""), state,
+            ])
         }
         return table(rows)
     }
@@ -28,11 +30,14 @@ enum Tables {
                 let role = topology.sections[section]?.primary == instance.name ? "primary" : "replica"
                 let groups = membership.groups.sorted { $0.key < $1.key }
                     .map { "\($0.key):\($0.value.pooled ? "" : "depooled,")\($0.value.weight)" }.joined(separator: " ")
-                rows.append([index == 0 ? instance.name : "", index == 0 ? address : "", index == 0 ? instance.datacenter : "",
-                             index == 0 ? (instance.candidatePrimary ? "yes" : "no") : "", section, role,
-                             membership.pooled ? "yes" : "NO", String(membership.weight), String(membership.percentage), groups,
-                             automatic.managed[instance.name]?.section == section ? (automatic.describe(instance.name) ?? "")
-                                : automatic.refusals[instance.name].map { "\($0.action) refused: \($0.reason)" } ?? ""])
+                rows.append([
+                    index == 0 ? instance.name : "", index == 0 ? address : "", index == 0 ? instance.datacenter : "",
+                    index == 0 ? (instance.candidatePrimary ? "yes" : "no") : "", section, role,
+                    membership.pooled ? "yes" : "NO", String(membership.weight), String(membership.percentage), groups,
+                    automatic.managed[instance.name]?.section == section
+                        ? (automatic.describe(instance.name) ?? "")
+                        : automatic.refusals[instance.name].map { "\($0.action) refused: \($0.reason)" } ?? "",
+                ])
             }
         }
         return table(rows)

@@ -9,8 +9,10 @@ import Testing
 import TopologyStore
 
 /// Polls the observations until `condition` holds for one instance, or fails after `seconds`.
-func waitForObservation(_ sandbox: SandboxState, _ instance: String, seconds: Double = 20,
-                        _ condition: (Observation) -> Bool) async throws -> Observation {
+func waitForObservation(
+    _ sandbox: SandboxState, _ instance: String, seconds: Double = 20,
+    _ condition: (Observation) -> Bool
+) async throws -> Observation {
     let store = TopologyStore(etcd: sandbox.etcdClient)
     let deadline = Date().addingTimeInterval(seconds)
     var last: Observation?
@@ -31,7 +33,8 @@ struct AgentTests {
         defer { TestServers.stop(sandbox) }
         try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 1, leaseTTL: 5)
         let observations = try await TopologyStore(etcd: sandbox.etcdClient).observations().observations
-        let primary = try #require(observations["db1001"]), replica = try #require(observations["db1002"])
+        let primary = try #require(observations["db1001"])
+        let replica = try #require(observations["db1002"])
         // The first publication of each is the first probe: within two intervals of the agent's start.
         for first in [primary, replica] {
             #expect(first.observedAt.timeIntervalSince(first.agentStartedAt) <= 2)
@@ -169,8 +172,9 @@ struct AgentRestartTests {
         try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 5)
         try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1002")
         let down = try await waitForObservation(sandbox, "db1002") { !$0.reachable }
-        #expect(down.error?.contains("2002") == true || down.error?.contains("2013") == true || down.error?.contains("2006") == true,
-                "\(down.error ?? "")")
+        #expect(
+            down.error?.contains("2002") == true || down.error?.contains("2013") == true || down.error?.contains("2006") == true,
+            "\(down.error ?? "")")
         try await Sandbox.startInstance(directory: sandbox.directory, name: "db1002")
         let back = try await waitForObservation(sandbox, "db1002") { $0.reachable && $0.replication.first?.isRunning == true }
         #expect(back.serverID == 1002 && back.error == nil)

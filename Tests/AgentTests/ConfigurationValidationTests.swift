@@ -1,7 +1,8 @@
-@testable import Agent
 import ConfigurationFiles
 import Foundation
 import Testing
+
+@testable import Agent
 
 /// Numbers the agent's configuration must refuse by name: not finite, out of range, or not
 /// whole where whole seconds are needed. Each would otherwise trap later (a duration in
@@ -33,34 +34,41 @@ struct AgentConfigurationValidationTests {
         #expect(try load(Self.base).instances.count == 1)
     }
 
-    @Test("each bad value is one error naming the file and the key", arguments: [
-        ("interval: .nan", "interval must be a finite number (.nan and .inf are not numbers here)"),
-        ("interval: -.inf", "interval must be a finite number (.nan and .inf are not numbers here)"),
-        ("interval: 1e400", "interval must be a finite number (.nan and .inf are not numbers here)"),
-        ("interval: 100000000000000000000000000", "interval must be positive, from 0.01 to 3600 seconds (got 1e+26)"),
-        ("interval: 0.0001", "interval must be positive, from 0.01 to 3600 seconds (got 0.0001)"),
-        ("refresh: 0", "refresh must be positive, at most 3600 seconds (got 0.0)"),
-        ("refresh: 1e9", "refresh must be positive, at most 3600 seconds (got 1000000000.0)"),
-        ("lag_bands: [2, .nan]", "lag_bands[1] must be a finite number (.nan and .inf are not numbers here)"),
-        ("lag_bands: [-1, 5]", "lag_bands[0] must be positive, at most 3600 seconds (got -1.0)"),
-        ("connect_timeout: 99999999999", "connect_timeout must be from 1 to 3600 seconds (got 99999999999): libmariadb counts whole seconds"),
-        ("read_timeout: 0", "read_timeout must be from 1 to 3600 seconds (got 0): libmariadb counts whole seconds"),
-        ("read_timeout: 1.5", "read_timeout must be a whole number (got 1.5)"),
-        ("lease_ttl: 100000000", "lease_ttl must be from 2 to 3600 seconds (got 100000000)"),
-        ("lease_ttl: 1e30", "lease_ttl must be a whole number (got 1e+30)"),
-    ])
+    @Test(
+        "each bad value is one error naming the file and the key",
+        arguments: [
+            ("interval: .nan", "interval must be a finite number (.nan and .inf are not numbers here)"),
+            ("interval: -.inf", "interval must be a finite number (.nan and .inf are not numbers here)"),
+            ("interval: 1e400", "interval must be a finite number (.nan and .inf are not numbers here)"),
+            ("interval: 100000000000000000000000000", "interval must be positive, from 0.01 to 3600 seconds (got 1e+26)"),
+            ("interval: 0.0001", "interval must be positive, from 0.01 to 3600 seconds (got 0.0001)"),
+            ("refresh: 0", "refresh must be positive, at most 3600 seconds (got 0.0)"),
+            ("refresh: 1e9", "refresh must be positive, at most 3600 seconds (got 1000000000.0)"),
+            ("lag_bands: [2, .nan]", "lag_bands[1] must be a finite number (.nan and .inf are not numbers here)"),
+            ("lag_bands: [-1, 5]", "lag_bands[0] must be positive, at most 3600 seconds (got -1.0)"),
+            ("connect_timeout: 99999999999", "connect_timeout must be from 1 to 3600 seconds (got 99999999999): libmariadb counts whole seconds"),
+            ("read_timeout: 0", "read_timeout must be from 1 to 3600 seconds (got 0): libmariadb counts whole seconds"),
+            ("read_timeout: 1.5", "read_timeout must be a whole number (got 1.5)"),
+            ("lease_ttl: 100000000", "lease_ttl must be from 2 to 3600 seconds (got 100000000)"),
+            ("lease_ttl: 1e30", "lease_ttl must be a whole number (got 1e+30)"),
+        ])
     func refusedTopLevel(line: String, message: String) {
         #expect(throws: ConfigurationError(message: "agent.yaml: \(message)")) { try load(line + "\n" + Self.base) }
     }
 
-    @Test("bad etcd endpoints and instance ports are refused naming the key", arguments: [
-        ("endpoints: [http://127.0.0.1:2379]", "endpoints: []", "etcd.endpoints must list at least one URL (such as http://127.0.0.1:2379)"),
-        ("endpoints: [http://127.0.0.1:2379]", "endpoints: [\"\"]", "etcd.endpoints endpoint \"\" must start with http:// or https://"),
-        ("endpoints: [http://127.0.0.1:2379]", "endpoints: [127.0.0.1:2379]", "etcd.endpoints endpoint \"127.0.0.1:2379\" must start with http:// or https://"),
-        ("socket: /run/mysqld/mysqld.sock", "host: 10.0.0.1, port: 70000", "instances[0].port must be from 1 to 65535 (got 70000)"),
-        ("socket: /run/mysqld/mysqld.sock", "host: 10.0.0.1, port: -1", "instances[0].port must be from 1 to 65535 (got -1)"),
-        ("name: db1001", "name: ''", "instances[0].name must not be empty"),
-    ])
+    @Test(
+        "bad etcd endpoints and instance ports are refused naming the key",
+        arguments: [
+            ("endpoints: [http://127.0.0.1:2379]", "endpoints: []", "etcd.endpoints must list at least one URL (such as http://127.0.0.1:2379)"),
+            ("endpoints: [http://127.0.0.1:2379]", "endpoints: [\"\"]", "etcd.endpoints endpoint \"\" must start with http:// or https://"),
+            (
+                "endpoints: [http://127.0.0.1:2379]", "endpoints: [127.0.0.1:2379]",
+                "etcd.endpoints endpoint \"127.0.0.1:2379\" must start with http:// or https://"
+            ),
+            ("socket: /run/mysqld/mysqld.sock", "host: 10.0.0.1, port: 70000", "instances[0].port must be from 1 to 65535 (got 70000)"),
+            ("socket: /run/mysqld/mysqld.sock", "host: 10.0.0.1, port: -1", "instances[0].port must be from 1 to 65535 (got -1)"),
+            ("name: db1001", "name: ''", "instances[0].name must not be empty"),
+        ])
     func refusedNested(original: String, replacement: String, message: String) {
         #expect(throws: ConfigurationError(message: "agent.yaml: \(message)")) {
             try load(Self.base.replacingOccurrences(of: original, with: replacement))

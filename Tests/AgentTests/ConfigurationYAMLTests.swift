@@ -1,7 +1,8 @@
-@testable import Agent
 import ConfigurationFiles
 import Foundation
 import Testing
+
+@testable import Agent
 
 @Suite("The agent's YAML subset")
 struct ConfigurationYAMLTests {
@@ -11,22 +12,24 @@ struct ConfigurationYAMLTests {
 
     @Test("block and flow collections, quotes, comments, numbers, booleans, null")
     func supported() throws {
-        let value = try parse("""
-            # comment
-            a: 1            # trailing comment
-            b: "x # not a comment"
-            c: 'it''s'
-            d: [1, "two", three]
-            e: {name: db1, port: 3307}
-            f:
-              - name: db1001
-                shard: s1
-              - plain
-            g:
-            h: true
-            "i:j": 2.5
-            k: "line\\nbreak"
-            """) as? [String: Any]
+        let value =
+            try parse(
+                """
+                # comment
+                a: 1            # trailing comment
+                b: "x # not a comment"
+                c: 'it''s'
+                d: [1, "two", three]
+                e: {name: db1, port: 3307}
+                f:
+                  - name: db1001
+                    shard: s1
+                  - plain
+                g:
+                h: true
+                "i:j": 2.5
+                k: "line\\nbreak"
+                """) as? [String: Any]
         #expect(value?["a"] as? Int == 1)
         #expect(value?["b"] as? String == "x # not a comment")
         #expect(value?["c"] as? String == "it's")
@@ -38,16 +41,18 @@ struct ConfigurationYAMLTests {
         #expect(value?["k"] as? String == "line\nbreak")
     }
 
-    @Test("what it does not support is refused with the line number", arguments: [
-        ("a: &anchor 1\n", "line 1: this YAML feature (&) is not supported here"),
-        ("a:\n\t- 1\n", "line 2: tabs cannot indent YAML"),
-        ("a: \"open\n", "line 1: unterminated quote"),
-        ("a: [1, [2]]\n", "line 1: nested flow collections are not supported here"),
-        ("a: 1\na: 2\n", "line 2: a appears twice"),
-        ("a: 1\n   b: 2\n", "line 2: unexpected indentation"),
-        ("just text\n", "line 1: expected `key: value`"),
-        ("a: |\n  text\n", "line 1: this YAML feature (|) is not supported here"),
-    ])
+    @Test(
+        "what it does not support is refused with the line number",
+        arguments: [
+            ("a: &anchor 1\n", "line 1: this YAML feature (&) is not supported here"),
+            ("a:\n\t- 1\n", "line 2: tabs cannot indent YAML"),
+            ("a: \"open\n", "line 1: unterminated quote"),
+            ("a: [1, [2]]\n", "line 1: nested flow collections are not supported here"),
+            ("a: 1\na: 2\n", "line 2: a appears twice"),
+            ("a: 1\n   b: 2\n", "line 2: unexpected indentation"),
+            ("just text\n", "line 1: expected `key: value`"),
+            ("a: |\n  text\n", "line 1: this YAML feature (|) is not supported here"),
+        ])
     func unsupported(text: String, message: String) {
         #expect(throws: ConfigurationError(message: message)) { try ConfigurationYAML.json(text) }
     }

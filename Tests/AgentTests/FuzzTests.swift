@@ -1,8 +1,9 @@
-@testable import Agent
 import ConfigurationFiles
 import Foundation
-import Testing
 import FuzzSupport
+import Testing
+
+@testable import Agent
 
 @Suite("Agent configuration: fuzz")
 struct AgentConfigurationFuzzTests {

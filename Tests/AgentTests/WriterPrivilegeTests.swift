@@ -95,13 +95,16 @@ struct WriterPrivilegeTests {
     }
 
     /// Runs `body` with an agent started by `Sandbox.startAgent`, then stops the agent.
-    func withAgent(_ sandbox: SandboxState, credentialsFile: String? = nil,
-                   _ body: (_ pid: Int32, _ log: () throws -> String) async throws -> Void) async throws {
+    func withAgent(
+        _ sandbox: SandboxState, credentialsFile: String? = nil,
+        _ body: (_ pid: Int32, _ log: () throws -> String) async throws -> Void
+    ) async throws {
         let logFile = sandbox.directory + "/agent.log"
         let logStart = (try? FileManager.default.attributesOfItem(atPath: logFile)[.size] as? Int) ?? 0
         let log = { String(decoding: try Data(contentsOf: URL(fileURLWithPath: logFile)).dropFirst(logStart), as: UTF8.self) }
-        let pid = try await Sandbox.startAgent(directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 5,
-                                               credentialsFile: credentialsFile)
+        let pid = try await Sandbox.startAgent(
+            directory: sandbox.directory, executable: marinaExecutable(), interval: 0.5, leaseTTL: 5,
+            credentialsFile: credentialsFile)
         func stop() async {
             kill(pid, SIGTERM)
             for _ in 0..<100 where ChildProcess.isRunning(pid, marker: sandbox.directory + "/") {
@@ -124,21 +127,29 @@ struct WriterPrivilegeTests {
         let credentials = try optionFile(sandbox, "admin", ["user=\(Sandbox.adminUser)", "password=\(password)"])
         let result = try await runAgent(try configuration(sandbox, "admin", credentialsFile: credentials))
         #expect(result.status != nil && result.status != 0, "the agent did not exit: \(result.output)")
-        #expect(result.output.contains("heartbeat.write: on db1001, the account \(Sandbox.adminUser)@localhost holds ALL PRIVILEGES ON *.*"),
-                "\(result.output)")
+        #expect(
+            result.output.contains("heartbeat.write: on db1001, the account \(Sandbox.adminUser)@localhost holds ALL PRIVILEGES ON *.*"),
+            "\(result.output)")
         #expect(result.output.contains("sql/agent-grants.sql"))
         #expect(!result.output.contains(password))
         #expect(try await heartbeatRows(sandbox) == 0)
     }
 
-    @Test("an account holding READ_ONLY ADMIN or SUPER, directly or through a role, is refused at start-up", arguments: [
-        ("agent_roa", ["GRANT READ_ONLY ADMIN ON *.* TO ?@'localhost'"], "READ_ONLY ADMIN ON *.*"),
-        ("agent_super", ["GRANT SUPER ON *.* TO ?@'localhost'"], "SUPER ON *.*"),
-        // A role not enabled at login: the agent's session would not use it, but the account can enable it.
-        ("agent_role", ["DROP ROLE IF EXISTS heartbeat_admin", "CREATE ROLE heartbeat_admin",
-                        "GRANT READ_ONLY ADMIN ON *.* TO heartbeat_admin", "GRANT heartbeat_admin TO ?@'localhost'"],
-         "READ_ONLY ADMIN ON *.* (granted to role `heartbeat_admin`)"),
-    ])
+    @Test(
+        "an account holding READ_ONLY ADMIN or SUPER, directly or through a role, is refused at start-up",
+        arguments: [
+            ("agent_roa", ["GRANT READ_ONLY ADMIN ON *.* TO ?@'localhost'"], "READ_ONLY ADMIN ON *.*"),
+            ("agent_super", ["GRANT SUPER ON *.* TO ?@'localhost'"], "SUPER ON *.*"),
+            // A role not enabled at login: the agent's session would not use it, but the account can enable it.
+            (
+                "agent_role",
+                [
+                    "DROP ROLE IF EXISTS heartbeat_admin", "CREATE ROLE heartbeat_admin",
+                    "GRANT READ_ONLY ADMIN ON *.* TO heartbeat_admin", "GRANT heartbeat_admin TO ?@'localhost'",
+                ],
+                "READ_ONLY ADMIN ON *.* (granted to role `heartbeat_admin`)"
+            ),
+        ])
     func privilegedAccountRefused(user: String, statements: [String], finding: String) async throws {
         let sandbox = try await prepared()
         let credentials = try await account(sandbox, user, statements)
@@ -155,15 +166,19 @@ struct WriterPrivilegeTests {
             let root = try await sandbox.root("db1001")
             var rows = 0
             for _ in 0..<100 where rows == 0 {
-                rows = try await root.query("SELECT COUNT(*) AS n FROM heartbeat.heartbeat WHERE server_id = 1001 AND shard = 's1' AND datacenter = 'dc1'")
+                rows =
+                    try await root.query(
+                        "SELECT COUNT(*) AS n FROM heartbeat.heartbeat WHERE server_id = 1001 AND shard = 's1' AND datacenter = 'dc1'"
+                    )
                     .first?.int("n") ?? 0
                 if rows == 0 { try await Task.sleep(for: .milliseconds(100)) }
             }
             await root.close()
             #expect(rows == 1)
             let text = try log()
-            #expect(text.contains("heartbeat writer enabled on db1001: \(Sandbox.agentUser)@localhost holds no privilege that writes through read_only"),
-                    "\(text)")
+            #expect(
+                text.contains("heartbeat writer enabled on db1001: \(Sandbox.agentUser)@localhost holds no privilege that writes through read_only"),
+                "\(text)")
         }
     }
 
@@ -176,7 +191,8 @@ struct WriterPrivilegeTests {
         try await withAgent(sandbox, credentialsFile: credentials) { pid, log in
             #expect(try log().contains("heartbeat writer on db1001: the account's privileges cannot be checked now"))
             try await Sandbox.startInstance(directory: sandbox.directory, name: "db1001")
-            let refusal = "heartbeat writer disabled on db1001 until the agent restarts: on db1001, the account \(Sandbox.adminUser)@localhost holds ALL PRIVILEGES ON *.*"
+            let refusal =
+                "heartbeat writer disabled on db1001 until the agent restarts: on db1001, the account \(Sandbox.adminUser)@localhost holds ALL PRIVILEGES ON *.*"
             var text = ""
             for _ in 0..<200 where !text.contains(refusal) {
                 try await Task.sleep(for: .milliseconds(100))
@@ -194,10 +210,12 @@ struct WriterPrivilegeTests {
         }
     }
 
-    @Test("a configuration naming no MariaDB user is refused naming the key, and nothing is written", arguments: [
-        ("no-credentials-file", nil, "instances[0].credentials_file is required (db1001)"),
-        ("no-user", "password=secret-but-no-user", "instances[0].credentials_file (db1001): "),
-    ] as [(String, String?, String)])
+    @Test(
+        "a configuration naming no MariaDB user is refused naming the key, and nothing is written",
+        arguments: [
+            ("no-credentials-file", nil, "instances[0].credentials_file is required (db1001)"),
+            ("no-user", "password=secret-but-no-user", "instances[0].credentials_file (db1001): "),
+        ] as [(String, String?, String)])
     func noUser(name: String, credentialsLine: String?, message: String) async throws {
         let sandbox = try await prepared()
         let credentials = try optionFile(sandbox, name, credentialsLine.map { [$0] } ?? [])

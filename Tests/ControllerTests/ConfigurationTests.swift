@@ -1,7 +1,7 @@
 import Controller
+import Foundation
 import Operations
 import Policy
-import Foundation
 import Testing
 
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -26,19 +26,34 @@ struct ConfigurationTests {
         #expect(configuration.depool.sections["es4"]?.enabled == false)
     }
 
-    @Test("bad configurations are refused with the file and the key named", arguments: [
-        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nleese_ttl: 3\n", "c.yaml: controller.leese_ttl: unknown field"),
-        ("etcd: {endpoints: [http://x]}\nplaybooks: p\n", "c.yaml: controller.mariadb: is required"),
-        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nlease_ttl: 1\n", "c.yaml: lease_ttl must be at least 2 seconds"),
-        ("etcd: {endpoints: []}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: etcd.endpoints must list at least one URL"),
-        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f, pasword: x}\nplaybooks: p\n", "controller.mariadb.pasword: unknown field"),
-        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lag: 5, repool_lag: 6}\n",
-         "c.yaml: depool: repool_lag must be at least 0 and below depool_lag (hysteresis)"),
-        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {sections: {s1: {ladder: [50]}}}\n",
-         "c.yaml: depool.sections.s1: ladder must be increasing percentages between 1 and 100, ending at 100"),
-        ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lagg: 5}\n", "depool_lagg: unknown field"),
-        ("etcd: {endpoints: [http://x], ca: f}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: controller: etcd.ca: unknown key"),
-    ])
+    @Test(
+        "bad configurations are refused with the file and the key named",
+        arguments: [
+            (
+                "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nleese_ttl: 3\n",
+                "c.yaml: controller.leese_ttl: unknown field"
+            ),
+            ("etcd: {endpoints: [http://x]}\nplaybooks: p\n", "c.yaml: controller.mariadb: is required"),
+            (
+                "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\nlease_ttl: 1\n",
+                "c.yaml: lease_ttl must be at least 2 seconds"
+            ),
+            ("etcd: {endpoints: []}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: etcd.endpoints must list at least one URL"),
+            (
+                "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f, pasword: x}\nplaybooks: p\n",
+                "controller.mariadb.pasword: unknown field"
+            ),
+            (
+                "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lag: 5, repool_lag: 6}\n",
+                "c.yaml: depool: repool_lag must be at least 0 and below depool_lag (hysteresis)"
+            ),
+            (
+                "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {sections: {s1: {ladder: [50]}}}\n",
+                "c.yaml: depool.sections.s1: ladder must be increasing percentages between 1 and 100, ending at 100"
+            ),
+            ("etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\ndepool: {depool_lagg: 5}\n", "depool_lagg: unknown field"),
+            ("etcd: {endpoints: [http://x], ca: f}\nmariadb: {credentials_file: f}\nplaybooks: p\n", "c.yaml: controller: etcd.ca: unknown key"),
+        ])
     func refused(text: String, message: String) {
         do {
             _ = try ControllerConfiguration.parse(text, file: "c.yaml")
@@ -50,23 +65,29 @@ struct ConfigurationTests {
 
     static let base = "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: p\n"
 
-    @Test("a number that is not finite, or out of range, is refused naming the file and the key", arguments: [
-        ("depool: {min_interval: .nan}", "c.yaml: depool: min_interval must be a finite number of seconds, at most 86400 (got nan)"),
-        ("depool: {depool_lag: .inf}", "c.yaml: depool: depool_lag must be a finite number of seconds, at most 86400 (got inf)"),
-        ("depool: {sections: {s1: {depool_after: .nan}}}",
-         "c.yaml: depool.sections.s1: depool_after must be a finite number of seconds, at most 86400 (got nan)"),
-        ("depool: {max_depooled_fraction: .nan}", "c.yaml: depool: max_depooled_fraction must be between 0 and 1 (got nan)"),
-        ("depool: {step_pause: 1e12}", "c.yaml: depool: step_pause must be a finite number of seconds, at most 86400 (got 1000000000000.0)"),
-        ("depool: {interval: .nan}", "c.yaml: depool.interval must be positive, from 0.01 to 3600 seconds (got nan)"),
-        ("depool: {interval: 1e300}", "c.yaml: depool.interval must be positive, from 0.01 to 3600 seconds (got 1e+300)"),
-        ("poll_interval: .inf", "c.yaml: poll_interval must be positive, from 0.001 to 3600 seconds (got inf)"),
-        ("lease_ttl: 100000000", "c.yaml: lease_ttl must be at least 2 seconds and at most 3600 (got 100000000)"),
-        ("mariadb: {credentials_file: f, connect_timeout: 0}", "c.yaml: mariadb.connect_timeout must be from 1 to 3600 seconds (got 0)"),
-        ("mariadb: {credentials_file: f, connect_timeout: 99999999999}",
-         "c.yaml: mariadb.connect_timeout must be from 1 to 3600 seconds (got 99999999999)"),
-        ("etcd: {endpoints: [\"\"]}", "c.yaml: etcd.endpoints endpoint \"\" must start with http:// or https://"),
-        ("etcd: {endpoints: [\"http://\"]}", "c.yaml: etcd.endpoints endpoint \"http://\" must name a host, as in http://127.0.0.1:2379"),
-    ])
+    @Test(
+        "a number that is not finite, or out of range, is refused naming the file and the key",
+        arguments: [
+            ("depool: {min_interval: .nan}", "c.yaml: depool: min_interval must be a finite number of seconds, at most 86400 (got nan)"),
+            ("depool: {depool_lag: .inf}", "c.yaml: depool: depool_lag must be a finite number of seconds, at most 86400 (got inf)"),
+            (
+                "depool: {sections: {s1: {depool_after: .nan}}}",
+                "c.yaml: depool.sections.s1: depool_after must be a finite number of seconds, at most 86400 (got nan)"
+            ),
+            ("depool: {max_depooled_fraction: .nan}", "c.yaml: depool: max_depooled_fraction must be between 0 and 1 (got nan)"),
+            ("depool: {step_pause: 1e12}", "c.yaml: depool: step_pause must be a finite number of seconds, at most 86400 (got 1000000000000.0)"),
+            ("depool: {interval: .nan}", "c.yaml: depool.interval must be positive, from 0.01 to 3600 seconds (got nan)"),
+            ("depool: {interval: 1e300}", "c.yaml: depool.interval must be positive, from 0.01 to 3600 seconds (got 1e+300)"),
+            ("poll_interval: .inf", "c.yaml: poll_interval must be positive, from 0.001 to 3600 seconds (got inf)"),
+            ("lease_ttl: 100000000", "c.yaml: lease_ttl must be at least 2 seconds and at most 3600 (got 100000000)"),
+            ("mariadb: {credentials_file: f, connect_timeout: 0}", "c.yaml: mariadb.connect_timeout must be from 1 to 3600 seconds (got 0)"),
+            (
+                "mariadb: {credentials_file: f, connect_timeout: 99999999999}",
+                "c.yaml: mariadb.connect_timeout must be from 1 to 3600 seconds (got 99999999999)"
+            ),
+            ("etcd: {endpoints: [\"\"]}", "c.yaml: etcd.endpoints endpoint \"\" must start with http:// or https://"),
+            ("etcd: {endpoints: [\"http://\"]}", "c.yaml: etcd.endpoints endpoint \"http://\" must name a host, as in http://127.0.0.1:2379"),
+        ])
     func nonFinite(line: String, message: String) {
         // The line replaces the base's key of the same name, or is added.
         let key = String(line.prefix { $0 != ":" })
@@ -82,7 +103,8 @@ struct ConfigurationTests {
         // The repository's playbook with the candidate made writable before the commit of the new primary:
         // every action known and present once, every timeout valid; only the order is wrong.
         let safe = try String(contentsOf: repository.appendingPathComponent("playbooks/switchover.yaml"), encoding: .utf8)
-        let commit = "  - action: commit-primary\n    timeout: 2\n", writable = "  - action: candidate-writable\n    timeout: 2\n"
+        let commit = "  - action: commit-primary\n    timeout: 2\n"
+        let writable = "  - action: candidate-writable\n    timeout: 2\n"
         let unsafe = safe.replacingOccurrences(of: commit, with: "<commit>").replacingOccurrences(of: writable, with: commit)
             .replacingOccurrences(of: "<commit>", with: writable)
         try #require(unsafe != safe)
@@ -92,9 +114,10 @@ struct ConfigurationTests {
             .write(toFile: directory + "/controller.yaml", atomically: true, encoding: .utf8)
         let error = #expect(throws: PlaybookError.self) { try ControllerConfiguration.load(directory + "/controller.yaml") }
         #expect(error?.file == playbookPath)
-        #expect(error?.problems == [
-            "candidate-writable (step 8) comes before commit-primary (step 9): "
-                + "the candidate would take writes before the source of truth names it the primary",
-        ])
+        #expect(
+            error?.problems == [
+                "candidate-writable (step 8) comes before commit-primary (step 9): "
+                    + "the candidate would take writes before the source of truth names it the primary"
+            ])
     }
 }

@@ -1,4 +1,3 @@
-@testable import Controller
 import EtcdClient
 import Foundation
 import MarinaTwins
@@ -7,6 +6,8 @@ import Policy
 import Synchronization
 import Testing
 import Topology
+
+@testable import Controller
 
 /// The leader's automatic depool loop (`DepoolLoop.tick`: one read transaction, the engine, at
 /// most one commit with the state) on the twin store, under each guard rail, with a wall
@@ -27,8 +28,10 @@ struct DepoolDecisionTests {
         let wall: WallClock
     }
 
-    static func setup(_ policy: DepoolPolicy = DepoolPolicy(depoolLag: 5, depoolAfter: 10, minInterval: 5),
-                      minReplicas: Int = 1) async throws -> Setup {
+    static func setup(
+        _ policy: DepoolPolicy = DepoolPolicy(depoolLag: 5, depoolAfter: 10, minInterval: 5),
+        minReplicas: Int = 1
+    ) async throws -> Setup {
         let site = try await TwinSite(minReplicas: minReplicas)
         let controller = site.controller("c1")
         _ = try await controller.campaign()
@@ -49,10 +52,13 @@ struct DepoolDecisionTests {
         var values = ["db1001": primary]
         for name in ["db1002", "db1003"] {
             let lag = lags[name] ?? 0
-            var replica = Observation(instance: name, agent: "a", agentStartedAt: now, observedAt: now, reachable: true, replication: [
-                ReplicationChannel(sourceHost: "10.64.0.1", sourcePort: 3306, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
-                                   usingGTID: "Slave_Pos", secondsBehindMaster: witness ? Int(lag) : 0),
-            ])
+            var replica = Observation(
+                instance: name, agent: "a", agentStartedAt: now, observedAt: now, reachable: true,
+                replication: [
+                    ReplicationChannel(
+                        sourceHost: "10.64.0.1", sourcePort: 3306, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
+                        usingGTID: "Slave_Pos", secondsBehindMaster: witness ? Int(lag) : 0)
+                ])
             replica.readOnly = true
             replica.heartbeatLag = lag
             values[name] = replica
@@ -63,8 +69,10 @@ struct DepoolDecisionTests {
     }
 
     /// Ticks every `step` seconds of wall time for `seconds`, with fresh observations each time.
-    static func run(_ setup: Setup, for seconds: Double, step: Double = 1, lags: [String: Double], witness: Bool = true,
-                    primaryHeartbeatAge: Double = 0) async throws {
+    static func run(
+        _ setup: Setup, for seconds: Double, step: Double = 1, lags: [String: Double], witness: Bool = true,
+        primaryHeartbeatAge: Double = 0
+    ) async throws {
         var elapsed = 0.0
         while elapsed <= seconds {
             try await observe(setup, lags: lags, witness: witness, primaryHeartbeatAge: primaryHeartbeatAge)

@@ -1,7 +1,7 @@
 import Controller
 import Foundation
-import Testing
 import FuzzSupport
+import Testing
 
 @Suite("Controller configuration: fuzz")
 struct ControllerConfigurationFuzzTests {

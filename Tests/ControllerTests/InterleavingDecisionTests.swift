@@ -1,4 +1,3 @@
-@testable import Controller
 import EtcdClient
 import FuzzSupport
 import MarinaTwins
@@ -6,6 +5,8 @@ import Observation
 import Operations
 import Synchronization
 import Testing
+
+@testable import Controller
 
 /// Two controllers, crashes, lease expiries, application writes and host failures, in an
 /// order drawn from a seed, on the twins. After every event the safety rules are checked:
@@ -49,7 +50,8 @@ struct InterleavingDecisionTests {
             case .stopReplica(let pick): "stop replica #\(pick)"
             case .restart: "restart"
             case .write: "write"
-            case .freeze(let controller, let pick, let point): "freeze c\(controller) (replica #\(pick)) at \(InterleavingDecisionTests.freezePoints[point])"
+            case .freeze(let controller, let pick, let point):
+                "freeze c\(controller) (replica #\(pick)) at \(InterleavingDecisionTests.freezePoints[point])"
             case .thaw: "thaw"
             }
         }
@@ -63,8 +65,10 @@ struct InterleavingDecisionTests {
         (.candidate, "RESET SLAVE"),
     ]
 
-    static let statements = ["read_only = ON", "read_only = OFF", "CHANGE MASTER", "START SLAVE", "STOP SLAVE", "MASTER_GTID_WAIT",
-                             "RESET SLAVE", "gtid_binlog_pos", "SHOW SLAVE STATUS", "KILL CONNECTION"]
+    static let statements = [
+        "read_only = ON", "read_only = OFF", "CHANGE MASTER", "START SLAVE", "STOP SLAVE", "MASTER_GTID_WAIT",
+        "RESET SLAVE", "gtid_binlog_pos", "SHOW SLAVE STATUS", "KILL CONNECTION",
+    ]
 
     static func events(seed: UInt64, count: Int) -> [Event] {
         var random = SeededGenerator(seed: seed)
@@ -72,18 +76,21 @@ struct InterleavingDecisionTests {
             switch Int.random(in: 0..<100, using: &random) {
             case 0..<18: .request(candidate: TwinSite.names.randomElement(using: &random)!)
             case 18..<50:
-                .run(controller: Int.random(in: 0...1, using: &random),
-                     cut: Bool.random(using: &random) ? Int.random(in: 1...40, using: &random) : nil, answerLost: Bool.random(using: &random))
+                .run(
+                    controller: Int.random(in: 0...1, using: &random),
+                    cut: Bool.random(using: &random) ? Int.random(in: 1...40, using: &random) : nil, answerLost: Bool.random(using: &random))
             case 50..<58: .expire
             case 58..<64: .keepAlive(controller: Int.random(in: 0...1, using: &random))
             case 64..<78:
-                .fault(server: TwinSite.names.randomElement(using: &random)!, statement: statements.randomElement(using: &random)!,
-                       code: [1205, 2013, 1927].randomElement(using: &random)!, applies: Bool.random(using: &random))
+                .fault(
+                    server: TwinSite.names.randomElement(using: &random)!, statement: statements.randomElement(using: &random)!,
+                    code: [1205, 2013, 1927].randomElement(using: &random)!, applies: Bool.random(using: &random))
             case 78..<84: .stopReplica(pick: Int.random(in: 0...1, using: &random))
             case 84..<88: .restart
             case 88..<93:
-                .freeze(controller: Int.random(in: 0...1, using: &random), pick: Int.random(in: 0...1, using: &random),
-                        point: Int.random(in: 0..<freezePoints.count, using: &random))
+                .freeze(
+                    controller: Int.random(in: 0...1, using: &random), pick: Int.random(in: 0...1, using: &random),
+                    point: Int.random(in: 0..<freezePoints.count, using: &random))
             case 93..<96: .thaw
             default: .write
             }
@@ -124,8 +131,11 @@ struct InterleavingDecisionTests {
         let site = try await TwinSite()
         let processes = [Process(site: site, index: 0), Process(site: site, index: 1)]
         // Random events, then a settling tail: hosts back, leases gone, one controller left to finish.
-        let events = Self.events(seed: seed, count: 20) + [.thaw, .restart, .expire, .run(controller: 0, cut: nil, answerLost: false),
-                                                           .run(controller: 0, cut: nil, answerLost: false)]
+        let events =
+            Self.events(seed: seed, count: 20) + [
+                .thaw, .restart, .expire, .run(controller: 0, cut: nil, answerLost: false),
+                .run(controller: 0, cut: nil, answerLost: false),
+            ]
         var humanNeeded = false
         for (number, event) in events.enumerated() {
             try await apply(event, site: site, processes: processes)

@@ -1,14 +1,17 @@
-@testable import Controller
 import MariaDBClient
 import Testing
+
+@testable import Controller
 
 /// The leader's local deadline, on the monotonic clock, without waiting on it: instants are
 /// given, not read, except for `isOpen`, which is checked only far from the deadline.
 @Suite("Lease fence")
 struct LeaseFenceTests {
-    @Test("the margin: a fifth of the TTL, at least half a second, at most half the TTL", arguments: [
-        (2.0, 0.5), (5.0, 1.0), (10.0, 2.0), (1.0, 0.5), (0.6, 0.3),
-    ])
+    @Test(
+        "the margin: a fifth of the TTL, at least half a second, at most half the TTL",
+        arguments: [
+            (2.0, 0.5), (5.0, 1.0), (10.0, 2.0), (1.0, 0.5), (0.6, 0.3),
+        ])
     func margin(_ ttl: Double, _ expected: Double) {
         #expect(LeaseFence.margin(ttl: ttl) == expected)
     }
@@ -51,8 +54,10 @@ struct LeaseFenceTests {
 struct HostErrorTests {
     @Test("a refused statement with a secret shows its code and the redacted statement only")
     func withheld() {
-        let server = MariaDBError(code: 1470, sqlState: "HY000", message: "String 'hunter2hunter2' is too long for MASTER_PASSWORD", operation: .query)
-        let secret = HostError(host: "db1001", statement: "CHANGE MASTER TO MASTER_PASSWORD = <secret>", failure: .refused(server), carriesSecret: true)
+        let server = MariaDBError(
+            code: 1470, sqlState: "HY000", message: "String 'hunter2hunter2' is too long for MASTER_PASSWORD", operation: .query)
+        let secret = HostError(
+            host: "db1001", statement: "CHANGE MASTER TO MASTER_PASSWORD = <secret>", failure: .refused(server), carriesSecret: true)
         #expect(!secret.description.contains("hunter2"))
         #expect(secret.description.contains("[1470/HY000]") && secret.description.contains("MASTER_PASSWORD = <secret>"))
         let plain = HostError(host: "db1001", statement: "STOP SLAVE", failure: .refused(server))

@@ -1,8 +1,9 @@
-@testable import Controller
 import EtcdClient
 import MarinaTwins
 import Operations
 import Testing
+
+@testable import Controller
 
 /// The switchover's decisions on the in-memory twins: the real `SwitchoverRun`, `Hosts` and
 /// `Leadership`, with etcd and MariaDB replaced by twins, so that every crash point can be
@@ -44,8 +45,9 @@ struct SwitchoverDecisionTests {
     /// or switched; never with two writers, never half-switched, never
     /// with a statement run by a controller that no longer led; and, since every host answers,
     /// never left for a human.
-    @Test("the leader cut from etcd at every one of its requests: the next leader finishes or rolls back, safely",
-          arguments: [false, true])
+    @Test(
+        "the leader cut from etcd at every one of its requests: the next leader finishes or rolls back, safely",
+        arguments: [false, true])
     func cutAtEveryRequest(answerLost: Bool) async throws {
         let total = try await Self.requestsOfOneRun()
         #expect(total > 20, "a switchover makes more etcd requests than that: the count is wrong")
@@ -151,8 +153,9 @@ struct StatementFaultDecisionTests {
     /// Each statement of the run in turn fails once; the controller goes on (it is not cut).
     /// It must refuse, roll back, or finish, with the servers matching what the journal says;
     /// and a human is never needed for one failed statement on hosts that answer again.
-    @Test("one statement fails (refused, lost before, lost after applying): refused, rolled back or finished, never two writers",
-          arguments: Fault.allCases)
+    @Test(
+        "one statement fails (refused, lost before, lost after applying): refused, rolled back or finished, never two writers",
+        arguments: Fault.allCases)
     func everyStatement(_ fault: Fault) async throws {
         let total = try await Self.statementsOfOneRun()
         #expect(total > 30, "a switchover sends more statements than that: the count is wrong")

@@ -9,18 +9,24 @@ struct TestHookGateTests {
 
     @Test("pause_before without testing.enable_hooks is refused with the setting named")
     func pauseBeforeRefused() {
-        #expect(throws: ControllerError.configuration(
-            "c.yaml: pause_before is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
-        )) { try ControllerConfiguration.parse(Self.base + "pause_before: candidate-writable\n", file: "c.yaml") }
+        #expect(
+            throws: ControllerError.configuration(
+                "c.yaml: pause_before is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
+            )
+        ) { try ControllerConfiguration.parse(Self.base + "pause_before: candidate-writable\n", file: "c.yaml") }
     }
 
-    @Test("pause_after, and enable_hooks: false, are refused the same way", arguments: [
-        "pause_after: commit-primary\n", "pause_after: commit-primary\ntesting: {enable_hooks: false}\n",
-    ])
+    @Test(
+        "pause_after, and enable_hooks: false, are refused the same way",
+        arguments: [
+            "pause_after: commit-primary\n", "pause_after: commit-primary\ntesting: {enable_hooks: false}\n",
+        ])
     func pauseAfterRefused(lines: String) {
-        #expect(throws: ControllerError.configuration(
-            "c.yaml: pause_after is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
-        )) { try ControllerConfiguration.parse(Self.base + lines, file: "c.yaml") }
+        #expect(
+            throws: ControllerError.configuration(
+                "c.yaml: pause_after is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
+            )
+        ) { try ControllerConfiguration.parse(Self.base + lines, file: "c.yaml") }
     }
 
     @Test("with testing.enable_hooks: true the hooks load; without hooks, nothing is enabled")

@@ -1,4 +1,3 @@
-@testable import Controller
 import EtcdClient
 import Foundation
 import Logging
@@ -9,6 +8,8 @@ import Operations
 import Synchronization
 import Topology
 import TopologyStore
+
+@testable import Controller
 
 /// One section (`s1`: db1001 primary, db1002 and db1003 replicas) on the in-memory twins, with
 /// the source of truth committed in the twin store, and controllers that run the real
@@ -37,14 +38,16 @@ final class TwinSite: Sendable {
         fleet = MemoryFleet(clock: clock)
         self.playbook = playbook
         var topology = Topology(datacenters: ["eqiad"])
-        topology.sections[Self.section] = Section(name: Self.section, primary: "db1001", datacenter: "eqiad", minReplicas: minReplicas,
-                                                  allowEmpty: minReplicas == 0)
+        topology.sections[Self.section] = Section(
+            name: Self.section, primary: "db1001", datacenter: "eqiad", minReplicas: minReplicas,
+            allowEmpty: minReplicas == 0)
         for (index, name) in Self.names.enumerated() {
             let server = fleet.addServer(name: name, host: "10.64.0.\(index + 1)", port: 3306, serverID: UInt32(1001 + index), readOnly: index > 0)
             server.setAccount(Self.controllerUser, writesThroughReadOnly: true)
             server.setHeartbeatTable("heartbeat.heartbeat")
-            topology.instances[name] = Instance(name: name, host: server.host, port: 3306, datacenter: "eqiad", candidatePrimary: true,
-                                                sections: [Self.section: Membership(pooled: true, weight: index == 0 ? 0 : 100)])
+            topology.instances[name] = Instance(
+                name: name, host: server.host, port: 3306, datacenter: "eqiad", candidatePrimary: true,
+                sections: [Self.section: Membership(pooled: true, weight: index == 0 ? 0 : 100)])
         }
         for name in Self.names.dropFirst() { self.server(name).replicate(from: self.server("db1001"), user: "repl", password: "replpass") }
         try self.server("db1001").write(count: 3)
@@ -119,8 +122,9 @@ final class TwinSite: Sendable {
         let store: any CoordinationStore = view ?? self.store
         let leadership = Leadership(etcd: store, keys: keys, id: id, ttl: Self.ttl, clock: MonotonicTime { [clock] in clock.now })
         let connector = WatchedConnector(site: self, controller: id)
-        let hosts = Hosts(account: Hosts.Account(user: Self.controllerUser, password: "secret", connectTimeout: 1), fence: leadership.fence,
-                          killWait: 2, connector: connector)
+        let hosts = Hosts(
+            account: Hosts.Account(user: Self.controllerUser, password: "secret", connectTimeout: 1), fence: leadership.fence,
+            killWait: 2, connector: connector)
         let context = OperationContext(
             etcd: store, store: TopologyStore(etcd: store, keys: keys), leadership: leadership, hosts: hosts, playbook: playbook ?? self.playbook,
             controllerUser: Self.controllerUser, replicationUser: "repl", replicationPassword: Secret("replpass"), mirror: nil,
@@ -132,9 +136,10 @@ final class TwinSite: Sendable {
     func requestSwitchover(to candidate: String, id: String = "op-\(UUID().uuidString.prefix(8))") async throws -> String {
         try heartbeat()
         let record = OperationRecord(id: id, section: Self.section, candidate: candidate, reason: "test", requestedBy: "test", requestedAt: Date())
-        let result = try await store.transaction(Transaction(
-            compares: [.absent(keys.operation(id))],
-            success: [.put(keys.operation(id), try OperationJSON.encode(record)), .put(keys.request(id), id)]))
+        let result = try await store.transaction(
+            Transaction(
+                compares: [.absent(keys.operation(id))],
+                success: [.put(keys.operation(id), try OperationJSON.encode(record)), .put(keys.request(id), id)]))
         guard result.succeeded else { throw TwinSiteError("request \(id) exists") }
         return id
     }
@@ -210,7 +215,8 @@ final class TwinSite: Sendable {
             if server.source.map({ $0.host != primaryServer.host }) ?? true {
                 problems.append("\(server.name) replicates from \(server.source.map { "\($0.host)" } ?? "nothing"), not from \(primary)")
             } else if !server.isReplicating {
-                problems.append("\(server.name) does not replicate from \(primary): \(server.lastIOError ?? server.lastSQLError ?? "threads stopped")")
+                problems.append(
+                    "\(server.name) does not replicate from \(primary): \(server.lastIOError ?? server.lastSQLError ?? "threads stopped")")
             }
             if !server.readOnly { problems.append("\(server.name) is writable") }
         }

@@ -12,9 +12,12 @@ func cleanTopology() -> Topology {
         datacenters: ["dc1"],
         sections: ["s1": Section(name: "s1", primary: "db1001", datacenter: "dc1", minReplicas: 1)],
         instances: [
-            "db1001": Instance(name: "db1001", host: "10.0.0.1", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 0)]),
-            "db1002": Instance(name: "db1002", host: "10.0.0.2", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 100)]),
-            "db1003": Instance(name: "db1003", host: "10.0.0.3", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 100)]),
+            "db1001": Instance(
+                name: "db1001", host: "10.0.0.1", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 0)]),
+            "db1002": Instance(
+                name: "db1002", host: "10.0.0.2", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 100)]),
+            "db1003": Instance(
+                name: "db1003", host: "10.0.0.3", datacenter: "dc1", candidatePrimary: true, sections: ["s1": Membership(pooled: true, weight: 100)]),
         ])
 }
 
@@ -30,48 +33,78 @@ func observed(_ name: String, serverID: Int, readOnly: Bool, source: (String, In
     observation.gtidSlavePos = source == nil ? GTIDPosition() : try? GTIDPosition(parsing: position)
     observation.heartbeatLag = 0.3
     if let (host, port) = source {
-        observation.replication = [ReplicationChannel(sourceHost: host, sourcePort: port, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
-                                                      usingGTID: "Slave_Pos", secondsBehindMaster: 0)]
+        observation.replication = [
+            ReplicationChannel(
+                sourceHost: host, sourcePort: port, sourceServerID: 1001, ioThread: "Yes", sqlThread: "Yes",
+                usingGTID: "Slave_Pos", secondsBehindMaster: 0)
+        ]
     }
     return observation
 }
 
 func cleanObservations() -> [String: Observation] {
-    ["db1001": observed("db1001", serverID: 1001, readOnly: false, source: nil),
-     "db1002": observed("db1002", serverID: 1002, readOnly: true, source: ("10.0.0.1", 3306)),
-     "db1003": observed("db1003", serverID: 1003, readOnly: true, source: ("10.0.0.1", 3306))]
+    [
+        "db1001": observed("db1001", serverID: 1001, readOnly: false, source: nil),
+        "db1002": observed("db1002", serverID: 1002, readOnly: true, source: ("10.0.0.1", 3306)),
+        "db1003": observed("db1003", serverID: 1003, readOnly: true, source: ("10.0.0.1", 3306)),
+    ]
 }
 
 /// One broken situation per code: what to change, and the one finding it must produce.
 let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Observation], inout [ConfigChange]) -> Void)] = [
     (.twoWriters, "db1002", { _, o, _ in o["db1002"]!.readOnly = false }),
     (.primaryReadOnly, "db1001", { _, o, _ in o["db1001"]!.readOnly = true }),
-    (.primaryUnreachable, "db1001", { _, o, _ in o["db1001"] = Observation(instance: "db1001", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "timeout") }),
-    (.replicaUnreachable, "db1003", { _, o, _ in o["db1003"] = Observation(instance: "db1003", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "refused") }),
-    (.errantGTID, "db1002", { _, o, _ in
-        // A local write (server 1002) beyond what it replicated.
-        o["db1002"]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1002-101")
-        o["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101")
-    }),
-    (.wrongSource, "db1003", { _, o, _ in
-        o["db1003"]!.replication[0].sourceHost = "10.0.0.2"
-        o["db1003"]!.replication[0].sourceServerID = 1002
-    }),
+    (
+        .primaryUnreachable, "db1001",
+        { _, o, _ in
+            o["db1001"] = Observation(instance: "db1001", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "timeout")
+        }
+    ),
+    (
+        .replicaUnreachable, "db1003",
+        { _, o, _ in
+            o["db1003"] = Observation(instance: "db1003", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "refused")
+        }
+    ),
+    (
+        .errantGTID, "db1002",
+        { _, o, _ in
+            // A local write (server 1002) beyond what it replicated.
+            o["db1002"]!.gtidBinlogPos = try? GTIDPosition(parsing: "0-1002-101")
+            o["db1002"]!.gtidCurrentPos = try? GTIDPosition(parsing: "0-1002-101")
+        }
+    ),
+    (
+        .wrongSource, "db1003",
+        { _, o, _ in
+            o["db1003"]!.replication[0].sourceHost = "10.0.0.2"
+            o["db1003"]!.replication[0].sourceServerID = 1002
+        }
+    ),
     (.noSource, "db1003", { _, o, _ in o["db1003"]!.replication = [] }),
     (.primaryHeartbeatStalled, "db1001", { _, o, _ in o["db1001"]!.heartbeatWrittenAt = now.addingTimeInterval(-30) }),
-    (.replicationError, "db1002", { _, o, _ in
-        o["db1002"]!.replication[0].sqlThread = "No"
-        o["db1002"]!.replication[0].lastSQLError = "Error 'Can't create database 'x'; database exists'"
-    }),
-    (.replicationStopped, "db1002", { _, o, _ in
-        o["db1002"]!.replication[0].sqlThread = "No"
-        o["db1002"]!.replication[0].ioThread = "No"
-    }),
+    (
+        .replicationError, "db1002",
+        { _, o, _ in
+            o["db1002"]!.replication[0].sqlThread = "No"
+            o["db1002"]!.replication[0].lastSQLError = "Error 'Can't create database 'x'; database exists'"
+        }
+    ),
+    (
+        .replicationStopped, "db1002",
+        { _, o, _ in
+            o["db1002"]!.replication[0].sqlThread = "No"
+            o["db1002"]!.replication[0].ioThread = "No"
+        }
+    ),
     (.pooledReplicaLagging, "db1003", { _, o, _ in o["db1003"]!.heartbeatLag = 12.5 }),
-    (.heartbeatMissing, "db1001", { _, o, _ in
-        o["db1001"]!.heartbeatLag = nil
-        o["db1001"]!.heartbeatError = "no heartbeat row"
-    }),
+    (
+        .heartbeatMissing, "db1001",
+        { _, o, _ in
+            o["db1001"]!.heartbeatLag = nil
+            o["db1001"]!.heartbeatError = "no heartbeat row"
+        }
+    ),
     (.heartbeatStale, "db1001", { _, o, _ in o["db1001"]!.heartbeatLag = 60 }),
     (.gtidNotUsed, "db1002", { _, o, _ in o["db1002"]!.replication[0].usingGTID = "No" }),
     (.gtidStrictModeOff, "db1003", { _, o, _ in o["db1003"]!.gtidStrictMode = false }),
@@ -83,9 +116,12 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.operationInProgress, nil, { _, _, _ in }),  // the lock is set in the test: see `code(_:)`
     (.unknownInstance, "db9999", { _, o, _ in o["db9999"] = observed("db9999", serverID: 9999, readOnly: true, source: nil) }),
     (.automaticActionRefused, "db1003", { _, _, _ in }),  // the refusal is set in the test: see `code(_:)`
-    (.uncommittedChange, nil, { _, _, u in
-        u = [ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1", before: "[{}]", after: "[{},{}]")]
-    }),
+    (
+        .uncommittedChange, nil,
+        { _, _, u in
+            u = [ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1", before: "[{}]", after: "[{},{}]")]
+        }
+    ),
 ]
 
 @Suite("Drift detection (pure)")
@@ -101,7 +137,9 @@ struct DriftTests {
     @Test("every code has a case, and each case yields exactly its code for exactly its instance", arguments: cases.indices)
     func code(_ index: Int) {
         let (code, instance, breakIt) = cases[index]
-        var topology = cleanTopology(), observations = cleanObservations(), uncommitted = [ConfigChange]()
+        var topology = cleanTopology()
+        var observations = cleanObservations()
+        var uncommitted = [ConfigChange]()
         breakIt(&topology, &observations, &uncommitted)
         var snapshot = DriftSnapshot(topology: topology, observations: observations, uncommitted: uncommitted, now: now)
         if code == .automaticActionRefused {
@@ -119,7 +157,9 @@ struct DriftTests {
         #expect(findings.first?.severity == code.severity)
     }
 
-    @Test("a stalled heartbeat writer on the primary: judged within its observation, reachable or not; an observation only republished late is no stall")
+    @Test(
+        "a stalled heartbeat writer on the primary: judged within its observation, reachable or not; an observation only republished late is no stall"
+    )
     func primaryHeartbeatStalled() {
         var observations = cleanObservations()
         // Written 1 s before a probe published 9 s ago (a refresh interval): fine.
@@ -128,15 +168,18 @@ struct DriftTests {
         #expect(Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now)).isEmpty)
 
         // The table is locked: the probe's read of it times out, the writer has written nothing for 24 s.
-        var locked = Observation(instance: "db1001", agent: "host1", agentStartedAt: now, observedAt: now.addingTimeInterval(-2), reachable: false,
-                                 error: "no answer within the timeout")
+        var locked = Observation(
+            instance: "db1001", agent: "host1", agentStartedAt: now, observedAt: now.addingTimeInterval(-2), reachable: false,
+            error: "no answer within the timeout")
         locked.heartbeatWrittenAt = now.addingTimeInterval(-26)
         observations["db1001"] = locked
         let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: observations, now: now))
         let stalled = findings.first { $0.code == .primaryHeartbeatStalled }
         #expect(stalled?.instance == "db1001" && stalled?.section == "s1", "\(findings)")
-        #expect(stalled?.observed.hasPrefix("last heartbeat written 26 s ago by agent host1 (24 s before its latest probe, which found it unreachable") == true,
-                "\(stalled?.observed ?? "")")
+        #expect(
+            stalled?.observed.hasPrefix("last heartbeat written 26 s ago by agent host1 (24 s before its latest probe, which found it unreachable")
+                == true,
+            "\(stalled?.observed ?? "")")
         #expect(findings.map(\.code).sorted { $0.rawValue < $1.rawValue } == [.primaryHeartbeatStalled, .primaryUnreachable])
 
         // Another writer (pt-heartbeat): no written heartbeat, HEARTBEAT_STALE judges the row instead.
@@ -188,8 +231,9 @@ struct DriftTests {
 
 /// The site mirror of the clean topology's committed configuration, holding `mirrored`.
 func mirror(mirrored: [String: MirroredValue], readError: String? = nil) -> MirrorReading {
-    MirrorReading(location: "/v2/keys/conftool/v1/mediawiki-config", committed: cleanTopology().generatedConfigs(), mirrored: mirrored,
-                  readError: readError)
+    MirrorReading(
+        location: "/v2/keys/conftool/v1/mediawiki-config", committed: cleanTopology().generatedConfigs(), mirrored: mirrored,
+        readError: readError)
 }
 
 @Suite("Drift against what is committed, stale observations, the mirror (pure)")
@@ -197,17 +241,20 @@ struct CommittedDriftTests {
     @Test("a staged change not committed yet is informational only: no drift, whatever it changes")
     func uncommittedIsInformational() {
         // The committed topology still names db1001; a staged set-primary db1002 only shows as a change.
-        let change = ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1",
-                                  before: #"[{"db1001":0},{"db1002":100,"db1003":100}]"#, after: #"[{"db1002":0},{"db1001":100,"db1003":100}]"#)
+        let change = ConfigChange(
+            datacenter: "dc1", key: "sectionLoads", entry: "s1",
+            before: #"[{"db1001":0},{"db1002":100,"db1003":100}]"#, after: #"[{"db1002":0},{"db1001":100,"db1003":100}]"#)
         let findings = Drift.findings(DriftSnapshot(topology: cleanTopology(), observations: cleanObservations(), uncommitted: [change], now: now))
         #expect(findings.map(\.code) == [.uncommittedChange])
         #expect(findings.allSatisfy { !$0.severity.isDrift })
         #expect(DriftCode.uncommittedChange.severity == .info && DriftCode.operationInProgress.severity == .info)
     }
 
-    @Test("an observation older than the limit, or dated in the future, is stale; one within it is not", arguments: [
-        (-59.0, 60.0, false), (-61.0, 60.0, true), (-61.0, 120.0, false), (120.0, 60.0, true), (30.0, 60.0, false), (-3600.0, 60.0, true),
-    ])
+    @Test(
+        "an observation older than the limit, or dated in the future, is stale; one within it is not",
+        arguments: [
+            (-59.0, 60.0, false), (-61.0, 60.0, true), (-61.0, 120.0, false), (120.0, 60.0, true), (30.0, 60.0, false), (-3600.0, 60.0, true),
+        ])
     func staleObservation(_ offset: Double, _ limit: Double, _ stale: Bool) {
         var observations = cleanObservations()
         observations["db1002"]!.observedAt = now.addingTimeInterval(offset)

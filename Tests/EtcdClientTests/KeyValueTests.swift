@@ -52,10 +52,11 @@ struct KeyValueTests {
         // A concurrent writer moves the key on.
         try await etcd.put(key, "v2")
 
-        let result = try await etcd.transaction(Transaction(
-            compares: [.unchanged(key, since: created)],
-            success: [.put(key, "mine"), .put(key + "-other", "mine")],
-            failure: [.get(key)]))
+        let result = try await etcd.transaction(
+            Transaction(
+                compares: [.unchanged(key, since: created)],
+                success: [.put(key, "mine"), .put(key + "-other", "mine")],
+                failure: [.get(key)]))
         #expect(!result.succeeded)
         guard case .get(let current)? = result.results.first else {
             Issue.record("the failure branch's read is missing: \(result.results)")
@@ -71,9 +72,12 @@ struct KeyValueTests {
         let etcd = try await TestServers.shared().etcdClient
         let prefix = uniquePrefix("txn-win")
         let read = try await etcd.put(prefix + "a", "1")
-        let result = try await etcd.transaction(Transaction(
-            compares: [.unchanged(prefix + "a", since: read), .absent(prefix + "b"), Compare(key: prefix + "a", .equal, .value(Array("1".utf8)))],
-            success: [.put(prefix + "a", "2"), .put(prefix + "b", "2"), .delete(prefix + "c")]))
+        let result = try await etcd.transaction(
+            Transaction(
+                compares: [
+                    .unchanged(prefix + "a", since: read), .absent(prefix + "b"), Compare(key: prefix + "a", .equal, .value(Array("1".utf8))),
+                ],
+                success: [.put(prefix + "a", "2"), .put(prefix + "b", "2"), .delete(prefix + "c")]))
         #expect(result.succeeded)
         #expect(result.results.count == 3)
         let a = try #require(try await etcd.value(prefix + "a"))
@@ -82,9 +86,10 @@ struct KeyValueTests {
         #expect(a.modRevision == result.revision && b.modRevision == result.revision)
 
         // Compare by version and create revision too.
-        let again = try await etcd.transaction(Transaction(
-            compares: [Compare(key: prefix + "a", .equal, .version(2)), Compare(key: prefix + "b", .greater, .createRevision(read))],
-            success: [.get(prefix, prefix: true)]))
+        let again = try await etcd.transaction(
+            Transaction(
+                compares: [Compare(key: prefix + "a", .equal, .version(2)), Compare(key: prefix + "b", .greater, .createRevision(read))],
+                success: [.get(prefix, prefix: true)]))
         #expect(again.succeeded)
     }
 

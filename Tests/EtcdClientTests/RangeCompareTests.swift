@@ -23,11 +23,13 @@ struct RangeCompareTests {
         // An explicit range end: [a, c) holds no key while only c exists.
         _ = try await etcd.delete(prefix, prefix: true)
         try await etcd.put(prefix + "c", "x")
-        let bounded = try await etcd.transaction(Transaction(
-            compares: [Compare(key: prefix + "a", rangeEnd: Array((prefix + "c").utf8), .equal, .version(0))], success: []))
+        let bounded = try await etcd.transaction(
+            Transaction(
+                compares: [Compare(key: prefix + "a", rangeEnd: Array((prefix + "c").utf8), .equal, .version(0))], success: []))
         #expect(bounded.succeeded)
-        let including = try await etcd.transaction(Transaction(
-            compares: [Compare(key: prefix + "a", rangeEnd: Array((prefix + "d").utf8), .equal, .version(0))], success: []))
+        let including = try await etcd.transaction(
+            Transaction(
+                compares: [Compare(key: prefix + "a", rangeEnd: Array((prefix + "d").utf8), .equal, .version(0))], success: []))
         #expect(!including.succeeded)
     }
 

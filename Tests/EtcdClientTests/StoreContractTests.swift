@@ -21,8 +21,9 @@ struct StoreContractTests {
     }
 
     // The shared etcd has other writers: revisions are compared with what this test wrote, not counted.
-    @Test("a transaction writes at one revision, later than any read before it, and old revisions still read as they were",
-          arguments: Implementation.allCases)
+    @Test(
+        "a transaction writes at one revision, later than any read before it, and old revisions still read as they were",
+        arguments: Implementation.allCases)
     func oneRevisionPerTransaction(_ implementation: Implementation) async throws {
         let store = try await implementation.store()
         let prefix = uniquePrefix("contract-revision")
@@ -39,14 +40,16 @@ struct StoreContractTests {
         #expect(try await store.get(prefix, prefix: true, revision: before).kvs.isEmpty)
     }
 
-    @Test("a compare that does not hold is a value: the failure branch runs, nothing of the success branch applies",
-          arguments: Implementation.allCases)
+    @Test(
+        "a compare that does not hold is a value: the failure branch runs, nothing of the success branch applies",
+        arguments: Implementation.allCases)
     func lostCompareIsAValue(_ implementation: Implementation) async throws {
         let store = try await implementation.store()
         let key = uniquePrefix("contract-cas") + "lock"
         try await store.put(key, "first")
-        let result = try await store.transaction(Transaction(
-            compares: [.absent(key)], success: [.put(key, "second"), .put(key + "-other", "x")], failure: [.get(key)]))
+        let result = try await store.transaction(
+            Transaction(
+                compares: [.absent(key)], success: [.put(key, "second"), .put(key + "-other", "x")], failure: [.get(key)]))
         #expect(!result.succeeded)
         guard case .get(let range) = result.results.first else {
             Issue.record("no read in the failure branch")
@@ -56,15 +59,17 @@ struct StoreContractTests {
         #expect(try await store.value(key)?.stringValue == "first")
         #expect(try await store.value(key + "-other") == nil)
 
-        let swapped = try await store.transaction(Transaction(
-            compares: [Compare(key: key, .equal, .value(Array("first".utf8)))], success: [.put(key, "second")]))
+        let swapped = try await store.transaction(
+            Transaction(
+                compares: [Compare(key: key, .equal, .value(Array("first".utf8)))], success: [.put(key, "second")]))
         #expect(swapped.succeeded)
         #expect(try await store.value(key)?.stringValue == "second")
         #expect(try await store.value(key)?.version == 2)
     }
 
-    @Test("compares over a prefix: an empty range holds, a write inside it after a read breaks 'unchanged since'",
-          arguments: Implementation.allCases)
+    @Test(
+        "compares over a prefix: an empty range holds, a write inside it after a read breaks 'unchanged since'",
+        arguments: Implementation.allCases)
     func rangeCompares(_ implementation: Implementation) async throws {
         let store = try await implementation.store()
         let prefix = uniquePrefix("contract-range")
@@ -83,8 +88,9 @@ struct StoreContractTests {
         #expect(try await holds(.unchanged(prefix: prefix, since: read.revision)) == false)
     }
 
-    @Test("a key written with a lease goes with it; a revoked lease cannot be renewed; a put on it is refused",
-          arguments: Implementation.allCases)
+    @Test(
+        "a key written with a lease goes with it; a revoked lease cannot be renewed; a put on it is refused",
+        arguments: Implementation.allCases)
     func leases(_ implementation: Implementation) async throws {
         let store = try await implementation.store()
         let key = uniquePrefix("contract-lease") + "leader"

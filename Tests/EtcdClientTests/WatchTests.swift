@@ -1,5 +1,5 @@
-import Foundation
 import EtcdClient
+import Foundation
 import MarinaSandbox
 import MarinaTestSupport
 import Synchronization
@@ -69,8 +69,9 @@ struct WatchTests {
         defer { TestServers.stop(sandbox) }
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [sandbox.etcd.url], connectTimeout: 0.5))
         let prefix = uniquePrefix("cut")
-        let stream = etcd.watch(prefix, prefix: true, startRevision: try await etcd.status().revision + 1,
-                                reconnectDelay: .milliseconds(300))
+        let stream = etcd.watch(
+            prefix, prefix: true, startRevision: try await etcd.status().revision + 1,
+            reconnectDelay: .milliseconds(300))
         for index in 0..<5 { try await etcd.put(prefix + "\(index)", "before") }
         let before = try await collect(5, from: stream)
         #expect(before.count == 5)

@@ -96,7 +96,8 @@ struct ConnectionTests {
         let sandbox = try await TestServers.shared()
         let primary = try await sandbox.root("db1001")
         let suffix = UInt32.random(in: 0...UInt32.max)
-        let database = "ro_\(suffix)", user = "ro_\(suffix)"
+        let database = "ro_\(suffix)"
+        let user = "ro_\(suffix)"
         try await primary.execute("CREATE DATABASE \(database)")
         try await primary.execute("CREATE TABLE \(database).t (id INT PRIMARY KEY)")
         try await primary.execute("CREATE USER ?@'localhost'", .string(user))

@@ -12,8 +12,9 @@ struct FaultTests {
         defer { TestServers.stop(sandbox) }
         let member = try #require(sandbox.instance(named: "db1001"))
         let client = try await MariaDBClient.connect(
-            MariaDBConfiguration(endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
-                                 password: try Credentials.load(from: sandbox.credentialsFile).adminPassword, readTimeout: 60))
+            MariaDBConfiguration(
+                endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
+                password: try Credentials.load(from: sandbox.credentialsFile).adminPassword, readTimeout: 60))
         #expect(try await client.query("SELECT 1 AS one").first?.int("one") == 1)
 
         async let sleeping: Result<QueryResult, MariaDBError> = {
@@ -21,14 +22,16 @@ struct FaultTests {
         }()
         // The server runs the query (another session sees it) before it dies.
         let observer = try await MariaDBClient.connect(
-            MariaDBConfiguration(endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
-                                 password: try Credentials.load(from: sandbox.credentialsFile).adminPassword))
+            MariaDBConfiguration(
+                endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
+                password: try Credentials.load(from: sandbox.credentialsFile).adminPassword))
         let deadline = Date().addingTimeInterval(10)
         var running = false
         while !running && Date() < deadline {
-            running = try await observer.query(
-                "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO = 'SELECT SLEEP(50)'"
-            ).first?.int("n") == 1
+            running =
+                try await observer.query(
+                    "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO = 'SELECT SLEEP(50)'"
+                ).first?.int("n") == 1
             if !running { try await Task.sleep(for: .milliseconds(20)) }
         }
         await observer.close()

@@ -67,8 +67,9 @@ struct QuotingTests {
             try await client.execute("INSERT INTO \(database).\(table) VALUES (7)")
             let row = try await client.query("SELECT \(table) AS v FROM \(database).\(table)").first
             #expect(row?.int("v") == 7)
-            let listed = try await client.query("SELECT table_name AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                                                .string(String(database.dropFirst().dropLast())), .string(name))
+            let listed = try await client.query(
+                "SELECT table_name AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                .string(String(database.dropFirst().dropLast())), .string(name))
             #expect(listed.rows.count == 1, "\(name)")
         }
         try await client.execute("DROP DATABASE \(database)")

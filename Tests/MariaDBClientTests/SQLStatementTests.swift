@@ -18,14 +18,16 @@ struct SQLStatementTests {
         #expect(!plain.carriesSecret && plain.text == "SELECT 42")
     }
 
-    @Test("secrets that no plain literal carries the same way under every sql_mode are named", arguments: [
-        ("simple-Password_1", nil),
-        ("quote'and\"double", nil),
-        ("ünïcödé", nil),
-        ("back\\slash", "it contains a backslash"),
-        ("tab\there", "it contains a control character"),
-        (String(repeating: "x", count: 97), "it is longer than 96 characters"),
-    ] as [(String, String?)])
+    @Test(
+        "secrets that no plain literal carries the same way under every sql_mode are named",
+        arguments: [
+            ("simple-Password_1", nil),
+            ("quote'and\"double", nil),
+            ("ünïcödé", nil),
+            ("back\\slash", "it contains a backslash"),
+            ("tab\there", "it contains a control character"),
+            (String(repeating: "x", count: 97), "it is longer than 96 characters"),
+        ] as [(String, String?)])
     func problems(_ value: String, _ problem: String?) {
         #expect(Secret(value).problemAsTextLiteral == problem)
     }

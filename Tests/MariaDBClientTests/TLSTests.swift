@@ -36,8 +36,9 @@ struct TLSTests {
         try await root.execute("CREATE USER 'x509user'@'127.0.0.1' IDENTIFIED BY 'pw-x509' REQUIRE X509")
         await root.close()
         let port = try #require(sandbox.instance(named: "db1001")).port
-        var x509 = MariaDBConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port), user: "x509user", password: "pw-x509",
-                                        tls: .init(caFile: certificates.caFile))
+        var x509 = MariaDBConfiguration(
+            endpoint: .tcp(host: "127.0.0.1", port: port), user: "x509user", password: "pw-x509",
+            tls: .init(caFile: certificates.caFile))
         let withoutCertificate = try await #require(throws: MariaDBError.self) { try await MariaDBClient.connect(x509) }
         #expect(withoutCertificate.isAccessDenied)
         x509.tls = .init(caFile: certificates.caFile, certificateFile: certificates.clientCertificate, keyFile: certificates.clientKey)

@@ -105,43 +105,62 @@ struct StatusCommandTests {
 /// trap shows as a signal status instead of crashing the test process.
 @Suite("Bad input on the command line")
 struct BadInputCommandLineTests {
-    @Test("an etcd endpoint list with no endpoint is refused naming where it came from", arguments: [
-        (["status", "--etcd", ""], [String: String](), "--etcd must list at least one URL (such as http://127.0.0.1:2379)"),
-        (["status", "--etcd", ","], [:], "--etcd must list at least one URL (such as http://127.0.0.1:2379)"),
-        (["operation", "list", "--etcd", " , "], [:], "--etcd must list at least one URL (such as http://127.0.0.1:2379)"),
-        (["instance", "list"], ["MARINA_ETCD": ","], "MARINA_ETCD must list at least one URL (such as http://127.0.0.1:2379)"),
-        (["status", "--etcd", "127.0.0.1:2379"], [:], "--etcd endpoint \"127.0.0.1:2379\" must start with http:// or https://"),
-        (["status", "--etcd", "http://"], [:], "--etcd endpoint \"http://\" must name a host, as in http://127.0.0.1:2379"),
-    ])
+    @Test(
+        "an etcd endpoint list with no endpoint is refused naming where it came from",
+        arguments: [
+            (["status", "--etcd", ""], [String: String](), "--etcd must list at least one URL (such as http://127.0.0.1:2379)"),
+            (["status", "--etcd", ","], [:], "--etcd must list at least one URL (such as http://127.0.0.1:2379)"),
+            (["operation", "list", "--etcd", " , "], [:], "--etcd must list at least one URL (such as http://127.0.0.1:2379)"),
+            (["instance", "list"], ["MARINA_ETCD": ","], "MARINA_ETCD must list at least one URL (such as http://127.0.0.1:2379)"),
+            (["status", "--etcd", "127.0.0.1:2379"], [:], "--etcd endpoint \"127.0.0.1:2379\" must start with http:// or https://"),
+            (["status", "--etcd", "http://"], [:], "--etcd endpoint \"http://\" must name a host, as in http://127.0.0.1:2379"),
+        ])
     func emptyEndpoints(arguments: [String], environment: [String: String], message: String) throws {
         let result = try runMarina(arguments, environment: environment)
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr == "marina: \(message)\n")
     }
 
-    @Test("a numeric flag that is not a finite number in its range is refused naming the flag", arguments: [
-        (["switchover", "s1", "--to", "db1002", "--yes", "--timeout", "nan"], "--timeout must be a positive number of seconds, at most 86400 (got nan)"),
-        (["switchover", "s1", "--to", "db1002", "--yes", "--timeout", "inf"], "--timeout must be a positive number of seconds, at most 86400 (got inf)"),
-        (["switchover", "s1", "--to", "db1002", "--yes", "--timeout=-1"], "--timeout must be a positive number of seconds, at most 86400 (got -1.0)"),
-        (["switchover", "s1", "--to", "db1002", "--yes", "--timeout", "1e300"], "--timeout must be a positive number of seconds, at most 86400 (got 1e+300)"),
-        (["sandbox", "load", "--seconds", "nan"], "--seconds must be a positive number of seconds, at most 86400 (got nan)"),
-        (["sandbox", "load", "--seconds", "1e30"], "--seconds must be a positive number of seconds, at most 86400 (got 1e+30)"),
-        (["sandbox", "load", "--rate", "nan"], "--rate must be above 0 and at most 5000 (got nan)"),
-        (["operation", "list", "--limit=-1"], "--limit must be 1 or more (got -1)"),
-    ])
+    @Test(
+        "a numeric flag that is not a finite number in its range is refused naming the flag",
+        arguments: [
+            (
+                ["switchover", "s1", "--to", "db1002", "--yes", "--timeout", "nan"],
+                "--timeout must be a positive number of seconds, at most 86400 (got nan)"
+            ),
+            (
+                ["switchover", "s1", "--to", "db1002", "--yes", "--timeout", "inf"],
+                "--timeout must be a positive number of seconds, at most 86400 (got inf)"
+            ),
+            (
+                ["switchover", "s1", "--to", "db1002", "--yes", "--timeout=-1"],
+                "--timeout must be a positive number of seconds, at most 86400 (got -1.0)"
+            ),
+            (
+                ["switchover", "s1", "--to", "db1002", "--yes", "--timeout", "1e300"],
+                "--timeout must be a positive number of seconds, at most 86400 (got 1e+300)"
+            ),
+            (["sandbox", "load", "--seconds", "nan"], "--seconds must be a positive number of seconds, at most 86400 (got nan)"),
+            (["sandbox", "load", "--seconds", "1e30"], "--seconds must be a positive number of seconds, at most 86400 (got 1e+30)"),
+            (["sandbox", "load", "--rate", "nan"], "--rate must be above 0 and at most 5000 (got nan)"),
+            (["operation", "list", "--limit=-1"], "--limit must be 1 or more (got -1)"),
+        ])
     func nonFiniteFlags(arguments: [String], message: String) throws {
         // An etcd nobody listens on: whatever happens, nothing can be written.
-        let result = try runMarina(arguments + (arguments[0] == "sandbox" ? ["--dir", TestServers.root + "/no-sandbox"] : ["--etcd", "http://127.0.0.1:9"]))
+        let result = try runMarina(
+            arguments + (arguments[0] == "sandbox" ? ["--dir", TestServers.root + "/no-sandbox"] : ["--etcd", "http://127.0.0.1:9"]))
         #expect(result.status == 64, "\(result.status): \(result.stderr)")
         #expect(result.stderr.hasPrefix("Error: \(message)\n"), "\(result.stderr)")
     }
 
-    @Test("sandbox up with a count or port too large to compute with is refused before anything starts", arguments: [
-        (["--sections", "9223372036854775807"], "--sections must be between 1 and 9 (got 9223372036854775807)"),
-        (["--replicas", "9223372036854775807"], "--replicas must be between 0 and 9 (got 9223372036854775807)"),
-        (["--base-port", "9223372036854775807"], "--base-port must be between 1024 and 65535 (got 9223372036854775807)"),
-        (["--base-port=-5"], "--base-port must be between 1024 and 65535 (got -5)"),
-    ])
+    @Test(
+        "sandbox up with a count or port too large to compute with is refused before anything starts",
+        arguments: [
+            (["--sections", "9223372036854775807"], "--sections must be between 1 and 9 (got 9223372036854775807)"),
+            (["--replicas", "9223372036854775807"], "--replicas must be between 0 and 9 (got 9223372036854775807)"),
+            (["--base-port", "9223372036854775807"], "--base-port must be between 1024 and 65535 (got 9223372036854775807)"),
+            (["--base-port=-5"], "--base-port must be between 1024 and 65535 (got -5)"),
+        ])
     func sandboxOverflow(flag: [String], message: String) throws {
         let directory = TestServers.root + "/cli-overflow"
         let result = try runMarina(["sandbox", "up", "--dir", directory] + flag)
@@ -170,8 +189,9 @@ struct BadInputCommandLineTests {
         let sandbox = try await TestServers.privateSandbox("cli-unreadable-journal", sections: 0)
         defer { TestServers.stop(sandbox) }
         let keys = StoreKeys()
-        let good = OperationRecord(id: "20250101-000000-s1-beef", section: "s1", candidate: "db1002", reason: "test", requestedBy: "test",
-                                   requestedAt: Date())
+        let good = OperationRecord(
+            id: "20250101-000000-s1-beef", section: "s1", candidate: "db1002", reason: "test", requestedBy: "test",
+            requestedAt: Date())
         let goodJSON = String(decoding: try OperationJSON.encode(good), as: UTF8.self)
         try await sandbox.etcdClient.put(keys.operation(good.id), goodJSON)
         try await sandbox.etcdClient.put(keys.operation("garbage"), "not json {")

@@ -15,7 +15,9 @@ func driftNow(_ sandbox: SandboxState, _ extra: [String] = []) throws -> String 
 
 @Suite("Correlated lag: the primary's heartbeat stalls", .serialized)
 struct CorrelatedLagTests {
-    @Test("the heartbeat table locked on the primary for 30 s: every replica lags, none leaves the configuration, the refusals and drift name the primary")
+    @Test(
+        "the heartbeat table locked on the primary for 30 s: every replica lags, none leaves the configuration, the refusals and drift name the primary"
+    )
     func lockedHeartbeatTable() async throws {
         let sandbox = try await TestServers.privateSandbox("correlated-lag", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }

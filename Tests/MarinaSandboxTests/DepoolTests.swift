@@ -45,9 +45,11 @@ func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async t
 /// server: what the agent would observe, without etcd.
 func heartbeatLagOnServer(_ sandbox: SandboxState, _ instance: String, section: String = "s1") async throws -> Double {
     let client = try await sandbox.root(instance)
-    let micro = try await client.query("""
+    let micro = try await client.query(
+        """
         SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) AS lag FROM heartbeat.heartbeat WHERE shard = ?
-        """, .string(section)).first?["lag"]
+        """, .string(section)
+    ).first?["lag"]
     await client.close()
     return (micro.flatMap { Double($0) } ?? 0) / 1_000_000
 }
@@ -84,7 +86,8 @@ struct DepoolTests {
         let second = try await holdReplication(sandbox, "db1003")
         #expect(try await eventually(10) { try await policyState(sandbox).refusals["db1003"] != nil })
         #expect(try await pooledReplicas(sandbox)["db1003"] == 100)
-        #expect(try await policyState(sandbox).refusals["db1003"]?.reason == "depooling db1003 would leave s1 0 pooled replicas, below its minimum of 1")
+        #expect(
+            try await policyState(sandbox).refusals["db1003"]?.reason == "depooling db1003 would leave s1 0 pooled replicas, below its minimum of 1")
         let drift = try runMarina(["drift"], environment: environment).stdout
         #expect(drift.contains("AUTOMATIC_ACTION_REFUSED") && drift.contains("below its minimum of 1"), "\(drift)")
         try await second.execute("UNLOCK TABLES")
@@ -94,15 +97,17 @@ struct DepoolTests {
         try await first.execute("UNLOCK TABLES")
         await first.close()
         var weights = [Int]()
-        #expect(try await eventually(15) {
-            if let weight = try await pooledReplicas(sandbox)["db1002"], weights.last != weight { weights.append(weight) }
-            return weights.last == 100
-        })
+        #expect(
+            try await eventually(15) {
+                if let weight = try await pooledReplicas(sandbox)["db1002"], weights.last != weight { weights.append(weight) }
+                return weights.last == 100
+            })
         #expect(weights == [50, 100])
-        #expect(try await eventually(5) {
-            let state = try await policyState(sandbox)
-            return state.managed.isEmpty && state.refusals.isEmpty
-        })
+        #expect(
+            try await eventually(5) {
+                let state = try await policyState(sandbox)
+                return state.managed.isEmpty && state.refusals.isEmpty
+            })
         let story = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 3).map(\.message)
         #expect(story[0].hasPrefix("automatic repool of db1002 in s1 at 100%"), "\(story)")
         #expect(story[1].hasPrefix("automatic repool of db1002 in s1 at 50%"), "\(story)")
@@ -134,7 +139,8 @@ struct DepoolTests {
         // The witness that the controller evaluated meanwhile: db1002 lags too, and the controller depools it,
         // which takes a full depool_after of ticks that saw db1003 lagging since before.
         let witness = try await holdReplication(sandbox, "db1002")
-        #expect(try await eventually(20) { try await pooledReplicas(sandbox)["db1002"] == nil }, "the controller never acted: the test proves nothing")
+        #expect(
+            try await eventually(20) { try await pooledReplicas(sandbox)["db1002"] == nil }, "the controller never acted: the test proves nothing")
         #expect(try await pooledReplicas(sandbox)["db1003"] == nil)
         var state = try await policyState(sandbox)
         #expect(state.managed["db1003"] == nil && state.refusals["db1003"] == nil, "\(state)")
@@ -145,11 +151,12 @@ struct DepoolTests {
         #expect(try await eventually(15) { (try await store.observations().observations["db1003"]?.heartbeatLag ?? 99) < 1.5 })
         try await witness.execute("UNLOCK TABLES")
         await witness.close()
-        #expect(try await eventually(20) {
-            let weight = try await pooledReplicas(sandbox)["db1002"]
-            let managed = try await policyState(sandbox).managed
-            return weight == 100 && managed.isEmpty
-        }, "the controller never repooled the witness: the test proves nothing")
+        #expect(
+            try await eventually(20) {
+                let weight = try await pooledReplicas(sandbox)["db1002"]
+                let managed = try await policyState(sandbox).managed
+                return weight == 100 && managed.isEmpty
+            }, "the controller never repooled the witness: the test proves nothing")
         #expect(try await pooledReplicas(sandbox)["db1003"] == nil)
         state = try await policyState(sandbox)
         #expect(state.managed["db1003"] == nil && state.refusals["db1003"] == nil, "\(state)")
@@ -159,13 +166,15 @@ struct DepoolTests {
         #expect(since.allSatisfy { $0.message.contains(" db1002 ") && !$0.message.contains("db1003") }, "\(since.map(\.message))")
     }
 
-    @Test("a lock is busy for its own section only: a lagging replica of s2 is depooled while a paused switchover holds s1's lock, which then finishes")
+    @Test(
+        "a lock is busy for its own section only: a lagging replica of s2 is depooled while a paused switchover holds s1's lock, which then finishes")
     func lockedSectionOnly() async throws {
         let sandbox = try await TestServers.privateSandbox("depool-locks", sections: 2, replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
         try await Sandbox.stopController(directory: sandbox.directory)
-        try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), pauseBefore: "move-replicas",
-                                          depool: fastPolicy)
+        try await Sandbox.startController(
+            directory: sandbox.directory, executable: marinaExecutable(), pauseBefore: "move-replicas",
+            depool: fastPolicy)
         #expect(try await pooledReplicas(sandbox, section: "s2") == ["db2002": 100, "db2003": 100])
         let id = try await requestSwitchover(sandbox, to: "db1002", section: "s1")
         try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }

@@ -16,8 +16,10 @@ func driftPairs(_ sandbox: SandboxState, _ options: [String]) throws -> Set<Stri
 }
 
 /// Waits until drift reports exactly `expected` (each "CODE instance"), or fails showing what it saw.
-func expectDrift(_ sandbox: SandboxState, _ expected: Set<String>, options: [String] = ["--max-lag", "2", "--heartbeat-stale", "3"],
-                 seconds: Double = 25, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+func expectDrift(
+    _ sandbox: SandboxState, _ expected: Set<String>, options: [String] = ["--max-lag", "2", "--heartbeat-stale", "3"],
+    seconds: Double = 25, sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
     let deadline = Date().addingTimeInterval(seconds)
     var seen = Set<String>()
     while Date() < deadline {
@@ -51,7 +53,8 @@ struct DriftCommandTests {
     func replication() async throws {
         let sandbox = try await driftSandbox("drift-replication")
         defer { TestServers.stop(sandbox) }
-        let primary = try await sandbox.root("db1001"), replica = try await sandbox.root("db1002")
+        let primary = try await sandbox.root("db1001")
+        let replica = try await sandbox.root("db1002")
         try await replica.execute("STOP SLAVE")
         try await expectDrift(sandbox, ["REPLICATION_STOPPED db1002"])
         try await replica.execute("START SLAVE")
@@ -86,7 +89,9 @@ struct DriftCommandTests {
     func settings() async throws {
         let sandbox = try await driftSandbox("drift-settings")
         defer { TestServers.stop(sandbox) }
-        let primary = try await sandbox.root("db1001"), replica = try await sandbox.root("db1002"), other = try await sandbox.root("db1003")
+        let primary = try await sandbox.root("db1001")
+        let replica = try await sandbox.root("db1002")
+        let other = try await sandbox.root("db1003")
         try await replica.execute("SET GLOBAL read_only = 0")
         try await expectDrift(sandbox, ["TWO_WRITERS db1002"])
         try await replica.execute("SET GLOBAL read_only = 1")
@@ -108,7 +113,8 @@ struct DriftCommandTests {
         // log_bin cannot change at run time: restart db1003 without it, then with it again.
         let member = try #require(sandbox.instance(named: "db1003"))
         let original = try String(contentsOfFile: member.optionFile, encoding: .utf8)
-        let withoutBinlog = original.split(separator: "\n").filter { !$0.hasPrefix("log_bin=") && !$0.hasPrefix("log_slave_updates") }
+        let withoutBinlog =
+            original.split(separator: "\n").filter { !$0.hasPrefix("log_bin=") && !$0.hasPrefix("log_slave_updates") }
             .joined(separator: "\n") + "\n"
         try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1003")
         try withoutBinlog.write(toFile: member.optionFile, atomically: true, encoding: .utf8)
@@ -125,12 +131,14 @@ struct DriftCommandTests {
         let sandbox = try await driftSandbox("drift-sources")
         defer { TestServers.stop(sandbox) }
         let (user, password) = try replicationUser(sandbox)
-        let replica = try await sandbox.root("db1002"), other = try await sandbox.root("db1003")
+        let replica = try await sandbox.root("db1002")
+        let other = try await sandbox.root("db1003")
         let port = { (name: String) in Int64(sandbox.instance(named: name)!.port) }
         func point(_ client: MariaDBClient, at source: String) async throws {
             try await client.execute("STOP SLAVE")
-            try await client.execute("CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos",
-                                     .integer(port(source)), .string(user), .string(password))
+            try await client.execute(
+                "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos",
+                .integer(port(source)), .string(user), .string(password))
             try await client.execute("START SLAVE")
         }
         try await point(other, at: "db1002")
@@ -206,8 +214,13 @@ struct DriftCommandTests {
         #expect(try runMarina(["config", "commit", "-m", "retire db1003"] + etcd).status == 0)
         try await expectDrift(sandbox, ["UNKNOWN_INSTANCE db1003"])
         let port = try #require(sandbox.instance(named: "db1003")).port
-        #expect(try runMarina(["instance", "add", "db1003", "--host", "127.0.0.1", "--port", String(port), "--datacenter", "dc1",
-                               "--section", "s1", "--weight", "100"] + etcd).status == 0)
+        #expect(
+            try runMarina(
+                [
+                    "instance", "add", "db1003", "--host", "127.0.0.1", "--port", String(port), "--datacenter", "dc1",
+                    "--section", "s1", "--weight", "100",
+                ] + etcd
+            ).status == 0)
         #expect(try runMarina(["config", "commit", "-m", "db1003 back"] + etcd).status == 0)
         try await expectDrift(sandbox, [])
 

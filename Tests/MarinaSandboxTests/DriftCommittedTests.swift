@@ -23,8 +23,9 @@ struct DriftCommittedTests {
         #expect(try runMarina(["section", "set-primary", "s1", "db1002"], environment: environment).status == 0)
 
         let (status, findings) = try driftJSON(sandbox, ["--max-lag", "1000", "--heartbeat-stale", "1000"])
-        #expect(!findings.isEmpty && findings.allSatisfy { $0["code"] as? String == "UNCOMMITTED_CHANGE" && $0["severity"] as? String == "info" },
-                "\(findings)")
+        #expect(
+            !findings.isEmpty && findings.allSatisfy { $0["code"] as? String == "UNCOMMITTED_CHANGE" && $0["severity"] as? String == "info" },
+            "\(findings)")
         #expect(!findings.contains { $0["severity"] as? String == "critical" })
         #expect(status == 0, "informational findings only")
         let text = try runMarina(["drift", "--max-lag", "1000", "--heartbeat-stale", "1000"], environment: environment)
@@ -39,8 +40,9 @@ struct DriftCommittedTests {
         let members = sections.first?["members"] as? [[String: Any]] ?? []
         #expect(members.first { $0["name"] as? String == "db1001" }?["configuredRole"] as? String == "primary", "\(members)")
         let statusText = try runMarina(["status"], environment: environment).stdout
-        #expect(statusText.contains("section s1  (dc1, primary db1001, read-write)") && statusText.contains("staged, not committed: dc1 sectionLoads"),
-                "\(statusText)")
+        #expect(
+            statusText.contains("section s1  (dc1, primary db1001, read-write)") && statusText.contains("staged, not committed: dc1 sectionLoads"),
+            "\(statusText)")
 
         // An operation's lock on the section: information, beside the findings.
         try await sandbox.etcdClient.put(StoreKeys().lock("s1"), "op-test")
@@ -59,7 +61,8 @@ struct DriftCommittedTests {
         // Written as an agent would, as if db1002's agent had stopped publishing ten minutes ago and db1003's clock ran ahead.
         for (name, offset) in [("db1001", 0.0), ("db1002", -600.0), ("db1003", 900.0)] {
             let at = now.addingTimeInterval(offset)
-            let observation = Observation(instance: name, agent: "host-\(name)", agentStartedAt: at, observedAt: at, reachable: true, lastGoodProbeAt: at)
+            let observation = Observation(
+                instance: name, agent: "host-\(name)", agentStartedAt: at, observedAt: at, reachable: true, lastGoodProbeAt: at)
             try await sandbox.etcdClient.put(StoreKeys().observed + name, try ObservationJSON.encode(observation))
         }
         func stale(_ options: [String]) throws -> [String: String] {

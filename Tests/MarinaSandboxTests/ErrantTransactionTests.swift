@@ -52,8 +52,10 @@ struct ErrantTransactionTests {
 /// with `gtid_strict_mode` OFF there so that replication goes on), then on the primary until
 /// the replica's `gtid_binlog_pos` shows the primary's GTID again in that domain. Checks that
 /// the errant GTID is gone from `gtid_binlog_pos` but kept in `gtid_binlog_state`; gives it.
-private func writeHiddenErrantTransaction(_ sandbox: SandboxState, on instance: String,
-                                          sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+private func writeHiddenErrantTransaction(
+    _ sandbox: SandboxState, on instance: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> String {
     let client = try await sandbox.root(instance)
     try await client.execute("SET GLOBAL gtid_strict_mode = OFF")
     try await client.execute("CREATE DATABASE errant_x")
@@ -79,15 +81,18 @@ private func writeHiddenErrantTransaction(_ sandbox: SandboxState, on instance: 
 
 /// `marina switchover s1 --to <candidate> --yes` is refused (exit 2) for one reason, `message`,
 /// and neither the servers nor the source of truth changed.
-private func expectRefused(_ sandbox: SandboxState, to candidate: String, _ message: String,
-                           sourceLocation: SourceLocation = #_sourceLocation) async throws {
+private func expectRefused(
+    _ sandbox: SandboxState, to candidate: String, _ message: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
     let commits = try await commitCount(sandbox)
     let before = try await serverTopology(sandbox)
     let result = try switchover(sandbox, ["s1", "--to", candidate, "--yes"])
     #expect(result.status == 2, "\(result.stdout)\(result.stderr)", sourceLocation: sourceLocation)
     let refusals = result.stdout.components(separatedBy: "\n").filter { $0.hasPrefix("  - ") }
-    #expect(result.stdout.contains("Refused, nothing changed") && refusals.count == 1 && refusals.allSatisfy { $0.contains(message) },
-            "\(result.stdout)", sourceLocation: sourceLocation)
+    #expect(
+        result.stdout.contains("Refused, nothing changed") && refusals.count == 1 && refusals.allSatisfy { $0.contains(message) },
+        "\(result.stdout)", sourceLocation: sourceLocation)
     #expect(try await serverTopology(sandbox) == before, sourceLocation: sourceLocation)
     #expect(try await commitCount(sandbox) == commits, sourceLocation: sourceLocation)
 }

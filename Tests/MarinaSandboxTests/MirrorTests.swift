@@ -6,8 +6,9 @@ import Operations
 import Testing
 import Topology
 import TopologyStore
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The configuration at `<prefix>/<datacenter>/dbconfig` through etcd's v2 API, or nil when absent.
@@ -46,7 +47,8 @@ func driftFindings(_ sandbox: SandboxState, code: String, options: [String] = []
 
 @Suite("The site mirror: every commit writes MediaWiki's etcd v2 keys, and a failure is an error", .serialized)
 struct MirrorTests {
-    @Test("a plain `config commit` and `config restore`, with no mirror flag, update MediaWiki's v2 key; `config mirror` shows, moves and turns it off")
+    @Test(
+        "a plain `config commit` and `config restore`, with no mirror flag, update MediaWiki's v2 key; `config mirror` shows, moves and turns it off")
     func plainCommitUpdatesTheMirror() async throws {
         let sandbox = try await TestServers.privateSandbox("mirror-plain", sections: 1, replicas: 2)
         defer { TestServers.stop(sandbox) }
@@ -122,11 +124,15 @@ struct MirrorTests {
         #expect(commit.stderr.contains("MediaWiki (everything reading the etcd v2 mirror) still sees the previous configuration"))
         #expect(commit.stderr.contains("`marina config mirror --sync`"))
         #expect(try marina(["config", "diff"]).status == 0)  // the commit stands
-        let json = try marina(["config", "restore", String(try #require(try await TopologyStore(etcd: sandbox.etcdClient).history().last?.revision)),
-                               "-m", "undo", "--json"])
+        let json = try marina([
+            "config", "restore", String(try #require(try await TopologyStore(etcd: sandbox.etcdClient).history().last?.revision)),
+            "-m", "undo", "--json",
+        ])
         #expect(json.status == 4)
         let output = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
-        #expect(output?["outcome"] as? String == "committed" && (output?["mirror_failures"] as? [String])?.first?.hasPrefix(key) == true, "\(json.stdout)")
+        #expect(
+            output?["outcome"] as? String == "committed" && (output?["mirror_failures"] as? [String])?.first?.hasPrefix(key) == true, "\(json.stdout)"
+        )
 
         #expect(try driftFindings(sandbox, code: "MIRROR_STALE").map { $0["observed"] as? String } == ["absent"])
 
@@ -139,7 +145,8 @@ struct MirrorTests {
         // Someone writes an older configuration there by hand: drift names the section that differs.
         var old = try #require(try await committedConfig(sandbox))
         old.sectionLoads["s1"] = [["db1002": 0], ["db1001": 100]]
-        try await sandbox.etcdClient.v2Put(ConfigMirror.v2Path(prefix: prefix, datacenter: "dc1"), #"{"val":"# + String(decoding: old.json(), as: UTF8.self) + "}")
+        try await sandbox.etcdClient.v2Put(
+            ConfigMirror.v2Path(prefix: prefix, datacenter: "dc1"), #"{"val":"# + String(decoding: old.json(), as: UTF8.self) + "}")
         let stale = try driftFindings(sandbox, code: "MIRROR_STALE")
         #expect(stale.count == 1 && stale.first?["section"] as? String == "s1" && stale.first?["severity"] as? String == "error", "\(stale)")
         #expect((stale.first?["observed"] as? String)?.contains(#"[{"db1002":0},{"db1001":100}]"#) == true, "\(stale)")
@@ -188,8 +195,9 @@ struct MirrorTests {
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("Failed at section s1 read-only on etcd-v2"), "\(result.stdout)")
         #expect(result.stdout.contains("Rolled back and verified"), "\(result.stdout)")
-        let id = try #require(try await sandbox.etcdClient.get(StoreKeys().operations, prefix: true, keysOnly: true).kvs.last?.key
-            .split(separator: "/").last.map(String.init))
+        let id = try #require(
+            try await sandbox.etcdClient.get(StoreKeys().operations, prefix: true, keysOnly: true).kvs.last?.key
+                .split(separator: "/").last.map(String.init))
         let record = try #require(try await operation(sandbox, id))
         #expect(record.state == .rolledBack)
         #expect(record.failure?.host == "etcd-v2")

@@ -1,8 +1,9 @@
 import Foundation
 import MarinaSandbox
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sandbox up --base-port P` right after a sandbox on the same ports went down: the ports are

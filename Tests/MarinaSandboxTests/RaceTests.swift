@@ -25,9 +25,10 @@ struct RaceTests {
         try await resume(sandbox, id)
 
         let log = sandbox.directory + "/controller.log"
-        #expect(try await eventually(10) {
-            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id) was withdrawn before it took the lock") == true
-        })
+        #expect(
+            try await eventually(10) {
+                (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id) was withdrawn before it took the lock") == true
+            })
         #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1")) == nil)
         #expect(try await sandbox.etcdClient.value(StoreKeys().operation(id)) == nil, "the withdrawn operation's journal came back")
         #expect(try await serverTopology(sandbox) == before)
@@ -37,7 +38,8 @@ struct RaceTests {
 
 @Suite("Human edits and running operations", .serialized)
 struct BusySectionTests {
-    @Test("a commit or set-primary touching a section an operation holds is refused with the operation's id (exit 5); a commit elsewhere goes through")
+    @Test(
+        "a commit or set-primary touching a section an operation holds is refused with the operation's id (exit 5); a commit elsewhere goes through")
     func busySection() async throws {
         let sandbox = try await TestServers.privateSandbox("race-busy", sections: 2, replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
@@ -59,7 +61,8 @@ struct BusySectionTests {
         #expect(setPrimary.status == 5 && setPrimary.stderr.contains("operation \(id)"), "\(setPrimary.stdout)\(setPrimary.stderr)")
 
         // Back to what is committed in s1, a change in s2 commits while s1 is held.
-        #expect(try runMarina(["instance", "set-weight", "db1003", "--section", "s1", "--weight", "\(weight)"], environment: environment).status == 0)
+        #expect(
+            try runMarina(["instance", "set-weight", "db1003", "--section", "s1", "--weight", "\(weight)"], environment: environment).status == 0)
         #expect(try runMarina(["instance", "set-weight", other, "--section", "s2", "--weight", "60"], environment: environment).status == 0)
         let elsewhere = try runMarina(["config", "commit", "-m", "s2 only"], environment: environment)
         #expect(elsewhere.status == 0, "\(elsewhere.stdout)\(elsewhere.stderr)")
@@ -79,7 +82,9 @@ struct AuthorTests {
         defer { TestServers.stop(sandbox) }
         let environment = ["MARINA_SANDBOX_DIR": sandbox.directory]
         let unset = ["MARINA_AUTHOR", "SUDO_USER", "USER", "LOGNAME"]
-        #expect(try runMarina(["instance", "set-weight", "db1002", "--section", "s1", "--weight", "7"], environment: environment, removing: unset).status == 0)
+        #expect(
+            try runMarina(["instance", "set-weight", "db1002", "--section", "s1", "--weight", "7"], environment: environment, removing: unset).status
+                == 0)
         #expect(try runMarina(["config", "commit", "-m", "by whom"], environment: environment, removing: unset).status == 0)
         let history = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1)
         let login = String(cString: getpwuid(geteuid())!.pointee.pw_name)

@@ -133,7 +133,8 @@ func controllerPID(_ sandbox: SandboxState) throws -> Int32 {
 /// The name in the leader key, if any.
 func leaderName(_ sandbox: SandboxState) async throws -> String? {
     guard let kv = try await sandbox.etcdClient.value(StoreKeys().leader),
-          let object = try JSONSerialization.jsonObject(with: Data(kv.value)) as? [String: Any] else { return nil }
+        let object = try JSONSerialization.jsonObject(with: Data(kv.value)) as? [String: Any]
+    else { return nil }
     return object["id"] as? String
 }
 
@@ -154,8 +155,9 @@ func pausedAfter(_ sandbox: SandboxState, _ id: String, seconds: Double = 30) as
     }
     guard let step else {
         let record = try await operation(sandbox, id)
-        throw SandboxError.invalidArgument("operation \(id) did not pause within \(seconds) s: "
-                                           + "\(record.map { "\($0.state) \($0.refusals) \($0.failure.map { "\($0)" } ?? "")" } ?? "no journal")")
+        throw SandboxError.invalidArgument(
+            "operation \(id) did not pause within \(seconds) s: "
+                + "\(record.map { "\($0.state) \($0.refusals) \($0.failure.map { "\($0)" } ?? "")" } ?? "no journal")")
     }
     return step
 }
@@ -163,9 +165,11 @@ func pausedAfter(_ sandbox: SandboxState, _ id: String, seconds: Double = 30) as
 /// The number of other sessions of `instance` whose current statement contains `text`.
 func sessions(_ sandbox: SandboxState, _ instance: String, running text: String) async throws -> Int {
     let client = try await sandbox.root(instance)
-    let count = try await client.query("""
+    let count = try await client.query(
+        """
         SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE CONCAT('%', ?, '%')
-        """, .string(text)).first?.int("n")
+        """, .string(text)
+    ).first?.int("n")
     await client.close()
     return count ?? -1
 }

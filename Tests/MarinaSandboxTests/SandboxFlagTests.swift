@@ -32,8 +32,9 @@ struct SandboxFlagTests {
         try "etcd:\n  endpoints: [http://127.0.0.1:1]\n".write(toFile: directory + "/.sandbox/etcd.yaml", atomically: true, encoding: .utf8)
         let result = try runMarina(["datacenter", "list"], removing: Self.unset, in: directory)
         #expect(result.status == 1)
-        #expect(result.stderr.contains("no etcd given: pass --etcd URL or set MARINA_ETCD (for a sandbox: --sandbox DIR or MARINA_SANDBOX_DIR)"),
-                "\(result.stderr)")
+        #expect(
+            result.stderr.contains("no etcd given: pass --etcd URL or set MARINA_ETCD (for a sandbox: --sandbox DIR or MARINA_SANDBOX_DIR)"),
+            "\(result.stderr)")
         let missing = try runMarina(["datacenter", "list", "--sandbox", directory + "/none"], removing: Self.unset)
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("--sandbox: no sandbox runs in \(directory)/none (no etcd.yaml there)"), "\(missing.stderr)")

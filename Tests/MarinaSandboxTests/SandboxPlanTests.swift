@@ -1,6 +1,7 @@
 import Foundation
-@testable import MarinaSandbox
 import Testing
+
+@testable import MarinaSandbox
 
 @Suite("Sandbox layout (pure)")
 struct SandboxPlanTests {
@@ -31,9 +32,11 @@ struct SandboxPlanTests {
         #expect(replica.contains("server_id=1002") && replica.contains("port=30003") && replica.contains("socket=/sb/db1002/mariadb.sock"))
     }
 
-    @Test("out-of-range arguments are refused with the flag's name", arguments: [
-        (10, 2, 30000, "--sections"), (1, 10, 30000, "--replicas"), (1, 2, 80, "--base-port"), (1, 2, 65533, "--base-port"),
-    ])
+    @Test(
+        "out-of-range arguments are refused with the flag's name",
+        arguments: [
+            (10, 2, 30000, "--sections"), (1, 10, 30000, "--replicas"), (1, 2, 80, "--base-port"), (1, 2, 65533, "--base-port"),
+        ])
     func invalidArguments(sections: Int, replicas: Int, basePort: Int, flag: String) {
         #expect {
             try SandboxPlan(directory: "/sb", sections: sections, replicas: replicas, basePort: basePort)

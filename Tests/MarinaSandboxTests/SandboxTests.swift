@@ -23,8 +23,10 @@ struct SandboxTests {
             let replica = try await sandbox.root(name)
             #expect(try await replica.query("SELECT MASTER_GTID_WAIT(?, 20) AS w", .string(position)).first?.int("w") == 0)
             #expect(try await replica.query("SELECT v FROM sandbox_check.\(table)").first?["v"] == token)
-            let settings = try #require(try await replica.query(
-                "SELECT @@read_only AS ro, @@gtid_strict_mode AS strict, @@log_slave_updates AS lsu, @@log_bin AS lb").first)
+            let settings = try #require(
+                try await replica.query(
+                    "SELECT @@read_only AS ro, @@gtid_strict_mode AS strict, @@log_slave_updates AS lsu, @@log_bin AS lb"
+                ).first)
             #expect(settings["ro"] == "1" && settings["strict"] == "1" && settings["lsu"] == "1" && settings["lb"] == "1")
             let status = try #require(try await replica.query("SHOW SLAVE STATUS").first)
             #expect(status["Using_Gtid"] == "Slave_Pos")

@@ -32,23 +32,27 @@ struct SecretsTests {
         let oddCredentials = sandbox.directory + "/odd-credentials.cnf"
         let text = try String(contentsOfFile: sandbox.credentialsFile, encoding: .utf8)
         let longUser = String(repeating: "r", count: 129)
-        let odd = text.replacingOccurrences(of: "[marina-replication]\nuser=\(Sandbox.replicationUser)", with: "[marina-replication]\nuser=\(longUser)")
+        let odd = text.replacingOccurrences(
+            of: "[marina-replication]\nuser=\(Sandbox.replicationUser)", with: "[marina-replication]\nuser=\(longUser)")
         #expect(odd != text)
         FileManager.default.createFile(atPath: oddCredentials, contents: Data(odd.utf8), attributes: [.posixPermissions: 0o600])
         let oddConfig = sandbox.directory + "/odd-controller.yaml"
         try Sandbox.controllerConfiguration(for: sandbox, playbooks: try Sandbox.locatePlaybooks(from: marinaExecutable()), id: "odd")
             .replacingOccurrences(of: sandbox.credentialsFile, with: oddCredentials)
             .write(toFile: oddConfig, atomically: true, encoding: .utf8)
-        let controller = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", oddConfig], logFile: sandbox.directory + "/odd-controller.log")
+        let controller = try ChildProcess.spawn(
+            marinaExecutable(), ["controller", "--config", oddConfig], logFile: sandbox.directory + "/odd-controller.log")
         defer { kill(controller, SIGKILL) }
         #expect(try await eventually(15) { try await leaderName(sandbox) == "odd" })
         let failing = try marina(["switchover", "s1", "--to", "db1002", "--yes"])
         #expect(failing == 4, "\(outputs.last ?? "")")
-        #expect(outputs.last?.contains("[1470/HY000] (the server's message is withheld: the statement carries a secret)") == true
+        #expect(
+            outputs.last?.contains("[1470/HY000] (the server's message is withheld: the statement carries a secret)") == true
                 && outputs.last?.contains("MASTER_PASSWORD = <secret>") == true,
-                "the failing statement is shown, without its password: \(outputs.last ?? "")")
+            "the failing statement is shown, without its password: \(outputs.last ?? "")")
         for id in try await sandbox.etcdClient.get(StoreKeys().operations, prefix: true, keysOnly: true).kvs
-            .map({ String($0.key.dropFirst(StoreKeys().operations.count)) }) {
+            .map({ String($0.key.dropFirst(StoreKeys().operations.count)) })
+        {
             _ = try marina(["operation", "show", id])
         }
         _ = try marina(["operation", "list"])
@@ -65,7 +69,12 @@ struct SecretsTests {
         }
         for (index, output) in outputs.enumerated() { places.append(("output of command \(index)", output)) }
         for file in try logFiles(under: sandbox.directory) {
-            places.append((file, (try? String(contentsOfFile: file, encoding: .utf8)) ?? String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data(), as: UTF8.self)))
+            places.append(
+                (
+                    file,
+                    (try? String(contentsOfFile: file, encoding: .utf8))
+                        ?? String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data(), as: UTF8.self)
+                ))
         }
         for pid in try FileManager.default.contentsOfDirectory(atPath: "/proc").filter({ Int($0) != nil }) {
             // Read to the end: /proc files report a size of 0.
@@ -76,8 +85,10 @@ struct SecretsTests {
         #expect(places.count > 20)
 
         let credentials = try Credentials.load(from: sandbox.credentialsFile)
-        for password in [credentials.adminPassword, credentials.replicationPassword, credentials.agentPassword, credentials.controllerPassword,
-                         credentials.applicationPassword] {
+        for password in [
+            credentials.adminPassword, credentials.replicationPassword, credentials.agentPassword, credentials.controllerPassword,
+            credentials.applicationPassword,
+        ] {
             let forms = [password, hex(password, uppercase: true), hex(password, uppercase: false), Data(password.utf8).base64EncodedString()]
             for (place, text) in places {
                 for form in forms where text.contains(form) {
@@ -136,16 +147,18 @@ struct ReplicationPasswordTests {
         try Sandbox.controllerConfiguration(for: sandbox, playbooks: try Sandbox.locatePlaybooks(from: marinaExecutable()), id: "odd")
             .replacingOccurrences(of: sandbox.credentialsFile, with: credentials)
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let controller = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", config], logFile: sandbox.directory + "/odd-controller.log")
+        let controller = try ChildProcess.spawn(
+            marinaExecutable(), ["controller", "--config", config], logFile: sandbox.directory + "/odd-controller.log")
         defer { kill(controller, SIGKILL) }
         #expect(try await eventually(15) { try await leaderName(sandbox) == "odd" })
         // Replication restarted for the rotation; on a busy machine the automatic depool may
         // have taken a replica out meanwhile: wait until both replicate and are pooled again.
         let store = TopologyStore(etcd: sandbox.etcdClient)
-        #expect(try await eventually(60) {
-            let pooled = try await store.committedTopology()?.instances.values.filter { $0.sections["s1"]?.pooled == true }.count
-            return try await serverTopology(sandbox).values.filter(\.running).count == 2 && pooled == 3
-        })
+        #expect(
+            try await eventually(60) {
+                let pooled = try await store.committedTopology()?.instances.values.filter { $0.sections["s1"]?.pooled == true }.count
+                return try await serverTopology(sandbox).values.filter(\.running).count == 2 && pooled == 3
+            })
 
         let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")

@@ -5,8 +5,9 @@ import MarinaTestSupport
 import Testing
 import Topology
 import TopologyStore
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The repository's sample topology file.
@@ -70,7 +71,8 @@ struct SourceOfTruthCommandTests {
         // Staged edit, then history and restore of the sandbox's own first commit.
         #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"] + etcd).status == 0)
         #expect(try runMarina(["config", "commit", "-m", "depool db1003"] + etcd).status == 0)
-        let history = try JSONSerialization.jsonObject(with: Data(try runMarina(["config", "history", "--json"] + etcd).stdout.utf8)) as? [[String: Any]]
+        let history =
+            try JSONSerialization.jsonObject(with: Data(try runMarina(["config", "history", "--json"] + etcd).stdout.utf8)) as? [[String: Any]]
         #expect(history?.compactMap { $0["message"] as? String } == ["depool db1003", "import the example", "sandbox up"])
         #expect(history?[1]["author"] as? String == "carol")
         #expect(history?[2]["author"] as? String == "marina-sandbox")
@@ -92,18 +94,24 @@ struct SourceOfTruthCommandTests {
             .write(toFile: typo, atomically: true, encoding: .utf8)
 
         let cases: [([String], Int32, String)] = [
-            (["instance", "set-weight", "db1002", "--weight", "-5", "--section", "s1"], 2,
-             "instances.db1002.sections.s1.weight: must not be negative (is -5)"),
-            (["instance", "set-percentage", "db1002", "--percentage", "150", "--section", "s1"], 2,
-             "instances.db1002.sections.s1.percentage: must be within 0-100 (is 150)"),
+            (
+                ["instance", "set-weight", "db1002", "--weight", "-5", "--section", "s1"], 2,
+                "instances.db1002.sections.s1.weight: must not be negative (is -5)"
+            ),
+            (
+                ["instance", "set-percentage", "db1002", "--percentage", "150", "--section", "s1"], 2,
+                "instances.db1002.sections.s1.percentage: must be within 0-100 (is 150)"
+            ),
             (["instance", "depool", "db1001", "--section", "s1"], 2, "sections.s1.primary: the primary db1001 must stay pooled"),
             (["instance", "pool", "db9999", "--section", "s1"], 1, "marina: unknown instance db9999"),
             (["section", "set-primary", "s1", "db9999"], 1, "marina: unknown instance db9999"),
             (["section", "readonly", "s9", "--reason", "x"], 1, "marina: unknown section s9"),
             (["config", "import", typo], 1, "typo.yaml.instances.db1011.sections.s3.wieght: unknown field \"wieght\""),
             (["config", "restore", "999999", "-m", "x"], 1, "no commit at revision 999999"),
-            (["instance", "add", "db1004", "--host", "not-an-ip", "--datacenter", "dc1"], 2,
-             "instances.db1004.host: \"not-an-ip\" is not an IP address"),
+            (
+                ["instance", "add", "db1004", "--host", "not-an-ip", "--datacenter", "dc1"], 2,
+                "instances.db1004.host: \"not-an-ip\" is not an IP address"
+            ),
         ]
         for (arguments, status, message) in cases {
             let result = try runMarina(arguments + etcd)

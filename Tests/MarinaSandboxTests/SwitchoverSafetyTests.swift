@@ -46,7 +46,8 @@ struct SwitchoverSafetyTests {
         #expect(report.twoWriters == 0, "\(report.twoWriters) of \(report.samples) samples saw two writable instances")
         try await expectPrimary("db1001", sandbox)
         let final = try await operation(sandbox, id)
-        #expect(final?.state == .rolledBack && final?.controller == "standby", "the old leader rewrote the journal: \(String(describing: final?.state))")
+        #expect(
+            final?.state == .rolledBack && final?.controller == "standby", "the old leader rewrote the journal: \(String(describing: final?.state))")
     }
 
     @Test("SIGTERM in the middle of a switchover longer than the lease: the lease is kept until it is done, then handed over")
@@ -98,13 +99,15 @@ struct SwitchoverSafetyTests {
         try await locker.execute("UNLOCK TABLES")
         await locker.close()
         // Once no session runs the abandoned statement any more, it either applied or never will.
-        #expect(try await eventually(15) { try await sessions(sandbox, "db1001", running: "read_only") == 0 },
-                "the abandoned SET GLOBAL read_only is still running")
+        #expect(
+            try await eventually(15) { try await sessions(sandbox, "db1001", running: "read_only") == 0 },
+            "the abandoned SET GLOBAL read_only is still running")
         #expect(try await readOnly(sandbox, "db1001") == false, "db1001 went read-only after the lock was released")
         try await expectPrimary("db1001", sandbox)
     }
 
-    @Test("preflight refuses an old primary running a long transaction, naming the thread; forced, the privileged session is killed and never commits")
+    @Test(
+        "preflight refuses an old primary running a long transaction, naming the thread; forced, the privileged session is killed and never commits")
     func longTransactionRefused() async throws {
         let sandbox = try await TestServers.privateSandbox("long-trx", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
@@ -116,7 +119,8 @@ struct SwitchoverSafetyTests {
         let old = try await eventually(10) {
             let client = try await sandbox.root("db1001")
             defer { Task { await client.close() } }
-            let age = try await client.query("SELECT TIMESTAMPDIFF(SECOND, trx_started, NOW()) AS age FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = \(thread)")
+            let age = try await client.query(
+                "SELECT TIMESTAMPDIFF(SECOND, trx_started, NOW()) AS age FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = \(thread)")
             return Int(age.first?["age"] ?? "") ?? 0 >= 4
         }
         #expect(old)
@@ -206,8 +210,10 @@ struct SwitchoverSafetyTests {
     func killedDuringEveryStep() async throws {
         let sandbox = try await TestServers.privateSandbox("crash-during", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        let actions: [StepAction] = [.moveReplicas, .sectionReadOnly, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp, .detachCandidate,
-                                     .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication, .sectionReadWrite]
+        let actions: [StepAction] = [
+            .moveReplicas, .sectionReadOnly, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp, .detachCandidate,
+            .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication, .sectionReadWrite,
+        ]
         let sampler = ReadOnlySampler(sandbox)
         await sampler.start()
         var primary = "db1001"

@@ -34,7 +34,8 @@ func serverTopology(_ sandbox: SandboxState, section: String = "s1") async throw
 /// Checks, from the servers and the source of truth, that `primary` leads the section: it
 /// alone is writable and replicates from nobody, every other member replicates from it with
 /// both threads running, and the committed topology and generated configuration name it.
-func expectPrimary(_ primary: String, _ sandbox: SandboxState, section: String = "s1", sourceLocation: SourceLocation = #_sourceLocation) async throws {
+func expectPrimary(_ primary: String, _ sandbox: SandboxState, section: String = "s1", sourceLocation: SourceLocation = #_sourceLocation) async throws
+{
     var views = [String: ServerView]()
     for _ in 0..<100 {  // replication threads may still be connecting
         views = try await serverTopology(sandbox, section: section)
@@ -42,7 +43,8 @@ func expectPrimary(_ primary: String, _ sandbox: SandboxState, section: String =
         try await Task.sleep(for: .milliseconds(50))
     }
     for (name, view) in views.sorted(by: { $0.key < $1.key }) {
-        let expected = name == primary ? ServerView(readOnly: false, source: nil, running: false) : ServerView(readOnly: true, source: primary, running: true)
+        let expected =
+            name == primary ? ServerView(readOnly: false, source: nil, running: false) : ServerView(readOnly: true, source: primary, running: true)
         #expect(view == expected, "\(name): \(view), expected \(expected)", sourceLocation: sourceLocation)
     }
     let store = TopologyStore(etcd: sandbox.etcdClient)
@@ -64,9 +66,12 @@ func requestSwitchover(_ sandbox: SandboxState, to candidate: String, section: S
     let id = "test-\(UInt32.random(in: 0...UInt32.max))"
     let record = OperationRecord(id: id, section: section, candidate: candidate, reason: "test", requestedBy: "test", requestedAt: Date())
     let keys = StoreKeys()
-    _ = try await sandbox.etcdClient.transaction(Transaction(compares: [], success: [
-        .put(keys.operation(id), try OperationJSON.encode(record)), .put(keys.request(id), id),
-    ]))
+    _ = try await sandbox.etcdClient.transaction(
+        Transaction(
+            compares: [],
+            success: [
+                .put(keys.operation(id), try OperationJSON.encode(record)), .put(keys.request(id), id),
+            ]))
     return id
 }
 
@@ -76,15 +81,18 @@ func operation(_ sandbox: SandboxState, _ id: String) async throws -> OperationR
 
 /// Waits until the operation's journal satisfies `condition`.
 @discardableResult
-func waitForOperation(_ sandbox: SandboxState, _ id: String, seconds: Double = 30,
-                      until condition: (OperationRecord) -> Bool) async throws -> OperationRecord {
+func waitForOperation(
+    _ sandbox: SandboxState, _ id: String, seconds: Double = 30,
+    until condition: (OperationRecord) -> Bool
+) async throws -> OperationRecord {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if let record = try await operation(sandbox, id), condition(record) { return record }
         try await Task.sleep(for: .milliseconds(20))
     }
     let last = try await operation(sandbox, id)
-    throw SandboxError.invalidArgument("operation \(id) did not get there within \(seconds) s: \(last.map { "\($0.state) paused=\($0.pausedBefore ?? "-")" } ?? "no journal")")
+    throw SandboxError.invalidArgument(
+        "operation \(id) did not get there within \(seconds) s: \(last.map { "\($0.state) paused=\($0.pausedBefore ?? "-")" } ?? "no journal")")
 }
 
 /// Releases a controller paused by `pause_before`.
@@ -94,15 +102,19 @@ func resume(_ sandbox: SandboxState, _ id: String) async throws {
 
 /// Restarts the sandbox's controller pausing before `step` (or not pausing), optionally with other playbooks.
 /// After a `kill`, the dead controller's lease is revoked, as its expiry would after the TTL.
-func restartController(_ sandbox: SandboxState, pauseBefore step: String? = nil, pauseAfter: String? = nil, playbooks: String? = nil,
-                       kill: Bool = false) async throws {
+func restartController(
+    _ sandbox: SandboxState, pauseBefore step: String? = nil, pauseAfter: String? = nil, playbooks: String? = nil,
+    kill: Bool = false
+) async throws {
     try await Sandbox.stopController(directory: sandbox.directory, kill: kill)
     if kill, let leader = try await sandbox.etcdClient.value(StoreKeys().leader),
-       let object = try JSONSerialization.jsonObject(with: Data(leader.value)) as? [String: Any], let lease = object["lease"] as? Int64 {
+        let object = try JSONSerialization.jsonObject(with: Data(leader.value)) as? [String: Any], let lease = object["lease"] as? Int64
+    {
         _ = try await sandbox.etcdClient.revokeLease(lease)
     }
-    try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), playbooks: playbooks, pauseBefore: step,
-                                      pauseAfter: pauseAfter)
+    try await Sandbox.startController(
+        directory: sandbox.directory, executable: marinaExecutable(), playbooks: playbooks, pauseBefore: step,
+        pauseAfter: pauseAfter)
 }
 
 /// A copy of the repository's switchover playbook with some lines replaced, in a fresh directory.
@@ -143,8 +155,10 @@ func driftOutput(_ sandbox: SandboxState, seconds: Double = 15, until condition:
 /// directly): the way to change a section in the middle of an operation, which the CLI refuses.
 func rogueCommit(_ sandbox: SandboxState, _ edit: TopologyEdit) async throws {
     let store = TopologyStore(etcd: sandbox.etcdClient)
-    guard case .success(let prepared) = try await store.prepare([edit], message: "rogue", by: ChangeAuthor(author: "rogue", now: Date()), kind: .commit),
-          case .committed = try await store.commit(prepared) else {
+    guard
+        case .success(let prepared) = try await store.prepare([edit], message: "rogue", by: ChangeAuthor(author: "rogue", now: Date()), kind: .commit),
+        case .committed = try await store.commit(prepared)
+    else {
         throw SandboxError.invalidArgument("the rogue commit did not land")
     }
 }

@@ -19,8 +19,10 @@ struct SwitchoverTests {
 
         let there = try switchover(sandbox, ["s1", "--to", "db1002", "--reason", "kernel upgrade", "--yes"])
         #expect(there.status == 0, "\(there.stdout)\(there.stderr)")
-        for step in ["move db1003 under db1002", "db1001 read-only", "db1002 catches up", "commit db1002 as primary of s1",
-                     "db1002 writable  (point of no return)", "db1001 replicates from db1002", "section s1 read-write"] {
+        for step in [
+            "move db1003 under db1002", "db1001 read-only", "db1002 catches up", "commit db1002 as primary of s1",
+            "db1002 writable  (point of no return)", "db1001 replicates from db1002", "section s1 read-write",
+        ] {
             #expect(there.stdout.contains("✓ \(step)"), "\(step) missing from:\n\(there.stdout)")
         }
         #expect(there.stdout.contains("Done: db1002 is the primary of s1"))
@@ -30,10 +32,13 @@ struct SwitchoverTests {
         let newPrimary = try await sandbox.root("db1002")
         var fresh = false
         for _ in 0..<60 where !fresh {
-            fresh = try await newPrimary.query("""
-                SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) < 1500000 AS fresh FROM heartbeat.heartbeat
-                WHERE server_id = 1002 AND shard = 's1'
-                """).first?["fresh"] == "1"
+            fresh =
+                try await newPrimary.query(
+                    """
+                    SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) < 1500000 AS fresh FROM heartbeat.heartbeat
+                    WHERE server_id = 1002 AND shard = 's1'
+                    """
+                ).first?["fresh"] == "1"
             if !fresh { try await Task.sleep(for: .milliseconds(100)) }
         }
         await newPrimary.close()
@@ -94,12 +99,16 @@ struct SwitchoverTests {
         let sandbox = try await TestServers.privateSandbox("switch-refuse", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
         let environment = ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"]
-        func expectRefused(_ to: String, _ message: String, compareServers: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        func expectRefused(_ to: String, _ message: String, compareServers: Bool = true, sourceLocation: SourceLocation = #_sourceLocation)
+            async throws
+        {
             let commits = try await commitCount(sandbox)
             let before = compareServers ? try await serverTopology(sandbox) : [:]
             let result = try switchover(sandbox, ["s1", "--to", to, "--yes"])
             #expect(result.status == 2, "\(result.stdout)\(result.stderr)", sourceLocation: sourceLocation)
-            #expect(result.stdout.contains("Refused, nothing changed") && result.stdout.contains(message), "\(result.stdout)", sourceLocation: sourceLocation)
+            #expect(
+                result.stdout.contains("Refused, nothing changed") && result.stdout.contains(message), "\(result.stdout)",
+                sourceLocation: sourceLocation)
             if compareServers { #expect(try await serverTopology(sandbox) == before, sourceLocation: sourceLocation) }
             #expect(try await commitCount(sandbox) == commits, sourceLocation: sourceLocation)
         }
@@ -151,9 +160,10 @@ struct SwitchoverTests {
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         let standby = try ChildProcess.spawn(marinaExecutable(), ["controller", "--config", configFile], logFile: sandbox.directory + "/standby.log")
         defer { kill(standby, SIGKILL) }
-        #expect(try await eventually(15) {
-            (try? String(contentsOfFile: sandbox.directory + "/standby.log", encoding: .utf8))?.contains("controller standby started") == true
-        }, "the standby did not start")
+        #expect(
+            try await eventually(15) {
+                (try? String(contentsOfFile: sandbox.directory + "/standby.log", encoding: .utf8))?.contains("controller standby started") == true
+            }, "the standby did not start")
 
         let first = try await requestSwitchover(sandbox, to: "db1002")
         let done = try await waitForOperation(sandbox, first) { $0.state.isFinished }
@@ -242,7 +252,10 @@ struct SwitchoverRollbackTests {
         let hookFile = sandbox.directory + "/hook-ran"
         let shortWait = try playbooks(replacing: [
             ("  - action: wait-catch-up\n    timeout: 5", "  - action: wait-catch-up\n    timeout: 1"),
-            ("  # Phase 2, the flip", "  - action: exec\n    name: site hook\n    command: [touch, \"\(hookFile)\"]\n    undo: [rm, \"\(hookFile)\"]\n  # Phase 2, the flip"),
+            (
+                "  # Phase 2, the flip",
+                "  - action: exec\n    name: site hook\n    command: [touch, \"\(hookFile)\"]\n    undo: [rm, \"\(hookFile)\"]\n  # Phase 2, the flip"
+            ),
         ])
         try await restartController(sandbox, pauseBefore: "old-primary-read-only", playbooks: shortWait)
         let id = try await requestSwitchover(sandbox, to: "db1002")
@@ -340,9 +353,10 @@ struct SwitchoverRollbackTests {
         // The controller finds etcd gone (its wait for the resume fails, and the operation stops where it is, for
         // recovery); etcd returns well within the lease, so the same controller still leads after.
         let log = sandbox.directory + "/controller.log"
-        #expect(try await eventually(3) {
-            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id): ") == true
-        }, "the controller did not notice that etcd is gone")
+        #expect(
+            try await eventually(3) {
+                (try? String(contentsOfFile: log, encoding: .utf8))?.contains("operation \(id): ") == true
+            }, "the controller did not notice that etcd is gone")
         let meanwhile = try await serverTopology(sandbox)
         #expect(meanwhile["db1001"]?.readOnly == true && meanwhile["db1002"]?.readOnly == true && meanwhile["db1003"]?.readOnly == true)
         try await Sandbox.startEtcd(directory: sandbox.directory)
@@ -357,9 +371,11 @@ struct SwitchoverRollbackTests {
     func killedAtEveryStep() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-crash", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        let actions: [StepAction] = [.moveReplicas, .sectionReadOnly, .waitPropagation, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp,
-                                     .detachCandidate, .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
-                                     .sectionReadWrite]
+        let actions: [StepAction] = [
+            .moveReplicas, .sectionReadOnly, .waitPropagation, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp,
+            .detachCandidate, .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
+            .sectionReadWrite,
+        ]
         var primary = "db1001"
         for action in actions {
             let candidate = primary == "db1001" ? "db1002" : "db1001"
@@ -369,7 +385,8 @@ struct SwitchoverRollbackTests {
             try await restartController(sandbox, kill: true)
             let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
             let pastPointOfNoReturn = actions.firstIndex(of: action)! > actions.firstIndex(of: .candidateWritable)!
-            #expect(record.state == (pastPointOfNoReturn ? .done : .rolledBack), "killed before \(action.rawValue): \(record.state) \(record.attention)")
+            #expect(
+                record.state == (pastPointOfNoReturn ? .done : .rolledBack), "killed before \(action.rawValue): \(record.state) \(record.attention)")
             if record.state == .done { primary = candidate }
             try await expectPrimary(primary, sandbox)
             #expect(try await sandbox.etcdClient.value(StoreKeys().lock("s1")) == nil, "the lock is released after \(action.rawValue)")

@@ -1,18 +1,22 @@
 import Foundation
+import FuzzSupport
 import Observation
 import StoredRecords
 import Testing
-import FuzzSupport
 
 @Suite("Stored observations: fuzz")
 struct ObservationFuzzTests {
     @Test("random bytes and mutated observations give an observation or an error with a one-line description, never a crash")
     func observation() throws {
-        var observation = Observation(instance: "db1002", agent: "db1002-agent", agentStartedAt: Date(timeIntervalSince1970: 1_700_000_000),
-                                      observedAt: Date(timeIntervalSince1970: 1_700_000_010.25), reachable: true,
-                                      replication: [ReplicationChannel(sourceHost: "10.0.0.1", sourcePort: 3306, sourceServerID: 1001, ioThread: "Yes",
-                                                                       sqlThread: "Yes", usingGTID: "Slave_Pos", secondsBehindMaster: 0,
-                                                                       gtidIOPos: try GTIDPosition(parsing: "0-1001-100"))])
+        var observation = Observation(
+            instance: "db1002", agent: "db1002-agent", agentStartedAt: Date(timeIntervalSince1970: 1_700_000_000),
+            observedAt: Date(timeIntervalSince1970: 1_700_000_010.25), reachable: true,
+            replication: [
+                ReplicationChannel(
+                    sourceHost: "10.0.0.1", sourcePort: 3306, sourceServerID: 1001, ioThread: "Yes",
+                    sqlThread: "Yes", usingGTID: "Slave_Pos", secondsBehindMaster: 0,
+                    gtidIOPos: try GTIDPosition(parsing: "0-1001-100"))
+            ])
         observation.serverID = 1002
         observation.readOnly = true
         observation.heartbeatLag = 0.25

@@ -17,9 +17,11 @@ struct GTIDStateTests {
         #expect(GTIDState([GTID(domain: 0, server: 1, sequence: 3), GTID(domain: 0, server: 1, sequence: 9)]).description == "0-1-9")
     }
 
-    @Test("malformed states are errors that name them", arguments: [
-        "0-1", "0-1-2-3", "a-1-2", "0-1-", "0-1-2,", ",0-1-2", "0-1-2,0-1-3", "0-1-+2", "0–1–2", "4294967296-1-1", "0-1-2;DROP TABLE x",
-    ])
+    @Test(
+        "malformed states are errors that name them",
+        arguments: [
+            "0-1", "0-1-2-3", "a-1-2", "0-1-", "0-1-2,", ",0-1-2", "0-1-2,0-1-3", "0-1-+2", "0–1–2", "4294967296-1-1", "0-1-2;DROP TABLE x",
+        ])
     func malformed(_ text: String) {
         do {
             let parsed = try GTIDState(parsing: text)
@@ -30,21 +32,23 @@ struct GTIDStateTests {
         }
     }
 
-    @Test("errant transactions: what the replica's state has that the primary's lacks or has lower", arguments: [
-        ("identical", "0-1001-100", "0-1001-100", [String]()),
-        ("hidden behind a replicated GTID", "0-1001-101,0-1002-101", "0-1001-101", ["0-1002-101"]),
-        ("the replica lags", "0-1001-90", "0-1001-100", []),
-        ("the replica lacks pairs the primary has", "0-1001-100", "0-1001-100,0-1002-40,1-2001-5", []),
-        ("a former primary's pair on both", "0-1002-40,0-1001-100", "0-1001-100,0-1002-40", []),
-        ("a former primary wrote again", "0-1002-101,0-1001-100", "0-1001-100,0-1002-40", ["0-1002-101"]),
-        ("a domain the primary never had", "0-1001-100,5-1003-1", "0-1001-100", ["5-1003-1"]),
-        ("another server's pair ahead", "0-1001-100,0-2001-9", "0-1001-100,0-2001-5", ["0-2001-9"]),
-        ("several, sorted", "1-1003-2,0-1003-7,0-1001-100", "0-1001-100", ["0-1003-7", "1-1003-2"]),
-        ("the primary's own id ahead: read after the primary", "0-1001-103", "0-1001-100", []),
-        ("the primary's own id in a domain it lacks", "0-1001-100,3-1001-4", "0-1001-100", []),
-        ("an empty replica", "", "0-1001-100", []),
-        ("an empty primary", "0-1001-100,0-1003-2", "", ["0-1003-2"]),
-    ] as [(String, String, String, [String])])
+    @Test(
+        "errant transactions: what the replica's state has that the primary's lacks or has lower",
+        arguments: [
+            ("identical", "0-1001-100", "0-1001-100", [String]()),
+            ("hidden behind a replicated GTID", "0-1001-101,0-1002-101", "0-1001-101", ["0-1002-101"]),
+            ("the replica lags", "0-1001-90", "0-1001-100", []),
+            ("the replica lacks pairs the primary has", "0-1001-100", "0-1001-100,0-1002-40,1-2001-5", []),
+            ("a former primary's pair on both", "0-1002-40,0-1001-100", "0-1001-100,0-1002-40", []),
+            ("a former primary wrote again", "0-1002-101,0-1001-100", "0-1001-100,0-1002-40", ["0-1002-101"]),
+            ("a domain the primary never had", "0-1001-100,5-1003-1", "0-1001-100", ["5-1003-1"]),
+            ("another server's pair ahead", "0-1001-100,0-2001-9", "0-1001-100,0-2001-5", ["0-2001-9"]),
+            ("several, sorted", "1-1003-2,0-1003-7,0-1001-100", "0-1001-100", ["0-1003-7", "1-1003-2"]),
+            ("the primary's own id ahead: read after the primary", "0-1001-103", "0-1001-100", []),
+            ("the primary's own id in a domain it lacks", "0-1001-100,3-1001-4", "0-1001-100", []),
+            ("an empty replica", "", "0-1001-100", []),
+            ("an empty primary", "0-1001-100,0-1003-2", "", ["0-1003-2"]),
+        ] as [(String, String, String, [String])])
     func errant(name: String, replica: String, primary: String, expected: [String]) throws {
         let errant = try GTIDState(parsing: replica).errant(comparedWith: GTIDState(parsing: primary), primaryServerID: 1001)
         #expect(errant.map(\.description) == expected, "\(name)")

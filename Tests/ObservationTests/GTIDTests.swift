@@ -11,14 +11,17 @@ struct GTIDTests {
         #expect(position[1] == GTID(domain: 1, server: 2001, sequence: 7))
         #expect(position.description == "0-1001-42,1-2001-7")
         #expect(try GTIDPosition(parsing: "").isEmpty)
-        #expect(try GTIDPosition(parsing: " 0-1-1 , 4294967295-4294967295-18446744073709551615 ").description
-            == "0-1-1,4294967295-4294967295-18446744073709551615")
+        #expect(
+            try GTIDPosition(parsing: " 0-1-1 , 4294967295-4294967295-18446744073709551615 ").description
+                == "0-1-1,4294967295-4294967295-18446744073709551615")
     }
 
-    @Test("malformed positions are errors that name them", arguments: [
-        "0-1", "0-1-2-3", "a-1-2", "0-1-", "-0-1-2", "0-1-2,", ",0-1-2", "0-1-2,0-3-4", "0-1-+2", "0-1-2\u{0}", "0–1–2",
-        "4294967296-1-1", "0-1-18446744073709551616", "0-1-2;DROP TABLE x", "٣-1-2", "0 -1-2",
-    ])
+    @Test(
+        "malformed positions are errors that name them",
+        arguments: [
+            "0-1", "0-1-2-3", "a-1-2", "0-1-", "-0-1-2", "0-1-2,", ",0-1-2", "0-1-2,0-3-4", "0-1-+2", "0-1-2\u{0}", "0–1–2",
+            "4294967296-1-1", "0-1-18446744073709551616", "0-1-2;DROP TABLE x", "٣-1-2", "0 -1-2",
+        ])
     func malformed(_ text: String) {
         do {
             let parsed = try GTIDPosition(parsing: text)

@@ -5,10 +5,14 @@ import Testing
 let start = Date(timeIntervalSince1970: 1_800_000_000)
 
 func replica(lag: Double?, io: String = "Yes", sql: String = "Yes", gtid: String = "0-1001-10", at seconds: TimeInterval = 0) -> Observation {
-    var observation = Observation(instance: "db1002", agent: "host", agentStartedAt: start, observedAt: start + seconds, reachable: true,
-                                  replication: [ReplicationChannel(sourceHost: "127.0.0.1", sourcePort: 3306, ioThread: io, sqlThread: sql,
-                                                                   usingGTID: "Slave_Pos", secondsBehindMaster: 0,
-                                                                   gtidIOPos: try? GTIDPosition(parsing: gtid))])
+    var observation = Observation(
+        instance: "db1002", agent: "host", agentStartedAt: start, observedAt: start + seconds, reachable: true,
+        replication: [
+            ReplicationChannel(
+                sourceHost: "127.0.0.1", sourcePort: 3306, ioThread: io, sqlThread: sql,
+                usingGTID: "Slave_Pos", secondsBehindMaster: 0,
+                gtidIOPos: try? GTIDPosition(parsing: gtid))
+        ])
     observation.serverID = 1002
     observation.readOnly = true
     observation.gtidCurrentPos = try? GTIDPosition(parsing: gtid)
@@ -20,26 +24,30 @@ func replica(lag: Double?, io: String = "Yes", sql: String = "Yes", gtid: String
 struct PublishPolicyTests {
     let policy = PublishPolicy(lagBands: [2, 5, 10], refreshInterval: 10)
 
-    @Test("meaningful changes publish at once; positions and in-band lag wait for the refresh", arguments: [
-        ("first", nil, replica(lag: 0.3), "first observation"),
-        ("same", replica(lag: 0.3), replica(lag: 0.4, gtid: "0-1001-99", at: 1), nil),
-        ("lag within the band", replica(lag: 2.1), replica(lag: 4.9, at: 1), nil),
-        ("lag crossing up", replica(lag: 4.9), replica(lag: 5.1, at: 1), "lag band changed"),
-        ("lag crossing down", replica(lag: 5.1), replica(lag: 1.0, at: 1), "lag band changed"),
-        ("lag lost", replica(lag: 0.3), replica(lag: nil, at: 1), "lag band changed"),
-        ("sql thread stopped", replica(lag: 0.3), replica(lag: 0.3, sql: "No", at: 1), "replication changed"),
-        ("io connecting", replica(lag: 0.3), replica(lag: 0.3, io: "Connecting", at: 1), "replication changed"),
-        ("refresh due", replica(lag: 0.3), replica(lag: 0.3, at: 10), "refresh"),
-    ] as [(String, Observation?, Observation, String?)])
+    @Test(
+        "meaningful changes publish at once; positions and in-band lag wait for the refresh",
+        arguments: [
+            ("first", nil, replica(lag: 0.3), "first observation"),
+            ("same", replica(lag: 0.3), replica(lag: 0.4, gtid: "0-1001-99", at: 1), nil),
+            ("lag within the band", replica(lag: 2.1), replica(lag: 4.9, at: 1), nil),
+            ("lag crossing up", replica(lag: 4.9), replica(lag: 5.1, at: 1), "lag band changed"),
+            ("lag crossing down", replica(lag: 5.1), replica(lag: 1.0, at: 1), "lag band changed"),
+            ("lag lost", replica(lag: 0.3), replica(lag: nil, at: 1), "lag band changed"),
+            ("sql thread stopped", replica(lag: 0.3), replica(lag: 0.3, sql: "No", at: 1), "replication changed"),
+            ("io connecting", replica(lag: 0.3), replica(lag: 0.3, io: "Connecting", at: 1), "replication changed"),
+            ("refresh due", replica(lag: 0.3), replica(lag: 0.3, at: 10), "refresh"),
+        ] as [(String, Observation?, Observation, String?)])
     func table(name: String, published: Observation?, current: Observation, expected: String?) {
-        #expect(policy.reason(toPublish: current, after: published, publishedAt: published?.observedAt, now: current.observedAt) == expected, "\(name)")
+        #expect(
+            policy.reason(toPublish: current, after: published, publishedAt: published?.observedAt, now: current.observedAt) == expected, "\(name)")
     }
 
     @Test("unreachable and back, read_only and errors publish at once")
     func states() {
         let good = replica(lag: 0.3)
-        var down = Observation(instance: "db1002", agent: "host", agentStartedAt: start, observedAt: start + 1, reachable: false,
-                               error: "read timeout", lastGoodProbeAt: start)
+        var down = Observation(
+            instance: "db1002", agent: "host", agentStartedAt: start, observedAt: start + 1, reachable: false,
+            error: "read timeout", lastGoodProbeAt: start)
         #expect(policy.reason(toPublish: down, after: good, publishedAt: start, now: start + 1) == "unreachable")
         #expect(policy.reason(toPublish: good, after: down, publishedAt: start + 1, now: start + 2) == "reachable again")
         down.error = "connection refused"

@@ -6,8 +6,9 @@ import Testing
 /// Playbook numbers that must be refused by name, and records that cannot be written.
 @Suite("Playbooks and operation records: bad values")
 struct OperationsBadInputTests {
-    static let sample = try! String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("playbooks/switchover.yaml"), encoding: .utf8)
+    static let sample = try! String(
+        contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("playbooks/switchover.yaml"), encoding: .utf8)
 
     func problems(_ text: String) -> [String] {
         do {
@@ -20,20 +21,27 @@ struct OperationsBadInputTests {
         }
     }
 
-    @Test("a step timeout that is not a positive finite number is refused naming the step", arguments: [
-        (".nan", "nan"), (".inf", "inf"), ("-.inf", "-inf"), ("1e12", "1000000000000.0"), ("-1", "-1.0"),
-    ])
+    @Test(
+        "a step timeout that is not a positive finite number is refused naming the step",
+        arguments: [
+            (".nan", "nan"), (".inf", "inf"), ("-.inf", "-inf"), ("1e12", "1000000000000.0"), ("-1", "-1.0"),
+        ])
     func stepTimeout(value: String, shown: String) throws {
-        let text = Self.sample.replacingOccurrences(of: "  - action: wait-catch-up\n    timeout: 5\n", with: "  - action: wait-catch-up\n    timeout: \(value)\n")
+        let text = Self.sample.replacingOccurrences(
+            of: "  - action: wait-catch-up\n    timeout: 5\n", with: "  - action: wait-catch-up\n    timeout: \(value)\n")
         try #require(text != Self.sample)
         let found = problems(text)
-        #expect(found.count == 1 && found[0].hasSuffix("(wait-catch-up): timeout must be positive and finite, at most 86400 seconds (got \(shown))"),
-                "\(found)")
+        #expect(
+            found.count == 1 && found[0].hasSuffix("(wait-catch-up): timeout must be positive and finite, at most 86400 seconds (got \(shown))"),
+            "\(found)")
     }
 
-    @Test("an option that is not finite or is out of range is refused naming the key", arguments: [
-        ("max_lag", ".nan", "nan"), ("max_lag", "1e12", "1000000000000.0"), ("propagation_wait", ".inf", "inf"), ("max_transaction_age", "-1", "-1.0"),
-    ])
+    @Test(
+        "an option that is not finite or is out of range is refused naming the key",
+        arguments: [
+            ("max_lag", ".nan", "nan"), ("max_lag", "1e12", "1000000000000.0"), ("propagation_wait", ".inf", "inf"),
+            ("max_transaction_age", "-1", "-1.0"),
+        ])
     func option(key: String, value: String, shown: String) {
         let lines = Self.sample.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("  \(key):") }
         let text = lines.joined(separator: "\n").replacingOccurrences(of: "options:\n", with: "options:\n  \(key): \(value)\n")

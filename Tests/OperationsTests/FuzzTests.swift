@@ -1,8 +1,8 @@
 import Foundation
+import FuzzSupport
 import Observation
 import Operations
 import Testing
-import FuzzSupport
 
 @Suite("Playbooks and operation records: fuzz")
 struct OperationsFuzzTests {
@@ -20,20 +20,23 @@ struct OperationsFuzzTests {
 
     @Test("random bytes and mutated journals give a record or one error naming the key, never a crash")
     func record() throws {
-        var record = OperationRecord(id: "20250101-000000-s1-beef", section: "s1", candidate: "db1002", reason: "fuzz", skipReplicas: ["db1003"],
-                                     requestedBy: "fuzz", requestedAt: Date(timeIntervalSince1970: 1_700_000_000))
+        var record = OperationRecord(
+            id: "20250101-000000-s1-beef", section: "s1", candidate: "db1002", reason: "fuzz", skipReplicas: ["db1003"],
+            requestedBy: "fuzz", requestedAt: Date(timeIntervalSince1970: 1_700_000_000))
         record.state = .rolledBack
         record.windowMilliseconds = 12.5
         record.failure = .init(step: "wait-catch-up", host: "db1002", error: "timeout")
-        var step = StepRecord(name: "wait-catch-up", action: .waitCatchUp, hosts: ["db1002"], statements: ["SELECT 1"], check: "c", undo: [],
-                              timeout: 5, pointOfNoReturn: false, command: ["true"])
+        var step = StepRecord(
+            name: "wait-catch-up", action: .waitCatchUp, hosts: ["db1002"], statements: ["SELECT 1"], check: "c", undo: [],
+            timeout: 5, pointOfNoReturn: false, command: ["true"])
         step.state = .failed
         step.milliseconds = 5000.25
         step.startedAt = Date(timeIntervalSince1970: 1_700_000_001.5)
         record.steps = [step]
         let sample = String(decoding: try OperationJSON.encode(record), as: UTF8.self)
         #expect(try OperationJSON.decode(Array(sample.utf8), key: "k") == record)
-        Fuzz.run(seed: 0x0B5EC0DE, sample: sample, { _ = try OperationJSON.decode(Array($0.utf8), key: "/marina/v1/operations/fuzz") }) { error, input in
+        Fuzz.run(seed: 0x0B5E_C0DE, sample: sample, { _ = try OperationJSON.decode(Array($0.utf8), key: "/marina/v1/operations/fuzz") }) {
+            error, input in
             guard let unreadable = error as? UnreadableRecord else {
                 Issue.record("not an UnreadableRecord: \(error) \(input)")
                 return

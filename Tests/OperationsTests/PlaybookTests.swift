@@ -39,9 +39,10 @@ struct PlaybookTests {
             Issue.record("a playbook making the candidate writable first was accepted")
         } catch let error as PlaybookError {
             #expect(error.file == "wrong.yaml")
-            #expect(error.problems.contains {
-                $0.contains("candidate-writable") && $0.contains("old-primary-read-only") && $0.contains("two instances would be writable")
-            }, "\(error.problems)")
+            #expect(
+                error.problems.contains {
+                    $0.contains("candidate-writable") && $0.contains("old-primary-read-only") && $0.contains("two instances would be writable")
+                }, "\(error.problems)")
         } catch {
             Issue.record("unexpected error \(error)")
         }
@@ -76,7 +77,8 @@ struct PlaybookTests {
         var order = safeOrder.filter { $0 != first }
         order.insert(first, at: order.firstIndex(of: second)! + 1)
         let problems = Playbook(operation: "switchover", steps: order.map { Playbook.Step(action: $0) }).safetyProblems()
-        let rule = "\(second.rawValue) (step \(order.firstIndex(of: second)! + 1)) comes before \(first.rawValue) (step \(order.firstIndex(of: first)! + 1)): \(why)"
+        let rule =
+            "\(second.rawValue) (step \(order.firstIndex(of: second)! + 1)) comes before \(first.rawValue) (step \(order.firstIndex(of: first)! + 1)): \(why)"
         #expect(problems.contains(rule), "\(problems)")
         let error = #expect(throws: PlaybookError.self) { try Playbook.parse(steps(order), file: "p.yaml") }
         #expect(error?.problems == problems)
@@ -95,10 +97,12 @@ struct PlaybookTests {
         #expect(problems(steps(safeOrder.filter { $0 != .waitCatchUp })).contains("the step wait-catch-up is missing"))
         #expect(problems(steps(safeOrder + [.commitPrimary])).contains("commit-primary appears twice"))
         #expect(problems(steps(safeOrder).replacingOccurrences(of: "detach-candidate", with: "detach")).contains("unknown action \"detach\""))
-        #expect(problems(steps(safeOrder).replacingOccurrences(of: "  - action: wait-catch-up\n", with: "  - action: wait-catch-up\n    timeout: 0\n"))
-            .contains("timeout must be positive"))
-        #expect(problems(steps(safeOrder).replacingOccurrences(of: "  - action: wait-catch-up\n", with: "  - action: wait-catch-up\n    timout: 3\n"))
-            .contains("unknown field \"timout\""))
+        #expect(
+            problems(steps(safeOrder).replacingOccurrences(of: "  - action: wait-catch-up\n", with: "  - action: wait-catch-up\n    timeout: 0\n"))
+                .contains("timeout must be positive"))
+        #expect(
+            problems(steps(safeOrder).replacingOccurrences(of: "  - action: wait-catch-up\n", with: "  - action: wait-catch-up\n    timout: 3\n"))
+                .contains("unknown field \"timout\""))
         #expect(problems(steps(safeOrder) + "  - action: exec\n").contains("an exec step needs a command"))
         #expect(problems("operation: failover\nsteps: []\n").contains("operation \"failover\" is not known"))
     }

@@ -10,12 +10,15 @@ struct RecoveryTests {
     static func journal(_ state: OperationRecord.State, _ states: [StepAction: StepRecord.State]) -> OperationRecord {
         var record = OperationRecord(id: "op", section: "s1", candidate: "db1002", reason: "", requestedBy: "test", requestedAt: now)
         record.state = state
-        let actions: [StepAction] = [.moveReplicas, .sectionReadOnly, .waitPropagation, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp,
-                                     .detachCandidate, .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
-                                     .sectionReadWrite]
+        let actions: [StepAction] = [
+            .moveReplicas, .sectionReadOnly, .waitPropagation, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp,
+            .detachCandidate, .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
+            .sectionReadWrite,
+        ]
         record.steps = actions.map { action in
-            var step = StepRecord(name: action.rawValue, action: action, hosts: [], statements: [], check: "", undo: [], timeout: 1,
-                                  pointOfNoReturn: action.isPointOfNoReturn)
+            var step = StepRecord(
+                name: action.rawValue, action: action, hosts: [], statements: [], check: "", undo: [], timeout: 1,
+                pointOfNoReturn: action.isPointOfNoReturn)
             step.state = states[action] ?? .pending
             return step
         }
@@ -49,66 +52,88 @@ struct RecoveryTests {
     }()
 
     static let cases: [Case] = [
-        Case(name: "before the flip: back", record: journal(.running, [.moveReplicas: .done, .sectionReadOnly: .running]),
-             candidateReadOnly: nil, needsCandidate: false, expected: "rollBack"),
-        Case(name: "inside the flip, not committed: back without asking the candidate", record: journal(.running, flipStarted),
-             candidateReadOnly: nil, needsCandidate: false, expected: "rollBack"),
-        Case(name: "committed, candidate read-only: back", record: journal(.running, committed), candidateReadOnly: true, needsCandidate: true,
-             expected: "rollBack"),
-        Case(name: "committed, candidate writable: forward", record: journal(.running, committed), candidateReadOnly: false,
-             needsCandidate: true, expected: "forward"),
-        Case(name: "committed, candidate unreachable: a human, never the old primary writable", record: journal(.running, committed),
-             candidateReadOnly: nil, needsCandidate: true, expected: "leaveForHuman"),
-        Case(name: "point of no return journaled, candidate writable: forward", record: journal(.running, pastPointOfNoReturn),
-             candidateReadOnly: false, needsCandidate: true, expected: "forward"),
-        Case(name: "point of no return journaled, candidate unreachable: forward (its steps fail there and are noted)",
-             record: journal(.running, pastPointOfNoReturn), candidateReadOnly: nil, needsCandidate: true, expected: "forward"),
+        Case(
+            name: "before the flip: back", record: journal(.running, [.moveReplicas: .done, .sectionReadOnly: .running]),
+            candidateReadOnly: nil, needsCandidate: false, expected: "rollBack"),
+        Case(
+            name: "inside the flip, not committed: back without asking the candidate", record: journal(.running, flipStarted),
+            candidateReadOnly: nil, needsCandidate: false, expected: "rollBack"),
+        Case(
+            name: "committed, candidate read-only: back", record: journal(.running, committed), candidateReadOnly: true, needsCandidate: true,
+            expected: "rollBack"),
+        Case(
+            name: "committed, candidate writable: forward", record: journal(.running, committed), candidateReadOnly: false,
+            needsCandidate: true, expected: "forward"),
+        Case(
+            name: "committed, candidate unreachable: a human, never the old primary writable", record: journal(.running, committed),
+            candidateReadOnly: nil, needsCandidate: true, expected: "leaveForHuman"),
+        Case(
+            name: "point of no return journaled, candidate writable: forward", record: journal(.running, pastPointOfNoReturn),
+            candidateReadOnly: false, needsCandidate: true, expected: "forward"),
+        Case(
+            name: "point of no return journaled, candidate unreachable: forward (its steps fail there and are noted)",
+            record: journal(.running, pastPointOfNoReturn), candidateReadOnly: nil, needsCandidate: true, expected: "forward"),
         // A controller leaving the section for a human sets the candidate read-only before it
         // journals needs-human; one that stopped in between leaves a journal that says
         // "forward" with no writer. Finishing forward would record `done` with none.
-        Case(name: "point of no return journaled, candidate read-only now: a human, never 'done' without a writer",
-             record: journal(.running, pastPointOfNoReturn), candidateReadOnly: true, needsCandidate: true, expected: "leaveForHuman"),
-        Case(name: "rolling back: go on rolling back", record: journal(.rollingBack, [.moveReplicas: .undoing]), candidateReadOnly: nil,
-             needsCandidate: false, expected: "rollBack"),
-        Case(name: "no plan: nothing ran", record: {
-            var record = journal(.running, [:])
-            record.steps = []
-            return record
-        }(), candidateReadOnly: nil, needsCandidate: false, expected: "nothingRan"),
-        Case(name: "finished: release the lock", record: journal(.done, committed), candidateReadOnly: nil, needsCandidate: false,
-             expected: "release"),
+        Case(
+            name: "point of no return journaled, candidate read-only now: a human, never 'done' without a writer",
+            record: journal(.running, pastPointOfNoReturn), candidateReadOnly: true, needsCandidate: true, expected: "leaveForHuman"),
+        Case(
+            name: "rolling back: go on rolling back", record: journal(.rollingBack, [.moveReplicas: .undoing]), candidateReadOnly: nil,
+            needsCandidate: false, expected: "rollBack"),
+        Case(
+            name: "no plan: nothing ran",
+            record: {
+                var record = journal(.running, [:])
+                record.steps = []
+                return record
+            }(), candidateReadOnly: nil, needsCandidate: false, expected: "nothingRan"),
+        Case(
+            name: "finished: release the lock", record: journal(.done, committed), candidateReadOnly: nil, needsCandidate: false,
+            expected: "release"),
     ]
 
     @Test("forward or back", arguments: cases)
     func decide(_ test: Case) {
         #expect(Recovery.needsCandidateState(test.record) == test.needsCandidate)
         let decision = Recovery.decide(test.record, candidateReadOnly: test.candidateReadOnly)
-        let kind: String = switch decision {
-        case .release: "release"
-        case .nothingRan: "nothingRan"
-        case .forward: "forward"
-        case .rollBack: "rollBack"
-        case .leaveForHuman: "leaveForHuman"
-        }
+        let kind: String =
+            switch decision {
+            case .release: "release"
+            case .nothingRan: "nothingRan"
+            case .forward: "forward"
+            case .rollBack: "rollBack"
+            case .leaveForHuman: "leaveForHuman"
+            }
         #expect(kind == test.expected, "\(decision)")
     }
 
     @Test("the steps to undo: every one that may have taken effect, newest first")
     func stepsToUndo() {
-        let record = Self.journal(.rollingBack, [.moveReplicas: .done, .sectionReadOnly: .undone, .oldPrimaryReadOnly: .failed,
-                                                 .readFinalPosition: .running, .waitCatchUp: .undoFailed])
-        #expect(Recovery.stepsToUndo(record.steps).map { record.steps[$0].action } == [.waitCatchUp, .readFinalPosition, .oldPrimaryReadOnly,
-                                                                                      .moveReplicas])
+        let record = Self.journal(
+            .rollingBack,
+            [
+                .moveReplicas: .done, .sectionReadOnly: .undone, .oldPrimaryReadOnly: .failed,
+                .readFinalPosition: .running, .waitCatchUp: .undoFailed,
+            ])
+        #expect(
+            Recovery.stepsToUndo(record.steps).map { record.steps[$0].action } == [
+                .waitCatchUp, .readFinalPosition, .oldPrimaryReadOnly,
+                .moveReplicas,
+            ])
     }
 
-    @Test("the old primary takes writes again only when the candidate cannot", arguments: [
-        (StepRecord.State?.some(.pending), Bool?.none, true),
-        (.some(.running), nil, false),
-        (.some(.failed), nil, false),
-        (.some(.pending), false, false),
-        (.some(.running), true, true),
-        (nil, nil, false),
-    ] as [(StepRecord.State?, Bool?, Bool)])
+    @Test(
+        "the old primary takes writes again only when the candidate cannot",
+        arguments: [
+            (StepRecord.State?.some(.pending), Bool?.none, true),
+            (.some(.running), nil, false),
+            (.some(.failed), nil, false),
+            (.some(.pending), false, false),
+            (.some(.running), true, true),
+            (nil, nil, false),
+        ] as [(StepRecord.State?, Bool?, Bool)])
     func oldPrimaryMayTakeWrites(_ step: StepRecord.State?, _ candidateReadOnly: Bool?, _ allowed: Bool) {
         #expect((Recovery.oldPrimaryMayTakeWrites(candidateWritableStep: step, candidateReadOnly: candidateReadOnly) == nil) == allowed)
     }
@@ -134,16 +159,24 @@ struct ServerSessionsTests {
 
     @Test("rows read back from the server")
     func rows() {
-        let sessions = ServerSessions.sessions(from: [["id": "7", "user": "u", "host": "h", "command": "Query", "seconds": "4", "trx_seconds": "5", "info": ""],
-                                                       ["user": "no id"]])
+        let sessions = ServerSessions.sessions(from: [
+            ["id": "7", "user": "u", "host": "h", "command": "Query", "seconds": "4", "trx_seconds": "5", "info": ""],
+            ["user": "no id"],
+        ])
         #expect(sessions == [ServerSession(id: "7", user: "u", host: "h", command: "Query", seconds: 4, transactionSeconds: 5, info: nil)])
     }
 
     @Test("channel settings carried to the old primary's new channel, quoted")
     func channelSettings() {
-        let settings = ReplicationChannelSettings(channel: ["Master_SSL_Allowed": "Yes", "Master_SSL_CA_File": "/etc/ssl/ca.pem",
-                                                            "Master_SSL_Verify_Server_Cert": "No", "Connect_Retry": "10"],
-                                                  heartbeatPeriod: "2.000")
-        #expect(settings.changeMasterOptions == #"MASTER_SSL = 1, MASTER_SSL_CA = '/etc/ssl/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT = 0, MASTER_CONNECT_RETRY = 10, MASTER_HEARTBEAT_PERIOD = 2.000"#)
+        let settings = ReplicationChannelSettings(
+            channel: [
+                "Master_SSL_Allowed": "Yes", "Master_SSL_CA_File": "/etc/ssl/ca.pem",
+                "Master_SSL_Verify_Server_Cert": "No", "Connect_Retry": "10",
+            ],
+            heartbeatPeriod: "2.000")
+        #expect(
+            settings.changeMasterOptions
+                == #"MASTER_SSL = 1, MASTER_SSL_CA = '/etc/ssl/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT = 0, MASTER_CONNECT_RETRY = 10, MASTER_HEARTBEAT_PERIOD = 2.000"#
+        )
     }
 }

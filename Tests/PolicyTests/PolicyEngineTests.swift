@@ -12,8 +12,9 @@ func section(replicas: [String] = ["db1002", "db1003", "db1004"], minReplicas: I
     for name in replicas {
         instances[name] = Instance(name: name, host: "10.0.0.2", datacenter: "dc1", sections: ["s1": Membership(pooled: true, weight: 100)])
     }
-    return Topology(datacenters: ["dc1"], sections: ["s1": Section(name: "s1", primary: "db1001", datacenter: "dc1", minReplicas: minReplicas)],
-                    instances: instances)
+    return Topology(
+        datacenters: ["dc1"], sections: ["s1": Section(name: "s1", primary: "db1001", datacenter: "dc1", minReplicas: minReplicas)],
+        instances: instances)
 }
 
 /// The replicas' observations at `start` with these lags, and the primary db1001's, whose
@@ -26,7 +27,9 @@ func lagging(_ lags: [String: Double?], primaryWrote written: Date? = start) -> 
     observations["db1001"] = primary
     for (name, lag) in lags {
         var observation = Observation(instance: name, agent: "a", agentStartedAt: start, observedAt: start, reachable: true)
-        observation.replication = [ReplicationChannel(sourceHost: "10.0.0.1", sourcePort: 3306, ioThread: "Yes", sqlThread: "Yes", usingGTID: "Slave_Pos")]
+        observation.replication = [
+            ReplicationChannel(sourceHost: "10.0.0.1", sourcePort: 3306, ioThread: "Yes", sqlThread: "Yes", usingGTID: "Slave_Pos")
+        ]
         observation.heartbeatLag = lag
         observations[name] = observation
     }
@@ -35,8 +38,10 @@ func lagging(_ lags: [String: Double?], primaryWrote written: Date? = start) -> 
 
 /// A policy engine driven by a manual clock, applying each change to the topology as the controller's commit would.
 struct Harness {
-    var engine = PolicyEngine(defaults: DepoolPolicy(depoolLag: 5, depoolAfter: 10, repoolLag: 2, repoolAfter: 30, ladder: [25, 50, 100],
-                                                     stepPause: 60, maxDepooledFraction: 0.5, minInterval: 5))
+    var engine = PolicyEngine(
+        defaults: DepoolPolicy(
+            depoolLag: 5, depoolAfter: 10, repoolLag: 2, repoolAfter: 30, ladder: [25, 50, 100],
+            stepPause: 60, maxDepooledFraction: 0.5, minInterval: 5))
     var topology = section()
     var state = PolicyState()
     var timers = PolicyEngine.Timers()
@@ -101,7 +106,9 @@ struct PolicyEngineTests {
         #expect(harness.changes.count == 4)
     }
 
-    @Test("flapping lag: short spikes never depool; lag between repool_lag and depool_lag neither depools nor repools; a relapse while repooling depools again")
+    @Test(
+        "flapping lag: short spikes never depool; lag between repool_lag and depool_lag neither depools nor repools; a relapse while repooling depools again"
+    )
     func flapping() {
         var harness = Harness()
         for _ in 0..<10 {  // 5 s lagging, 5 s fine, over and over: never 10 s in a row
@@ -194,8 +201,9 @@ struct PolicyEngineTests {
         var vanished = healthy
         vanished["db1004"] = nil
         var timers = PolicyEngine.Timers()
-        let busy = other.engine.evaluate(now: start.addingTimeInterval(100), topology: other.topology, observations: vanished, state: other.state,
-                                         timers: &timers, busySections: ["s1"])
+        let busy = other.engine.evaluate(
+            now: start.addingTimeInterval(100), topology: other.topology, observations: vanished, state: other.state,
+            timers: &timers, busySections: ["s1"])
         #expect(busy.change == nil)
         other.run(vanished, seconds: 11)
         #expect(other.changes == [.depool(instance: "db1004", section: "s1", reason: "no observation (its agent vanished) for 10 s")])
@@ -209,8 +217,11 @@ struct PolicyEngineTests {
         harness.run(stalled, seconds: 60)
         #expect(harness.changes.isEmpty)
         #expect(["db1002", "db1003", "db1004"].allSatisfy(harness.pooled))
-        let reason = "the heartbeat on the primary db1001 stalled: db1002 has applied the heartbeats db1001 wrote, and its SQL thread is not behind, so its lag is the primary's, not its own"
-        #expect(harness.state.refusals["db1002"] == PolicyState.Refusal(section: "s1", action: "depool", reason: reason, since: start.addingTimeInterval(11)))
+        let reason =
+            "the heartbeat on the primary db1001 stalled: db1002 has applied the heartbeats db1001 wrote, and its SQL thread is not behind, so its lag is the primary's, not its own"
+        #expect(
+            harness.state.refusals["db1002"]
+                == PolicyState.Refusal(section: "s1", action: "depool", reason: reason, since: start.addingTimeInterval(11)))
         #expect(Set(harness.state.refusals.keys) == ["db1002", "db1003", "db1004"])
 
         // The heartbeat resumes after the replicas' last probes: that proves nothing yet about them, however long they were bad.
@@ -226,15 +237,17 @@ struct PolicyEngineTests {
         #expect(harness.changes.isEmpty)
     }
 
-    @Test("second witnesses: the replica's own SQL thread behind, or the primary having written what the replica lacks; with neither, no depool", arguments: [
-        // (Seconds_Behind_Master, the primary's last write relative to the replica's probe, depooled)
-        (Int?(25), -20.0, true),   // heartbeat stalled, but the replica's own SQL thread is 25 s behind
-        (Int?(3), -20.0, false),   // stalled, and the SQL thread only 3 s behind (under depool_lag)
-        (Int?(0), -1.0, true),     // the primary wrote 1 s before the probe: the replica misses 19 s of it
-        (Int?(0), -14.0, true),    // wrote 14 s before: 6 s missed, over depool_lag
-        (Int?(0), -16.0, false),   // wrote 16 s before: 4 s missed, under depool_lag
-        (nil, 2.0, false),         // written after the replica's probe: nothing known about the replica yet
-    ])
+    @Test(
+        "second witnesses: the replica's own SQL thread behind, or the primary having written what the replica lacks; with neither, no depool",
+        arguments: [
+            // (Seconds_Behind_Master, the primary's last write relative to the replica's probe, depooled)
+            (Int?(25), -20.0, true),  // heartbeat stalled, but the replica's own SQL thread is 25 s behind
+            (Int?(3), -20.0, false),  // stalled, and the SQL thread only 3 s behind (under depool_lag)
+            (Int?(0), -1.0, true),  // the primary wrote 1 s before the probe: the replica misses 19 s of it
+            (Int?(0), -14.0, true),  // wrote 14 s before: 6 s missed, over depool_lag
+            (Int?(0), -16.0, false),  // wrote 16 s before: 4 s missed, under depool_lag
+            (nil, 2.0, false),  // written after the replica's probe: nothing known about the replica yet
+        ])
     func witnesses(behind: Int?, written: Double, depooled: Bool) {
         var harness = Harness()
         var observations = lagging(["db1002": 20, "db1003": 0.3, "db1004": 0.3], primaryWrote: start.addingTimeInterval(written))
@@ -264,7 +277,8 @@ struct PolicyEngineTests {
         harness = Harness()
         harness.run(gone, seconds: 11)
         #expect(harness.pooled("db1002"))
-        #expect(harness.state.refusals["db1002"]?.reason.hasPrefix("no second witness of db1002's lag: the primary db1001 shows no heartbeat") == true)
+        #expect(
+            harness.state.refusals["db1002"]?.reason.hasPrefix("no second witness of db1002's lag: the primary db1001 shows no heartbeat") == true)
 
         // Broken replication needs no witness.
         var broken = gone

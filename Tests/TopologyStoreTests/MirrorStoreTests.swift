@@ -5,13 +5,15 @@ import Observation
 import Testing
 import Topology
 import TopologyStore
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The v2 value at `<prefix>/<dc>/dbconfig`, decoded, or nil when absent.
 func mirrored(_ store: TopologyStore, prefix: String, datacenter: String = "dc1") async throws -> GeneratedConfig? {
-    guard let node = try await store.etcd.v2Get(ConfigMirror.v2Path(prefix: prefix, datacenter: datacenter), recursive: false), let value = node.value else { return nil }
+    guard let node = try await store.etcd.v2Get(ConfigMirror.v2Path(prefix: prefix, datacenter: datacenter), recursive: false), let value = node.value
+    else { return nil }
     return try ConfigMirror.decodeV2Value(value)
 }
 
@@ -45,8 +47,11 @@ struct MirrorStoreTests {
         guard case .committed(let second) = try await store.commit(message: "depool db1002", by: alice) else { throw StoreTestFailure("no commit") }
         #expect(try await mirrored(store, prefix: prefix) == second.topology.topology.generatedConfigs()["dc1"])
 
-        guard case .success(let edits) = try await store.prepare([.setWeight(instance: "db1003", section: "s1", group: nil, weight: 50)],
-                                                                 message: "automatic", by: bob) else { throw StoreTestFailure("not prepared") }
+        guard
+            case .success(let edits) = try await store.prepare(
+                [.setWeight(instance: "db1003", section: "s1", group: nil, weight: 50)],
+                message: "automatic", by: bob)
+        else { throw StoreTestFailure("not prepared") }
         guard case .committed = try await store.commit(edits) else { throw StoreTestFailure("prepared edits not committed") }
         #expect(try await mirrored(store, prefix: prefix)?.sectionLoads["s1"]?.last?["db1003"] == 50)
 
@@ -55,8 +60,11 @@ struct MirrorStoreTests {
         #expect(try await mirrored(store, prefix: prefix) == sampleTopology().generatedConfigs()["dc1"])
 
         // A prepared commit that leaves the mirror to its caller (a switchover's window).
-        guard case .success(let later) = try await store.prepare([.depool(instance: "db1003", section: "s1", group: nil)],
-                                                                 message: "in a window", by: bob) else { throw StoreTestFailure("not prepared") }
+        guard
+            case .success(let later) = try await store.prepare(
+                [.depool(instance: "db1003", section: "s1", group: nil)],
+                message: "in a window", by: bob)
+        else { throw StoreTestFailure("not prepared") }
         guard case .committed = try await store.commit(later, writeMirror: false) else { throw StoreTestFailure("not committed") }
         #expect(try await mirrored(store, prefix: prefix) == sampleTopology().generatedConfigs()["dc1"])
         #expect(try await store.writeMirror(later.configs) == ["etcd v2 /v2/keys/\(prefix)/dc1/dbconfig"])
@@ -88,8 +96,11 @@ struct MirrorStoreTests {
         #expect(try await store.diff().changes.isEmpty)
 
         // The same for prepared edits (what a controller commits).
-        guard case .success(let edits) = try await store.prepare([.depool(instance: "db1002", section: "s1", group: nil)],
-                                                                 message: "automatic", by: bob) else { throw StoreTestFailure("not prepared") }
+        guard
+            case .success(let edits) = try await store.prepare(
+                [.depool(instance: "db1002", section: "s1", group: nil)],
+                message: "automatic", by: bob)
+        else { throw StoreTestFailure("not prepared") }
         await #expect(throws: MirrorWriteFailed.self) { try await store.commit(edits) }
         #expect(try await store.read().committed.sequence == 2)
         await #expect(throws: MirrorWriteFailed.self) { try await store.syncMirror() }

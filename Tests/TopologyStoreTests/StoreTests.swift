@@ -18,8 +18,9 @@ func sampleTopology() -> Topology {
         instances: [
             "db1001": Instance(name: "db1001", host: "10.0.0.1", datacenter: "dc1", sections: ["s1": Membership(pooled: true, weight: 0)]),
             "db1002": Instance(name: "db1002", host: "10.0.0.2", datacenter: "dc1", sections: ["s1": Membership(pooled: true, weight: 100)]),
-            "db1003": Instance(name: "db1003", host: "10.0.0.3", port: 3307, datacenter: "dc1",
-                               sections: ["s1": Membership(pooled: true, weight: 200)]),
+            "db1003": Instance(
+                name: "db1003", host: "10.0.0.3", port: 3307, datacenter: "dc1",
+                sections: ["s1": Membership(pooled: true, weight: 200)]),
         ])
 }
 
@@ -110,8 +111,9 @@ struct StoreTests {
             return
         }
         let afterAlice = try await fingerprint(store)
-        #expect(try await store.apply(.setCandidate(instance: "db1003", candidate: true), over: stale, by: bob)
-            == .conflict(readRevision: stale.revision))
+        #expect(
+            try await store.apply(.setCandidate(instance: "db1003", candidate: true), over: stale, by: bob)
+                == .conflict(readRevision: stale.revision))
         #expect(try await fingerprint(store) == afterAlice)
         #expect(try await store.read().staged.topology.instances["db1003"]?.candidatePrimary == false)
     }
@@ -123,10 +125,12 @@ struct StoreTests {
         _ = try await store.commit(message: "initial", by: alice)
         let before = try await fingerprint(store)
 
-        #expect(try await store.apply(.depool(instance: "db1001", section: "s1", group: nil), by: bob)
-            == .refused([TopologyIssue("sections.s1.primary", "the primary db1001 must stay pooled")]))
-        #expect(try await store.apply(.setPercentage(instance: "db1002", section: "s1", percentage: 150), by: bob)
-            == .refused([TopologyIssue("instances.db1002.sections.s1.percentage", "must be within 0-100 (is 150)")]))
+        #expect(
+            try await store.apply(.depool(instance: "db1001", section: "s1", group: nil), by: bob)
+                == .refused([TopologyIssue("sections.s1.primary", "the primary db1001 must stay pooled")]))
+        #expect(
+            try await store.apply(.setPercentage(instance: "db1002", section: "s1", percentage: 150), by: bob)
+                == .refused([TopologyIssue("instances.db1002.sections.s1.percentage", "must be within 0-100 (is 150)")]))
         await #expect(throws: EditError("unknown instance db9999")) {
             try await store.apply(.setCandidate(instance: "db9999", candidate: true), by: bob)
         }

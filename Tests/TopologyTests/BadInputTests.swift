@@ -26,9 +26,11 @@ struct TopologyBadInputTests {
         #expect(Names.isIPAddress("10.0.0.1"))
     }
 
-    @Test("a weight that is not a whole number, or not finite, is refused naming its path", arguments: [
-        ".nan", ".inf", "1.5", "1e400", "99999999999999999999",
-    ])
+    @Test(
+        "a weight that is not a whole number, or not finite, is refused naming its path",
+        arguments: [
+            ".nan", ".inf", "1.5", "1e400", "99999999999999999999",
+        ])
     func nonFiniteWeight(value: String) {
         let text = """
             schema: 1

@@ -30,7 +30,9 @@ struct EditTests {
     func missing() {
         let topology = smallTopology()
         #expect(throws: EditError("unknown instance db9")) { try topology.applying(.setCandidate(instance: "db9", candidate: true)) }
-        #expect(throws: EditError("unknown section s9")) { try topology.applying(.pool(instance: "db1002", section: "s9", group: nil, percentage: nil)) }
+        #expect(throws: EditError("unknown section s9")) {
+            try topology.applying(.pool(instance: "db1002", section: "s9", group: nil, percentage: nil))
+        }
         #expect(throws: EditError("db1001 is the primary of s1: switch it over first")) { try topology.applying(.removeInstance("db1001")) }
         #expect(throws: EditError("instance db1002 already exists")) {
             try topology.applying(.addInstance(Instance(name: "db1002", host: "10.0.0.9", datacenter: "dc1")))

@@ -6,12 +6,15 @@ func smallTopology() -> Topology {
         datacenters: ["dc1"],
         sections: ["s1": Section(name: "s1", primary: "db1001", datacenter: "dc1", minReplicas: 1)],
         instances: [
-            "db1001": Instance(name: "db1001", host: "10.0.0.1", datacenter: "dc1", candidatePrimary: true,
-                               sections: ["s1": Membership(pooled: true, weight: 0)]),
-            "db1002": Instance(name: "db1002", host: "10.0.0.2", datacenter: "dc1", candidatePrimary: true,
-                               sections: ["s1": Membership(pooled: true, weight: 100)]),
-            "db1003": Instance(name: "db1003", host: "10.0.0.3", datacenter: "dc1",
-                               sections: ["s1": Membership(pooled: true, weight: 200, groups: ["vslow": GroupMembership(weight: 50)])]),
+            "db1001": Instance(
+                name: "db1001", host: "10.0.0.1", datacenter: "dc1", candidatePrimary: true,
+                sections: ["s1": Membership(pooled: true, weight: 0)]),
+            "db1002": Instance(
+                name: "db1002", host: "10.0.0.2", datacenter: "dc1", candidatePrimary: true,
+                sections: ["s1": Membership(pooled: true, weight: 100)]),
+            "db1003": Instance(
+                name: "db1003", host: "10.0.0.3", datacenter: "dc1",
+                sections: ["s1": Membership(pooled: true, weight: 200, groups: ["vslow": GroupMembership(weight: 50)])]),
         ])
 }
 
@@ -26,8 +29,9 @@ func wikimediaExample() -> Topology {
     return Topology(
         datacenters: ["eqiad", "codfw"],
         sections: [
-            "s1": Section(name: "s1", primary: "db1151", datacenter: "eqiad", readOnly: true,
-                          readOnlyReason: "Maintenance until 06:15 UTC - T372524"),
+            "s1": Section(
+                name: "s1", primary: "db1151", datacenter: "eqiad", readOnly: true,
+                readOnlyReason: "Maintenance until 06:15 UTC - T372524"),
             "s3": Section(name: "s3", primary: "db1223", datacenter: "eqiad"),
             "s4": Section(name: "s4", primary: "db1160", datacenter: "eqiad"),
             "es6": Section(name: "es6", primary: "es1038", datacenter: "eqiad", flavor: .external),

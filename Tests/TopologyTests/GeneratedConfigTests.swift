@@ -13,11 +13,12 @@ struct GeneratedConfigTests {
         #expect(config.sectionLoads["s4"] == [["db1160": 0], ["db1248": 300, "db1261": 500, "db1221": 300]])
         #expect(config.sectionLoads["s3"] == nil)
         #expect(config.groupLoadsBySection == ["s4": ["dump": ["db1248": 100, "db1221": 100], "vslow": ["db1248": 100, "db1221": 100]]])
-        #expect(config.externalLoads == [
-            "es6": [["es1038": 0], ["es1036": 100, "es1037": 100]],
-            "x1": [["db1237": 0], ["db1220": 100]],
-            "pc1": [["pc1011": 1], [:]],
-        ])
+        #expect(
+            config.externalLoads == [
+                "es6": [["es1038": 0], ["es1036": 100, "es1037": 100]],
+                "x1": [["db1237": 0], ["db1220": 100]],
+                "pc1": [["pc1011": 1], [:]],
+            ])
         #expect(config.readOnlyBySection == ["s1": "Maintenance until 06:15 UTC - T372524"])
         #expect(config.hostsByName["db1151"] == "10.64.0.6")
         #expect(config.hostsByName["dba2:3307"] == "127.0.0.1:3307")
@@ -30,17 +31,23 @@ struct GeneratedConfigTests {
     func jsonShape() throws {
         let config = smallTopology().generatedConfig(for: "dc1")
         let text = String(decoding: config.json(), as: UTF8.self)
-        #expect(text == #"{"externalLoads":{},"groupLoadsBySection":{"s1":{"vslow":{"db1003":50}}},"hostsByName":{"db1001":"10.0.0.1","db1002":"10.0.0.2","db1003":"10.0.0.3"},"readOnlyBySection":{},"sectionLoads":{"s1":[{"db1001":0},{"db1002":100,"db1003":200}]}}"#)
+        #expect(
+            text
+                == #"{"externalLoads":{},"groupLoadsBySection":{"s1":{"vslow":{"db1003":50}}},"hostsByName":{"db1001":"10.0.0.1","db1002":"10.0.0.2","db1003":"10.0.0.3"},"readOnlyBySection":{},"sectionLoads":{"s1":[{"db1001":0},{"db1002":100,"db1003":200}]}}"#
+        )
         #expect(config.json() == smallTopology().generatedConfig(for: "dc1").json())
     }
 
-    @Test("effective weight is weight × percentage / 100, rounded down, groups included", arguments: [
-        (500, 25, 125), (3, 50, 1), (100, 0, 0), (100, 100, 100), (7, 99, 6),
-    ])
+    @Test(
+        "effective weight is weight × percentage / 100, rounded down, groups included",
+        arguments: [
+            (500, 25, 125), (3, 50, 1), (100, 0, 0), (100, 100, 100), (7, 99, 6),
+        ])
     func effectiveWeight(weight: Int, percentage: Int, expected: Int) throws {
         var topology = smallTopology()
-        topology.instances["db1003"]!.sections["s1"] = Membership(pooled: true, weight: weight, percentage: percentage,
-                                                                  groups: ["vslow": GroupMembership(weight: weight)])
+        topology.instances["db1003"]!.sections["s1"] = Membership(
+            pooled: true, weight: weight, percentage: percentage,
+            groups: ["vslow": GroupMembership(weight: weight)])
         let config = topology.generatedConfig(for: "dc1")
         #expect(config.sectionLoads["s1"]?[1]["db1003"] == expected)
         #expect(config.groupLoadsBySection["s1"]?["vslow"]?["db1003"] == expected)
@@ -53,8 +60,9 @@ struct GeneratedConfigTests {
         topology.instances["db1003"]!.sections["s1"]!.groups["vslow"]!.pooled = false
         topology.datacenters.insert("dc2")
         topology.sections["s2"] = Section(name: "s2", datacenter: "dc1")  // no primary yet
-        topology.instances["db2001"] = Instance(name: "db2001", host: "10.0.1.1", datacenter: "dc2",
-                                                sections: ["s1": Membership(pooled: true, weight: 100)])
+        topology.instances["db2001"] = Instance(
+            name: "db2001", host: "10.0.1.1", datacenter: "dc2",
+            sections: ["s1": Membership(pooled: true, weight: 100)])
         let config = topology.generatedConfig(for: "dc1")
         #expect(config.sectionLoads == ["s1": [["db1001": 0], ["db1003": 200]]])
         #expect(config.groupLoadsBySection.isEmpty)
@@ -70,9 +78,10 @@ struct GeneratedConfigTests {
         after.sections["s1"]!.readOnlyReason = "maintenance"
         #expect(ConfigDiff.changes(from: before.generatedConfigs(), to: before.generatedConfigs()).isEmpty)
         let changes = ConfigDiff.changes(from: before.generatedConfigs(), to: after.generatedConfigs())
-        #expect(changes.map { "\($0.datacenter) \($0.key) \($0.entry)" } == [
-            "dc1 sectionLoads s1", "dc1 readOnlyBySection s1", "dc1 hostsByName db1002",
-        ])
+        #expect(
+            changes.map { "\($0.datacenter) \($0.key) \($0.entry)" } == [
+                "dc1 sectionLoads s1", "dc1 readOnlyBySection s1", "dc1 hostsByName db1002",
+            ])
         #expect(changes[0].before == #"[{"db1001":0},{"db1002":100,"db1003":200}]"#)
         #expect(changes[0].after == #"[{"db1001":0},{"db1003":200}]"#)
         #expect(changes[1].before == nil && changes[1].after == #""maintenance""#)

@@ -43,12 +43,14 @@ import Testing
         #expect(leaf.transactions == 3)
 
         let session = try await leaf.connect()
-        let row = try await session.query("""
+        let row = try await session.query(
+            """
             SELECT @@server_id AS server_id, @@version AS version, @@read_only AS read_only, @@gtid_current_pos AS current_pos,
                    @@gtid_binlog_pos AS binlog_pos, @@gtid_slave_pos AS slave_pos, @@gtid_strict_mode AS strict_mode,
                    @@log_bin AS log_bin, @@GLOBAL.binlog_format AS binlog_format, @@GLOBAL.gtid_binlog_state AS binlog_state,
                    @@GLOBAL.log_slave_updates AS log_slave_updates
-            """).first
+            """
+        ).first
         #expect(row?["server_id"] == "4")
         #expect(row?["read_only"] == "1")
         #expect(row?["binlog_state"] == "0-1-3")
@@ -79,13 +81,15 @@ import Testing
         let admin = try await primary.connect(user: "admin")
         try await admin.execute("DELETE FROM app.t")
         #expect(primary.binlogPosition.description == "0-1-3")
-        let names = try await admin.query("""
+        let names = try await admin.query(
+            """
             WITH RECURSIVE privileged(name) AS (
               SELECT g.User FROM mysql.global_priv g WHERE CAST(JSON_VALUE(g.Priv, '$.access') AS UNSIGNED) & (32768 | 8589934592) <> 0
               UNION
               SELECT r.User FROM mysql.roles_mapping r JOIN privileged p ON r.Role = p.name)
             SELECT DISTINCT name FROM privileged WHERE name <> ''
-            """).rows.compactMap { $0["name"] }
+            """
+        ).rows.compactMap { $0["name"] }
         #expect(names == ["admin"])
     }
 
@@ -137,7 +141,8 @@ import Testing
 
     @Test func killConnectionUserEndsEverySessionOfThatUser() async throws {
         let (_, primary, _, _) = fleet()
-        let first = try await primary.connect(user: "app"), second = try await primary.connect(user: "app")
+        let first = try await primary.connect(user: "app")
+        let second = try await primary.connect(user: "app")
         let controller = try await primary.connect(user: "marina")
         let other = primary.addClient(user: "app", command: "Query", info: "UPDATE t SET a = 1", runningFor: 12, transactionFor: 30)
         let listSQL = """
@@ -161,7 +166,8 @@ import Testing
         #expect(lost?.code == 2013)
         #expect(await mariaDBError { try await first.execute("SELECT 1") }?.code == 2006)
         #expect(await mariaDBError { try await second.execute("SELECT 1") }?.isConnectionLost == true)
-        let count = try await value(controller, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (\(first.threadID), \(other))", "n")
+        let count = try await value(
+            controller, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (\(first.threadID), \(other))", "n")
         #expect(count == "0")
         let own = try await controller.query("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = 'marina' AND ID <> CONNECTION_ID()")
         #expect(own.rows.isEmpty)
@@ -200,7 +206,8 @@ import Testing
         try await session.execute("RESET SLAVE ALL")
         #expect(try await session.query("SHOW SLAVE STATUS").rows.isEmpty)
         #expect(await mariaDBError { try await session.execute("START SLAVE") }?.code == 1200)
-        try await session.execute("""
+        try await session.execute(
+            """
             CHANGE MASTER TO MASTER_HOST = '10.0.0.1', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = _utf8mb4 X'73C3A963726574', \
             MASTER_USE_GTID = slave_pos, MASTER_SSL = 1, MASTER_SSL_CA = '/etc/ca.pem', MASTER_SSL_VERIFY_SERVER_CERT = 1, \
             MASTER_CONNECT_RETRY = 5, MASTER_HEARTBEAT_PERIOD = 2.500
@@ -299,7 +306,8 @@ import Testing
         let clock = ManualClock()
         let (_, primary, _, replica) = fleet(clock: clock)
         let writer = try await primary.connect(user: "marina_agent")
-        try await writer.execute("""
+        try await writer.execute(
+            """
             INSERT INTO `heartbeat`.`heartbeat` (ts, server_id, shard, datacenter)
             VALUES (DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f'), @@server_id, 's1', 'eqiad')
             ON DUPLICATE KEY UPDATE ts = VALUES(ts), shard = VALUES(shard), datacenter = VALUES(datacenter)
@@ -307,11 +315,14 @@ import Testing
         clock.advance(seconds: 1.5)
         let reader = try await replica.connect(user: "marina_agent")
         let columns = try await reader.query(
-            "SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'heartbeat' AND TABLE_NAME = 'heartbeat' AND COLUMN_NAME IN ('shard', 'datacenter')")
+            "SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'heartbeat' AND TABLE_NAME = 'heartbeat' AND COLUMN_NAME IN ('shard', 'datacenter')"
+        )
         #expect(columns.rows.count == 2)
-        let lag = "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM `heartbeat`.`heartbeat` WHERE shard = 's1' AND datacenter = 'eqiad' ORDER BY ts DESC LIMIT 1"
+        let lag =
+            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM `heartbeat`.`heartbeat` WHERE shard = 's1' AND datacenter = 'eqiad' ORDER BY ts DESC LIMIT 1"
         #expect(try await value(reader, lag, "us") == "1500000")
-        let byServer = "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM `heartbeat`.`heartbeat` WHERE server_id = 1 ORDER BY ts DESC LIMIT 1"
+        let byServer =
+            "SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) AS us FROM `heartbeat`.`heartbeat` WHERE server_id = 1 ORDER BY ts DESC LIMIT 1"
         #expect(try await value(reader, byServer, "us") == "1500000")
         #expect(try await reader.query(lag.split(separator: "'s1'").joined(separator: "'s2'")).rows.isEmpty)
         replica.holdApplying(true)
@@ -323,7 +334,9 @@ import Testing
     @Test func aSwitchoverThroughSQLLeavesTheOldPrimaryReplicatingFromTheNewOne() async throws {
         let (_, primary, candidate, replica) = fleet()
         try primary.write(count: 5)
-        let p = try await primary.connect(), c = try await candidate.connect(), r = try await replica.connect()
+        let p = try await primary.connect()
+        let c = try await candidate.connect()
+        let r = try await replica.connect()
         try await r.execute("STOP SLAVE")
         let replicaPosition = try #require(try await value(r, "SELECT @@GLOBAL.gtid_slave_pos AS pos", "pos"))
         #expect(try await value(c, "SELECT MASTER_GTID_WAIT('\(replicaPosition)', 1.0) AS waited", "waited") == "0")
@@ -336,7 +349,8 @@ import Testing
         try await c.execute("STOP SLAVE")
         try await c.execute("SET GLOBAL read_only = OFF")
         try await p.execute("SET GLOBAL gtid_slave_pos = '\(final)'")
-        try await p.execute("""
+        try await p.execute(
+            """
             CHANGE MASTER TO MASTER_HOST = '10.0.0.2', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 'secret', \
             MASTER_USE_GTID = slave_pos, MASTER_SSL = 0, MASTER_SSL_VERIFY_SERVER_CERT = 0, MASTER_CONNECT_RETRY = 60
             """)
