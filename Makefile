@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test bench bench-switchover bench-depool clean
+.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-depool clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -61,10 +61,18 @@ demo: build
 demo-down:
 	$(MARINA) sandbox down --dir $(SANDBOX_DIR)
 
-## test: run every test (pure, and integration tests against real mariadbd, etcd and pt-heartbeat)
-test: deps
+## test: check the formatting, then run every test (pure, and integration tests against real mariadbd, etcd and pt-heartbeat)
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
+
+## lint: the tree is formatted as .swift-format says (swift-format ships with the toolchain)
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+## format: format the tree in place
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
 ## bench: measure the figures recorded in docs/benchmarks.md (about 4 minutes)
 bench: deps

@@ -209,7 +209,7 @@ struct InterleavingDecisionTests {
             guard process.frozen == nil, let primary = try await site.committedTopology().sections[TwinSite.section]?.primary else { return }
             let replicas = TwinSite.names.filter { $0 != primary }
             let candidate = replicas[pick % replicas.count]
-            let id = try await site.requestSwitchover(to: candidate)
+            _ = try await site.requestSwitchover(to: candidate)
             let (role, statement) = Self.freezePoints[point]
             let server = site.server(role == .oldPrimary ? primary : role == .candidate ? candidate : replicas.first { $0 != candidate }!)
             let hang = server.hang(matching: statement, times: 1, onRelease: .applies, onKill: .discarded)

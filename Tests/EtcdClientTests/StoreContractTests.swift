@@ -136,7 +136,7 @@ struct MemoryStoreControlTests {
         let clock = ManualClock()
         let store = MemoryStore(clock: clock)
         let lease = try await store.grantLease(ttl: 5)
-        try await store.transaction(Transaction(compares: [], success: [.put("/a", "1", lease: lease.id), .put("/b", "2", lease: lease.id)]))
+        _ = try await store.transaction(Transaction(compares: [], success: [.put("/a", "1", lease: lease.id), .put("/b", "2", lease: lease.id)]))
         let before = store.revision
         clock.advance(seconds: 4)
         #expect(try await store.keepAlive(lease.id) == 5)
