@@ -16,6 +16,8 @@
 ///   must assume the lease ends one TTL after the last keep-alive it *sent* that succeeded.
 /// - **Watches** deliver every change under a key or prefix from a start revision, in revision
 ///   order, none skipped or repeated, and end with an error when that revision is compacted.
+/// - **Timeouts.** Every request has a deadline of its own (`EtcdConfiguration.requestTimeout`
+///   for the real client): past it the request fails like any other, as described next.
 /// - **Failures.** An error thrown by a read means nothing was read. An error thrown by a write
 ///   means it *may* have applied (`EtcdError.Kind.outcomeUnknown` when the request was sent):
 ///   the caller re-reads before deciding. "Unreachable" is a thrown error whose kind is

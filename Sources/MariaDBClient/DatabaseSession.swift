@@ -11,6 +11,10 @@
 ///   did not apply. One where the session broke (`isConnectionLost`) means it may or may not
 ///   have applied, except when `statementNotSent`, which means it was never sent. A session
 ///   that broke stays broken: every later call fails with `isConnectionLost`.
+/// - **No deadline of its own.** A statement runs until the server answers, the connection's
+///   read timeout fires (a lost-connection error, the statement possibly still running on the
+///   server), or the session is killed. A caller with a deadline (the controller's `Hosts`)
+///   stops waiting at it and kills the statement by `threadID` from another session.
 /// - **`threadID`** is the server's id for the session (`CONNECTION_ID()`), known from the
 ///   start, so that another session can `KILL CONNECTION` it while it hangs. A killed
 ///   session's running statement ends with a lost-connection error.

@@ -49,21 +49,7 @@ public final class MariaDBClient: Sendable {
         }
     }
 
-    /// Runs a statement with `?` placeholders bound to quoted arguments (see `SQL.format`).
-    public func query(_ template: String, _ arguments: SQLArgument...) async throws -> QueryResult {
-        try await query(try SQL.format(template, arguments))
-    }
-
-    /// Runs a statement that returns no rows; gives the number of rows changed.
-    @discardableResult
-    public func execute(_ sql: String) async throws -> UInt64 {
-        try await query(sql).affectedRows
-    }
-
-    @discardableResult
-    public func execute(_ template: String, _ arguments: SQLArgument...) async throws -> UInt64 {
-        try await query(try SQL.format(template, arguments)).affectedRows
-    }
+    // `query(_:_:)` with placeholders and `execute` come with `DatabaseSession`.
 
     /// The server thread id of this connection.
     public func serverThreadID() async throws -> UInt {
