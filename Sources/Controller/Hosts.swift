@@ -72,17 +72,19 @@ public actor Hosts {
             let fence = self.fence
             let text = sql.text
             let call = Task { try await client.query(text, checkedBy: { try fence.check() }) }
-            var outcome = await Self.outcome(of: call, within: timeout, unlessClosed: fence)
-            if outcome == nil {
+            let outcome: Result<QueryResult, Error>
+            switch await Self.outcome(of: call, within: timeout, unlessClosed: fence) {
+            case .finished(let result):
+                outcome = result
+            case .fenceClosed:
                 // The lease lapsed while the statement ran: it is killed now, so that it cannot
                 // apply after another controller may lead. Whatever it did, this run stops.
-                guard fence.isOpen else {
-                    _ = try? await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
-                    throw ControllerError.notLeader
-                }
+                _ = try? await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
+                throw ControllerError.notLeader
+            case .timedOut:
                 outcome = try await abandon(call, client: client, on: instance, statement: statement, timeout: timeout)
             }
-            switch outcome! {
+            switch outcome {
             case .success(let result):
                 return result
             case .failure(ControllerError.notLeader):
@@ -213,22 +215,31 @@ public actor Hosts {
         throw HostError(host: instance.name, statement: statement, failure: .noAnswer(seconds: timeout, killed: true))
     }
 
-    /// `KILL CONNECTION` of one thread, from a connection of its own. Not fenced: it only stops
-    /// things. Tried up to three times, each on a new connection: a kill that fails once (a
-    /// connection refused, a statement lost) must not leave a statement free to apply later.
+    /// `KILL CONNECTION` of one thread, from a connection of its own, and its end confirmed in
+    /// the processlist (`KILL` only marks a thread; what its statement does is settled once it
+    /// has gone). Not fenced: it only stops things. Tried up to three times, each on a new
+    /// connection after a short pause: a kill that fails once (a refused connection, a lost
+    /// answer) must not leave a statement free to apply later.
     private func kill(_ thread: UInt, on instance: Instance) async -> Bool {
         let configuration = configuration(for: instance, readTimeout: max(account.connectTimeout, 2))
         let connector = self.connector
-        for _ in 1...3 {
-            let attempt = Task { () throws -> Void in
+        let confirmWithin = Duration.seconds(max(account.connectTimeout, 2))
+        for attempt in 1...3 {
+            let task = Task { () throws -> Void in
                 let killer = try await connector.connect(configuration)
                 defer { Task { await killer.close() } }
                 do {
                     try await killer.execute("KILL CONNECTION \(thread)")
                 } catch let error as MariaDBError where error.code == 1094 /* ER_NO_SUCH_THREAD: it ended already */ {
                 }
+                let deadline = ContinuousClock.now + confirmWithin
+                while try await killer.query("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (\(thread))").first?["n"] != "0" {
+                    guard ContinuousClock.now < deadline else { throw CancellationError() }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
             }
-            if case .success = await Self.outcome(of: attempt, within: Double(account.connectTimeout) + 2) { return true }
+            if case .success = await Self.outcome(of: task, within: Double(account.connectTimeout) * 2 + 2) { return true }
+            try? await Task.sleep(for: .milliseconds(100 * attempt))
         }
         return false
     }
@@ -256,15 +267,26 @@ public actor Hosts {
     /// How often a statement that runs long checks the fence.
     static let fenceCheckEvery = 0.05
 
-    /// The task's result if it ends within `seconds` and while `fence` stays open, or nil.
-    static func outcome<T: Sendable>(of task: Task<T, Error>, within seconds: Double, unlessClosed fence: LeaseFence) async -> Result<T, Error>? {
+    /// How a wait for a statement ended.
+    enum Wait<T: Sendable>: Sendable {
+        case finished(Result<T, Error>)
+        case timedOut
+        case fenceClosed
+    }
+
+    /// Waits for the task for `seconds`, or until `fence` closes, whichever comes first. One
+    /// waiter per call keeps the result and wakes the wait at once; the fence is looked at
+    /// every `fenceCheckEvery` seconds meanwhile.
+    static func outcome<T: Sendable>(of task: Task<T, Error>, within seconds: Double, unlessClosed fence: LeaseFence) async -> Wait<T> {
+        let waiting = Waiting<Result<T, Error>>()
+        Task { waiting.finish(await task.result) }
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while true {
+            if let done = waiting.result { return .finished(done) }
+            guard fence.isOpen else { return .fenceClosed }
             let left = deadline - ContinuousClock.now
-            let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-            guard leftSeconds > 0 else { return nil }
-            if let outcome = await outcome(of: task, within: min(leftSeconds, fenceCheckEvery)) { return outcome }
-            guard fence.isOpen else { return nil }
+            guard left > .zero else { return .timedOut }
+            await waiting.wake(after: min(left, .milliseconds(Int(fenceCheckEvery * 1000))))
         }
     }
 
@@ -352,6 +374,45 @@ public struct HostError: Error, CustomStringConvertible, Sendable {
         guard carriesSecret else { return "\(error)" }
         return
             "MariaDB \(error.operation.rawValue) failed: [\(error.code)/\(error.sqlState)] (the server's message is withheld: the statement carries a secret)"
+    }
+}
+
+/// A result to come, and a wait that ends when it comes or after a while, whichever is first.
+final class Waiting<T: Sendable>: Sendable {
+    private let state = Mutex<(result: T?, waiter: CheckedContinuation<Void, Never>?)>((nil, nil))
+
+    var result: T? { state.withLock { $0.result } }
+
+    func finish(_ value: T) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.result = value
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once the result is in, or after `duration`.
+    func wake(after duration: Duration) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.result != nil { return true }
+                state.waiter = continuation
+                return false
+            }
+            if now {
+                continuation.resume()
+                return
+            }
+            Task {
+                try? await Task.sleep(for: duration)
+                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
     }
 }
 

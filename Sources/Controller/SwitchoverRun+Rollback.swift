@@ -144,7 +144,11 @@ extension SwitchoverRun {
         if Recovery.needsCandidateState(record) {
             do {
                 candidateReadOnly = try await readOnly(try candidate, timeout: 5)
-            } catch let error as HostError where error.isUnreachable {
+            } catch ControllerError.notLeader {
+                throw ControllerError.notLeader
+            } catch {
+                // Unreachable, or an answer that is not 0 or 1: unknown, which decides as unknown.
+                context.logger.warning("operation \(record.id): the candidate's read_only could not be read: \(describe(error).message)")
                 candidateReadOnly = nil
             }
         }

@@ -188,7 +188,15 @@ extension SwitchoverRun {
         } catch ControllerError.notLeader {
             throw ControllerError.notLeader
         } catch let failure as HostError {
-            guard (try? await readOnly(instance, timeout: timeout)) == on else { throw failure }
+            let answer: Bool?
+            do {
+                answer = try await readOnly(instance, timeout: timeout)
+            } catch ControllerError.notLeader {
+                throw ControllerError.notLeader
+            } catch {
+                answer = nil
+            }
+            guard answer == on else { throw failure }
             context.logger.notice(
                 "operation \(record.id): \(failure); \(instance.name) answers read_only \(on ? "ON" : "OFF") when asked again: done")
         }

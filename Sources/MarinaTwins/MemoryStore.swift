@@ -330,12 +330,9 @@ public final class MemoryStore: KeyValueStore, V2Store, Sendable {
         let targets: [KeyValue?]
         if let end = compare.rangeEnd {
             let inRange = state.keys.values.filter { Self.contains(Array($0.key.utf8), key: bytes, end: end) }
-            // An empty range holds for every target but a value.
-            if inRange.isEmpty {
-                if case .value = compare.target { return false }
-                return true
-            }
-            targets = inRange
+            // An empty range is compared as one key that does not exist (version, create and
+            // mod revision 0; a value never matches), as etcd does.
+            targets = inRange.isEmpty ? [nil] : inRange
         } else {
             targets = [state.keys[compare.key]]
         }

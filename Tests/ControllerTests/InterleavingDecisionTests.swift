@@ -104,6 +104,8 @@ struct InterleavingDecisionTests {
         var incarnation = 0
         var view: CuttingStore
         var controller: TwinController
+        /// Stops the process as by SIGSTOP (`freeze`), until `thaw`.
+        let freezer = Freezer()
         /// The run of a frozen controller, awaited when it thaws, and the server holding its statement.
         var frozen: Task<Void, Never>?
         var frozenOn: MemoryMariaDB?
@@ -112,7 +114,7 @@ struct InterleavingDecisionTests {
             self.site = site
             self.index = index
             view = CuttingStore(site.store, cutAt: nil)
-            controller = site.controller("c\(index).0", store: view, playbook: Self.playbook)
+            controller = site.controller("c\(index).0", store: view, playbook: Self.playbook, freezer: freezer)
         }
 
         /// Timeouts long enough for a frozen statement to stay held while other events run.
@@ -122,7 +124,7 @@ struct InterleavingDecisionTests {
             await controller.close()
             incarnation += 1
             view = CuttingStore(site.store, cutAt: nil)
-            controller = site.controller("c\(index).\(incarnation)", store: view, playbook: Self.playbook)
+            controller = site.controller("c\(index).\(incarnation)", store: view, playbook: Self.playbook, freezer: freezer)
         }
     }
 
@@ -176,20 +178,6 @@ struct InterleavingDecisionTests {
         case .expire:
             site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
             try site.heartbeat()
-            // Rule 9: a frozen controller's statement still in flight when its lease lapsed is
-            // killed by the controller itself once it sees its fence closed (it checks every 50 ms
-            // of real time); it must be gone before anything else happens.
-            for process in processes {
-                guard let server = process.frozenOn else { continue }
-                // Reads are left alone (the prober's, which only reads, is not fenced).
-                func heldWrites() -> [String] {
-                    server.processes.filter { $0.hung }.compactMap(\.info).filter { !$0.hasPrefix("SELECT") && !$0.hasPrefix("SHOW") }
-                }
-                let deadline = ContinuousClock.now + .seconds(20)  // only reached on failure
-                while !heldWrites().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
-                for statement in heldWrites() { site.record("\(process.controller.id)'s \(statement) on \(server.name) outlived its lease") }
-                process.frozenOn = nil
-            }
         case .keepAlive(let index):
             _ = try? await processes[index].controller.keepAlive()
         case .fault(let server, let statement, let code, let applies):
@@ -222,6 +210,7 @@ struct InterleavingDecisionTests {
             // Frozen once the statement is held; not frozen if the run ended without sending it.
             while server.hungThreads.isEmpty && !finished.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
             if !server.hungThreads.isEmpty {
+                process.freezer.stop(at: site.clock.now)
                 process.frozen = run
                 process.frozenOn = server
             } else {
@@ -229,6 +218,27 @@ struct InterleavingDecisionTests {
                 await run.value
             }
         case .thaw:
+            // The server lets the held statements go, and the frozen processes run again. If
+            // another controller has taken their operation over, the servers go first: that
+            // controller must have killed what they left, or it applies now, after their lease.
+            // Otherwise the processes go first: they see their fence closed (if their lease
+            // lapsed) and kill their own statement before the server lets it go. (With neither,
+            // a statement held past the lease of a process still stopped would apply: no
+            // controller can prevent that; see docs/operations/switchover.md.)
+            let frozen = processes.filter { $0.frozen != nil }
+            let lock = site.lockHolder
+            let takenOver = try await lock.asyncMap { try await site.operation($0)?.controller }
+            let serversFirst = frozen.allSatisfy { process in lock == nil || (takenOver.flatMap { $0 } ?? "") != process.controller.id }
+            if serversFirst { for server in site.fleet.servers { server.releaseAll() } }
+            for process in frozen {
+                process.freezer.resume()
+                if !serversFirst, let server = process.frozenOn {
+                    let deadline = ContinuousClock.now + .seconds(20)  // only reached on failure
+                    while server.processes.contains(where: { $0.hung && $0.user == TwinSite.controllerUser }) && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(2))
+                    }
+                }
+            }
             for server in site.fleet.servers { server.releaseAll() }
             for process in processes {
                 await process.frozen?.value
@@ -274,5 +284,12 @@ struct InterleavingDecisionTests {
             if !missing.isEmpty { problems.append("acknowledged writes missing on \(writable[0]): \(missing)") }
         }
         return problems
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

@@ -57,7 +57,7 @@ struct SwitchoverDecisionTests {
             let first = site.controller("c1", store: CuttingStore(site.store, cutAt: cut, answerLost: answerLost))
             let id = try await site.requestSwitchover(to: "db1002")
             if (try? await first.campaign()) == true {
-                try? await site.applicationWrite()
+                _ = try? await site.applicationWrite()
                 do {
                     try await first.handle(id)
                 } catch {
@@ -98,20 +98,25 @@ struct HandOverDecisionTests {
     @Test("a frozen leader's statement in flight is killed by the next leader and never applies after the rollback")
     func frozenLeaderStatementNeverApplies() async throws {
         let site = try await TwinSite()
-        let frozen = site.controller("c1", playbook: TwinSite.playbook(timeouts: 30))
+        // Stopped as by SIGSTOP once its statement is held: it cannot kill that statement itself
+        // when its lease lapses; only the next leader's kill keeps it from applying.
+        let freezer = Freezer()
+        let frozen = site.controller("c1", playbook: TwinSite.playbook(timeouts: 30), freezer: freezer)
         #expect(try await frozen.campaign())
         let hang = site.server("db1001").hang(matching: "read_only = ON", onRelease: .applies, onKill: .discarded)
         let id = try await site.requestSwitchover(to: "db1002")
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try? await frozen.handle(id) }
             #expect(await site.server("db1001").waitUntilHung(), "the old leader never reached old-primary-read-only")
+            freezer.stop(at: site.clock.now)
             site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
             try site.heartbeat()
 
             let next = site.controller("c2")
             #expect(try await next.campaign())
             try await next.recoverUnfinished()
-            hang.release()
+            hang.release()  // the lock on the server goes: the held statement would apply now
+            freezer.resume()  // SIGCONT: its clock jumps, its fence is closed
             try await group.waitForAll()
             await next.close()
         }

@@ -118,10 +118,14 @@ final class TwinSite: Sendable {
 
     /// A controller with its own id, lease, connections and sessions on the twins; with
     /// `store`, it sees etcd through that (a `CuttingStore`).
-    func controller(_ id: String, store view: (any CoordinationStore)? = nil, playbook: Playbook? = nil) -> TwinController {
+    /// With a `freezer`, the controller can be stopped as by SIGSTOP (see `Freezer`).
+    func controller(_ id: String, store view: (any CoordinationStore)? = nil, playbook: Playbook? = nil, freezer: Freezer? = nil)
+        -> TwinController
+    {
         let store: any CoordinationStore = view ?? self.store
-        let leadership = Leadership(etcd: store, keys: keys, id: id, ttl: Self.ttl, clock: MonotonicTime { [clock] in clock.now })
-        let connector = WatchedConnector(site: self, controller: id)
+        let time = MonotonicTime { [clock] in freezer?.stoppedAt ?? clock.now }
+        let leadership = Leadership(etcd: store, keys: keys, id: id, ttl: Self.ttl, clock: time)
+        let connector = WatchedConnector(site: self, controller: id, freezer: freezer)
         let hosts = Hosts(
             account: Hosts.Account(user: Self.controllerUser, password: "secret", connectTimeout: 1), fence: leadership.fence,
             killWait: 2, connector: connector)
@@ -269,18 +273,54 @@ struct TwinController: Sendable {
     func close() async { await context.hosts.closeAll() }
 }
 
+/// A controller process stopped as by SIGSTOP: its monotonic clock stands still (so its own
+/// fence cannot close), and it receives no answer from a server until it runs again, when its
+/// clock catches up with the site's at once. What it had sent may still apply meanwhile.
+final class Freezer: Sendable {
+    private let state = Mutex<(stoppedAt: Duration?, waiters: [CheckedContinuation<Void, Never>])>((nil, []))
+
+    var stoppedAt: Duration? { state.withLock { $0.stoppedAt } }
+
+    func stop(at now: Duration) { state.withLock { $0.stoppedAt = now } }
+
+    func resume() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stoppedAt = nil
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the process runs.
+    func whileStopped() async {
+        await withCheckedContinuation { continuation in
+            let running = state.withLock { state -> Bool in
+                guard state.stoppedAt != nil else { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if running { continuation.resume() }
+        }
+    }
+}
+
 /// The fleet, with every statement of one controller checked by the site once it returns.
 final class WatchedConnector: DatabaseConnector {
     let site: TwinSite
     let controller: String
+    let freezer: Freezer?
 
-    init(site: TwinSite, controller: String) {
+    init(site: TwinSite, controller: String, freezer: Freezer? = nil) {
         self.site = site
         self.controller = controller
+        self.freezer = freezer
     }
 
     func connect(_ configuration: MariaDBConfiguration) async throws -> any DatabaseSession {
-        WatchedSession(inner: try await site.fleet.connect(configuration), site: site, controller: controller)
+        let session = try await site.fleet.connect(configuration)
+        await freezer?.whileStopped()
+        return WatchedSession(inner: session, site: site, controller: controller, freezer: freezer)
     }
 }
 
@@ -288,11 +328,13 @@ final class WatchedSession: DatabaseSession {
     let inner: any DatabaseSession
     let site: TwinSite
     let controller: String
+    let freezer: Freezer?
 
-    init(inner: any DatabaseSession, site: TwinSite, controller: String) {
+    init(inner: any DatabaseSession, site: TwinSite, controller: String, freezer: Freezer?) {
         self.inner = inner
         self.site = site
         self.controller = controller
+        self.freezer = freezer
     }
 
     var threadID: UInt { inner.threadID }
@@ -310,15 +352,19 @@ final class WatchedSession: DatabaseSession {
     private func watched(_ sql: String, _ body: () async throws -> QueryResult) async throws -> QueryResult {
         if let fault = site.nextStatement() {
             if fault.applies { _ = try? await body() }
-            site.check(after: sql, by: controller, succeeded: false)
+            // Applied, though the answer says otherwise: checked as applied.
+            site.check(after: sql, by: controller, succeeded: fault.applies)
             throw MariaDBError(code: fault.code, sqlState: "HY000", message: "injected failure", operation: .query)
         }
+        // Checked when the server answers (as it applies), then handed to the process once it runs.
         do {
             let result = try await body()
             site.check(after: sql, by: controller, succeeded: true)
+            await freezer?.whileStopped()
             return result
         } catch {
             site.check(after: sql, by: controller, succeeded: false)
+            await freezer?.whileStopped()
             throw error
         }
     }

@@ -86,6 +86,14 @@ struct StoreContractTests {
         #expect(try await holds(.unchanged(prefix: prefix, since: read.revision)))
         try await store.put(prefix + "k", "2")
         #expect(try await holds(.unchanged(prefix: prefix, since: read.revision)) == false)
+
+        // An empty range compares as one key that does not exist: revisions 0, no value.
+        let empty = uniquePrefix("contract-empty")
+        #expect(try await holds(.prefix(empty, .greater, .createRevision(0))) == false)
+        #expect(try await holds(.prefix(empty, .notEqual, .version(0))) == false)
+        #expect(try await holds(.prefix(empty, .less, .modRevision(1))))
+        #expect(try await holds(.prefix(empty, .equal, .value(Array("x".utf8)))) == false)
+        #expect(try await holds(.prefix(empty, .notEqual, .value(Array("x".utf8)))) == false)
     }
 
     @Test(
