@@ -11,9 +11,12 @@
 /// earlier one. What the client would not accept (an option before any group, a header
 /// without `]`, `!include`) is refused with its line number. Errors name the file and the
 /// line, never a value: these files hold passwords.
-public struct OptionFile: Sendable, Equatable {
+public struct OptionFile: Sendable, Equatable, CustomStringConvertible {
     /// Where it was read from, for messages.
     public var path: String
+
+    /// The file and its groups, never a value (printed by mistake, it shows no password).
+    public var description: String { "option file \(path) (groups: \(entries.keys.sorted().joined(separator: ", ")))" }
     /// Each group's options (keys with `_` written `-`), in the order of the file.
     private var entries: [String: [Entry]]
 

@@ -16,7 +16,7 @@ import Topology
 ///   to it waits for the abandoned one to end first, or fails, so statements on one host never
 ///   run out of order.
 public actor Hosts {
-    public struct Account: Sendable {
+    public struct Account: Sendable, CustomStringConvertible {
         public var user: String
         public var password: String?
         public var connectTimeout: Int
@@ -28,6 +28,9 @@ public actor Hosts {
             self.connectTimeout = connectTimeout
             self.tls = tls
         }
+
+        /// Never the password: an account printed by mistake shows only whether it has one.
+        public var description: String { "\(user) (password \(password == nil ? "none" : "<secret>"))" }
     }
 
     let account: Account
