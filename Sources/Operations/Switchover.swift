@@ -142,6 +142,14 @@ public enum Switchover {
             if candidateState.readOnly == false { refusals.append("\(candidate.name) is writable already: two writers") }
         }
 
+        // The commit of the new primary, inside the window, must pass the source of truth's
+        // rules (a depooled candidate would not): checked now, before anything changes.
+        if let switched = try? topology.applying(.setPrimary(section: section.name, instance: candidate.name)) {
+            for issue in topology.issuesIntroduced(by: switched) {
+                refusals.append("the source of truth would refuse \(candidate.name) as the primary of \(section.name): \(issue)")
+            }
+        }
+
         // Every other replica: reachable and replicating, unless skipped.
         var replicasToMove = [Instance]()
         var skipped = [Instance]()

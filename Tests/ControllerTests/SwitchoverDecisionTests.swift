@@ -1,7 +1,9 @@
 import EtcdClient
+import Foundation
 import MarinaTwins
 import Operations
 import Testing
+import TopologyStore
 
 @testable import Controller
 
@@ -25,6 +27,37 @@ struct SwitchoverDecisionTests {
         #expect(site.violations == [])
         #expect(site.lockHolder == nil)
         #expect(try await site.applicationWrite())
+    }
+
+    /// The commit of the new primary is checked against the source of truth's rules in
+    /// preflight: a candidate the rules refuse as primary (here, depooled) is refused before
+    /// the old primary goes read-only, not rolled back from inside the window.
+    @Test("a depooled candidate is refused before anything changes, not rolled back from inside the flip")
+    func depooledCandidate() async throws {
+        let site = try await TwinSite()
+        let sourceOfTruth = TopologyStore(etcd: site.store, keys: site.keys)
+        guard
+            case .success(let prepared) = try await sourceOfTruth.prepare(
+                [.depool(instance: "db1002", section: TwinSite.section, group: nil)], message: "depool db1002",
+                by: .init(author: "test", now: Date()), kind: .commit),
+            case .committed = try await sourceOfTruth.commit(prepared)
+        else {
+            Issue.record("db1002 could not be depooled")
+            return
+        }
+        let controller = site.controller("c1")
+        #expect(try await controller.campaign())
+        let id = try await site.requestSwitchover(to: "db1002")
+        try await controller.handle(id)
+        let record = try #require(try await site.operation(id))
+        #expect(record.state == .refused, "\(record.state): \(record.failure?.error ?? "")")
+        #expect(
+            record.refusals == [
+                "the source of truth would refuse db1002 as the primary of s1: sections.s1.primary: the primary db1002 must stay pooled"
+            ])
+        #expect(record.steps.allSatisfy { $0.state == .pending }, "a step ran")
+        #expect(site.writable == ["db1001"])
+        #expect(site.violations == [])
     }
 
     /// How many etcd requests a whole switchover makes from the controller's campaign on.
