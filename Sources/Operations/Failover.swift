@@ -65,6 +65,12 @@ public struct FailoverChoice: Equatable, Sendable {
     public var catchUpFrom: String?
     /// Every replica not chosen, with why (not eligible, or ranked lower).
     public var rejected: [String: String]
+
+    public init(candidate: String, catchUpFrom: String?, rejected: [String: String]) {
+        self.candidate = candidate
+        self.catchUpFrom = catchUpFrom
+        self.rejected = rejected
+    }
 }
 
 public enum FailoverCandidates {
@@ -184,5 +190,86 @@ public struct FailoverRefused: Error, Equatable, Sendable, CustomStringConvertib
     public init(reasons: [String: String]) { self.reasons = reasons }
     public var description: String {
         "no replica can be promoted: " + reasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+    }
+}
+
+/// One step of a failover plan: where it runs and the exact statements, in order.
+public struct FailoverStep: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        /// `MASTER_GTID_WAIT` on the replica's own received position: its SQL thread applies
+        /// every event its IO thread received (in GTID mode a stopped IO thread throws the
+        /// unapplied relay log away, so nothing is stopped before this).
+        case applyReceived = "apply-received"
+        /// Two-phase promotion: the candidate replicates from the replica that received the
+        /// most until it has everything.
+        case catchUp = "catch-up"
+        case detachCandidate = "detach-candidate"
+        /// The new primary in the source of truth (etcd, no SQL).
+        case commitPrimary = "commit-primary"
+        case candidateWritable = "candidate-writable"
+        /// Another replica under the new primary, from its own applied position.
+        case repoint
+        /// The dead primary depooled and marked to rejoin, with the fork point (etcd, no SQL).
+        case markOldPrimary = "mark-old-primary"
+    }
+
+    public var kind: Kind
+    public var host: String
+    public var statements: [String]
+
+    public init(kind: Kind, host: String, statements: [String]) {
+        self.kind = kind
+        self.host = host
+        self.statements = statements
+    }
+}
+
+public enum FailoverPlan {
+    /// The steps of a failover, from the choice and each replica's received position
+    /// (`Gtid_IO_Pos`, read just before). The new primary is committed before it becomes
+    /// writable; no replica of the dead primary is stopped before it applied what it received.
+    public static func steps(
+        section: String, deadPrimary: String, choice: FailoverChoice, instances: [String: Instance], received: [String: GTIDPosition],
+        others: [String], timeout: Double
+    ) -> [FailoverStep] {
+        func wait(_ name: String) -> FailoverStep {
+            FailoverStep(
+                kind: .applyReceived, host: name,
+                statements: [SwitchoverSQL.waitFor((received[name] ?? GTIDPosition()).description, timeout: timeout)])
+        }
+        let candidate = choice.candidate
+        var steps = [FailoverStep]()
+        if let source = choice.catchUpFrom, let sourceInstance = instances[source] {
+            steps.append(wait(source))
+            steps.append(wait(candidate))
+            steps.append(
+                FailoverStep(
+                    kind: .catchUp, host: candidate,
+                    statements: [
+                        SwitchoverSQL.stopReplication, SwitchoverSQL.moveTo(sourceInstance), SwitchoverSQL.startReplication,
+                        SwitchoverSQL.waitFor((received[source] ?? GTIDPosition()).description, timeout: timeout),
+                    ]))
+        } else {
+            steps.append(wait(candidate))
+        }
+        steps.append(
+            FailoverStep(kind: .detachCandidate, host: candidate, statements: [SwitchoverSQL.stopReplication, SwitchoverSQL.resetReplication]))
+        steps.append(
+            FailoverStep(kind: .commitPrimary, host: "etcd", statements: ["etcd: commit section \(section) primary \(candidate)"]))
+        steps.append(FailoverStep(kind: .candidateWritable, host: candidate, statements: [SwitchoverSQL.setReadOnly(false)]))
+        if let candidateInstance = instances[candidate] {
+            for name in others.sorted() where name != candidate && name != deadPrimary {
+                if choice.catchUpFrom != name { steps.append(wait(name)) }
+                steps.append(
+                    FailoverStep(
+                        kind: .repoint, host: name,
+                        statements: [SwitchoverSQL.stopReplication, SwitchoverSQL.moveTo(candidateInstance), SwitchoverSQL.startReplication]))
+            }
+        }
+        steps.append(
+            FailoverStep(
+                kind: .markOldPrimary, host: "etcd",
+                statements: ["etcd: depool \(deadPrimary) in \(section), mark it needs-rejoin with the fork point (\(candidate)'s gtid_binlog_pos)"]))
+        return steps
     }
 }

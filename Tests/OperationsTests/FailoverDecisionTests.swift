@@ -182,3 +182,72 @@ struct FailoverDecisionTests {
         #expect(refused.reasons["(all)"]?.hasPrefix("no eligible replica has received everything the others have") == true)
     }
 }
+
+@Suite("failover plan")
+struct FailoverPlanTests {
+    static var instances: [String: Instance] {
+        Dictionary(
+            uniqueKeysWithValues: ["db1001", "db1002", "db1003", "db1004"].map { name in
+                (name, Instance(name: name, host: "10.0.0.\(name.last!)", datacenter: "eqiad", candidatePrimary: true))
+            })
+    }
+
+    static let received: [String: GTIDPosition] = [
+        "db1002": try! GTIDPosition(parsing: "0-1001-100"), "db1003": try! GTIDPosition(parsing: "0-1001-120"),
+        "db1004": try! GTIDPosition(parsing: "0-1001-110"),
+    ]
+
+    static func plan(_ choice: FailoverChoice) -> [FailoverStep] {
+        FailoverPlan.steps(
+            section: "s1", deadPrimary: "db1001", choice: choice, instances: instances, received: received, others: ["db1002", "db1003", "db1004"],
+            timeout: 5)
+    }
+
+    /// The MariaDB-safe order, checked on every plan: on each replica of the dead primary, its
+    /// received events are applied before anything stops its threads; the new primary is
+    /// committed before it becomes writable; every other replica is repointed after that.
+    static func checkOrder(_ steps: [FailoverStep], candidate: String) {
+        var applied = Set<String>()
+        for step in steps {
+            if step.kind == .applyReceived { applied.insert(step.host) }
+            if step.statements.contains(SwitchoverSQL.stopReplication) {
+                #expect(applied.contains(step.host), "\(step.host) is stopped before it applied what it received")
+            }
+        }
+        let commit = steps.firstIndex { $0.kind == .commitPrimary }!
+        let writable = steps.firstIndex { $0.kind == .candidateWritable }!
+        #expect(commit < writable)
+        #expect(steps[writable].host == candidate)
+        for (index, step) in steps.enumerated() where step.kind == .repoint { #expect(index > writable) }
+        #expect(steps.last?.kind == .markOldPrimary)
+    }
+
+    @Test("one phase: the candidate applies what it received, detaches, is committed, becomes writable; the others follow it")
+    func onePhase() {
+        let steps = Self.plan(FailoverChoice(candidate: "db1003", catchUpFrom: nil, rejected: [:]))
+        Self.checkOrder(steps, candidate: "db1003")
+        #expect(
+            steps.map(\.kind.rawValue) == [
+                "apply-received", "detach-candidate", "commit-primary", "candidate-writable", "apply-received", "repoint", "apply-received",
+                "repoint", "mark-old-primary",
+            ])
+        #expect(steps[0].statements == ["SELECT MASTER_GTID_WAIT('0-1001-120', 5.0) AS waited"])
+        #expect(steps[1].statements == ["STOP SLAVE", "RESET SLAVE ALL"])
+        #expect(steps[5].statements[1] == "CHANGE MASTER TO MASTER_HOST = '10.0.0.3', MASTER_PORT = 3306, MASTER_USE_GTID = slave_pos")
+    }
+
+    @Test("two phases: the most advanced applies, the candidate applies, then catches up from it before it detaches")
+    func twoPhases() {
+        let steps = Self.plan(FailoverChoice(candidate: "db1002", catchUpFrom: "db1003", rejected: [:]))
+        Self.checkOrder(steps, candidate: "db1002")
+        #expect(Array(steps.prefix(3).map(\.kind)) == [.applyReceived, .applyReceived, .catchUp])
+        #expect(steps[0].host == "db1003" && steps[1].host == "db1002")
+        #expect(
+            steps[2].statements == [
+                "STOP SLAVE", "CHANGE MASTER TO MASTER_HOST = '10.0.0.3', MASTER_PORT = 3306, MASTER_USE_GTID = slave_pos", "START SLAVE",
+                "SELECT MASTER_GTID_WAIT('0-1001-120', 5.0) AS waited",
+            ])
+        // db1003 already applied what it received: it is repointed without a second wait.
+        #expect(steps.filter { $0.host == "db1003" && $0.kind == .applyReceived }.count == 1)
+    }
+}
