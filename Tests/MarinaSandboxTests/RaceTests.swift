@@ -47,9 +47,7 @@ struct BusySectionTests {
         let store = TopologyStore(etcd: sandbox.etcdClient)
         let weight = try #require(try await store.committedTopology()?.instances["db1003"]?.sections["s1"]?.weight)
         let other = try #require(sandbox.instances(in: "s2").last?.name)
-        try await restartController(sandbox, pauseBefore: "old-primary-read-only")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "old-primary-read-only", to: "db1002")
         let commits = try await commitCount(sandbox)
 
         #expect(try runMarina(["instance", "set-weight", "db1003", "--section", "s1", "--weight", "50"], environment: environment).status == 0)

@@ -83,9 +83,7 @@ struct SwitchoverSafetyTests {
         let sandbox = try await TestServers.privateSandbox("kill-stuck", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
         try await execute(sandbox, "db1001", "CREATE DATABASE locked", "CREATE TABLE locked.t (i INT PRIMARY KEY)")
-        try await restartController(sandbox, pauseBefore: "old-primary-read-only")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "old-primary-read-only", to: "db1002")
         let locker = try await sandbox.root("db1001", readTimeout: 60)
         try await locker.execute("LOCK TABLES locked.t WRITE")
         try await resume(sandbox, id)
@@ -242,9 +240,7 @@ struct SwitchoverSafetyTests {
             try await execute(sandbox, replica, "STOP SLAVE", "CHANGE MASTER TO MASTER_HOST = '127.1'", "START SLAVE")
         }
         #expect(try await eventually(10) { try await serverTopology(sandbox).values.filter(\.running).count == 2 })
-        try await restartController(sandbox, pauseBefore: "commit-primary")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "commit-primary", to: "db1002")
         // A writer that ignores the section's lock (the CLI refuses while it is held).
         try await rogueCommit(sandbox, .setWeight(instance: "db1003", section: "s1", group: nil, weight: 50))
         try await resume(sandbox, id)

@@ -117,6 +117,15 @@ func restartController(
         pauseAfter: pauseAfter)
 }
 
+/// Restarts the controller to pause before `step`, requests a switchover to `candidate`, and
+/// waits until the operation is paused there. Gives the operation's id.
+func switchoverPaused(_ sandbox: SandboxState, before step: String, to candidate: String, playbooks: String? = nil) async throws -> String {
+    try await restartController(sandbox, pauseBefore: step, playbooks: playbooks)
+    let id = try await requestSwitchover(sandbox, to: candidate)
+    try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+    return id
+}
+
 /// A copy of the repository's switchover playbook with some lines replaced, in a fresh directory.
 func playbooks(replacing replacements: [(String, String)]) throws -> String {
     let original = try String(contentsOfFile: try Sandbox.locatePlaybooks(from: marinaExecutable()) + "/switchover.yaml", encoding: .utf8)

@@ -134,9 +134,7 @@ struct SwitchoverTests {
         await candidate.close()
 
         // A busy section: a switchover paused before its flip holds the lock.
-        try await restartController(sandbox, pauseBefore: "old-primary-read-only")
-        let first = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, first) { $0.pausedBefore != nil }
+        let first = try await switchoverPaused(sandbox, before: "old-primary-read-only", to: "db1002")
         let busy = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
         #expect(busy.status == 2 && busy.stdout.contains("section s1 is busy: operation \(first) holds its lock"), "\(busy.stdout)")
         try await resume(sandbox, first)
@@ -196,9 +194,7 @@ struct SwitchoverRollbackTests {
     func candidateKilled() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-kill", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await restartController(sandbox, pauseBefore: "wait-catch-up")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "wait-catch-up", to: "db1002")
         try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1002", kill: true)
         try await resume(sandbox, id)
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
@@ -229,9 +225,7 @@ struct SwitchoverRollbackTests {
     func lostCompareAndSwap() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-cas", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await restartController(sandbox, pauseBefore: "commit-primary")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "commit-primary", to: "db1002")
         // A writer that ignores the section's lock (the CLI refuses while it is held).
         try await rogueCommit(sandbox, .setWeight(instance: "db1003", section: "s1", group: nil, weight: 50))
         try await resume(sandbox, id)
@@ -257,9 +251,7 @@ struct SwitchoverRollbackTests {
                 "  - action: exec\n    name: site hook\n    command: [touch, \"\(hookFile)\"]\n    undo: [rm, \"\(hookFile)\"]\n  # Phase 2, the flip"
             ),
         ])
-        try await restartController(sandbox, pauseBefore: "old-primary-read-only", playbooks: shortWait)
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "old-primary-read-only", to: "db1002", playbooks: shortWait)
         let candidate = try await sandbox.root("db1002", readTimeout: 30)
         try await candidate.execute("FLUSH TABLES WITH READ LOCK")  // its SQL thread waits: it cannot catch up
         try await execute(sandbox, "db1001", "CREATE DATABASE behind", "DROP DATABASE behind")
@@ -299,9 +291,7 @@ struct SwitchoverRollbackTests {
     func undoFails() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-human", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await restartController(sandbox, pauseBefore: "candidate-writable")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "candidate-writable", to: "db1002")
         // The candidate dies after it was detached: the flip fails, and re-attaching it cannot be undone.
         try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1002", kill: true)
         try await resume(sandbox, id)
@@ -346,9 +336,7 @@ struct SwitchoverRollbackTests {
     func etcdStopsDuringFlip() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-etcd", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await restartController(sandbox, pauseBefore: "commit-primary")
-        let id = try await requestSwitchover(sandbox, to: "db1002")
-        try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+        let id = try await switchoverPaused(sandbox, before: "commit-primary", to: "db1002")
         try await Sandbox.stopEtcd(directory: sandbox.directory)
         // The controller finds etcd gone (its wait for the resume fails, and the operation stops where it is, for
         // recovery); etcd returns well within the lease, so the same controller still leads after.
@@ -379,9 +367,7 @@ struct SwitchoverRollbackTests {
         var primary = "db1001"
         for action in actions {
             let candidate = primary == "db1001" ? "db1002" : "db1001"
-            try await restartController(sandbox, pauseBefore: action.rawValue)
-            let id = try await requestSwitchover(sandbox, to: candidate)
-            try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
+            let id = try await switchoverPaused(sandbox, before: action.rawValue, to: candidate)
             try await restartController(sandbox, kill: true)
             let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
             let pastPointOfNoReturn = actions.firstIndex(of: action)! > actions.firstIndex(of: .candidateWritable)!
