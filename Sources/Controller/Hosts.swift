@@ -285,11 +285,14 @@ public actor Hosts {
         Task { waiting.finish(await task.result) }
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while true {
+            // The result first: a statement refused by the fence check itself, or one that just
+            // ended, is reported as it ended, with no kill for a statement that is not running.
             if let done = waiting.result { return .finished(done) }
-            guard fence.isOpen else { return .fenceClosed }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return .timedOut }
             await waiting.wake(after: min(left, .milliseconds(Int(fenceCheckEvery * 1000))))
+            if let done = waiting.result { return .finished(done) }
+            guard fence.isOpen else { return .fenceClosed }
         }
     }
 
