@@ -75,7 +75,7 @@ let package = Package(
             name: "marina",
             dependencies: [
                 "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift", "ConfigurationFiles",
-                "Operations", "Controller", "Policy",
+                "Operations", "Controller", "Policy", "StoredRecords",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -17,7 +17,7 @@ public struct Controller: Service {
     let context: OperationContext
     let logger: Logger
 
-    public init(configuration: ControllerConfiguration, playbook: Playbook, logger: Logger) throws {
+    public init(configuration: ControllerConfiguration, playbooks: Playbooks, logger: Logger) throws {
         if let problem = configuration.testHookProblems().first { throw ControllerError.configuration(problem) }
         self.configuration = configuration
         self.logger = logger
@@ -52,8 +52,10 @@ public struct Controller: Service {
                     user: user, password: account.password, connectTimeout: configuration.mariadb.connectTimeout,
                     tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) }),
                 fence: leadership.fence),
-            playbook: playbook, controllerUser: user, replicationUser: replicationUser, replicationPassword: replicationPassword, mirror: mirror,
-            pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger)
+            playbook: playbooks.switchover, controllerUser: user, replicationUser: replicationUser, replicationPassword: replicationPassword,
+            mirror: mirror,
+            pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger,
+            failoverPlaybook: playbooks.failover, failover: configuration.failover)
     }
 
     public func run() async throws {
@@ -68,6 +70,9 @@ public struct Controller: Service {
                 """)
         }
         let depool = DepoolLoop(context: context, depool: configuration.depool)
+        let failover = FailoverWatch(context: context, settings: configuration.failover) { record in
+            await launch(record, running)
+        }
         let leadership = context.leadership
         await withTaskGroup(of: Void.self) { lease in
             // Keep-alives run on their own, scheduled from when each was sent, so that nothing
@@ -77,6 +82,7 @@ public struct Controller: Service {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await lead(running) }
                     group.addTask { await depool.run { await leadership.isLeader } }
+                    group.addTask { await failover.run { await leadership.isLeader } }
                 }
             }
             // A graceful shutdown takes no new request, but the keep-alives go on until every
@@ -175,13 +181,32 @@ public struct Controller: Service {
                         }
                         let record = try OperationJSON.decode(stored.value)
                         let topology = try await context.store.committedTopology() ?? Topology()
-                        try await SwitchoverRun(record: record, context: context, topology: topology).recover()
+                        try await OperationRun(record: record, context: context, topology: topology).recover()
                     } catch {
                         logger.error("recovering operation \(id): \(error)")
                     }
                     await running.release(id)
                 })
         }
+    }
+
+    /// Starts an operation this controller decided on its own (an automatic failover), in its
+    /// own task like a request's.
+    private func launch(_ record: OperationRecord, _ running: Running) async {
+        guard await running.claim(record.id) else { return }
+        await running.add(
+            record.id,
+            Task { [self] in
+                do {
+                    let topology = try await context.store.committedTopology() ?? Topology()
+                    try await OperationRun(record: record, context: context, topology: topology).start()
+                } catch ControllerError.notLeader {
+                    logger.warning("operation \(record.id): this controller lost the lead; the next leader finishes it")
+                } catch {
+                    logger.error("operation \(record.id): \(error)")
+                }
+                await running.release(record.id)
+            })
     }
 
     private func handle(_ id: String) async {
@@ -196,7 +221,7 @@ public struct Controller: Service {
                 return
             }
             let topology = try await context.store.committedTopology() ?? Topology()
-            try await SwitchoverRun(record: record, context: context, topology: topology, requestRevision: stored.modRevision).start()
+            try await OperationRun(record: record, context: context, topology: topology, requestRevision: stored.modRevision).start()
         } catch ControllerError.notLeader {
             logger.warning("operation \(id): this controller lost the lead; the next leader finishes or rolls it back")
         } catch {

@@ -40,6 +40,84 @@ public struct ControllerConfiguration: Sendable, Equatable {
     public var depool: Depool
     /// `testing:`: whether the test-only hooks may be used.
     public var testing: Testing
+    /// `failover:`: which sections fail over on their own, and how a dead primary is told.
+    public var failover: Failover
+
+    /// `failover:`. Automatic failover is off unless a section is named in `automatic`; a
+    /// DBA's `marina failover` works on every section.
+    public struct Failover: Sendable, Equatable, Decodable {
+        /// Sections the controller fails over on its own when their primary dies (`"*"`: all).
+        public var automatic: [String]
+        /// Seconds a replica may have received nothing (no event, no heartbeat) from its primary
+        /// before it counts as a witness that the primary is dead. Above the replicas'
+        /// `MASTER_HEARTBEAT_PERIOD`, or an idle primary looks dead. Default 3.
+        public var masterFailureTimeout: Double
+        /// Seconds after an automatic failover during which no other automatic failover of the
+        /// section runs until a DBA runs `marina failover ack SECTION`. Default 3600.
+        public var blockSeconds: Double
+        /// Seconds the controller's own SQL connection to a suspect primary may take to answer
+        /// before it counts as not reaching it. Default 1.
+        public var probeTimeout: Double
+        /// Agents' observations older than this many seconds are no witness. Default 5.
+        public var maxObservationAge: Double
+        /// Seconds a promotion may wait for a replica to apply what it received. Default 30.
+        public var applyTimeout: Double
+
+        public init(
+            automatic: [String] = [], masterFailureTimeout: Double = 3, blockSeconds: Double = 3600, probeTimeout: Double = 1,
+            maxObservationAge: Double = 5, applyTimeout: Double = 30
+        ) {
+            self.automatic = automatic
+            self.masterFailureTimeout = masterFailureTimeout
+            self.blockSeconds = blockSeconds
+            self.probeTimeout = probeTimeout
+            self.maxObservationAge = maxObservationAge
+            self.applyTimeout = applyTimeout
+        }
+
+        /// Whether the controller fails `section` over on its own.
+        public func isAutomatic(_ section: String) -> Bool { automatic.contains("*") || automatic.contains(section) }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case automatic
+            case masterFailureTimeout = "master_failure_timeout"
+            case blockSeconds = "block_seconds"
+            case probeTimeout = "probe_timeout"
+            case maxObservationAge = "max_observation_age"
+            case applyTimeout = "apply_timeout"
+        }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let defaults = Failover()
+            self.init(
+                automatic: try c.decodeIfPresent([String].self, forKey: .automatic) ?? [],
+                masterFailureTimeout: try c.decodeIfPresent(Double.self, forKey: .masterFailureTimeout) ?? defaults.masterFailureTimeout,
+                blockSeconds: try c.decodeIfPresent(Double.self, forKey: .blockSeconds) ?? defaults.blockSeconds,
+                probeTimeout: try c.decodeIfPresent(Double.self, forKey: .probeTimeout) ?? defaults.probeTimeout,
+                maxObservationAge: try c.decodeIfPresent(Double.self, forKey: .maxObservationAge) ?? defaults.maxObservationAge,
+                applyTimeout: try c.decodeIfPresent(Double.self, forKey: .applyTimeout) ?? defaults.applyTimeout)
+        }
+
+        /// Every value out of its range, each naming its key.
+        func problems() -> [String] {
+            var problems = [String]()
+            let longest = ControllerConfiguration.longestSeconds
+            for (key, value, low) in [
+                ("master_failure_timeout", masterFailureTimeout, 0.1), ("block_seconds", blockSeconds, 0), ("probe_timeout", probeTimeout, 0.05),
+                ("max_observation_age", maxObservationAge, 0.1), ("apply_timeout", applyTimeout, 0.1),
+            ] where !value.isFinite || value < low || value > (key == "block_seconds" ? 7 * 24 * longest : longest) {
+                problems.append(
+                    "failover.\(key) must be from \(Seconds.format(low)) to \(Seconds.format(key == "block_seconds" ? 7 * 24 * longest : longest)) seconds (got \(value))"
+                )
+            }
+            for name in automatic where name.isEmpty {
+                problems.append("failover.automatic: a section name is empty (use \"*\" for every section)")
+            }
+            return problems
+        }
+    }
 
     /// `testing: {enable_hooks: true}`: the only way `pause_before` and `pause_after` (and with
     /// them the `testing/resume/` keys) are accepted; the controller then logs a critical
@@ -154,7 +232,7 @@ extension ControllerConfiguration: Decodable {
         case etcd, mariadb, playbooks, mirror
         case pauseBefore = "pause_before"
         case pauseAfter = "pause_after"
-        case depool, testing
+        case depool, testing, failover
     }
 
     public init(from decoder: Decoder) throws {
@@ -171,16 +249,20 @@ extension ControllerConfiguration: Decodable {
         pauseAfter = try c.decodeIfPresent(String.self, forKey: .pauseAfter)
         depool = try c.decodeIfPresent(Depool.self, forKey: .depool) ?? Depool()
         testing = try c.decodeIfPresent(Testing.self, forKey: .testing) ?? Testing()
+        failover = try c.decodeIfPresent(Failover.self, forKey: .failover) ?? Failover()
     }
 
-    /// Reads and checks a configuration file, and the switchover playbook it names.
-    public static func load(_ path: String) throws -> (ControllerConfiguration, Playbook) {
+    /// Reads and checks a configuration file, and the playbooks in the directory it names
+    /// (`switchover.yaml` and `failover.yaml`, each checked against the safety rules).
+    public static func load(_ path: String) throws -> (ControllerConfiguration, Playbooks) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ControllerError.configuration("cannot read \(path)")
         }
         let configuration = try parse(text, file: path)
-        let playbook = try Playbook.load(configuration.playbooks + "/switchover.yaml")
-        return (configuration, playbook)
+        let playbooks = Playbooks(
+            switchover: try Playbook.load(configuration.playbooks + "/switchover.yaml", operation: "switchover"),
+            failover: try Playbook.load(configuration.playbooks + "/failover.yaml", operation: "failover"))
+        return (configuration, playbooks)
     }
 
     /// Decodes and checks a configuration; every problem names the file and the key.
@@ -218,7 +300,7 @@ extension ControllerConfiguration: Decodable {
             problems.append("mariadb.connect_timeout must be from 1 to \(longest) seconds (got \(mariadb.connectTimeout))")
         }
         if playbooks.isEmpty { problems.append("playbooks must name the directory holding switchover.yaml") }
-        return testHookProblems() + problems + depool.problems()
+        return testHookProblems() + problems + depool.problems() + failover.problems()
     }
 
     /// A test-only hook set without `testing.enable_hooks: true`, named.
@@ -229,6 +311,17 @@ extension ControllerConfiguration: Decodable {
                 ? nil
                 : "\(key) is a test-only hook: it is refused unless the configuration also sets testing: {enable_hooks: true} (never in production)"
         }
+    }
+}
+
+/// The playbooks a controller runs its operations from.
+public struct Playbooks: Sendable, Equatable {
+    public var switchover: Playbook
+    public var failover: Playbook
+
+    public init(switchover: Playbook, failover: Playbook = .standardFailover) {
+        self.switchover = switchover
+        self.failover = failover
     }
 }
 

@@ -193,83 +193,182 @@ public struct FailoverRefused: Error, Equatable, Sendable, CustomStringConvertib
     }
 }
 
-/// One step of a failover plan: where it runs and the exact statements, in order.
-public struct FailoverStep: Equatable, Sendable {
-    public enum Kind: String, Sendable {
-        /// `MASTER_GTID_WAIT` on the replica's own received position: its SQL thread applies
-        /// every event its IO thread received (in GTID mode a stopped IO thread throws the
-        /// unapplied relay log away, so nothing is stopped before this).
-        case applyReceived = "apply-received"
-        /// Two-phase promotion: the candidate replicates from the replica that received the
-        /// most until it has everything.
-        case catchUp = "catch-up"
-        case detachCandidate = "detach-candidate"
-        /// The new primary in the source of truth (etcd, no SQL).
-        case commitPrimary = "commit-primary"
-        case candidateWritable = "candidate-writable"
-        /// Another replica under the new primary, from its own applied position.
-        case repoint
-        /// The dead primary depooled and marked to rejoin, with the fork point (etcd, no SQL).
-        case markOldPrimary = "mark-old-primary"
+/// What a failover records besides its steps: how the primary was found dead, which replica
+/// was chosen and why the others were not, the positions it read, and the fork point.
+public struct FailoverDetails: Codable, Sendable, Equatable {
+    /// Started by the controller on its own (false: `marina failover`).
+    public var automatic: Bool
+    /// `marina failover --to`: the replica the DBA wants promoted.
+    public var preferred: String?
+    /// Each witness of the primary's death, as `FailureDetection` named it.
+    public var witnesses: [String]
+    /// Every replica not chosen, with why.
+    public var rejected: [String: String]
+    /// Two phases: the replica the candidate catches up from.
+    public var catchUpFrom: String?
+    /// Each replica's received position (`Gtid_IO_Pos`) when the failover was planned.
+    public var received: [String: String]
+    /// The old primary's last position known to any replica: the most advanced received position.
+    public var lastKnownPosition: String?
+    /// The new primary's `gtid_binlog_pos` when it stopped replicating: where its history and
+    /// the old primary's part. An old primary holding anything beyond it has diverged.
+    public var forkPoint: String?
+
+    public init(
+        automatic: Bool, preferred: String? = nil, witnesses: [String] = [], rejected: [String: String] = [:], catchUpFrom: String? = nil,
+        received: [String: String] = [:], lastKnownPosition: String? = nil, forkPoint: String? = nil
+    ) {
+        self.automatic = automatic
+        self.preferred = preferred
+        self.witnesses = witnesses
+        self.rejected = rejected
+        self.catchUpFrom = catchUpFrom
+        self.received = received
+        self.lastKnownPosition = lastKnownPosition
+        self.forkPoint = forkPoint
     }
 
-    public var kind: Kind
-    public var host: String
-    public var statements: [String]
-
-    public init(kind: Kind, host: String, statements: [String]) {
-        self.kind = kind
-        self.host = host
-        self.statements = statements
+    enum CodingKeys: String, CodingKey {
+        case automatic, preferred, witnesses, rejected
+        case catchUpFrom = "catch_up_from"
+        case received
+        case lastKnownPosition = "last_known_position"
+        case forkPoint = "fork_point"
     }
 }
 
+/// After an automatic failover, the section is blocked from another one until a DBA
+/// acknowledges it (`marina failover ack`) or `until` has passed: a primary that dies again
+/// soon after is a problem for a human (a bad host, a query that kills every server), not one
+/// to keep failing over.
+public struct FailoverBlock: Codable, Sendable, Equatable {
+    public var section: String
+    public var operation: String
+    public var blockedAt: Date
+    public var until: Date
+
+    public init(section: String, operation: String, blockedAt: Date, until: Date) {
+        self.section = section
+        self.operation = operation
+        self.blockedAt = blockedAt
+        self.until = until
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case section, operation
+        case blockedAt = "blocked_at"
+        case until
+    }
+
+    public func isActive(at now: Date) -> Bool { now < until }
+}
+
 public enum FailoverPlan {
-    /// The steps of a failover, from the choice and each replica's received position
-    /// (`Gtid_IO_Pos`, read just before). The new primary is committed before it becomes
-    /// writable; no replica of the dead primary is stopped before it applied what it received.
+    /// Seconds between heartbeats a primary sends an idle replica Marina configures
+    /// (`MASTER_HEARTBEAT_PERIOD`): a replica that hears nothing for `slaveNetTimeout` drops
+    /// the connection, and its IO thread shows the primary lost.
+    public static let heartbeatPeriod = 1
+    /// `slave_net_timeout` on the replicas a failover configures: four heartbeats missed.
+    public static let slaveNetTimeout = 4
+
+    /// The steps of a failover, in the playbook's order, from the choice and each replica's
+    /// received position (`Gtid_IO_Pos`, read just before). Per-replica actions give one step
+    /// per replica; `catch-up` gives none in one phase. The order keeps the MariaDB-safe rule:
+    /// no replica of the dead primary has its threads stopped before it applied what it
+    /// received; the new primary is committed before it becomes writable.
     public static func steps(
-        section: String, deadPrimary: String, choice: FailoverChoice, instances: [String: Instance], received: [String: GTIDPosition],
-        others: [String], timeout: Double
-    ) -> [FailoverStep] {
-        func wait(_ name: String) -> FailoverStep {
-            FailoverStep(
-                kind: .applyReceived, host: name,
-                statements: [SwitchoverSQL.waitFor((received[name] ?? GTIDPosition()).description, timeout: timeout)])
+        _ playbook: Playbook, section: String, deadPrimary: String, choice: FailoverChoice, instances: [String: Instance],
+        received: [String: GTIDPosition], others: [String]
+    ) -> [StepRecord] {
+        let c = choice.candidate
+        let sources = [choice.catchUpFrom, c].compactMap { $0 }
+        let repointed = others.sorted().filter { $0 != c && $0 != deadPrimary }
+        func position(_ name: String) -> String { (received[name] ?? GTIDPosition()).description }
+        func applyReceived(_ name: String, timeout: Double) -> StepRecord {
+            StepRecord(
+                name: "\(name) applies what it received", action: .applyReceived, subject: name, hosts: [name],
+                statements: [
+                    "\(name): SHOW SLAVE STATUS (Gtid_IO_Pos, planned \(position(name)))",
+                    "\(name): \(SwitchoverSQL.waitFor("<Gtid_IO_Pos>", timeout: timeout))",
+                ],
+                check: "\(name)'s gtid_slave_pos contains its received position; its replication threads untouched", undo: [], timeout: timeout)
         }
-        let candidate = choice.candidate
-        var steps = [FailoverStep]()
-        if let source = choice.catchUpFrom, let sourceInstance = instances[source] {
-            steps.append(wait(source))
-            steps.append(wait(candidate))
-            steps.append(
-                FailoverStep(
-                    kind: .catchUp, host: candidate,
-                    statements: [
-                        SwitchoverSQL.stopReplication, SwitchoverSQL.moveTo(sourceInstance), SwitchoverSQL.startReplication,
-                        SwitchoverSQL.waitFor((received[source] ?? GTIDPosition()).description, timeout: timeout),
-                    ]))
-        } else {
-            steps.append(wait(candidate))
-        }
-        steps.append(
-            FailoverStep(kind: .detachCandidate, host: candidate, statements: [SwitchoverSQL.stopReplication, SwitchoverSQL.resetReplication]))
-        steps.append(
-            FailoverStep(kind: .commitPrimary, host: "etcd", statements: ["etcd: commit section \(section) primary \(candidate)"]))
-        steps.append(FailoverStep(kind: .candidateWritable, host: candidate, statements: [SwitchoverSQL.setReadOnly(false)]))
-        if let candidateInstance = instances[candidate] {
-            for name in others.sorted() where name != candidate && name != deadPrimary {
-                if choice.catchUpFrom != name { steps.append(wait(name)) }
+        var steps = [StepRecord]()
+        for step in playbook.steps {
+            let timeout = step.timeout
+            switch step.action {
+            case .applyReceived:
+                steps += sources.map { applyReceived($0, timeout: timeout) }
+            case .catchUp:
+                guard let source = choice.catchUpFrom, let sourceInstance = instances[source] else { continue }
                 steps.append(
-                    FailoverStep(
-                        kind: .repoint, host: name,
-                        statements: [SwitchoverSQL.stopReplication, SwitchoverSQL.moveTo(candidateInstance), SwitchoverSQL.startReplication]))
+                    StepRecord(
+                        name: "\(c) catches up from \(source)", action: .catchUp, subject: source, hosts: [c, source],
+                        statements: [
+                            "\(c): \(SwitchoverSQL.stopReplication)", "\(c): \(SwitchoverSQL.moveTo(sourceInstance))",
+                            "\(c): \(setNetTimeout)", "\(c): \(SwitchoverSQL.startReplication)",
+                            "\(c): \(SwitchoverSQL.waitFor(position(source), timeout: timeout))",
+                        ],
+                        check: "\(c) applied everything \(source) received", undo: [], timeout: timeout))
+            case .detachCandidate:
+                steps.append(
+                    StepRecord(
+                        name: "\(c) stops replicating", action: .detachCandidate, hosts: [c],
+                        statements: [
+                            "\(c): \(SwitchoverSQL.stopReplication)", "\(c): \(SwitchoverSQL.resetReplication)",
+                            "\(c): \(SwitchoverSQL.readBinlogPosition) (the fork point)",
+                        ],
+                        check: "\(c) has no replication channel", undo: [], timeout: timeout))
+            case .commitPrimary:
+                steps.append(
+                    StepRecord(
+                        name: "commit \(c) primary of \(section)", action: .commitPrimary, hosts: ["etcd"],
+                        statements: [
+                            "etcd: commit section \(section) primary \(c); \(deadPrimary) depooled and marked needs-rejoin at the fork point"
+                        ],
+                        check: "the source of truth names \(c) the primary of \(section)", undo: [], timeout: timeout))
+            case .candidateWritable:
+                steps.append(
+                    StepRecord(
+                        name: "\(c) writable", action: .candidateWritable, hosts: [deadPrimary, c],
+                        statements: [
+                            "\(deadPrimary): connect once more; if it answers, \(SwitchoverSQL.setReadOnly(true))",
+                            "\(c): \(SwitchoverSQL.setReadOnly(false))",
+                        ],
+                        check: "\(c): @@read_only = 0", undo: [], timeout: timeout, pointOfNoReturn: true))
+            case .repointReplicas:
+                guard let candidateInstance = instances[c] else { continue }
+                for r in repointed {
+                    steps.append(
+                        StepRecord(
+                            name: "repoint \(r) under \(c)", action: .repointReplicas, subject: r, hosts: [r, c],
+                            statements: [
+                                "\(r): \(SwitchoverSQL.waitFor("<Gtid_IO_Pos of \(r)>", timeout: timeout))", "\(r): \(SwitchoverSQL.stopReplication)",
+                                "\(r): \(SwitchoverSQL.moveTo(candidateInstance))", "\(r): \(setNetTimeout)",
+                                "\(r): \(SwitchoverSQL.startReplication)",
+                            ],
+                            check: "\(r) replicates from \(c) (by server_id) with both threads running", undo: [], timeout: timeout))
+                }
+            case .exec:
+                let names = [
+                    "section": section, "old_primary": deadPrimary, "old_primary_host": instances[deadPrimary]?.host ?? "",
+                    "old_primary_port": instances[deadPrimary].map { "\($0.port)" } ?? "", "candidate": c,
+                    "candidate_host": instances[c]?.host ?? "", "candidate_port": instances[c].map { "\($0.port)" } ?? "",
+                ]
+                let command = (step.command ?? []).map { Switchover.substitute($0, names) }
+                let undo = step.undo.map { $0.map { Switchover.substitute($0, names) } }
+                steps.append(
+                    StepRecord(
+                        name: step.name ?? "run \(command.first ?? "")", action: .exec, subject: step.name, hosts: ["controller"],
+                        statements: ["controller: " + command.joined(separator: " ")], check: "exit status 0",
+                        undo: undo.map { ["controller: " + $0.joined(separator: " ")] } ?? [], timeout: timeout, command: command,
+                        undoCommand: undo))
+            default:
+                continue
             }
         }
-        steps.append(
-            FailoverStep(
-                kind: .markOldPrimary, host: "etcd",
-                statements: ["etcd: depool \(deadPrimary) in \(section), mark it needs-rejoin with the fork point (\(candidate)'s gtid_binlog_pos)"]))
         return steps
     }
+
+    static var setNetTimeout: String { "SET GLOBAL slave_net_timeout = \(slaveNetTimeout)" }
 }

@@ -71,6 +71,8 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     /// The candidate's replication channel settings (TLS, retry, heartbeat period), read before
     /// the flip and given to the old primary's new channel, so that it replicates the same way.
     public var channelSettings: ReplicationChannelSettings?
+    /// A failover's detection, choice, positions and fork point (nil for other operations).
+    public var failover: FailoverDetails?
     /// Test only: the step the controller is paused before.
     public var pausedBefore: String?
     public var steps: [StepRecord]
@@ -131,6 +133,7 @@ public struct OperationRecord: Codable, Sendable, Equatable {
         case
             forceLongTransactions = "force_long_transactions"
         case channelSettings = "channel_settings"
+        case failover
         case steps, refusals, failure, attention
         case startedAt = "started_at"
         case finishedAt = "finished_at"

@@ -31,9 +31,30 @@ public enum StepAction: String, Codable, Sendable, CaseIterable {
     case sectionReadWrite = "section-read-write"
     /// A site's own command (for example `systemctl stop pt-heartbeat-wikimedia`), run by the controller.
     case exec
+    /// Failover: a replica of the dead primary applies everything its IO thread received
+    /// (`MASTER_GTID_WAIT` on its own `Gtid_IO_Pos`), threads untouched: in GTID mode a
+    /// stopped IO thread throws the unapplied relay log away.
+    case applyReceived = "apply-received"
+    /// Failover, two phases: the candidate replicates from the replica that received the most
+    /// until it has everything that one has.
+    case catchUp = "catch-up"
+    /// Failover: every other live replica replicates from the new primary, from its own
+    /// applied position, once it applied what it received.
+    case repointReplicas = "repoint-replicas"
 
     /// Actions every switchover playbook must contain exactly once.
-    public static let required: [StepAction] = allCases.filter { $0 != .exec }
+    public static let required: [StepAction] = [
+        .moveReplicas, .sectionReadOnly, .waitPropagation, .oldPrimaryReadOnly, .readFinalPosition, .waitCatchUp, .detachCandidate,
+        .commitPrimary, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication, .sectionReadWrite,
+    ]
+
+    /// Actions every failover playbook must contain exactly once.
+    public static let requiredInFailover: [StepAction] = [
+        .applyReceived, .catchUp, .detachCandidate, .commitPrimary, .candidateWritable, .repointReplicas,
+    ]
+
+    /// The actions a playbook of `operation` must contain, each once.
+    public static func required(in operation: String) -> [StepAction] { operation == "failover" ? requiredInFailover : required }
 
     /// The step that makes the candidate writable: after it, failures are not undone.
     public var isPointOfNoReturn: Bool { self == .candidateWritable }
@@ -113,12 +134,17 @@ extension Playbook {
     /// The longest duration, in seconds, an option or a step's timeout may be.
     public static let longestSeconds: Double = 86_400
 
-    /// Reads a playbook and checks it against the safety rules; nothing is usable until both pass.
-    public static func load(_ path: String) throws -> Playbook {
+    /// Reads a playbook and checks it against the safety rules; nothing is usable until both
+    /// pass. `operation`, when given, is the operation the file must describe.
+    public static func load(_ path: String, operation: String? = nil) throws -> Playbook {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw PlaybookError(file: path, problems: ["cannot read the file"])
         }
-        return try parse(text, file: path)
+        let playbook = try parse(text, file: path)
+        if let operation, playbook.operation != operation {
+            throw PlaybookError(file: path, problems: ["describes a \(playbook.operation), not a \(operation)"])
+        }
+        return playbook
     }
 
     public static func parse(_ text: String, file: String) throws -> Playbook {
@@ -146,9 +172,15 @@ extension Playbook {
     /// - after the point of no return come only steps that finish the switch forward;
     /// - every timeout is a positive, finite number of seconds, at most `longestSeconds`;
     ///   `exec` steps name a command.
+    ///
+    /// A failover playbook has the same checks on timeouts and `exec`, its own actions (each
+    /// once), and its own order (`failoverOrderProblems`).
     public func safetyProblems() -> [String] {
         var problems = [String]()
-        guard operation == "switchover" else { return ["operation \"\(operation)\" is not known (known: switchover)"] }
+        guard operation == "switchover" || operation == "failover" else {
+            return ["operation \"\(operation)\" is not known (known: switchover, failover)"]
+        }
+        let required = StepAction.required(in: operation)
         var position = [StepAction: Int]()
         for (index, step) in steps.enumerated() {
             let label = "step \(index + 1) (\(step.action.rawValue))"
@@ -161,16 +193,45 @@ extension Playbook {
                 continue
             }
             if step.command != nil || step.undo != nil { problems.append("\(label): only exec steps take a command or an undo") }
+            if !required.contains(step.action) {
+                problems.append("\(label): \(step.action.rawValue) is not a step of a \(operation)")
+                continue
+            }
             if position[step.action] != nil {
                 problems.append("\(label): \(step.action.rawValue) appears twice")
             } else {
                 position[step.action] = index
             }
         }
-        for action in StepAction.required where position[action] == nil {
+        for action in required where position[action] == nil {
             problems.append("the step \(action.rawValue) is missing")
         }
         guard problems.isEmpty else { return problems }
+        return operation == "failover" ? failoverOrderProblems(position) : switchoverOrderProblems(position)
+    }
+
+    /// The failover's rules: the candidate takes writes only after every replica the promotion
+    /// reads from applied what it received, the candidate caught up, stopped replicating, and
+    /// was committed as the primary; the other replicas move only under a writable primary.
+    private func failoverOrderProblems(_ position: [StepAction: Int]) -> [String] {
+        var problems = [String]()
+        func require(_ first: StepAction, before second: StepAction, _ why: String) {
+            if position[first]! > position[second]! {
+                problems.append(
+                    "\(second.rawValue) (step \(position[second]! + 1)) comes before \(first.rawValue) (step \(position[first]! + 1)): \(why)")
+            }
+        }
+        let writable = StepAction.candidateWritable
+        require(.applyReceived, before: .catchUp, "a replica would serve a catch-up before applying what it received")
+        require(.catchUp, before: .detachCandidate, "the candidate would stop replicating before it has what the most advanced replica has")
+        require(.detachCandidate, before: .commitPrimary, "the source of truth would name a primary that still replicates")
+        require(.commitPrimary, before: writable, "the candidate would take writes before the source of truth names it the primary")
+        require(writable, before: .repointReplicas, "replicas would replicate from an instance that is not yet the primary")
+        return problems
+    }
+
+    private func switchoverOrderProblems(_ position: [StepAction: Int]) -> [String] {
+        var problems = [String]()
 
         func require(_ first: StepAction, before second: StepAction, _ why: String) {
             if position[first]! > position[second]! {
@@ -245,4 +306,15 @@ extension Playbook.Step {
             command: try c.decodeIfPresent([String].self, forKey: .command), undo: try c.decodeIfPresent([String].self, forKey: .undo),
             name: try c.decodeIfPresent(String.self, forKey: .name))
     }
+}
+
+extension Playbook {
+    /// The steps of `playbooks/failover.yaml`, for a controller given no file (the twins' tests).
+    public static let standardFailover = Playbook(
+        operation: "failover", description: "Promote the replica that received the most of a dead primary's binary log.",
+        steps: [
+            Step(action: .applyReceived, timeout: 30), Step(action: .catchUp, timeout: 30), Step(action: .detachCandidate, timeout: 2),
+            Step(action: .commitPrimary, timeout: 2), Step(action: .candidateWritable, timeout: 2),
+            Step(action: .repointReplicas, timeout: 30),
+        ])
 }

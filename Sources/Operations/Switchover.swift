@@ -30,9 +30,12 @@ public enum SwitchoverSQL {
         "SELECT MASTER_GTID_WAIT(\(SQL.quote(position)), \(timeout)) AS waited"
     }
 
-    /// Points an instance that already replicates at another source; the user and password it has are kept.
+    /// Points an instance that already replicates at another source; the user and password it
+    /// has are kept. The source sends a heartbeat every `FailoverPlan.heartbeatPeriod` seconds
+    /// when it has nothing else to send, so that a silent death shows within `slave_net_timeout`.
     public static func moveTo(_ source: Instance) -> String {
-        "CHANGE MASTER TO MASTER_HOST = \(SQL.quote(source.host)), MASTER_PORT = \(source.port), MASTER_USE_GTID = slave_pos"
+        "CHANGE MASTER TO MASTER_HOST = \(SQL.quote(source.host)), MASTER_PORT = \(source.port), MASTER_USE_GTID = slave_pos, "
+            + "MASTER_HEARTBEAT_PERIOD = \(FailoverPlan.heartbeatPeriod)"
     }
 
     public static func setSlavePosition(_ position: String) -> String { "SET GLOBAL gtid_slave_pos = \(SQL.quote(position))" }
@@ -328,6 +331,8 @@ public enum Switchover {
                         hosts: ["controller"], statements: ["controller: " + command.joined(separator: " ")],
                         check: "exit status 0", undo: undo.map { ["controller: " + $0.joined(separator: " ")] } ?? [],
                         timeout: timeout, command: command, undoCommand: undo))
+            case .applyReceived, .catchUp, .repointReplicas:
+                continue  // failover actions: a switchover playbook with one is refused on load
             }
         }
         return steps

@@ -24,6 +24,9 @@ public struct StoreKeys: Sendable {
     public var leader: String { root + "/leader" }
     /// What the automatic depool policy remembers: replicas it depooled, refusals, last changes.
     public var policyState: String { root + "/policy/state" }
+    /// Sections blocked from another automatic failover (`failover/blocked/<section>`, a
+    /// `FailoverBlock`) until a DBA acknowledges the last one or the block runs out.
+    public var failoverBlocks: String { root + "/failover/blocked/" }
     /// Test-only: a key that releases a controller paused by `pause_before`.
     public var resume: String { root + "/testing/resume/" }
 
@@ -34,6 +37,7 @@ public struct StoreKeys: Sendable {
     public func operation(_ id: String) -> String { operations + id }
     public func request(_ id: String) -> String { requests + id }
     public func lock(_ section: String) -> String { locks + section }
+    public func failoverBlock(_ section: String) -> String { failoverBlocks + section }
     /// Zero-padded so that keys sort in commit order.
     public func history(_ sequence: Int) -> String { history + String(repeating: "0", count: max(0, 10 - String(sequence).count)) + String(sequence) }
 }

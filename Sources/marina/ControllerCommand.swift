@@ -13,10 +13,10 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await running {
-            let (configuration, playbook) = try ControllerConfiguration.load(config)
+            let (configuration, playbooks) = try ControllerConfiguration.load(config)
             var logger = commandLogger("marina.controller")
             if ProcessInfo.processInfo.environment["MARINA_LOG_LEVEL"] == nil { logger.logLevel = .info }
-            let controller = try Controller(configuration: configuration, playbook: playbook, logger: logger)
+            let controller = try Controller(configuration: configuration, playbooks: playbooks, logger: logger)
             let group = ServiceGroup(services: [controller], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()
         }

@@ -94,7 +94,8 @@ struct OperationClient {
         guard result.succeeded else { throw UsageProblem("operation id \(record.id) exists already: re-run") }
         if !json {
             let what = record.dryRun ? "Planning" : "Requested"
-            print("\(what) operation \(record.id): switchover of \(record.section) to \(record.candidate)")
+            let target = record.candidate.isEmpty ? "the replica that received the most" : record.candidate
+            print("\(what) operation \(record.id): \(record.kind) of \(record.section) to \(target)")
         }
         let deadline = Date().addingTimeInterval(timeout)
         var printer = JournalPrinter()
@@ -166,7 +167,14 @@ func milliseconds(_ value: Double?) -> String {
 }
 
 func renderPlan(_ record: OperationRecord) -> String {
-    var lines = ["Plan: switchover of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate)"]
+    var lines = [
+        "Plan: \(record.kind) of \(record.section) from \(record.oldPrimary ?? "?")\(record.kind == "failover" ? " (dead)" : "") to \(record.candidate)"
+    ]
+    if let failover = record.failover {
+        lines += failover.witnesses.map { "  witness: " + $0 }
+        lines += failover.rejected.sorted { $0.key < $1.key }.map { "  not chosen: \($0.key): \($0.value)" }
+        if let source = failover.catchUpFrom { lines.append("  two phases: \(record.candidate) first catches up from \(source)") }
+    }
     for (index, step) in record.steps.enumerated() {
         lines.append(
             String(format: "%2d. ", index + 1) + step.name + "  (timeout \(Seconds.format(step.timeout)) s)"
@@ -191,6 +199,11 @@ func renderOutcome(_ record: OperationRecord) -> String {
         lines.append(
             "Done: \(record.candidate) is the primary of \(record.section)"
                 + (record.windowMilliseconds.map { "; no instance took writes for \(milliseconds($0))" } ?? "") + ".")
+        if let failover = record.failover {
+            lines.append(
+                "\(record.oldPrimary ?? "The old primary") is depooled; fork point \(failover.forkPoint ?? "?"): "
+                    + "`marina instance rejoin \(record.oldPrimary ?? "NAME")` once it is back.")
+        }
     case .doneNeedsAttention:
         lines.append("Done: \(record.candidate) is the primary of \(record.section), but a host needs attention:")
         lines += record.attention.map { "  - " + $0 }
@@ -200,7 +213,10 @@ func renderOutcome(_ record: OperationRecord) -> String {
         lines += record.attention.map { "  - " + $0 }
     case .needsHuman:
         if let failure = record.failure { lines.append("Failed at \(failure.step) on \(failure.host): \(failure.error)") }
-        lines.append("COULD NOT ROLL BACK: section \(record.section) is left read-only for a human:")
+        lines.append(
+            record.kind == "failover"
+                ? "FAILOVER STOPPED before a new primary took writes: section \(record.section) is left read-only for a human:"
+                : "COULD NOT ROLL BACK: section \(record.section) is left read-only for a human:")
         lines += record.attention.map { "  - " + $0 }
     case .requested, .running, .rollingBack:
         lines.append("Operation \(record.id) is \(record.state.rawValue).")

@@ -7,7 +7,7 @@ import TopologyStore
 
 @testable import Controller
 
-/// The switchover's decisions on the in-memory twins: the real `SwitchoverRun`, `Hosts` and
+/// The switchover's decisions on the in-memory twins: the real `OperationRun`, `Hosts` and
 /// `Leadership`, with etcd and MariaDB replaced by twins, so that every crash point can be
 /// tried in a fraction of a second. The integration tests on real servers stay; these reach
 /// the interleavings those cannot.

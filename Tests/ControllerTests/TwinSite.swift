@@ -13,7 +13,7 @@ import TopologyStore
 
 /// One section (`s1`: db1001 primary, db1002 and db1003 replicas) on the in-memory twins, with
 /// the source of truth committed in the twin store, and controllers that run the real
-/// `SwitchoverRun`, `Hosts` and `Leadership` on them. Every statement any controller runs is
+/// `OperationRun`, `Hosts` and `Leadership` on them. Every statement any controller runs is
 /// watched: a second writable instance, or a write by a controller that does not hold the
 /// leader key at that moment, is recorded as a violation.
 final class TwinSite: Sendable {
@@ -256,7 +256,7 @@ struct TwinController: Sendable {
         guard let stored = try await context.etcd.value(context.keys.operation(id)) else { return }
         let record = try OperationJSON.decode(stored.value)
         let topology = try await context.store.committedTopology() ?? Topology()
-        try await SwitchoverRun(record: record, context: context, topology: topology, requestRevision: stored.modRevision).start()
+        try await OperationRun(record: record, context: context, topology: topology, requestRevision: stored.modRevision).start()
     }
 
     /// Finishes or rolls back what the section lock names, as a new leader does.
@@ -266,7 +266,7 @@ struct TwinController: Sendable {
             guard let stored = try await context.etcd.value(context.keys.operation(id)) else { continue }
             let record = try OperationJSON.decode(stored.value)
             let topology = try await context.store.committedTopology() ?? Topology()
-            try await SwitchoverRun(record: record, context: context, topology: topology).recover()
+            try await OperationRun(record: record, context: context, topology: topology).recover()
         }
     }
 

@@ -197,29 +197,38 @@ struct FailoverPlanTests {
         "db1004": try! GTIDPosition(parsing: "0-1001-110"),
     ]
 
-    static func plan(_ choice: FailoverChoice) -> [FailoverStep] {
+    static func plan(_ choice: FailoverChoice, playbook: Playbook = .standardFailover) -> [StepRecord] {
         FailoverPlan.steps(
-            section: "s1", deadPrimary: "db1001", choice: choice, instances: instances, received: received, others: ["db1002", "db1003", "db1004"],
-            timeout: 5)
+            playbook, section: "s1", deadPrimary: "db1001", choice: choice, instances: instances, received: received,
+            others: ["db1002", "db1003", "db1004"])
+    }
+
+    /// The statements of a step on `host`, without the host prefix.
+    static func statements(_ step: StepRecord, on host: String) -> [String] {
+        step.statements.filter { $0.hasPrefix(host + ": ") }.map { String($0.dropFirst(host.count + 2)) }
     }
 
     /// The MariaDB-safe order, checked on every plan: on each replica of the dead primary, its
-    /// received events are applied before anything stops its threads; the new primary is
-    /// committed before it becomes writable; every other replica is repointed after that.
-    static func checkOrder(_ steps: [FailoverStep], candidate: String) {
+    /// received events are applied before anything stops its threads (the repoint step waits
+    /// itself, first); the new primary is committed before it becomes writable, the point of no
+    /// return; every other replica is repointed after that.
+    static func checkOrder(_ steps: [StepRecord], candidate: String) {
         var applied = Set<String>()
         for step in steps {
-            if step.kind == .applyReceived { applied.insert(step.host) }
-            if step.statements.contains(SwitchoverSQL.stopReplication) {
-                #expect(applied.contains(step.host), "\(step.host) is stopped before it applied what it received")
+            if step.action == .applyReceived, let host = step.subject { applied.insert(host) }
+            for host in step.hosts {
+                let own = statements(step, on: host)
+                guard let stop = own.firstIndex(of: SwitchoverSQL.stopReplication) else { continue }
+                let waitsFirst = own[..<stop].contains { $0.hasPrefix("SELECT MASTER_GTID_WAIT") }
+                #expect(applied.contains(host) || waitsFirst, "\(host) is stopped before it applied what it received")
             }
         }
-        let commit = steps.firstIndex { $0.kind == .commitPrimary }!
-        let writable = steps.firstIndex { $0.kind == .candidateWritable }!
+        let commit = steps.firstIndex { $0.action == .commitPrimary }!
+        let writable = steps.firstIndex { $0.action == .candidateWritable }!
         #expect(commit < writable)
-        #expect(steps[writable].host == candidate)
-        for (index, step) in steps.enumerated() where step.kind == .repoint { #expect(index > writable) }
-        #expect(steps.last?.kind == .markOldPrimary)
+        #expect(steps[writable].pointOfNoReturn && steps.filter(\.pointOfNoReturn).count == 1)
+        #expect(steps[writable].statements.last == "\(candidate): SET GLOBAL read_only = OFF")
+        for (index, step) in steps.enumerated() where step.action == .repointReplicas { #expect(index > writable) }
     }
 
     @Test("one phase: the candidate applies what it received, detaches, is committed, becomes writable; the others follow it")
@@ -227,27 +236,76 @@ struct FailoverPlanTests {
         let steps = Self.plan(FailoverChoice(candidate: "db1003", catchUpFrom: nil, rejected: [:]))
         Self.checkOrder(steps, candidate: "db1003")
         #expect(
-            steps.map(\.kind.rawValue) == [
-                "apply-received", "detach-candidate", "commit-primary", "candidate-writable", "apply-received", "repoint", "apply-received",
-                "repoint", "mark-old-primary",
+            steps.map(\.name) == [
+                "db1003 applies what it received", "db1003 stops replicating", "commit db1003 primary of s1", "db1003 writable",
+                "repoint db1002 under db1003", "repoint db1004 under db1003",
             ])
-        #expect(steps[0].statements == ["SELECT MASTER_GTID_WAIT('0-1001-120', 5.0) AS waited"])
-        #expect(steps[1].statements == ["STOP SLAVE", "RESET SLAVE ALL"])
-        #expect(steps[5].statements[1] == "CHANGE MASTER TO MASTER_HOST = '10.0.0.3', MASTER_PORT = 3306, MASTER_USE_GTID = slave_pos")
+        #expect(
+            Self.statements(steps[1], on: "db1003") == ["STOP SLAVE", "RESET SLAVE ALL", "SELECT @@GLOBAL.gtid_binlog_pos AS pos (the fork point)"])
+        #expect(
+            Self.statements(steps[4], on: "db1002")[2]
+                == "CHANGE MASTER TO MASTER_HOST = '10.0.0.3', MASTER_PORT = 3306, MASTER_USE_GTID = slave_pos, MASTER_HEARTBEAT_PERIOD = 1")
+        #expect(steps[0].statements[0].contains("planned 0-1001-120"))
     }
 
     @Test("two phases: the most advanced applies, the candidate applies, then catches up from it before it detaches")
     func twoPhases() {
         let steps = Self.plan(FailoverChoice(candidate: "db1002", catchUpFrom: "db1003", rejected: [:]))
         Self.checkOrder(steps, candidate: "db1002")
-        #expect(Array(steps.prefix(3).map(\.kind)) == [.applyReceived, .applyReceived, .catchUp])
-        #expect(steps[0].host == "db1003" && steps[1].host == "db1002")
+        #expect(Array(steps.prefix(3).map(\.action)) == [.applyReceived, .applyReceived, .catchUp])
+        #expect(steps[0].subject == "db1003" && steps[1].subject == "db1002")
         #expect(
-            steps[2].statements == [
-                "STOP SLAVE", "CHANGE MASTER TO MASTER_HOST = '10.0.0.3', MASTER_PORT = 3306, MASTER_USE_GTID = slave_pos", "START SLAVE",
-                "SELECT MASTER_GTID_WAIT('0-1001-120', 5.0) AS waited",
+            Self.statements(steps[2], on: "db1002") == [
+                "STOP SLAVE",
+                "CHANGE MASTER TO MASTER_HOST = '10.0.0.3', MASTER_PORT = 3306, MASTER_USE_GTID = slave_pos, MASTER_HEARTBEAT_PERIOD = 1",
+                "SET GLOBAL slave_net_timeout = 4", "START SLAVE", "SELECT MASTER_GTID_WAIT('0-1001-120', 30.0) AS waited",
             ])
-        // db1003 already applied what it received: it is repointed without a second wait.
-        #expect(steps.filter { $0.host == "db1003" && $0.kind == .applyReceived }.count == 1)
+        // db1003, the source of the catch-up, is repointed under the new primary like the others.
+        #expect(steps.filter { $0.action == .repointReplicas }.compactMap(\.subject) == ["db1003", "db1004"])
+    }
+
+    @Test("the playbook's exec hooks are planned in place, with the dead primary and the candidate substituted")
+    func execHooks() {
+        var playbook = Playbook.standardFailover
+        playbook.steps.insert(.init(action: .exec, command: ["notify", "{old_primary}", "{candidate_host}"], name: "page"), at: 5)
+        #expect(playbook.safetyProblems().isEmpty)
+        let steps = Self.plan(FailoverChoice(candidate: "db1003", catchUpFrom: nil, rejected: [:]), playbook: playbook)
+        #expect(steps[4].command == ["notify", "db1001", "10.0.0.3"])
+    }
+}
+
+@Suite("Failover playbook: checked against the safety rules on load")
+struct FailoverPlaybookTests {
+    @Test("the repository's playbooks/failover.yaml loads, and is the standard one")
+    func repositoryPlaybook() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../playbooks/failover.yaml").path
+        let playbook = try Playbook.load(file, operation: "failover")
+        #expect(playbook.steps == Playbook.standardFailover.steps)
+    }
+
+    @Test("the candidate writable before the commit, replicas repointed before it is writable, a switchover step: refused, each named")
+    func unsafeOrders() {
+        func problems(_ actions: [StepAction]) -> [String] {
+            Playbook(operation: "failover", steps: actions.map { Playbook.Step(action: $0) }).safetyProblems()
+        }
+        #expect(
+            problems([.applyReceived, .catchUp, .detachCandidate, .candidateWritable, .commitPrimary, .repointReplicas]) == [
+                "candidate-writable (step 4) comes before commit-primary (step 5): the candidate would take writes before the source of truth names it the primary"
+            ])
+        #expect(
+            problems([.applyReceived, .catchUp, .detachCandidate, .commitPrimary, .repointReplicas, .candidateWritable]) == [
+                "repoint-replicas (step 5) comes before candidate-writable (step 6): replicas would replicate from an instance that is not yet the primary"
+            ])
+        #expect(
+            problems([.applyReceived, .catchUp, .detachCandidate, .commitPrimary, .candidateWritable]) == ["the step repoint-replicas is missing"])
+        #expect(
+            problems([.applyReceived, .catchUp, .detachCandidate, .commitPrimary, .candidateWritable, .repointReplicas, .oldPrimaryReadOnly])
+                == ["step 7 (old-primary-read-only): old-primary-read-only is not a step of a failover"])
+    }
+
+    @Test("a switchover file where a failover playbook is expected is refused")
+    func wrongOperation() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../playbooks/switchover.yaml").path
+        #expect(throws: PlaybookError.self) { try Playbook.load(file, operation: "failover") }
     }
 }

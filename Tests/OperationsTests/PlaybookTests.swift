@@ -104,6 +104,6 @@ struct PlaybookTests {
             problems(steps(safeOrder).replacingOccurrences(of: "  - action: wait-catch-up\n", with: "  - action: wait-catch-up\n    timout: 3\n"))
                 .contains("unknown field \"timout\""))
         #expect(problems(steps(safeOrder) + "  - action: exec\n").contains("an exec step needs a command"))
-        #expect(problems("operation: failover\nsteps: []\n").contains("operation \"failover\" is not known"))
+        #expect(problems("operation: promote\nsteps: []\n").contains("operation \"promote\" is not known"))
     }
 }

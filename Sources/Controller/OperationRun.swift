@@ -23,6 +23,10 @@ struct OperationContext: Sendable {
     let pauseBefore: String?
     let pauseAfter: String?
     let logger: Logger
+    /// The failover playbook (`playbooks/failover.yaml`).
+    var failoverPlaybook: Playbook = .standardFailover
+    /// How dead primaries are told and which sections fail over on their own.
+    var failover = ControllerConfiguration.Failover()
 
     var keys: StoreKeys { store.keys }
     var fence: LeaseFence { leadership.fence }
@@ -36,7 +40,7 @@ struct OperationContext: Sendable {
 /// The run is spread over files by concern: this one starts and runs forward; `+Flip` is the
 /// window without a writer; `+Steps` each step's SQL and its undo; `+Rollback` rollback,
 /// recovery and the ends that need a human; `+Journal` the journal and the source of truth.
-actor SwitchoverRun {
+actor OperationRun {
     var record: OperationRecord
     let context: OperationContext
     let topology: Topology
@@ -134,6 +138,7 @@ actor SwitchoverRun {
 
     /// Preflight against the live state of every member, then the plan. False if refused.
     func prepare() async throws -> Bool {
+        if isFailover { return try await prepareFailover() }
         let live = await probeMembers()
         let (roles, refusals) = Switchover.preflight(record, playbook: context.playbook, topology: topology, live: live)
         guard let roles else { return refuse(refusals) }
@@ -201,7 +206,7 @@ actor SwitchoverRun {
     }
 
     /// Every member of the section read directly (not from the agents' observations, which may be seconds old).
-    private func probeMembers() async -> [String: Observation] {
+    func probeMembers() async -> [String: Observation] {
         guard let section = topology.sections[record.section] else { return [:] }
         let members = topology.members(of: section.name).map(\.instance)
         var probers = [Prober]()
@@ -230,9 +235,12 @@ actor SwitchoverRun {
     // MARK: Running forward
 
     func runForward() async throws {
-        guard let pointOfNoReturn = record.pointOfNoReturnIndex,
-            let flipStart = steps.firstIndex(where: { $0.action == .oldPrimaryReadOnly })
-        else {
+        guard let pointOfNoReturn = record.pointOfNoReturnIndex else {
+            throw ControllerError.stepFailed(host: "controller", message: "the plan has no point of no return")
+        }
+        // A failover has no flip: its window began when the primary died.
+        let flipStart = isFailover ? nil : steps.firstIndex(where: { $0.action == .oldPrimaryReadOnly })
+        guard isFailover || flipStart != nil else {
             throw ControllerError.stepFailed(host: "controller", message: "the plan has no flip")
         }
         var index = 0
@@ -241,7 +249,7 @@ actor SwitchoverRun {
                 index += 1
                 continue
             }
-            if index == flipStart {
+            if let flipStart, index == flipStart {
                 if let failure = try await flip(from: flipStart, through: pointOfNoReturn) {
                     try await rollBack(failure)
                     return
@@ -270,7 +278,14 @@ actor SwitchoverRun {
                 steps[index].error = message
                 steps[index].host = host
                 if index < pointOfNoReturn {
-                    try await rollBack(OperationRecord.Failure(step: steps[index].name, host: host, error: message))
+                    let failure = OperationRecord.Failure(step: steps[index].name, host: host, error: message)
+                    if isFailover {
+                        // Nothing to roll back to: the primary is dead. Left read-only for a human.
+                        record.failure = failure
+                        try await leaveForHuman("the failover stopped before \(record.candidate) took writes: \(host): \(message)")
+                    } else {
+                        try await rollBack(failure)
+                    }
                     return
                 }
                 try await needsAttention(after: index, host: host, message: message)

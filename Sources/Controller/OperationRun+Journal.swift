@@ -1,11 +1,12 @@
 import EtcdClient
 import Foundation
 import Operations
+import StoredRecords
 import Topology
 import TopologyStore
 
 /// The journal, the source-of-truth commits an operation makes, and the test-only pauses.
-extension SwitchoverRun {
+extension OperationRun {
     /// Writes the record (and `operations`) if this controller still leads: the fence first,
     /// then the leader key compared in the same transaction.
     func journal(_ operations: [KVOperation] = [], compares: [Compare] = []) async throws {
@@ -36,8 +37,16 @@ extension SwitchoverRun {
         context.logger.notice("operation \(record.id) \(record.state.rawValue)")
         // The lock is released only if it is this operation's.
         let lock = context.keys.lock(record.section)
+        var also: [KVOperation] = [.delete(lock)]
+        // An automatic failover that promoted someone blocks the next one, in the same transaction.
+        if isFailover, record.failover?.automatic == true, record.state == .done || record.state == .doneNeedsAttention {
+            let now = Date()
+            let block = FailoverBlock(
+                section: record.section, operation: record.id, blockedAt: now, until: now.addingTimeInterval(context.failover.blockSeconds))
+            also.append(.put(context.keys.failoverBlock(record.section), try StoredJSON.encode(block)))
+        }
         do {
-            try await journal([.delete(lock)], compares: [Compare(key: lock, .equal, .value(Array(record.id.utf8)))])
+            try await journal(also, compares: [Compare(key: lock, .equal, .value(Array(record.id.utf8)))])
         } catch is RequestWithdrawn {
             context.logger.error("operation \(record.id): the lock of \(record.section) is not this operation's; its journal was not finished")
         }

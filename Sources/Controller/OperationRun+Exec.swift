@@ -2,7 +2,7 @@ import Foundation
 import Operations
 
 /// The `exec` hooks of a playbook: a site's own commands, run by the controller.
-extension SwitchoverRun {
+extension OperationRun {
     func run(_ command: [String], timeout: Double) async throws {
         guard let program = command.first else { return }
         try context.fence.check()

@@ -3,7 +3,7 @@ import Operations
 import Topology
 
 /// Rollback, the two ends that need a human, and recovery of an operation left unfinished.
-extension SwitchoverRun {
+extension OperationRun {
     func rollBack(_ failure: OperationRecord.Failure) async throws {
         record.failure = failure
         record.state = .rollingBack
@@ -77,9 +77,11 @@ extension SwitchoverRun {
     /// The undo failed: the old primary and the candidate are left read-only, the section
     /// read-only in the configuration, and the operation says so.
     func leaveForHuman(_ problem: String) async throws {
-        context.logger.error("operation \(record.id) could not roll back: \(problem); section \(record.section) left read-only")
+        context.logger.error(
+            "operation \(record.id) \(isFailover ? "stopped" : "could not roll back"): \(problem); section \(record.section) left read-only")
         record.attention.append(problem)
-        for name in [record.oldPrimary, record.candidate].compactMap({ $0 }) {
+        // A failover's old primary is dead: only the candidate is made sure of.
+        for name in (isFailover ? [record.candidate] : [record.oldPrimary, record.candidate]).compactMap({ $0 }) {
             guard let member = topology.instances[name] else { continue }
             do {
                 try await setReadOnly(true, on: member, timeout: 5)
@@ -91,7 +93,11 @@ extension SwitchoverRun {
         }
         do {
             try await commitEdits(
-                [.setReadOnly(section: record.section, reason: "Marina operation \(record.id) could not roll back: a human must look")],
+                [
+                    .setReadOnly(
+                        section: record.section,
+                        reason: "Marina operation \(record.id) \(isFailover ? "stopped" : "could not roll back"): a human must look")
+                ],
                 message: "operation \(record.id) could not roll back: section \(record.section) left read-only")
         } catch ControllerError.notLeader {
             throw ControllerError.notLeader
@@ -136,6 +142,10 @@ extension SwitchoverRun {
     func recover() async throws {
         context.logger.notice("recovering operation \(record.id) (\(record.state.rawValue)), left by \(record.controller ?? "?")")
         record.controller = context.leadership.id
+        if isFailover {
+            try await recoverFailover()
+            return
+        }
         var uncleared = [String]()
         if record.state == .running || record.state == .rollingBack {
             uncleared = await killPreviousControllerSessions()
@@ -195,7 +205,7 @@ extension SwitchoverRun {
 
     /// Kills what a previous leader left open on each member of the section (see `recover`).
     /// Gives the members where that could not be done.
-    private func killPreviousControllerSessions() async -> [String] {
+    func killPreviousControllerSessions() async -> [String] {
         var uncleared = [String]()
         for member in topology.members(of: record.section).map(\.instance) {
             do {

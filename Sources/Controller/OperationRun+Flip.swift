@@ -2,7 +2,7 @@ import Foundation
 import Operations
 import TopologyStore
 
-extension SwitchoverRun {
+extension OperationRun {
     /// The flip, from the old primary going read-only to the candidate going writable. The
     /// window without a writer holds only these steps, so the journal is written around it:
     /// once before (every flip step `running`: it may have taken effect), once inside the

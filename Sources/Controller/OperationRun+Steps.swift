@@ -6,7 +6,7 @@ import Topology
 
 /// Each step's SQL, its check, and its undo. Every undo reads the host before acting, so
 /// running it twice (a recovery after a crash in the middle of one) is harmless.
-extension SwitchoverRun {
+extension OperationRun {
     func instance(_ name: String) throws -> Instance {
         guard let instance = topology.instances[name] else {
             throw ControllerError.stepFailed(host: name, message: "not in the committed topology")
@@ -18,6 +18,7 @@ extension SwitchoverRun {
     var candidate: Instance { get throws { try instance(record.candidate) } }
 
     func perform(_ index: Int) async throws {
+        if isFailover { return try await performFailover(index) }
         let step = steps[index]
         let hosts = context.hosts
         let timeout = step.timeout
@@ -104,6 +105,8 @@ extension SwitchoverRun {
                 message: "operation \(record.id): section \(record.section) takes writes on \(record.candidate)")
         case .exec:
             try await run(step.command ?? [], timeout: timeout)
+        case .applyReceived, .catchUp, .repointReplicas:
+            throw ControllerError.stepFailed(host: "controller", message: "\(step.action.rawValue) is not a switchover step")
         }
     }
 
@@ -159,7 +162,7 @@ extension SwitchoverRun {
         case .exec:
             if let undo = step.undoCommand { try await run(undo, timeout: timeout) }
         case .waitPropagation, .readFinalPosition, .waitCatchUp, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
-            .sectionReadWrite:
+            .sectionReadWrite, .applyReceived, .catchUp, .repointReplicas:
             break
         }
     }

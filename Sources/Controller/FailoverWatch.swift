@@ -1,0 +1,191 @@
+import EtcdClient
+import Foundation
+import Logging
+import MariaDBClient
+import Observation
+import Operations
+import StoredRecords
+import Topology
+import TopologyStore
+
+/// The leader's watch for dead primaries, in the sections the configuration fails over
+/// automatically. It reacts to the agents' observations as etcd delivers them (a watch, not a
+/// poll), and looks again every second for what time alone changes.
+///
+/// A sign of trouble (the primary's own agent cannot reach it, its observation is gone, a
+/// replica's IO thread is not connected or has heard nothing for `master_failure_timeout`) makes
+/// the controller try the primary over SQL itself, with a fresh connection. Only when that
+/// fails too, and `FailureDetection` finds a second witness, is a failover started; a section
+/// with an operation running, or blocked since its last automatic failover, is left alone.
+actor FailoverWatch {
+    let context: OperationContext
+    let settings: ControllerConfiguration.Failover
+    /// Runs an operation (the controller claims it, so that it is not started twice).
+    let launch: @Sendable (OperationRecord) async -> Void
+    /// What was last logged about each section, so that a state is logged once, not every second.
+    private var logged = [String: String]()
+
+    init(context: OperationContext, settings: ControllerConfiguration.Failover, launch: @escaping @Sendable (OperationRecord) async -> Void) {
+        self.context = context
+        self.settings = settings
+        self.launch = launch
+    }
+
+    /// Runs while `leading()` says so; returns when cancelled.
+    func run(leading: @escaping @Sendable () async -> Bool) async {
+        guard !settings.automatic.isEmpty else { return }
+        let changes = Changes()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.watch(changes, leading: leading) }
+            group.addTask {
+                while !Task.isCancelled {
+                    if await leading() {
+                        do {
+                            try await self.evaluate()
+                        } catch {
+                            await self.logOnce("*", "automatic failover: the observations could not be read: \(error)", level: .warning)
+                        }
+                    }
+                    await changes.next(within: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Signals `changes` at each change under `observed/`; restarts the watch when it ends.
+    private func watch(_ changes: Changes, leading: @Sendable () async -> Bool) async {
+        while !Task.isCancelled {
+            guard await leading() else {
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            do {
+                for try await _ in context.etcd.watchChanges(context.store.keys.observed, prefix: true, startRevision: nil) {
+                    await changes.signal()
+                    if Task.isCancelled { return }
+                }
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// One look at every automatic section.
+    func evaluate() async throws {
+        let observations = try await context.store.observations().observations
+        guard let topology = try await context.store.committedTopology() else { return }
+        for section in topology.sections.values.sorted(by: { $0.name < $1.name })
+        where section.isInitialized && settings.isAutomatic(section.name) {
+            try await evaluate(section, topology: topology, observations: observations)
+        }
+    }
+
+    private func evaluate(_ section: Section, topology: Topology, observations: [String: Observation]) async throws {
+        guard let primary = topology.instances[section.primary] else { return }
+        let primaryObservation = observations[primary.name]
+        let replicas = topology.members(of: section.name).map(\.instance.name).filter { $0 != primary.name }.compactMap { observations[$0] }
+            .filter { replica in
+                guard let channel = replica.replication.first else { return false }
+                if let id = primaryObservation?.serverID, let source = channel.sourceServerID, source != 0 { return source == id }
+                return channel.sourceHost == primary.host && channel.sourcePort == primary.port
+            }
+        let suspicious =
+            primaryObservation == nil || primaryObservation?.reachable == false
+            || replicas.contains { replica in
+                replica.replication.first?.ioThread != "Yes" || (replica.heartbeatLag ?? 0) > settings.masterFailureTimeout
+            }
+        guard suspicious else {
+            logged[section.name] = nil
+            return
+        }
+        if try await context.etcd.value(context.keys.lock(section.name)) != nil { return }
+        if let stored = try await context.etcd.value(context.keys.failoverBlock(section.name)),
+            let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value), block.isActive(at: Date())
+        {
+            logOnce(
+                section.name,
+                "automatic failover of \(section.name) is blocked since operation \(block.operation) until \(block.until) "
+                    + "or `marina failover ack \(section.name)`: a human decides", level: .error)
+            return
+        }
+        let reaches = await controllerReaches(primary)
+        let health = FailureDetection.assess(
+            primaryName: primary.name, controllerReaches: reaches, primary: primaryObservation, replicas: replicas, now: Date(),
+            masterFailureTimeout: settings.masterFailureTimeout, maxObservationAge: settings.maxObservationAge)
+        switch health {
+        case .alive:
+            logged[section.name] = nil
+        case .unreachable(let because):
+            logOnce(section.name, "the primary \(primary.name) of \(section.name) is unreachable, not dead: \(because); no failover", level: .warning)
+        case .dead(let witnesses):
+            context.logger.critical("the primary \(primary.name) of \(section.name) is dead: \(witnesses.joined(separator: "; ")); failing over")
+            let now = Date()
+            var record = OperationRecord(
+                id: "failover-\(section.name)-\(Int(now.timeIntervalSince1970 * 1000))", kind: "failover", section: section.name, candidate: "",
+                reason: "automatic: the primary \(primary.name) is dead", requestedBy: "marina-controller (automatic)", requestedAt: now)
+            record.failover = FailoverDetails(automatic: true, witnesses: witnesses)
+            logged[section.name] = nil
+            await launch(record)
+        }
+    }
+
+    /// Whether the controller reaches `primary` over SQL on a fresh connection within `probe_timeout`.
+    private func controllerReaches(_ primary: Instance) async -> Bool {
+        var configuration = await context.hosts.configuration(for: primary, readTimeout: max(1, Int(settings.probeTimeout.rounded(.up))))
+        configuration.connectTimeout = max(1, Int(settings.probeTimeout.rounded(.up)))
+        guard let session = try? await context.hosts.connector.connect(configuration) else { return false }
+        let answer = try? await session.query("SELECT 1 AS one").first?["one"]
+        await session.close()
+        return answer == "1"
+    }
+
+    private func logOnce(_ key: String, _ message: String, level: Logger.Level) {
+        guard logged[key] != message else { return }
+        logged[key] = message
+        context.logger.log(level: level, "\(message)")
+    }
+}
+
+/// A signal between the watch and the evaluating loop: `next(within:)` returns at the next
+/// signal, or after the duration.
+actor Changes {
+    private var pending = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    func signal() {
+        if let waiter {
+            self.waiter = nil
+            waiter.resume()
+        } else {
+            pending = true
+        }
+    }
+
+    func next(within duration: Duration) async {
+        if pending {
+            pending = false
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                guard (try? await Task.sleep(for: duration)) != nil else { return }
+                await self.signal()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        pending = false
+    }
+
+    private func wait() async {
+        await withCheckedContinuation { continuation in
+            if pending {
+                pending = false
+                continuation.resume()
+            } else {
+                waiter = continuation
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import MariaDBClient
+import Observation
+import Operations
+import Topology
+
+/// The failover: a dead primary replaced by the replica that received the most of its binary
+/// log. The same run as a switchover (lock, journal, fence, recovery by the next leader), with
+/// its own preflight and steps and no rollback: there is no writer to go back to. A failure
+/// before the candidate takes writes leaves the section read-only for a human; after it, the
+/// host that failed is noted and the rest goes on.
+extension OperationRun {
+    var isFailover: Bool { record.kind == "failover" }
+
+    /// Preflight of a failover against the servers, read now: the primary must be dead on two
+    /// witnesses (the controller's own connection, and the primary's agent or every replica);
+    /// then the candidate is chosen and the steps planned. False if refused.
+    func prepareFailover() async throws -> Bool {
+        guard let section = topology.sections[record.section] else { return refuseFailover(["unknown section \(record.section)"]) }
+        guard section.isInitialized, let primary = topology.instances[section.primary] else {
+            return refuseFailover(["section \(section.name) has no primary"])
+        }
+        record.oldPrimary = primary.name
+        var details = record.failover ?? FailoverDetails(automatic: false)
+
+        let live = await probeMembers()
+        let agents = (try? await context.store.observations().observations) ?? [:]
+        let primaryServerID = live[primary.name]?.serverID ?? agents[primary.name]?.serverID ?? sourceServerID(of: primary, in: live)
+        let direct = live.values.filter { $0.instance != primary.name && replicatesFrom(primary, serverID: primaryServerID, $0) }
+        let health = FailureDetection.assess(
+            primaryName: primary.name, controllerReaches: live[primary.name]?.reachable ?? false, primary: agents[primary.name],
+            replicas: direct, now: Date(), masterFailureTimeout: context.failover.masterFailureTimeout,
+            maxObservationAge: context.failover.maxObservationAge)
+        switch health {
+        case .alive:
+            return refuseFailover(["the primary \(primary.name) is alive (the controller reaches it): use `marina switchover` to move it"])
+        case .unreachable(let because):
+            return refuseFailover(["the primary \(primary.name) is unreachable, not dead: \(because)"])
+        case .dead(let witnesses):
+            details.witnesses += witnesses.filter { !details.witnesses.contains($0) }
+        }
+
+        let replicas = live.values.filter { $0.instance != primary.name }
+        let choice: FailoverChoice
+        switch FailoverCandidates.choose(
+            section: section, topology: topology, deadPrimary: primary.name, primaryServerID: primaryServerID, replicas: Array(replicas),
+            preferred: details.preferred)
+        {
+        case .failure(let refused):
+            record.failover = details
+            return refuseFailover(refused.reasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" })
+        case .success(let chosen): choice = chosen
+        }
+        record.candidate = choice.candidate
+        details.rejected = choice.rejected
+        details.catchUpFrom = choice.catchUpFrom
+        var received = [String: GTIDPosition]()
+        for replica in replicas { if let position = replica.replication.first?.gtidIOPos { received[replica.instance] = position } }
+        details.received = received.mapValues(\.description)
+        details.lastKnownPosition = received.values.first { position in received.values.allSatisfy { position.contains($0) } }?.description
+        record.failover = details
+
+        if let switched = try? topology.applying(.setPrimary(section: section.name, instance: choice.candidate)) {
+            let issues = topology.issuesIntroduced(by: switched)
+            if !issues.isEmpty {
+                return refuseFailover(issues.map { "the source of truth would refuse \(choice.candidate) as the primary of \(section.name): \($0)" })
+            }
+        }
+        let others = replicas.filter { $0.reachable && $0.replication.first != nil }.map(\.instance)
+        for name in replicas.map(\.instance).sorted() where !others.contains(name) {
+            record.attention.append("\(name) is not repointed: \(details.rejected[name] ?? "it does not replicate")")
+        }
+        record.steps = FailoverPlan.steps(
+            context.failoverPlaybook, section: section.name, deadPrimary: primary.name, choice: choice, instances: topology.instances,
+            received: received, others: others)
+        return true
+    }
+
+    private func refuseFailover(_ refusals: [String]) -> Bool {
+        record.state = .refused
+        record.refusals = refusals
+        return false
+    }
+
+    /// The dead primary's `server_id` as its replicas saw it, when no observation of it says.
+    private func sourceServerID(of primary: Instance, in live: [String: Observation]) -> Int? {
+        live.values.compactMap { observation in
+            observation.replication.first.flatMap { $0.sourceHost == primary.host && $0.sourcePort == primary.port ? $0.sourceServerID : nil }
+        }.first
+    }
+
+    private func replicatesFrom(_ primary: Instance, serverID: Int?, _ observation: Observation) -> Bool {
+        guard let channel = observation.replication.first else { return false }
+        if let serverID, let source = channel.sourceServerID, source != 0 { return source == serverID }
+        return channel.sourceHost == primary.host && channel.sourcePort == primary.port
+    }
+
+    // MARK: Steps
+
+    /// Runs one failover step (`perform` hands them over).
+    func performFailover(_ index: Int) async throws {
+        let step = steps[index]
+        let timeout = step.timeout
+        let hosts = context.hosts
+        switch step.action {
+        case .applyReceived:
+            try await applyReceived(try instance(step.subject ?? ""), timeout: timeout)
+        case .catchUp:
+            let candidate = try candidate
+            let source = try instance(step.subject ?? "")
+            guard let received = try await receivedPosition(of: source, timeout: timeout) else {
+                throw ControllerError.stepFailed(host: source.name, message: "its received position (Gtid_IO_Pos) cannot be read")
+            }
+            var fromSource = false
+            if let channel = try await hosts.query(candidate, "SHOW SLAVE STATUS", timeout: timeout).first {
+                fromSource = try await isChannel(channel, from: source, timeout: timeout)
+            }
+            if !fromSource {
+                try await hosts.query(candidate, SwitchoverSQL.stopReplication, timeout: timeout)
+                try await hosts.query(candidate, SwitchoverSQL.moveTo(source), timeout: timeout)
+                try await hosts.query(candidate, "SET GLOBAL slave_net_timeout = \(FailoverPlan.slaveNetTimeout)", timeout: timeout)
+                try await hosts.query(candidate, SwitchoverSQL.startReplication, timeout: timeout)
+            }
+            try await waitFor(received.description, on: candidate, timeout: timeout)
+        case .detachCandidate:
+            let candidate = try candidate
+            if try await hosts.query(candidate, "SHOW SLAVE STATUS", timeout: timeout).first != nil {
+                try await hosts.query(candidate, SwitchoverSQL.stopReplication, timeout: timeout)
+                try await hosts.query(candidate, SwitchoverSQL.resetReplication, timeout: timeout)
+            }
+            guard try await hosts.query(candidate, "SHOW SLAVE STATUS", timeout: timeout).first == nil else {
+                throw ControllerError.stepFailed(host: candidate.name, message: "still has a replication channel after RESET SLAVE ALL")
+            }
+            let fork = try await hosts.value(candidate, SwitchoverSQL.readBinlogPosition, column: "pos", timeout: timeout) ?? ""
+            guard (try? GTIDPosition(parsing: fork)) != nil else {
+                throw ControllerError.stepFailed(host: candidate.name, message: "gtid_binlog_pos is not a GTID position: \(fork)")
+            }
+            record.failover?.forkPoint = fork
+        case .commitPrimary:
+            let old = record.oldPrimary ?? ""
+            var edits: [TopologyEdit] = [.setPrimary(section: record.section, instance: record.candidate)]
+            if topology.instances[old]?.sections[record.section]?.pooled == true {
+                edits.append(.depool(instance: old, section: record.section, group: nil))
+            }
+            try await commitEdits(
+                edits,
+                message: "operation \(record.id): failover of \(record.section) from \(old) (dead) to \(record.candidate); "
+                    + "\(old) depooled, to rejoin from fork point \(record.failover?.forkPoint ?? "?")")
+        case .candidateWritable:
+            try await fenceOldPrimary(timeout: timeout)
+            try await setReadOnly(false, on: try candidate, timeout: timeout)
+        case .repointReplicas:
+            let replica = try instance(step.subject ?? "")
+            let candidate = try candidate
+            if let channel = try await hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first,
+                try await isChannel(channel, from: candidate, timeout: timeout), channel["Slave_IO_Running"] == "Yes",
+                channel["Slave_SQL_Running"] == "Yes"
+            {
+                return  // done before a controller died
+            }
+            try await applyReceived(replica, timeout: timeout)
+            try await hosts.query(replica, SwitchoverSQL.stopReplication, timeout: timeout)
+            try await hosts.query(replica, SwitchoverSQL.moveTo(candidate), timeout: timeout)
+            try await hosts.query(replica, "SET GLOBAL slave_net_timeout = \(FailoverPlan.slaveNetTimeout)", timeout: timeout)
+            try await hosts.query(replica, SwitchoverSQL.startReplication, timeout: timeout)
+            try await verifyReplicates(replica, from: candidate, timeout: timeout)
+        case .exec:
+            try await run(step.command ?? [], timeout: timeout)
+        default:
+            throw ControllerError.stepFailed(host: "controller", message: "\(step.action.rawValue) is not a failover step")
+        }
+    }
+
+    /// A replica of the dead primary applies what its IO thread received, threads untouched. If
+    /// its IO thread is connected to the old primary again, the primary is not dead: the step fails.
+    private func applyReceived(_ replica: Instance, timeout: Double) async throws {
+        guard let channel = try await context.hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first else {
+            return  // nothing to apply: no channel (a candidate detached before a controller died)
+        }
+        if let old = record.oldPrimary, let primary = topology.instances[old], channel["Slave_IO_Running"] == "Yes",
+            channel["Master_Host"] == primary.host, channel["Master_Port"] == String(primary.port)
+        {
+            throw ControllerError.stepFailed(
+                host: replica.name, message: "its IO thread is connected to \(old) again: the primary is not dead; nothing was promoted")
+        }
+        guard let text = channel["Gtid_IO_Pos"], let received = try? GTIDPosition(parsing: text) else {
+            throw ControllerError.stepFailed(host: replica.name, message: "its received position (Gtid_IO_Pos) cannot be read")
+        }
+        if received.entries.isEmpty { return }
+        try await waitFor(received.description, on: replica, timeout: timeout)
+    }
+
+    private func receivedPosition(of replica: Instance, timeout: Double) async throws -> GTIDPosition? {
+        guard let text = try await context.hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first?["Gtid_IO_Pos"] else {
+            return nil
+        }
+        return try? GTIDPosition(parsing: text)
+    }
+
+    /// The last look at the old primary before the candidate takes writes: if it answers after
+    /// all, it is made read-only first (and the step fails if that does not hold), so that there
+    /// are never two writers. A host that does not answer is what detection found.
+    private func fenceOldPrimary(timeout: Double) async throws {
+        guard let old = record.oldPrimary, let primary = topology.instances[old] else { return }
+        let configuration = await context.hosts.configuration(for: primary, readTimeout: 1)
+        guard let session = try? await context.hosts.connector.connect(configuration) else { return }
+        let answer = try? await session.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"]
+        await session.close()
+        guard let readOnly = answer else { return }
+        context.logger.warning("operation \(record.id): the old primary \(old) answers (read_only \(readOnly)); making it read-only first")
+        record.attention.append("\(old) answered again during the failover; it was set read-only before \(record.candidate) took writes")
+        try await setReadOnly(true, on: primary, timeout: timeout)
+    }
+
+    /// Recovery of a failover a previous leader left: its sessions killed, then forward from the
+    /// first step not done (every step reads the hosts first, so running one again is harmless).
+    func recoverFailover() async throws {
+        var uncleared = [String]()
+        if record.state == .running { uncleared = await killPreviousControllerSessions() }
+        if record.steps.isEmpty {
+            record.state = .rolledBack
+            record.failure = OperationRecord.Failure(step: "planning", host: "controller", error: "the controller stopped before the plan was made")
+            try await finish()
+            return
+        }
+        if uncleared.contains(record.candidate) {
+            record.failure = OperationRecord.Failure(
+                step: steps.first { $0.state != .done }?.name ?? "the plan", host: record.candidate,
+                error: "the previous controller's sessions on \(record.candidate) could not be cleared")
+            try await leaveForHuman(record.failure!.error)
+            return
+        }
+        context.logger.notice("operation \(record.id): the failover goes on from \(steps.first { $0.state != .done }?.name ?? "its end")")
+        try await runForward()
+    }
+}

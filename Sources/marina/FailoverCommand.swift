@@ -1,0 +1,103 @@
+import ArgumentParser
+import EtcdClient
+import Foundation
+import Operations
+import StoredRecords
+import TopologyStore
+
+struct FailoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover",
+        abstract: "Replace a dead primary by the replica that received the most of its binary log; acknowledge an automatic failover.",
+        subcommands: [Run.self, Ack.self], defaultSubcommand: Run.self)
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Fail a section over from its dead primary (`marina failover SECTION`).",
+            discussion: """
+                Writes a request into etcd; the leading controller checks that the primary is dead on two witnesses (its own \
+                connection fails, and the primary's agent or every replica agrees), refuses while it is alive (use `marina \
+                switchover`), chooses the candidate, and runs the steps of playbooks/failover.yaml, printed as the journal \
+                records them. Exit status: 0 done; 2 refused (nothing changed); 3 stopped before a new primary took writes, \
+                the section is left read-only for a human; 4 done, but a host needs attention.
+                """)
+
+        @Argument(help: "The section whose primary is dead.") var section: String
+        @Option(help: "The replica to promote (a configured candidate), whatever its rank; it catches up from a more advanced one first.")
+        var to: String?
+        @Option(help: "Why: recorded in the journal.") var reason = ""
+        @Flag(help: "Print the plan (witnesses, the choice and why each other replica was not chosen, every step) and change nothing.")
+        var dryRun = false
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Option(help: "Seconds to wait for a controller to take the request.") var timeout: Double = 30
+        @OptionGroup var store: StoreOptions
+
+        func validate() throws {
+            if section.isEmpty { throw ValidationError("the section must not be empty") }
+            if to?.isEmpty == true { throw ValidationError("--to must name an instance") }
+            if !timeout.isFinite || timeout <= 0 || timeout > SwitchoverCommand.longestTimeout {
+                throw ValidationError(
+                    "--timeout must be a positive number of seconds, at most \(Int(SwitchoverCommand.longestTimeout)) (got \(timeout))")
+            }
+        }
+
+        func run() async throws {
+            try await running {
+                let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
+                if !dryRun && !yes {
+                    guard isatty(STDIN_FILENO) == 1 else {
+                        throw UsageProblem("not on a terminal: pass --yes to fail over without confirmation (or --dry-run to see the plan)")
+                    }
+                    let plan = try await client.request(record(dryRun: true), timeout: timeout, live: false)
+                    guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
+                    print("Run this failover? [y/N] ", terminator: "")
+                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                        print("Nothing changed.")
+                        return
+                    }
+                }
+                let final = try await client.request(record(dryRun: dryRun), timeout: timeout, live: !dryRun)
+                if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
+            }
+        }
+
+        private func record(dryRun: Bool) -> OperationRecord {
+            let actor = store.actor
+            var record = OperationRecord(
+                id: OperationClient.newID(section: section), kind: "failover", section: section, candidate: to ?? "", reason: reason,
+                dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
+            record.failover = FailoverDetails(automatic: false, preferred: to)
+            return record
+        }
+    }
+
+    struct Ack: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Allow automatic failover of a section again after one ran (a human has looked).",
+            discussion: """
+                After an automatic failover the controller does not fail the same section over on its own again for \
+                failover.block_seconds, so that a primary dying again is looked at by a human. This lifts the block.
+                """)
+
+        @Argument(help: "The section.") var section: String
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await running {
+                let etcd = EtcdClient(try store.configuration())
+                let key = StoreKeys().failoverBlock(section)
+                guard let stored = try await etcd.value(key) else {
+                    print("Automatic failover of \(section) is not blocked: nothing to acknowledge.")
+                    return
+                }
+                let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value)
+                let result = try await etcd.transaction(
+                    Transaction(compares: [.unchanged(key, since: stored.modRevision)], success: [.delete(key)]))
+                guard result.succeeded else { throw UsageProblem("the block of \(section) changed meanwhile: run it again") }
+                print(
+                    "Acknowledged\(block.map { " failover \($0.operation)" } ?? ""): the controller may fail \(section) over on its own again.")
+            }
+        }
+    }
+}
