@@ -3,11 +3,18 @@ import Foundation
 /// One difference between two generated configurations: a section's loads, groups or
 /// read-only reason, or one host's address, in one datacenter. `before`/`after` are canonical
 /// JSON, `nil` where the entry is absent.
+///
+/// Also, with the key `needs_rejoin`, a rejoin mark set or cleared on a member of a section
+/// (`ConfigDiff.rejoinMarkChanges`): applications never see it, but whoever reviews a commit
+/// should.
 public struct ConfigChange: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// The datacenter whose configuration changes; for `needs_rejoin`, the section's.
     public var datacenter: String
-    /// `sectionLoads`, `externalLoads`, `groupLoadsBySection`, `readOnlyBySection` or `hostsByName`.
+    /// `sectionLoads`, `externalLoads`, `groupLoadsBySection`, `readOnlyBySection`, `hostsByName`,
+    /// or `needs_rejoin`.
     public var key: String
-    /// The section (MediaWiki's name) or, for `hostsByName`, the instance.
+    /// The section (MediaWiki's name); for `hostsByName`, the instance; for `needs_rejoin`,
+    /// `INSTANCE in SECTION` (the section's own name).
     public var entry: String
     public var before: String?
     public var after: String?
@@ -40,6 +47,36 @@ public enum ConfigDiff {
             changes += compare(datacenter, "hostsByName", old.hostsByName, new.hostsByName)
         }
         return changes
+    }
+
+    /// The rejoin marks set, changed or cleared when `staged` replaces `committed`, by datacenter
+    /// then entry. The generated configuration cannot show them (a marked member is depooled,
+    /// so it is absent either way), so a diff of a commit shows these next to `changes(from:to:)`.
+    /// `before`/`after` are the mark as canonical JSON (its YAML keys), `nil` where there is none.
+    public static func rejoinMarkChanges(from committed: Topology, to staged: Topology) -> [ConfigChange] {
+        func marks(_ topology: Topology) -> [String: (section: String, instance: String, mark: RejoinMark)] {
+            var marks = [String: (section: String, instance: String, mark: RejoinMark)]()
+            for instance in topology.instances.values {
+                for (section, membership) in instance.sections {
+                    if let mark = membership.needsRejoin { marks["\(instance.name) in \(section)"] = (section, instance.name, mark) }
+                }
+            }
+            return marks
+        }
+        let old = marks(committed)
+        let new = marks(staged)
+        var changes = [ConfigChange]()
+        for entry in Set(old.keys).union(new.keys) where old[entry]?.mark != new[entry]?.mark {
+            guard let (section, instance, _) = new[entry] ?? old[entry] else { continue }
+            let datacenter =
+                staged.sections[section]?.datacenter ?? committed.sections[section]?.datacenter ?? staged.instances[instance]?.datacenter
+                ?? committed.instances[instance]?.datacenter ?? ""
+            changes.append(
+                ConfigChange(
+                    datacenter: datacenter, key: "needs_rejoin", entry: entry, before: old[entry].map { canonical($0.mark) },
+                    after: new[entry].map { canonical($0.mark) }))
+        }
+        return changes.sorted { ($0.datacenter, $0.entry) < ($1.datacenter, $1.entry) }
     }
 
     private static func compare<Value: Encodable & Equatable>(

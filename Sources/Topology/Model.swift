@@ -99,12 +99,20 @@ public struct Membership: Codable, Sendable, Equatable {
     public var percentage: Int
     /// Query groups (`vslow`, `dump`, `api`, ...) with their own pooling and weight.
     public var groups: [String: GroupMembership]
+    /// Set on a primary that a failover replaced while it was dead: it stays a member of the
+    /// section, depooled, until it has rejoined as a replica of the new primary (or been
+    /// rebuilt). Validation keeps it depooled and keeps it from being made primary again: it
+    /// may hold writes that no other server has.
+    public var needsRejoin: RejoinMark?
 
-    public init(pooled: Bool = false, weight: Int = 0, percentage: Int = 100, groups: [String: GroupMembership] = [:]) {
+    public init(
+        pooled: Bool = false, weight: Int = 0, percentage: Int = 100, groups: [String: GroupMembership] = [:], needsRejoin: RejoinMark? = nil
+    ) {
         self.pooled = pooled
         self.weight = weight
         self.percentage = percentage
         self.groups = groups
+        self.needsRejoin = needsRejoin
     }
 
     /// The weight applications see: `weight × percentage / 100`, rounded down, as dbctl does.
@@ -124,6 +132,44 @@ public struct Membership: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case pooled, weight, percentage, groups
+        case needsRejoin = "needs_rejoin"
+    }
+}
+
+/// Why a member waits for a rejoin: the failover that left it behind and where the histories
+/// parted. A dead primary may have written transactions that no replica received; whoever
+/// rejoins it compares its binary log with the new primary's from these positions.
+public struct RejoinMark: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// The id of the failover that replaced it.
+    public var operation: String
+    /// The instance promoted in its place.
+    public var newPrimary: String
+    /// The new primary's `gtid_binlog_pos` when it was promoted: everything the new primary
+    /// writes comes after it.
+    public var forkPoint: String
+    /// The last position of the old primary that any replica had received, if known: what it
+    /// wrote beyond it reached no other server.
+    public var lastKnownPosition: String?
+
+    public init(operation: String, newPrimary: String, forkPoint: String, lastKnownPosition: String? = nil) {
+        self.operation = operation
+        self.newPrimary = newPrimary
+        self.forkPoint = forkPoint
+        self.lastKnownPosition = lastKnownPosition
+    }
+
+    /// `needs rejoin since failover F (new primary db1002, fork point 0-1002-500, last known
+    /// position 0-1001-480)`, for people.
+    public var description: String {
+        let last = lastKnownPosition.map { ", last known position \($0)" } ?? ""
+        return "needs rejoin since failover \(operation) (new primary \(newPrimary), fork point \(forkPoint)\(last))"
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case operation
+        case newPrimary = "new_primary"
+        case forkPoint = "fork_point"
+        case lastKnownPosition = "last_known_position"
     }
 }
 

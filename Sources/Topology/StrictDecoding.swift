@@ -113,7 +113,19 @@ extension Membership {
             pooled: try c.decode(Bool.self, forKey: .pooled),
             weight: try c.decode(Int.self, forKey: .weight),
             percentage: try c.decodeIfPresent(Int.self, forKey: .percentage) ?? 100,
-            groups: try c.decodeIfPresent([String: GroupMembership].self, forKey: .groups) ?? [:])
+            groups: try c.decodeIfPresent([String: GroupMembership].self, forKey: .groups) ?? [:],
+            needsRejoin: try c.decodeIfPresent(RejoinMark.self, forKey: .needsRejoin))
+    }
+}
+
+extension RejoinMark {
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            operation: try c.decode(String.self, forKey: .operation), newPrimary: try c.decode(String.self, forKey: .newPrimary),
+            forkPoint: try c.decode(String.self, forKey: .forkPoint),
+            lastKnownPosition: try c.decodeIfPresent(String.self, forKey: .lastKnownPosition))
     }
 }
 

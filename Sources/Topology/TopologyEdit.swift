@@ -16,6 +16,13 @@ public enum TopologyEdit: Sendable, Equatable {
     case setWeight(instance: String, section: String, group: String?, weight: Int)
     case setPercentage(instance: String, section: String, percentage: Int)
     case setCandidate(instance: String, candidate: Bool)
+    /// Marks a member as needing a rejoin (a primary a failover replaced while it was dead) and
+    /// depools it from the section and from every group of it. Marking again replaces the mark.
+    case markNeedsRejoin(instance: String, section: String, mark: RejoinMark)
+    /// Removes the mark once the member has rejoined; it stays depooled, to be repooled like
+    /// any replica. Clearing a member without a mark changes nothing, so a step that is retried
+    /// after it applied does not fail.
+    case clearNeedsRejoin(instance: String, section: String)
 }
 
 /// Why an edit cannot even be applied (as opposed to applying and failing validation).
@@ -94,6 +101,14 @@ extension Topology {
             try topology.updateMembership(instance, section) { $0.percentage = percentage }
         case .setCandidate(let instance, let candidate):
             try topology.updateInstance(instance) { $0.candidatePrimary = candidate }
+        case .markNeedsRejoin(let instance, let section, let mark):
+            try topology.updateMember(instance, section) { membership in
+                membership.needsRejoin = mark
+                membership.pooled = false
+                for group in membership.groups.keys { membership.groups[group]?.pooled = false }
+            }
+        case .clearNeedsRejoin(let instance, let section):
+            try topology.updateMember(instance, section) { $0.needsRejoin = nil }
         }
         return topology
     }
@@ -121,6 +136,15 @@ extension Topology {
             try change(&membership)
             $0.sections[section] = membership
         }
+    }
+
+    /// Like `updateMembership`, for a change made to a member as it is (the rejoin marks):
+    /// the refusals name what is missing without suggesting to configure it.
+    private mutating func updateMember(_ instance: String, _ section: String, _ change: (inout Membership) -> Void) throws {
+        guard instances[instance] != nil else { throw EditError("unknown instance \(instance)") }
+        guard sections[section] != nil else { throw EditError("unknown section \(section)") }
+        guard instances[instance]?.sections[section] != nil else { throw EditError("\(instance) is not configured in section \(section)") }
+        change(&instances[instance]!.sections[section]!)
     }
 
     /// The issues `candidate` has that this topology does not: what a change would break.

@@ -20,7 +20,9 @@ extension Topology {
     /// and in the section's datacenter; the section keeps at least `min_replicas` pooled
     /// replicas, and at least one unless `allow_empty` (or `omit_replicas`); a read-only
     /// section has a reason; weights are within 0-1000000 and percentages within 0-100; hosts are
-    /// IP addresses and ports within 1-65535.
+    /// IP addresses and ports within 1-65535. A member marked as needing a rejoin is pooled
+    /// nowhere in its section (nor in any of its groups) and is not the section's primary:
+    /// until it has rejoined, it may hold writes the rest of the section never had.
     public func validate() -> [TopologyIssue] {
         var issues = [TopologyIssue]()
         for datacenter in datacenters where !Names.isSimple(datacenter) {
@@ -101,6 +103,16 @@ extension Topology {
             }
             if !(0...100).contains(membership.percentage) {
                 issues.append(.init("\(memberPath).percentage", "must be within 0-100 (is \(membership.percentage))"))
+            }
+            if let mark = membership.needsRejoin {
+                let since = "needs a rejoin in section \(section) since failover \(mark.operation)"
+                if membership.pooled { issues.append(.init("\(memberPath).pooled", "\(key) \(since) and must stay depooled")) }
+                for (group, groupMembership) in membership.groups where groupMembership.pooled {
+                    issues.append(.init("\(memberPath).groups.\(group).pooled", "\(key) \(since) and must stay depooled from group \(group)"))
+                }
+                if sections[section]?.primary == key {
+                    issues.append(.init("sections.\(section).primary", "\(key) \(since) and cannot be its primary"))
+                }
             }
             for (group, groupMembership) in membership.groups {
                 if !Names.isSimple(group) { issues.append(.init("\(memberPath).groups.\(group)", "is not a valid group name")) }

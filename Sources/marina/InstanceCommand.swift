@@ -68,6 +68,7 @@ struct InstanceCommand: AsyncParsableCommand {
                     try printJSON(instance)
                 } else {
                     print(Tables.instances([instance], section: nil, in: topology, automatic: automatic))
+                    printRejoinMarks([instance], section: nil)
                 }
             }
         }
@@ -92,6 +93,7 @@ struct InstanceCommand: AsyncParsableCommand {
                     try printJSON(instances)
                 } else {
                     print(Tables.instances(instances, section: section, in: topology, automatic: automatic))
+                    printRejoinMarks(instances, section: section)
                 }
             }
         }
@@ -182,5 +184,15 @@ struct InstanceCommand: AsyncParsableCommand {
 
         var edit: TopologyEdit { .removeInstance(name) }
         var done: String { "Removed instance \(name)" }
+    }
+}
+
+/// One line under the table per member marked as needing a rejoin (of `section` only, when
+/// given): the table shows it depooled, this says why it must stay so.
+private func printRejoinMarks(_ instances: [Instance], section only: String?) {
+    for instance in instances {
+        for (section, membership) in instance.sections.sorted(by: { $0.key < $1.key }) where only == nil || section == only {
+            if let mark = membership.needsRejoin { print("\(instance.name) in \(section): \(mark)") }
+        }
     }
 }
