@@ -139,12 +139,36 @@ public enum ChildProcess {
         return true
     }
 
+    /// Sends `signal` to `pid` if it is proven to be the process started for `marker` (as `stop`
+    /// checks). Returns whether it was sent.
+    @discardableResult
+    public static func signal(_ pid: pid_t, marker: String, _ signal: Int32) -> Bool {
+        var identity = identity(pid, marker: marker)
+        for _ in 0..<100 where identity == .undetermined {
+            usleep(10_000)
+            identity = self.identity(pid, marker: marker)
+        }
+        return identity == .ours && kill(pid, signal) == 0
+    }
+
     /// The last lines of the first non-empty of `logs`, for an error that says why a process died.
     public static func logTail(_ logs: [String], characters: Int = 400) -> String {
         logs.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
             .map { String($0.suffix(characters)).trimmingCharacters(in: .whitespacesAndNewlines) }
             .filter { !$0.isEmpty }
             .joined(separator: " | ")
+    }
+
+    /// Whether `pid` is stopped by a signal (SIGSTOP): `T` in `/proc/PID/stat`, for every thread
+    /// with `allThreads` (a group stop has reached them all), else for the main thread.
+    public static func isStopped(_ pid: pid_t, allThreads: Bool = false) -> Bool {
+        func state(_ path: String) -> Character? {
+            guard let stat = try? String(contentsOfFile: path, encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+            return stat[stat.index(after: close)...].first { $0 != " " }
+        }
+        guard allThreads else { return state("/proc/\(pid)/stat") == "T" }
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return !threads.isEmpty && threads.allSatisfy { state("/proc/\(pid)/task/\($0)/stat") == "T" }
     }
 
     private static func isZombie(_ pid: pid_t) -> Bool {

@@ -3,15 +3,16 @@ import Foundation
 
 extension Sandbox {
     /// The agent configuration for a sandbox: every instance over its socket as the agent's
-    /// user, shard = section, the sandbox's datacenter as the primary datacenter.
+    /// user, shard = section, the sandbox's datacenter as the primary datacenter, probing every
+    /// `interval` seconds (nil: the sandbox's `agentProbeInterval`, 1 s unless `up` said otherwise).
     public static func agentConfiguration(
-        for state: SandboxState, credentialsFile: String, interval: Double = 1, leaseTTL: Int = 10,
+        for state: SandboxState, credentialsFile: String, interval: Double? = nil, leaseTTL: Int = 10,
         writeHeartbeat: Bool = false
     ) -> String {
         var lines =
             [
                 "# Written by marina sandbox: the agent watching every instance of this sandbox.",
-                "interval: \(interval)",
+                "interval: \(interval ?? state.agentProbeInterval)",
                 "lease_ttl: \(leaseTTL)",
             ] + etcdSection(state)
         lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
@@ -34,10 +35,11 @@ extension Sandbox {
     /// Starts `marina agent` for a running sandbox (recorded, so `down` stops it) and waits for
     /// its first observation of every instance. Gives the agent's pid. It connects as the
     /// agent's least-privilege account unless `credentialsFile` names another option file, and
-    /// writes the heartbeat when no pt-heartbeat runs.
+    /// writes the heartbeat when no pt-heartbeat runs. It probes every `interval` seconds (nil:
+    /// the interval the sandbox was started with, 1 s by default), which the state keeps.
     @discardableResult
     public static func startAgent(
-        directory: String, executable: String, interval: Double = 1, leaseTTL: Int = 10,
+        directory: String, executable: String, interval: Double? = nil, leaseTTL: Int = 10,
         credentialsFile: String? = nil
     ) async throws -> Int32 {
         var state = try state(directory: directory)
@@ -49,12 +51,14 @@ extension Sandbox {
     }
 
     /// Starts `marina agent` for the sandbox and waits for its first observation of every instance.
+    /// Records its probe interval in the state (nil: the state's).
     static func startAgent(
         _ executable: String, state: inout SandboxState, credentials: Credentials, credentialsFile: String? = nil,
-        interval: Double = 1, leaseTTL: Int = 10, writeHeartbeat: Bool
+        interval: Double? = nil, leaseTTL: Int = 10, writeHeartbeat: Bool
     ) async throws {
         let configFile = state.directory + "/agent.yaml"
         let logFile = state.directory + "/agent.log"
+        state.agentInterval = interval ?? state.agentProbeInterval
         try agentConfiguration(
             for: state, credentialsFile: credentialsFile ?? credentials.agentFile, interval: interval, leaseTTL: leaseTTL,
             writeHeartbeat: writeHeartbeat
@@ -68,7 +72,8 @@ extension Sandbox {
         state.agent = .init(configFile: configFile, logFile: logFile, pid: pid)
         try state.save()
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
-        let deadline = Date().addingTimeInterval(20)
+        // A slow agent (`--agent-interval` up to 60 s) gets two of its intervals more.
+        let deadline = Date().addingTimeInterval(20 + 2 * state.agentProbeInterval)
         while Date() < deadline {
             guard ChildProcess.isRunning(pid, marker: marker(state.directory)) else {
                 throw SandboxError.notReady(
@@ -77,7 +82,8 @@ extension Sandbox {
             if try await etcd.get("/marina/v1/observed/", prefix: true, keysOnly: true).kvs.count >= state.instances.count { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw SandboxError.notReady(what: "marina agent", log: logFile, detail: "no observation of every instance within 20 s")
+        throw SandboxError.notReady(
+            what: "marina agent", log: logFile, detail: "no observation of every instance within \(Int(20 + 2 * state.agentProbeInterval)) s")
     }
 
     /// This program's own executable, for running `marina agent` from `marina sandbox up`.

@@ -6,11 +6,13 @@ extension Sandbox {
     /// The controller configuration for a sandbox: its etcd, the controller's account from the
     /// credentials file, the repository's playbooks, and the MediaWiki v2 mirror the sandbox
     /// registers with.
-    /// `depool` is a YAML `depool:` block (the controller's defaults without one).
+    /// `depool` is a YAML `depool:` block (the controller's defaults without one). `failover`
+    /// automatic adds `failover: {automatic: ["*"], master_failure_timeout: 2}`; nil takes the
+    /// sandbox's mode (`state.failoverMode`: manual unless `up` was given automatic).
     public static func controllerConfiguration(
         for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
         leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
-        depool: String? = nil
+        depool: String? = nil, failover: SandboxFailoverMode? = nil
     ) -> String {
         var lines =
             [
@@ -32,18 +34,21 @@ extension Sandbox {
         // The test-only hooks are refused without this flag (and the controller logs it loudly).
         if pauseBefore != nil || pauseAfter != nil { lines += ["testing:", "  enable_hooks: true"] }
         if let depool { lines.append(depool.hasSuffix("\n") ? String(depool.dropLast()) : depool) }
+        lines += (failover ?? state.failoverMode).controllerLines
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// Starts `marina controller` for a running sandbox (recorded, so `down` stops it) and waits
-    /// until it leads. Gives its pid.
+    /// until it leads. Gives its pid. `failover` sets the sandbox's failover mode (kept in the
+    /// state for later controllers); nil keeps the mode the sandbox has.
     @discardableResult
     public static func startController(
         directory: String, executable: String, playbooks: String? = nil, pauseBefore: String? = nil,
-        pauseAfter: String? = nil, depool: String? = nil
+        pauseAfter: String? = nil, depool: String? = nil, failover: SandboxFailoverMode? = nil
     ) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
+        if let failover { state.failover = failover }
         try await startController(
             executable, state: &state, credentials: credentials,
             playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore, pauseAfter: pauseAfter,
@@ -61,6 +66,7 @@ extension Sandbox {
         try state.save()
     }
 
+    /// Starts the controller with the sandbox's failover mode (`state.failoverMode`).
     static func startController(
         _ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
         pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil
@@ -114,7 +120,8 @@ extension Sandbox {
     static func waitForHeartbeats(_ state: SandboxState, credentials: Credentials) async throws {
         try await waitForPrimaryHeartbeats(state, credentials: credentials)
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))
-        let deadline = Date().addingTimeInterval(15)
+        let seconds = 15 + 2 * state.agentProbeInterval  // every replica probed again after the primary's first write
+        let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let observed = try await etcd.get("/marina/v1/observed/", prefix: true).kvs
             let withLag = observed.filter { kv in
@@ -124,7 +131,7 @@ extension Sandbox {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw SandboxError.notReady(
-            what: "the agent", log: state.agent?.logFile ?? "", detail: "no heartbeat lag observed on every instance within 15 s")
+            what: "the agent", log: state.agent?.logFile ?? "", detail: "no heartbeat lag observed on every instance within \(Int(seconds)) s")
     }
 
     private static func waitForPrimaryHeartbeats(_ state: SandboxState, credentials: Credentials) async throws {
@@ -135,7 +142,7 @@ extension Sandbox {
                     endpoint: .socket(path: primary.socket), user: adminUser,
                     password: credentials.adminPassword))
             defer { Task { await client.close() } }
-            let deadline = Date().addingTimeInterval(15)
+            let deadline = Date().addingTimeInterval(15 + 2 * state.agentProbeInterval)
             while true {
                 if try await !client.query("SELECT ts FROM heartbeat.heartbeat WHERE server_id = ?", .integer(Int64(primary.serverID))).rows.isEmpty {
                     break
@@ -143,7 +150,7 @@ extension Sandbox {
                 guard Date() < deadline else {
                     throw SandboxError.notReady(
                         what: "the agent's heartbeat", log: state.agent?.logFile ?? "",
-                        detail: "no heartbeat row on \(primary.name) within 15 s")
+                        detail: "no heartbeat row on \(primary.name) within \(Int(15 + 2 * state.agentProbeInterval)) s")
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }

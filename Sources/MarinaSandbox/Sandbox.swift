@@ -33,12 +33,18 @@ public struct Sandbox: Sendable {
         public var heartbeat: HeartbeatWriter?
         /// The directory holding `switchover.yaml`; nil finds the repository's `playbooks/`.
         public var playbooks: String?
+        /// Whether the controller fails a dead primary over on its own; kept in the state for
+        /// every controller started later.
+        public var failover: SandboxFailoverMode
+        /// Seconds between the agent's probes of each instance (above 0.01, at most 60); kept in
+        /// the state for every agent started later.
+        public var agentInterval: Double
 
         public init(
             directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
             datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
             agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
-            playbooks: String? = nil
+            playbooks: String? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1
         ) {
             self.directory = directory
             self.sections = sections
@@ -52,6 +58,8 @@ public struct Sandbox: Sendable {
             self.controllerExecutable = controllerExecutable
             self.heartbeat = heartbeat
             self.playbooks = playbooks
+            self.failover = failover
+            self.agentInterval = agentInterval
         }
 
         var heartbeatWriter: HeartbeatWriter { heartbeat ?? (agentExecutable == nil ? .ptHeartbeat : .agent) }
@@ -97,6 +105,7 @@ public struct Sandbox: Sendable {
     /// Starts a sandbox, or reports the one already running in `options.directory`.
     /// On any failure, every process it started is stopped again before the error is thrown.
     public static func up(_ options: Options, logger: Logger = Logger(label: "marina.sandbox")) async throws -> Started {
+        try SandboxPlan.checkAgentInterval(options.agentInterval)  // before anything is created
         let directory = try await blocking.run { try prepareDirectory(options.directory) }
         if let existing = try SandboxState.load(from: directory) {
             let dead = existing.processes.filter { !ChildProcess.isRunning($0.pid, marker: marker(directory)) }.map(\.name)
@@ -123,7 +132,8 @@ public struct Sandbox: Sendable {
                 clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
                 logFile: directory + "/etcd.log", pid: 0, tls: certificates != nil),
             instances: [], heartbeats: [], credentialsFile: credentials.path, certificates: certificates,
-            startedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))  // whole seconds, as saved
+            startedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)),  // whole seconds, as saved
+            failover: plan.failover, agentInterval: plan.agentInterval)
 
         do {
             try await start(
@@ -131,7 +141,9 @@ public struct Sandbox: Sendable {
                 state: &state, logger: logger)
             try await register(state)
             if let executable = options.agentExecutable {
-                try await startAgent(executable, state: &state, credentials: credentials, writeHeartbeat: options.heartbeatWriter == .agent)
+                try await startAgent(
+                    executable, state: &state, credentials: credentials, interval: plan.agentInterval,
+                    writeHeartbeat: options.heartbeatWriter == .agent)
                 if options.heartbeatWriter == .agent { try await waitForHeartbeats(state, credentials: credentials) }
             }
             if let executable = options.controllerExecutable {
@@ -185,14 +197,16 @@ public struct Sandbox: Sendable {
     static func choosePlan(_ options: Options, directory: String) throws -> SandboxPlan {
         let count = SandboxPlan.portCount(sections: options.sections, replicas: options.replicas)
         if let requested = options.basePort {
-            let plan = try SandboxPlan(directory: directory, sections: options.sections, replicas: options.replicas, basePort: requested)
+            let plan = try SandboxPlan(
+                directory: directory, sections: options.sections, replicas: options.replicas, basePort: requested,
+                agentInterval: options.agentInterval, failover: options.failover)
             try Ports.requireFree(plan.ports)
             return plan
         }
         for _ in 0..<5 {
             let plan = try SandboxPlan(
                 directory: directory, sections: options.sections, replicas: options.replicas,
-                basePort: try Ports.findFreeBlock(count: count))
+                basePort: try Ports.findFreeBlock(count: count), agentInterval: options.agentInterval, failover: options.failover)
             if (try? Ports.requireFree(plan.ports)) != nil { return plan }
         }
         throw SandboxError.noFreePorts(count: count)
@@ -310,12 +324,15 @@ public struct Sandbox: Sendable {
         }
     }
 
+    /// Points a replica at its primary: GTID, a reconnect every second, and a heartbeat from
+    /// the primary every second when it has nothing to send, so that with `slave_net_timeout=4`
+    /// the replica notices within seconds that it hears nothing.
     private static func configureReplica(_ client: MariaDBClient, name: String, primaryPort: Int, credentials: Credentials) async throws {
         do {
             try await client.execute(
                 """
                 CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?,
-                MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1
+                MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1
                 """, .integer(Int64(primaryPort)), .string(replicationUser), .string(credentials.replicationPassword))
             try await client.execute("START SLAVE")
         } catch {

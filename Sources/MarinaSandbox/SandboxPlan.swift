@@ -14,6 +14,10 @@ public struct SandboxPlan: Sendable, Equatable {
     public var etcdClientPort: Int
     public var etcdPeerPort: Int
     public var members: [Member]
+    /// Seconds between the agent's probes of each instance (`--agent-interval`).
+    public var agentInterval: Double
+    /// Whether the controller fails a dead primary over on its own (`--failover`).
+    public var failover: SandboxFailoverMode
 
     /// Ports a plan with `sections` × (1 + `replicas`) instances needs from its base port.
     public static func portCount(sections: Int, replicas: Int) -> Int { 2 + sections * (1 + replicas) }
@@ -21,7 +25,11 @@ public struct SandboxPlan: Sendable, Equatable {
     /// Section `k` (from 1) is `sk`; its instances are `db<k>001`, `db<k>002`, ... with the
     /// first as primary; server ids are the numeric part of the name. Ports: etcd client at
     /// `basePort`, etcd peer at `basePort + 1`, instances from `basePort + 2` on.
-    public init(directory: String, sections: Int, replicas: Int, basePort: Int) throws {
+    /// `agentInterval` must be above 0.01 s and at most 60 s.
+    public init(
+        directory: String, sections: Int, replicas: Int, basePort: Int, agentInterval: Double = 1,
+        failover: SandboxFailoverMode = .manual
+    ) throws {
         // Zero sections is an etcd-only sandbox, which tests use; the CLI asks for at least one.
         guard (0...9).contains(sections) else {
             throw SandboxError.invalidArgument("--sections must be between 1 and 9 (got \(sections))")
@@ -35,7 +43,10 @@ public struct SandboxPlan: Sendable, Equatable {
                 "--base-port must leave room for \(Self.portCount(sections: sections, replicas: replicas)) ports between 1024 and 65535 (got \(basePort))"
             )
         }
+        try Self.checkAgentInterval(agentInterval)
         self.directory = directory
+        self.agentInterval = agentInterval
+        self.failover = failover
         self.etcdClientPort = basePort
         self.etcdPeerPort = basePort + 1
         var members = [Member]()
@@ -54,6 +65,14 @@ public struct SandboxPlan: Sendable, Equatable {
         self.members = members
     }
 
+    /// The agent's probe interval must be a number of seconds above 0.01 and at most 60: a
+    /// failover test probes every 0.2 s, a quiet sandbox every second.
+    public static func checkAgentInterval(_ seconds: Double) throws {
+        guard seconds.isFinite, seconds > 0.01, seconds <= 60 else {
+            throw SandboxError.invalidArgument("--agent-interval must be a number of seconds above 0.01 and at most 60 (got \(seconds))")
+        }
+    }
+
     /// Every port with what it is for, to check before starting anything.
     public var ports: [(port: Int, purpose: String)] {
         [(etcdClientPort, "etcd clients"), (etcdPeerPort, "etcd peers")] + members.map { ($0.port, "mariadbd \($0.name)") }
@@ -63,6 +82,8 @@ public struct SandboxPlan: Sendable, Equatable {
     /// mode with `log_slave_updates`, as the switchover needs. With `tls`, the server offers
     /// TLS with the sandbox's certificates (clients choose; users may `REQUIRE` it). Durability is relaxed
     /// (`sync_binlog=0`, `innodb_flush_log_at_trx_commit=2`): a sandbox favours speed.
+    /// `slave_net_timeout=4`: a replica that has received nothing (no event, nor the heartbeat it
+    /// asks for every second) for 4 s reconnects, so it notices a dead primary in seconds.
     public static func optionFile(for member: Member, tls: Certificates? = nil) -> String {
         let dir = member.directory
         let tlsLines = tls.map { "ssl_ca=\($0.caFile)\nssl_cert=\($0.serverCertificate)\nssl_key=\($0.serverKey)\n" } ?? ""
@@ -85,6 +106,7 @@ public struct SandboxPlan: Sendable, Equatable {
             read_only=\(member.role == .primary ? "OFF" : "ON")
             report_host=127.0.0.1
             report_port=\(member.port)
+            slave_net_timeout=4
             skip-name-resolve
             performance_schema=OFF
             innodb_buffer_pool_size=64M

@@ -16,6 +16,8 @@ public struct SandboxReport: Codable, Sendable {
         public var serverID: Int
         public var pid: Int32
         public var running: Bool
+        /// Stopped by SIGSTOP (`marina sandbox kill NAME --signal STOP`): not asked anything.
+        public var frozen: Bool = false
         /// `nil` when the server did not answer (see `error`).
         public var readOnly: Bool?
         public var gtidBinlogPos: String?
@@ -57,6 +59,10 @@ public struct SandboxReport: Codable, Sendable {
     /// The marina agent and controller, when the sandbox runs them: pid and whether it runs.
     public var agent: Service?
     public var controller: Service?
+    /// How the sandbox's controller fails over (`up --failover`).
+    public var failover: SandboxFailoverMode
+    /// Seconds between the agent's probes, when the sandbox runs an agent.
+    public var agentInterval: Double?
 
     public struct Service: Codable, Sendable, Equatable {
         public var pid: Int32
@@ -95,7 +101,8 @@ public struct SandboxReport: Codable, Sendable {
         return SandboxReport(
             directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats,
-            agent: service(state.agent), controller: service(state.controller))
+            agent: service(state.agent), controller: service(state.controller), failover: state.failoverMode,
+            agentInterval: state.agent == nil ? nil : state.agentProbeInterval)
     }
 
     private static func inspect(_ instance: SandboxState.Instance, in state: SandboxState, marker: String) async -> Instance {
@@ -105,6 +112,11 @@ public struct SandboxReport: Codable, Sendable {
             running: ChildProcess.isRunning(instance.pid, marker: marker))
         guard report.running else {
             report.error = "process \(instance.pid) is not running"
+            return report
+        }
+        guard !ChildProcess.isStopped(instance.pid) else {
+            report.frozen = true
+            report.error = "process \(instance.pid) is frozen (SIGSTOP)"
             return report
         }
         let client: MariaDBClient

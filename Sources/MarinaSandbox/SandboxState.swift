@@ -62,6 +62,17 @@ public struct SandboxState: Codable, Sendable, Equatable {
     /// The `marina controller`, when the sandbox runs one (same shape as the agent's record).
     public var controller: AgentProcess?
     public var startedAt: Date
+    /// How the controller fails over (`up --failover`), kept for every controller started later;
+    /// nil in a state written before the flag existed: manual (see `failoverMode`).
+    public var failover: SandboxFailoverMode?
+    /// Seconds between the agent's probes (`up --agent-interval`), kept for every agent started
+    /// later; nil in a state written before the flag existed: 1 (see `agentProbeInterval`).
+    public var agentInterval: Double?
+
+    /// How the sandbox's controllers fail over.
+    public var failoverMode: SandboxFailoverMode { failover ?? .manual }
+    /// Seconds between the sandbox's agent's probes.
+    public var agentProbeInterval: Double { agentInterval ?? 1 }
 
     public var sections: [String] {
         var seen = [String]()

@@ -7,7 +7,7 @@ struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run a local topology on loopback: a real etcd and MariaDB sections with GTID replication.",
-        subcommands: [Up.self, Status.self, Down.self, Load.self]
+        subcommands: [Up.self, Status.self, Down.self, Load.self, Restart.self, Kill.self]
     )
 
     struct DirectoryOption: ParsableArguments {
@@ -44,14 +44,19 @@ struct SandboxCommand: AsyncParsableCommand {
         @Option(help: "Where switchover.yaml is (default: $MARINA_PLAYBOOKS, else the repository's playbooks/).")
         var playbooks: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Whether the controller fails a dead primary over on its own: manual or automatic (every section).",
+                valueName: "manual|automatic"))
+        var failover = "manual"
+
+        @Option(name: .customLong("agent-interval"), help: "Seconds between the agent's probes of each instance (above 0.01, at most 60).")
+        var agentInterval: Double = 1
+
         @Flag(help: "Print the result as JSON (as `status --json`).")
         var json = false
 
         func run() async throws {
-            let options = Sandbox.Options(
-                directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
-                agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
-                controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks)
             try await running {
                 // Checked before anything is computed from them (a port count, a port number).
                 guard (1...9).contains(sections) else { throw UsageProblem("--sections must be between 1 and 9 (got \(sections))") }
@@ -59,6 +64,13 @@ struct SandboxCommand: AsyncParsableCommand {
                 if let basePort, !(1024...65535).contains(basePort) {
                     throw UsageProblem("--base-port must be between 1024 and 65535 (got \(basePort))")
                 }
+                let mode = try SandboxFailoverMode(flag: failover)
+                try SandboxPlan.checkAgentInterval(agentInterval)
+                let options = Sandbox.Options(
+                    directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
+                    agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
+                    controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks,
+                    failover: mode, agentInterval: agentInterval)
                 let clock = ContinuousClock()
                 let start = clock.now
                 let started = try await Sandbox.up(options, logger: commandLogger("marina.sandbox"))
@@ -101,6 +113,55 @@ struct SandboxCommand: AsyncParsableCommand {
                     report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
                     && report.heartbeats.allSatisfy(\.running) && report.agent?.running != false && report.controller?.running != false
                 if !healthy { throw ExitCode(3) }
+            }
+        }
+    }
+
+    struct Restart: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a stopped or killed mariadbd of the sandbox again on its data (a replica resumes replicating).")
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Argument(help: "The instance, such as db1002.")
+        var name: String
+
+        func run() async throws {
+            try await running {
+                let clock = ContinuousClock()
+                let start = clock.now
+                try await Sandbox.restartInstance(directory: directory.path, name: name)
+                let elapsed = clock.now - start
+                print("Restarted \(name) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))).")
+            }
+        }
+    }
+
+    struct Kill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Crash, freeze or thaw one mariadbd of the sandbox, to try failover.",
+            discussion: """
+                KILL (the default) crashes it, as kill -9: its data stays, `marina sandbox restart NAME` starts it again. \
+                STOP freezes it, as a host that died without closing its connections: it answers nothing. CONT thaws a frozen one.
+                """)
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Argument(help: "The instance, such as db1001.")
+        var name: String
+
+        @Option(help: ArgumentHelp("The signal to send: KILL, STOP or CONT.", valueName: "KILL|STOP|CONT"))
+        var signal = "KILL"
+
+        func run() async throws {
+            try await running {
+                let signal = try SandboxSignal(flag: self.signal)
+                try await Sandbox.signalInstance(directory: directory.path, name: name, signal: signal)
+                switch signal {
+                case .kill: print("Killed \(name) (SIGKILL); `marina sandbox restart \(name)` starts it again.")
+                case .stop: print("Froze \(name) (SIGSTOP); `marina sandbox kill \(name) --signal CONT` thaws it.")
+                case .cont: print("Thawed \(name) (SIGCONT).")
+                }
             }
         }
     }

@@ -13,10 +13,18 @@ enum SandboxRendering {
             lines.append("tls          CA \(tls.caFile); client certificate \(tls.clientCertificate), key \(tls.clientKey)")
         }
         lines.append("datacenter   \(report.datacenter)")
+        switch report.failover {
+        case .manual: lines.append("failover     manual: the controller fails over no section on its own")
+        case .automatic:
+            lines.append(
+                "failover     automatic: the controller fails over every section whose primary is dead (master_failure_timeout \(SandboxFailoverMode.masterFailureTimeout) s)"
+            )
+        }
         for (name, service) in [("agent", report.agent), ("controller", report.controller)] {
             guard let service else { continue }
+            let probes = name == "agent" ? report.agentInterval.map { ", probing every \(seconds($0))" } ?? "" : ""
             lines.append(
-                "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) marina \(name), pid \(service.pid), \(service.running ? "running" : "NOT RUNNING"); log \(service.logFile)"
+                "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) marina \(name), pid \(service.pid), \(service.running ? "running" : "NOT RUNNING")\(probes); log \(service.logFile)"
             )
         }
         let sections = report.instances.reduce(into: [String]()) { if !$0.contains($1.section) { $0.append($1.section) } }
@@ -45,6 +53,11 @@ enum SandboxRendering {
         return lines.joined(separator: "\n")
     }
 
+    /// `1 s`, `0.2 s`: seconds without a trailing `.0`.
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)) s" : "\(value) s"
+    }
+
     private static func append(_ instance: SandboxReport.Instance, members: [SandboxReport.Instance], depth: Int, to lines: inout [String]) {
         let indent = depth == 0 ? "  " : String(repeating: "   ", count: depth) + "└─ "
         lines.append(indent + describe(instance))
@@ -55,6 +68,10 @@ enum SandboxRendering {
 
     private static func describe(_ instance: SandboxReport.Instance) -> String {
         var parts = ["\(instance.name)", "127.0.0.1:\(instance.port)"]
+        if instance.frozen {
+            parts.append("FROZEN (SIGSTOP): `marina sandbox kill \(instance.name) --signal CONT` thaws it")
+            return parts.joined(separator: "  ")
+        }
         guard instance.error == nil, let readOnly = instance.readOnly else {
             parts.append("UNREACHABLE: \(instance.error ?? "no answer")")
             return parts.joined(separator: "  ")

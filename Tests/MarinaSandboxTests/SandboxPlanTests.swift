@@ -30,6 +30,106 @@ struct SandboxPlanTests {
             }
         }
         #expect(replica.contains("server_id=1002") && replica.contains("port=30003") && replica.contains("socket=/sb/db1002/mariadb.sock"))
+        // A replica hearing nothing for 4 s (the sandbox asks for a heartbeat every second) reconnects.
+        #expect(primary.contains("\nslave_net_timeout=4\n") && replica.contains("\nslave_net_timeout=4\n"))
+    }
+
+    @Test(
+        "--agent-interval is refused unless above 0.01 s and at most 60 s",
+        arguments: [0, 0.01, -1, Double.nan, Double.infinity, -Double.infinity, 60.001, 1e300])
+    func agentIntervalRefused(seconds: Double) {
+        #expect {
+            try SandboxPlan(directory: "/sb", sections: 1, replicas: 1, basePort: 30000, agentInterval: seconds)
+        } throws: { error in
+            (error as? SandboxError)?.description
+                == "--agent-interval must be a number of seconds above 0.01 and at most 60 (got \(seconds))"
+        }
+    }
+
+    @Test("the plan keeps the agent interval and the failover mode; 1 s and manual by default")
+    func planKeepsSettings() throws {
+        let defaults = try SandboxPlan(directory: "/sb", sections: 1, replicas: 1, basePort: 30000)
+        #expect(defaults.agentInterval == 1 && defaults.failover == .manual)
+        for seconds in [0.011, 0.2, 60] {
+            let plan = try SandboxPlan(directory: "/sb", sections: 1, replicas: 1, basePort: 30000, agentInterval: seconds, failover: .automatic)
+            #expect(plan.agentInterval == seconds && plan.failover == .automatic)
+        }
+    }
+
+    @Test("--failover takes manual or automatic; anything else is one error naming the flag and both values")
+    func failoverFlag() throws {
+        #expect(try SandboxFailoverMode(flag: "manual") == .manual)
+        #expect(try SandboxFailoverMode(flag: "automatic") == .automatic)
+        for value in ["", "auto", "Automatic", "on", "manual "] {
+            #expect(throws: SandboxError.invalidArgument("--failover must be manual or automatic (got \(value))")) {
+                try SandboxFailoverMode(flag: value)
+            }
+        }
+    }
+
+    @Test("--signal takes KILL, STOP or CONT (any case, SIG prefix allowed)")
+    func signalFlag() throws {
+        #expect(try ["KILL", "kill", "SIGKILL"].map(SandboxSignal.init(flag:)) == [.kill, .kill, .kill])
+        #expect(try ["STOP", "sigstop"].map(SandboxSignal.init(flag:)) == [.stop, .stop])
+        #expect(try SandboxSignal(flag: "Cont") == .cont)
+        for value in ["", "TERM", "HUP", "9", "SIG"] {
+            #expect(throws: SandboxError.invalidArgument("--signal must be KILL, STOP or CONT (got \(value))")) {
+                try SandboxSignal(flag: value)
+            }
+        }
+    }
+
+    @Test("controller.yaml: automatic failover adds the failover block, manual none; the sandbox's mode by default")
+    func controllerFailoverBlock() {
+        let block = "\nfailover:\n  automatic: [\"*\"]\n  master_failure_timeout: 2\n"
+        var state = Self.state()
+        let manual = Sandbox.controllerConfiguration(for: state, playbooks: "/p")
+        #expect(!manual.contains("failover"))
+        #expect(Sandbox.controllerConfiguration(for: state, playbooks: "/p", failover: .automatic).hasSuffix(block))
+        state.failover = .automatic
+        #expect(state.failoverMode == .automatic)
+        let automatic = Sandbox.controllerConfiguration(for: state, playbooks: "/p", depool: "depool:\n  enabled: true\n")
+        #expect(automatic.hasSuffix("\ndepool:\n  enabled: true" + block), "\(automatic)")
+        #expect(!Sandbox.controllerConfiguration(for: state, playbooks: "/p", failover: .manual).contains("failover"))
+    }
+
+    @Test("agent.yaml probes at the sandbox's interval unless told another; a state from before the flag means 1 s")
+    func agentInterval() {
+        var state = Self.state()
+        #expect(state.agentProbeInterval == 1 && state.failoverMode == .manual)
+        #expect(Sandbox.agentConfiguration(for: state, credentialsFile: "/c").contains("\ninterval: 1.0\n"))
+        state.agentInterval = 0.2
+        #expect(Sandbox.agentConfiguration(for: state, credentialsFile: "/c").contains("\ninterval: 0.2\n"))
+        #expect(Sandbox.agentConfiguration(for: state, credentialsFile: "/c", interval: 0.5).contains("\ninterval: 0.5\n"))
+    }
+
+    @Test("a state file written before --failover and --agent-interval reads as manual and 1 s; a newer one keeps both")
+    func stateFile() throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        var object = try #require(try JSONSerialization.jsonObject(with: encoder.encode(Self.state())) as? [String: Any])
+        #expect(object["failover"] == nil && object["agentInterval"] == nil)
+        let directory = NSTemporaryDirectory() + "marina-state-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = URL(fileURLWithPath: directory + "/" + SandboxState.fileName)
+        try JSONSerialization.data(withJSONObject: object).write(to: file)
+        let old = try #require(try SandboxState.load(from: directory))
+        #expect(old.failoverMode == .manual && old.agentProbeInterval == 1)
+        object["failover"] = "automatic"
+        object["agentInterval"] = 0.2
+        try JSONSerialization.data(withJSONObject: object).write(to: file)
+        let new = try #require(try SandboxState.load(from: directory))
+        #expect(new.failoverMode == .automatic && new.agentProbeInterval == 0.2)
+    }
+
+    /// A sandbox state with no instance, as one written before the failover mode and agent interval were kept.
+    static func state() -> SandboxState {
+        SandboxState(
+            directory: "/sb", datacenter: "dc1",
+            etcd: .init(clientPort: 30000, peerPort: 30001, dataDirectory: "/sb/etcd", logFile: "/sb/etcd.log", pid: 0),
+            instances: [], heartbeats: [], credentialsFile: "/sb/credentials.cnf", certificates: nil,
+            startedAt: Date(timeIntervalSince1970: 0))
     }
 
     @Test(

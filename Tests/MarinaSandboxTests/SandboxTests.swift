@@ -37,6 +37,20 @@ struct SandboxTests {
         await primary.close()
     }
 
+    @Test("replicas ask their primary for a heartbeat every second; every server gives up on a silent source after 4 s")
+    func replicationHeartbeat() async throws {
+        let sandbox = try await TestServers.shared()
+        for name in ["db1001", "db1002", "db1003"] {
+            let server = try await sandbox.root(name)
+            #expect(try await server.query("SELECT @@slave_net_timeout AS t").first?.int("t") == 4, "\(name)")
+            if name != "db1001" {
+                let period = try await server.query("SHOW GLOBAL STATUS LIKE 'Slave_heartbeat_period'").first
+                #expect(period?["Value"] == "1.000", "\(name): \(String(describing: period))")
+            }
+            await server.close()
+        }
+    }
+
     @Test("the heartbeat writer fills the Wikimedia table shape on the primary, and replicas see it")
     func heartbeat() async throws {
         let sandbox = try await TestServers.shared()
