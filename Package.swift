@@ -135,7 +135,7 @@ let package = Package(
             name: "MarinaSandboxTests",
             dependencies: [
                 "MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
-                "Operations", "TopologyStore", "Topology", "Policy",
+                "Operations", "TopologyStore", "Topology", "Policy", "Observation",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -47,6 +47,7 @@ extension OperationRun {
             preferred: details.preferred)
         {
         case .failure(let refused):
+            details.rejected = refused.reasons
             record.failover = details
             return refuseFailover(refused.reasons.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" })
         case .success(let chosen): choice = chosen
@@ -138,10 +139,17 @@ extension OperationRun {
             record.failover?.forkPoint = fork
         case .commitPrimary:
             let old = record.oldPrimary ?? ""
-            var edits: [TopologyEdit] = [.setPrimary(section: record.section, instance: record.candidate)]
-            if topology.instances[old]?.sections[record.section]?.pooled == true {
-                edits.append(.depool(instance: old, section: record.section, group: nil))
+            guard let fork = record.failover?.forkPoint else {
+                throw ControllerError.stepFailed(host: record.candidate, message: "no fork point was read when it stopped replicating")
             }
+            // The old primary depooled and marked in the same commit: applications never see the
+            // dead host as a replica, and `marina instance rejoin` knows where histories part.
+            let mark = RejoinMark(
+                operation: record.id, newPrimary: record.candidate, forkPoint: fork, lastKnownPosition: record.failover?.lastKnownPosition)
+            let edits: [TopologyEdit] = [
+                .setPrimary(section: record.section, instance: record.candidate),
+                .markNeedsRejoin(instance: old, section: record.section, mark: mark),
+            ]
             try await commitEdits(
                 edits,
                 message: "operation \(record.id): failover of \(record.section) from \(old) (dead) to \(record.candidate); "
@@ -187,6 +195,15 @@ extension OperationRun {
             throw ControllerError.stepFailed(host: replica.name, message: "its received position (Gtid_IO_Pos) cannot be read")
         }
         if received.entries.isEmpty { return }
+        // A SQL thread a DBA stopped is started, alone: the IO thread is left as it is. One that
+        // stopped on an error would stop again: that replica cannot apply what it received.
+        if channel["Slave_SQL_Running"] != "Yes", let error = channel["Last_SQL_Error"], !error.isEmpty {
+            throw ControllerError.stepFailed(host: replica.name, message: "its SQL thread stopped on an error: \(error)")
+        }
+        if channel["Slave_SQL_Running"] != "Yes" {
+            context.logger.notice("operation \(record.id): \(replica.name)'s SQL thread is stopped; starting it to apply its relay log")
+            try await context.hosts.query(replica, "START SLAVE SQL_THREAD", timeout: timeout)
+        }
         try await waitFor(received.description, on: replica, timeout: timeout)
     }
 

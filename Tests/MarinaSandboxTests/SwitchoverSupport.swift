@@ -17,9 +17,9 @@ struct ServerView: Equatable, CustomStringConvertible {
 }
 
 /// The topology as the servers report it, by instance name (sources named by port).
-func serverTopology(_ sandbox: SandboxState, section: String = "s1") async throws -> [String: ServerView] {
+func serverTopology(_ sandbox: SandboxState, section: String = "s1", except: [String] = []) async throws -> [String: ServerView] {
     var views = [String: ServerView]()
-    for instance in sandbox.instances(in: section) {
+    for instance in sandbox.instances(in: section) where !except.contains(instance.name) {
         let client = try await sandbox.root(instance.name)
         let readOnly = try await client.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"] == "1"
         let channel = try await client.query("SHOW SLAVE STATUS").first
@@ -34,11 +34,13 @@ func serverTopology(_ sandbox: SandboxState, section: String = "s1") async throw
 /// Checks, from the servers and the source of truth, that `primary` leads the section: it
 /// alone is writable and replicates from nobody, every other member replicates from it with
 /// both threads running, and the committed topology and generated configuration name it.
-func expectPrimary(_ primary: String, _ sandbox: SandboxState, section: String = "s1", sourceLocation: SourceLocation = #_sourceLocation) async throws
-{
+/// Instances in `except` (a dead old primary) are not read.
+func expectPrimary(
+    _ primary: String, _ sandbox: SandboxState, section: String = "s1", except: [String] = [], sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
     var views = [String: ServerView]()
     for _ in 0..<100 {  // replication threads may still be connecting
-        views = try await serverTopology(sandbox, section: section)
+        views = try await serverTopology(sandbox, section: section, except: except)
         if views.allSatisfy({ $0.key == primary || $0.value.running }) { break }
         try await Task.sleep(for: .milliseconds(50))
     }
