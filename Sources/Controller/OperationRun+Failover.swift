@@ -11,6 +11,7 @@ import Topology
 /// host that failed is noted and the rest goes on.
 extension OperationRun {
     var isFailover: Bool { record.kind == "failover" }
+    var isSwitchover: Bool { record.kind == "switchover" }
 
     /// Preflight of a failover against the servers, read now: the primary must be dead on two
     /// witnesses (the controller's own connection, and the primary's agent or every replica);

@@ -52,6 +52,11 @@ extension OperationRun {
     /// noted for a human rather than failing the check; only an unreachable one, by the typed
     /// error, never by matching a message.
     func verifyOriginal() async throws {
+        switch record.kind {
+        case "rejoin": return try await verifyRejoinUndone()
+        case "move": return try await verifyMoveUndone()
+        default: break
+        }
         let primary = try oldPrimary
         guard try await context.store.committedTopology()?.sections[record.section]?.primary == primary.name else {
             throw ControllerError.stepFailed(host: "etcd", message: "does not name \(primary.name) the primary of \(record.section)")
@@ -90,6 +95,12 @@ extension OperationRun {
             } catch {
                 record.attention.append("\(name) could not be set read-only: \(describe(error).message)")
             }
+        }
+        guard isSwitchover || isFailover else {
+            // A rejoin or a move touches one replica: the section goes on taking writes.
+            record.state = .needsHuman
+            try await finish()
+            return
         }
         do {
             try await commitEdits(
@@ -134,6 +145,22 @@ extension OperationRun {
 
     // MARK: Recovery
 
+    /// Recovery of a rejoin or a move a previous leader left: its sessions killed, then forward
+    /// from the first step not done, or the rollback finished (every step and undo of theirs
+    /// reads the host first, so running one again is harmless).
+    func recoverUndoable() async throws {
+        _ = await killPreviousControllerSessions()
+        if record.steps.isEmpty {
+            record.state = .rolledBack
+            record.failure = OperationRecord.Failure(step: "planning", host: "controller", error: "the controller stopped before the plan was made")
+            try await finish()
+        } else if record.state == .rollingBack {
+            try await undoAll()
+        } else {
+            try await runForward()
+        }
+    }
+
     /// Resumes an operation a controller left unfinished. The lease of the controller that ran
     /// it has expired (this one could not lead otherwise), so that controller's fence is closed;
     /// its sessions still open on the section's hosts are killed first, so that a statement it
@@ -142,9 +169,14 @@ extension OperationRun {
     func recover() async throws {
         context.logger.notice("recovering operation \(record.id) (\(record.state.rawValue)), left by \(record.controller ?? "?")")
         record.controller = context.leadership.id
-        if isFailover {
+        switch record.kind {
+        case "failover":
             try await recoverFailover()
             return
+        case "rejoin", "move":
+            try await recoverUndoable()
+            return
+        default: break
         }
         var uncleared = [String]()
         if record.state == .running || record.state == .rollingBack {

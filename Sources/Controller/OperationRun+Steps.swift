@@ -18,7 +18,12 @@ extension OperationRun {
     var candidate: Instance { get throws { try instance(record.candidate) } }
 
     func perform(_ index: Int) async throws {
-        if isFailover { return try await performFailover(index) }
+        switch record.kind {
+        case "failover": return try await performFailover(index)
+        case "rejoin": return try await performRejoin(index)
+        case "move": return try await performMove(index)
+        default: break
+        }
         let step = steps[index]
         let hosts = context.hosts
         let timeout = step.timeout
@@ -111,6 +116,11 @@ extension OperationRun {
     }
 
     func undo(_ index: Int) async throws {
+        switch record.kind {
+        case "rejoin": return try await undoRejoin(index)
+        case "move": return try await undoMove(index)
+        default: break
+        }
         let step = steps[index]
         let hosts = context.hosts
         let timeout = max(step.timeout, 5)

@@ -138,7 +138,12 @@ actor OperationRun {
 
     /// Preflight against the live state of every member, then the plan. False if refused.
     func prepare() async throws -> Bool {
-        if isFailover { return try await prepareFailover() }
+        switch record.kind {
+        case "failover": return try await prepareFailover()
+        case "rejoin": return try await prepareRejoin()
+        case "move": return try await prepareMove()
+        default: break
+        }
         let live = await probeMembers()
         let (roles, refusals) = Switchover.preflight(record, playbook: context.playbook, topology: topology, live: live)
         guard let roles else { return refuse(refusals) }
@@ -235,12 +240,14 @@ actor OperationRun {
     // MARK: Running forward
 
     func runForward() async throws {
-        guard let pointOfNoReturn = record.pointOfNoReturnIndex else {
+        // A switchover and a failover have one point of no return; a rejoin or a move may have
+        // none (every step of theirs can be undone).
+        guard let pointOfNoReturn = record.pointOfNoReturnIndex ?? (isSwitchover || isFailover ? nil : steps.count) else {
             throw ControllerError.stepFailed(host: "controller", message: "the plan has no point of no return")
         }
-        // A failover has no flip: its window began when the primary died.
-        let flipStart = isFailover ? nil : steps.firstIndex(where: { $0.action == .oldPrimaryReadOnly })
-        guard isFailover || flipStart != nil else {
+        // Only a switchover has a flip (a failover's window began when the primary died).
+        let flipStart = isSwitchover ? steps.firstIndex(where: { $0.action == .oldPrimaryReadOnly }) : nil
+        guard !isSwitchover || flipStart != nil else {
             throw ControllerError.stepFailed(host: "controller", message: "the plan has no flip")
         }
         var index = 0

@@ -42,7 +42,7 @@ public enum TestServers {
     public static func privateSandbox(
         _ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
         agent: Bool = false, controller: Bool = false,
-        heartbeat: Sandbox.HeartbeatWriter? = nil
+        heartbeat: Sandbox.HeartbeatWriter? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1
     ) async throws -> SandboxState {
         await gate.acquire()
         do {
@@ -53,7 +53,8 @@ public enum TestServers {
                     .init(
                         directory: directory, sections: sections, replicas: replicas, tls: tls,
                         agentExecutable: agent || controller ? marinaExecutable() : nil,
-                        controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat)
+                        controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat, failover: failover,
+                        agentInterval: agentInterval)
                 ).state
             }
         } catch {
