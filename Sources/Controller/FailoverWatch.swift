@@ -24,6 +24,12 @@ actor FailoverWatch {
     let launch: @Sendable (OperationRecord) async -> Void
     /// What was last logged about each section, so that a state is logged once, not every second.
     private var logged = [String: String]()
+    /// The failover this watch started in each section, until its journal says it finished: a
+    /// second look before it took the section's lock must not start another.
+    private var started = [String: String]()
+    private var startedAt = [String: Date]()
+    /// Seconds before a section whose automatic failover was refused is looked at again.
+    static let retryAfterRefusal: Double = 10
 
     init(context: OperationContext, settings: ControllerConfiguration.Failover, launch: @escaping @Sendable (OperationRecord) async -> Void) {
         self.context = context
@@ -98,6 +104,16 @@ actor FailoverWatch {
             logged[section.name] = nil
             return
         }
+        if let id = started[section.name] {
+            let journal = try await context.etcd.value(context.keys.operation(id))
+            if let journal, let record = try? OperationJSON.decode(journal.value), record.state.isFinished {
+                // A refusal may not last (a replica still connecting): looked at again after a pause, not at every change.
+                if record.state == .refused, Date().timeIntervalSince(record.finishedAt ?? .distantPast) < Self.retryAfterRefusal { return }
+                started[section.name] = nil
+            } else if journal != nil || Date().timeIntervalSince(startedAt[section.name] ?? .distantPast) < 30 {
+                return
+            }
+        }
         if try await context.etcd.value(context.keys.lock(section.name)) != nil { return }
         if let stored = try await context.etcd.value(context.keys.failoverBlock(section.name)),
             let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value), block.isActive(at: Date())
@@ -125,6 +141,8 @@ actor FailoverWatch {
                 reason: "automatic: the primary \(primary.name) is dead", requestedBy: "marina-controller (automatic)", requestedAt: now)
             record.failover = FailoverDetails(automatic: true, witnesses: witnesses)
             logged[section.name] = nil
+            started[section.name] = record.id
+            startedAt[section.name] = now
             await launch(record)
         }
     }

@@ -41,7 +41,9 @@ extension OperationRun {
             details.witnesses += witnesses.filter { !details.witnesses.contains($0) }
         }
 
-        let replicas = live.values.filter { $0.instance != primary.name }
+        // A member marked to rejoin (an earlier failover's old primary) takes no part.
+        let marked = Set(topology.members(of: section.name).filter { $0.membership.needsRejoin != nil }.map(\.instance.name))
+        let replicas = live.values.filter { $0.instance != primary.name && !marked.contains($0.instance) }
         let choice: FailoverChoice
         switch FailoverCandidates.choose(
             section: section, topology: topology, deadPrimary: primary.name, primaryServerID: primaryServerID, replicas: Array(replicas),
@@ -55,6 +57,9 @@ extension OperationRun {
         }
         record.candidate = choice.candidate
         details.rejected = choice.rejected
+        for name in marked {
+            details.rejected[name] = "needs a rejoin (\(topology.instances[name]?.sections[section.name]?.needsRejoin?.description ?? ""))"
+        }
         details.catchUpFrom = choice.catchUpFrom
         var received = [String: GTIDPosition]()
         for replica in replicas { if let position = replica.replication.first?.gtidIOPos { received[replica.instance] = position } }

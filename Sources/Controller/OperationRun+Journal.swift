@@ -38,8 +38,9 @@ extension OperationRun {
         // The lock is released only if it is this operation's.
         let lock = context.keys.lock(record.section)
         var also: [KVOperation] = [.delete(lock)]
-        // An automatic failover that promoted someone blocks the next one, in the same transaction.
-        if isFailover, record.failover?.automatic == true, record.state == .done || record.state == .doneNeedsAttention {
+        // An automatic failover that ran (promoted someone, or stopped for a human) blocks the
+        // next one, in the same transaction; one refused by its preflight changed nothing.
+        if isFailover, record.failover?.automatic == true, record.state != .refused {
             let now = Date()
             let block = FailoverBlock(
                 section: record.section, operation: record.id, blockedAt: now, until: now.addingTimeInterval(context.failover.blockSeconds))

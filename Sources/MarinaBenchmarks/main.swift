@@ -267,6 +267,14 @@ case "depool":
         exit(2)
     }
     try await benchmarkDepool(marina: marina, runs: runs)
+case "failover":
+    guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
+        FileHandle.standardError.write(Data("marina-bench failover needs --marina PATH\n".utf8))
+        exit(2)
+    }
+    let silent = arguments.firstIndex(of: "--silent").flatMap { Int(arguments[arguments.index(after: $0)]) } ?? 5
+    let interval = arguments.firstIndex(of: "--agent-interval").flatMap { Double(arguments[arguments.index(after: $0)]) } ?? 0.2
+    try await benchmarkFailover(marina: marina, runs: runs, silent: silent, agentInterval: interval)
 case "switchover":
     guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
         FileHandle.standardError.write(Data("marina-bench switchover needs --marina PATH\n".utf8))
@@ -278,6 +286,6 @@ case "config-commit":
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
     FileHandle.standardError.write(
-        Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|depool [--runs N] [--seconds N] [--marina PATH]\n".utf8))
+        Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|failover|depool [--runs N] [--seconds N] [--marina PATH]\n".utf8))
     exit(2)
 }

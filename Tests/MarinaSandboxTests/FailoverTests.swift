@@ -128,6 +128,83 @@ struct FailoverTests {
         let failovers = try await operations(sandbox).filter { $0.kind == "failover" }
         #expect(failovers.count == 1, "\(failovers.map(\.id))")
     }
+
+    @Test(
+        """
+        automatic: kill -9 of the primary under load is failed over by the controller alone (one writer, every replica \
+        under it, the generated configuration follows, no write lost that a replica received); the new primary killed \
+        inside the block is not failed over until `marina failover ack`
+        """)
+    func automaticUnderLoadThenBlocked() async throws {
+        let sandbox = try await TestServers.privateSandbox(
+            "failover-auto", replicas: 3, controller: true, failover: .automatic, agentInterval: 0.2)
+        defer { TestServers.stop(sandbox) }
+        let load = try LoadGenerator(state: sandbox, rate: 200)
+        await load.start()
+        #expect(try await eventually(20) { try await newestLoadWrite(sandbox, on: "db1001") > 0 }, "the load never wrote")
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1001", kill: true)
+
+        let first = try await waitForFailovers(sandbox, count: 1)[0]
+        #expect(first.state == .done, "\(first.state): \(first.refusals) \(first.attention) \(first.failure.map { "\($0)" } ?? "")")
+        #expect(first.failover?.automatic == true && first.requestedBy == "marina-controller (automatic)")
+        let promoted = first.candidate
+        #expect(try await eventually(20) { try await newestLoadWrite(sandbox, on: promoted) > 0 }, "no write reached \(promoted)")
+        let report = await load.stop()
+        try await expectPrimary(promoted, sandbox, except: ["db1001"])
+        // Every acknowledged write the new primary lacks came after the newest it has: only what
+        // never left the dead primary is gone.
+        let newest = UInt64(try await newestLoadWrite(sandbox, on: promoted))
+        let missing = try await LoadGenerator.missing(report.acknowledged, on: try #require(sandbox.instance(named: promoted)), state: sandbox)
+        #expect(missing.allSatisfy { $0 > newest }, "acknowledged writes lost before the newest one: \(missing.filter { $0 <= newest })")
+        #expect(report.twoWritersSamples == 0)
+
+        // Blocked: the new primary dies too, and nothing is promoted until a human acknowledges.
+        let block = try await sandbox.etcdClient.value(StoreKeys().failoverBlock("s1"))
+        #expect(block != nil, "no block written after an automatic failover")
+        let replicas = sandbox.instances(in: "s1").map(\.name).filter { $0 != "db1001" && $0 != promoted }
+        try await Sandbox.stopInstance(directory: sandbox.directory, name: promoted, kill: true)
+        try await waitUntilReplicasLost(sandbox, replicas)
+        let log = try #require(sandbox.controller).logFile
+        #expect(
+            try await eventually(20) { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("automatic failover of s1 is blocked") == true },
+            "the controller never said the section is blocked")
+        #expect(try await operations(sandbox).filter { $0.kind == "failover" }.count == 1)
+
+        let ack = try failover(sandbox, ["ack", "s1"])
+        #expect(ack.status == 0, "\(ack.stdout)\(ack.stderr)")
+        #expect(ack.stdout.contains("Acknowledged failover \(first.id)"))
+        let second = try await waitForFailovers(sandbox, count: 2)[1]
+        #expect(second.state == .done, "\(second.state): \(second.refusals) \(second.attention)")
+        try await expectPrimary(second.candidate, sandbox, except: ["db1001", promoted])
+    }
+
+    @Test("the controller cannot reach a healthy primary while a replica still replicates from it: unreachable, no failover")
+    func unreachableIsNotDead() async throws {
+        let sandbox = try await TestServers.privateSandbox(
+            "failover-unreachable", replicas: 2, controller: true, failover: .automatic, agentInterval: 0.2)
+        defer { TestServers.stop(sandbox) }
+        // The controller's account is locked out of db1001 (its sessions killed): its SQL cannot reach it.
+        let controllerUser = Sandbox.controllerUser
+        try await execute(sandbox, "db1001", "ALTER USER '\(controllerUser)'@'127.0.0.1' ACCOUNT LOCK")
+        let client = try await sandbox.root("db1001")
+        for id in try await client.query("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = '\(controllerUser)'").rows.compactMap({
+            $0["id"]
+        }) {
+            _ = try? await client.execute("KILL CONNECTION \(id)")
+        }
+        await client.close()
+        // A sign of trouble that makes the controller look: db1003's IO thread stops. db1002 still replicates.
+        try await execute(sandbox, "db1003", "STOP SLAVE IO_THREAD")
+        let log = try #require(sandbox.controller).logFile
+        #expect(
+            try await eventually(20) {
+                (try? String(contentsOfFile: log, encoding: .utf8))?.contains("the primary db1001 of s1 is unreachable, not dead") == true
+            }, "the controller never judged db1001")
+        #expect(try await operations(sandbox).filter { $0.kind == "failover" }.isEmpty)
+        #expect(try await readOnly(sandbox, "db1001") == false)
+        let committed = try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()
+        #expect(committed?.sections["s1"]?.primary == "db1001")
+    }
 }
 
 // MARK: Helpers
@@ -191,4 +268,17 @@ func waitFor(_ position: String, on instance: String, _ sandbox: SandboxState) a
     let waited = try await client.query("SELECT MASTER_GTID_WAIT(?, 20) AS w", .string(position)).first?["w"]
     await client.close()
     return waited == "0"
+}
+
+/// Waits until `count` failovers have finished; gives them, oldest first.
+func waitForFailovers(_ sandbox: SandboxState, count: Int, seconds: Double = 30) async throws -> [OperationRecord] {
+    var finished = [OperationRecord]()
+    _ = try await eventually(seconds) {
+        finished = try await operations(sandbox).filter { $0.kind == "failover" && $0.state.isFinished }.sorted { $0.requestedAt < $1.requestedAt }
+        return finished.count >= count
+    }
+    guard finished.count >= count else {
+        throw SandboxError.invalidArgument("\(finished.count) failovers finished within \(seconds) s, expected \(count)")
+    }
+    return finished
 }
