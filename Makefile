@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-depool clean
+.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-depool clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -30,9 +30,9 @@ build: deps
 agent: deps
 	$(SWIFT) build -c release --product marina-agent
 
-## demo: start a sandbox (etcd, section s1: a primary and two replicas, an agent, a controller), show it, switch over and back
+## demo: start a sandbox (etcd, section s1: a primary and two replicas, an agent, a controller), show it, switch over and back, then kill the primary and watch the failover
 demo: build
-	$(MARINA) sandbox up --dir $(SANDBOX_DIR)
+	$(MARINA) sandbox up --dir $(SANDBOX_DIR) --failover automatic --agent-interval 0.2
 	@echo
 	@echo "The committed source of truth in the sandbox's etcd:"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) section list
@@ -50,6 +50,20 @@ demo: build
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) switchover s1 --to db1001 --reason "demo, back" --yes
 	@echo
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 2
+	@echo
+	@echo "Automatic failover: db1001, the primary, killed with SIGKILL; the controller sees it dead on two witnesses"
+	@echo "(its own connection refused, the replicas' IO threads disconnected) and promotes the replica that received the most:"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) sandbox kill db1001
+	@for i in $$(seq 1 100); do \
+	  MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 1 | grep -q "failover.*done" && break; sleep 0.1; \
+	done
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation show $$(MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 1 | awk 'NR==2 {print $$1}')
+	@echo
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) status
+	@echo
+	@echo "db1001 is depooled and marked to rejoin. Restart it with '$(MARINA) sandbox restart db1001', then"
+	@echo "'$(MARINA) instance rejoin db1001' makes it a replica of the new primary if it holds nothing beyond the fork point."
+	@echo "Another automatic failover of s1 waits for '$(MARINA) failover ack s1'."
 	@echo
 	@echo "The sandbox keeps running. marina uses its etcd when told to: 'export MARINA_SANDBOX_DIR=$(SANDBOX_DIR)'"
 	@echo "(or pass '--sandbox $(SANDBOX_DIR)' to each command). Then try '$(MARINA) switchover s1 --to db1003 --dry-run'"
@@ -74,7 +88,7 @@ lint:
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
-## bench: measure the figures recorded in docs/benchmarks.md (about 4 minutes)
+## bench: measure the figures recorded in docs/benchmarks.md (about 10 minutes)
 bench: deps
 	$(SWIFT) build -c release --product MarinaBenchmarks
 	$(SWIFT) build -c release --product marina
@@ -84,6 +98,7 @@ bench: deps
 	.build/release/MarinaBenchmarks config-commit --runs 20 --marina .build/release/marina
 	.build/release/MarinaBenchmarks drift --runs 20
 	.build/release/MarinaBenchmarks switchover --runs 30 --marina .build/release/marina
+	.build/release/MarinaBenchmarks failover --runs 20 --silent 5 --marina .build/release/marina
 	.build/release/MarinaBenchmarks depool --runs 25 --marina .build/release/marina
 
 ## bench-switchover: the switchover figures alone (under a minute)
@@ -91,6 +106,12 @@ bench-switchover: deps
 	$(SWIFT) build -c release --product MarinaBenchmarks
 	$(SWIFT) build -c release --product marina
 	.build/release/MarinaBenchmarks switchover --runs 30 --marina .build/release/marina
+
+## bench-failover: the failover figures alone (about 5 minutes: a fresh sandbox per kill)
+bench-failover: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	$(SWIFT) build -c release --product marina
+	.build/release/MarinaBenchmarks failover --runs 20 --silent 5 --marina .build/release/marina
 
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge

@@ -90,6 +90,16 @@ func renderJournal(_ record: OperationRecord) -> String {
     if !record.skipReplicas.isEmpty { lines.append("  skipped:      \(record.skipReplicas.joined(separator: ", "))") }
     if let position = record.finalPosition { lines.append("  final GTID position of the old primary: \(position)") }
     if let window = record.windowMilliseconds { lines.append("  no instance took writes for \(milliseconds(window))") }
+    if let failover = record.failover {
+        let by = failover.automatic ? "by the controller on its own" : "by a DBA"
+        lines.append("  started:      \(by)\(failover.preferred.map { ", --to \($0)" } ?? "")")
+        lines += failover.witnesses.map { "  witness:      " + $0 }
+        lines += failover.rejected.sorted { $0.key < $1.key }.map { "  not chosen:   \($0.key): \($0.value)" }
+        if let source = failover.catchUpFrom { lines.append("  two phases:   \(record.candidate) caught up from \(source) first") }
+        lines += failover.received.sorted { $0.key < $1.key }.map { "  received:     \($0.key) \($0.value)" }
+        if let last = failover.lastKnownPosition { lines.append("  the old primary's last position a replica had: \(last)") }
+        if let fork = failover.forkPoint { lines.append("  fork point (\(record.candidate)'s gtid_binlog_pos when promoted): \(fork)") }
+    }
     if !record.steps.isEmpty { lines.append("Steps:") }
     for (index, step) in record.steps.enumerated() {
         var line = String(format: "%3d. ", index + 1) + step.state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + step.name
