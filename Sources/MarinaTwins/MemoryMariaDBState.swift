@@ -112,6 +112,9 @@ struct ServerState: Sendable {
     var serverID: UInt32
     var version: String
     var readOnly: Bool
+    /// Seconds a replica waits for data or a heartbeat before it reconnects (only kept: the
+    /// twin's replication does not time out).
+    var slaveNetTimeout = 60
     var logBin: Bool
     var logSlaveUpdates: Bool
     var binlogFormat: String
@@ -186,6 +189,7 @@ struct ServerState: Sendable {
         case "binlog_format": binlogFormat
         case "gtid_strict_mode": gtidStrictMode ? "1" : "0"
         case "gtid_domain_id": "\(gtidDomainID)"
+        case "slave_net_timeout": "\(slaveNetTimeout)"
         case "gtid_binlog_state": binlogState.description
         case "gtid_binlog_pos": binlogPosition.description
         case "gtid_slave_pos": slavePosition.description

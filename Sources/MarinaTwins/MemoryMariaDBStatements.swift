@@ -152,6 +152,11 @@ struct StatementContext {
             }
             fleet.servers[server].gtidDomainID = domain
         case "binlog_format": fleet.servers[server].binlogFormat = value.uppercased()
+        case "slave_net_timeout":
+            guard let seconds = Int(value), seconds >= 1 else {
+                throw error(1231, "Variable 'slave_net_timeout' can't be set to the value of '\(value)'", state: "42000")
+            }
+            fleet.servers[server].slaveNetTimeout = seconds
         case "gtid_slave_pos":
             if let channel = fleet.servers[server].channel, channel.ioRunning || channel.sqlRunning {
                 throw error(1198, "This operation cannot be performed as you have a running slave ''; run STOP SLAVE '' first")

@@ -1,0 +1,125 @@
+import EtcdClient
+import Foundation
+import MarinaTwins
+import Operations
+import Testing
+import Topology
+import TopologyStore
+
+@testable import Controller
+
+/// The failover run on the twins: db1001, the primary, killed; the real `OperationRun` promotes
+/// a replica. Every statement is watched (`TwinSite`): never two writable instances, never a
+/// write by a controller that does not lead.
+@Suite("failover decisions on the twins")
+struct FailoverTwinDecisionTests {
+    /// Writes a failover request as `marina failover` does; gives its id.
+    static func requestFailover(_ site: TwinSite, id: String = "fo-\(UUID().uuidString.prefix(8))") async throws -> String {
+        var record = OperationRecord(
+            id: id, kind: "failover", section: TwinSite.section, candidate: "", reason: "test", requestedBy: "test", requestedAt: Date())
+        record.failover = FailoverDetails(automatic: false)
+        _ = try await site.store.transaction(
+            Transaction(
+                compares: [.absent(site.keys.operation(id))],
+                success: [.put(site.keys.operation(id), try OperationJSON.encode(record)), .put(site.keys.request(id), id)]))
+        return id
+    }
+
+    /// What the servers and the source of truth say after a failover that ended `done`: one
+    /// writer, the candidate, committed; the other replica under it; db1001 marked to rejoin.
+    static func promotedProblems(_ site: TwinSite, _ record: OperationRecord) async throws -> [String] {
+        var problems = [String]()
+        if site.writable != [record.candidate] { problems.append("writable: \(site.writable), candidate \(record.candidate)") }
+        let topology = try await site.committedTopology()
+        if topology.sections[TwinSite.section]?.primary != record.candidate {
+            problems.append("committed primary \(topology.sections[TwinSite.section]?.primary ?? "-")")
+        }
+        if topology.instances["db1001"]?.sections[TwinSite.section]?.needsRejoin?.newPrimary != record.candidate {
+            problems.append("db1001 is not marked to rejoin under \(record.candidate)")
+        }
+        for name in ["db1002", "db1003"] where name != record.candidate {
+            let source = site.server(name).source
+            if source?.host != site.server(record.candidate).host || !site.server(name).isReplicating {
+                problems.append("\(name) replicates from \(source.map { "\($0.host)" } ?? "nobody") (running: \(site.server(name).isReplicating))")
+            }
+        }
+        return problems
+    }
+
+    @Test("a failover on the twins: a replica promoted, the other under it, the old primary marked; refused while db1001 lives")
+    func forward() async throws {
+        let site = try await TwinSite()
+        let controller = site.controller("c1")
+        try await controller.campaign()
+        let alive = try await Self.requestFailover(site)
+        try await controller.handle(alive)
+        #expect(try await site.operation(alive)?.state == .refused)
+        #expect(site.writable == ["db1001"])
+
+        site.server("db1001").stop()
+        let id = try await Self.requestFailover(site)
+        try await controller.handle(id)
+        let record = try #require(try await site.operation(id))
+        #expect(record.state == .done, "\(record.state) \(record.refusals) \(record.failure.map { "\($0)" } ?? "") \(record.attention)")
+        #expect(try await Self.promotedProblems(site, record) == [])
+        #expect(site.violations == [])
+        #expect(site.lockHolder == nil)
+    }
+
+    static func requestsOfOneRun() async throws -> Int {
+        let site = try await TwinSite()
+        site.server("db1001").stop()
+        let view = CuttingStore(site.store, cutAt: nil)
+        let controller = site.controller("c1", store: view)
+        try await controller.campaign()
+        let id = try await requestFailover(site)
+        try await controller.handle(id)
+        guard try await site.operation(id)?.state == .done else { throw TwinSiteError("the uncut failover did not finish") }
+        return view.requests
+    }
+
+    /// The leader is cut from etcd at its n-th request (the request lost, or its answer lost
+    /// after it applied), its lease expires, and a second controller takes over. For every n,
+    /// the failover ends with exactly one promotion (never a second candidate, never two
+    /// writers), or never started; and since every live host answers, never left for a human.
+    @Test("the leader cut from etcd at every one of its requests during a failover: one promotion, by whichever leader", arguments: [false, true])
+    func cutAtEveryRequest(answerLost: Bool) async throws {
+        let total = try await Self.requestsOfOneRun()
+        #expect(total > 10, "a failover makes more etcd requests than that: the count is wrong")
+        for cut in 1...total {
+            let site = try await TwinSite()
+            site.server("db1001").stop()
+            let first = site.controller("c1", store: CuttingStore(site.store, cutAt: cut, answerLost: answerLost))
+            let id = try await Self.requestFailover(site)
+            if (try? await first.campaign()) == true {
+                do {
+                    try await first.handle(id)
+                } catch {
+                    // Cut: the controller stops where it was, as if it died there.
+                }
+            }
+            await first.close()
+            let planned = try await site.operation(id)?.candidate ?? ""
+            site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
+
+            let second = site.controller("c2")
+            #expect(try await second.campaign(), "cut at \(cut): the second controller could not lead")
+            try await second.recoverUnfinished()
+            if try await site.operation(id)?.state == .requested { try await second.handle(id) }
+
+            let record = try #require(try await site.operation(id))
+            let where_ = "cut at request \(cut) of \(total)\(answerLost ? " (answer lost)" : ""), state \(record.state)"
+            #expect(record.state == .done || record.state == .rolledBack, "\(where_): \(record.steps.map { "\($0.name) \($0.state)" })")
+            if record.state == .done {
+                #expect(try await Self.promotedProblems(site, record) == [], "\(where_)")
+                #expect(planned.isEmpty || planned == record.candidate, "\(where_): planned \(planned), promoted \(record.candidate)")
+            } else {
+                // Stopped before its plan was made (the next leader found no steps): nothing promoted.
+                #expect(site.writable == [], "\(where_): \(site.writable)")
+            }
+            #expect(site.violations == [], "\(where_)")
+            #expect(site.lockHolder == nil, "\(where_): the lock is still held")
+            await second.close()
+        }
+    }
+}
