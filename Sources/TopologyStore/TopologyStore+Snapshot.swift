@@ -42,7 +42,7 @@ extension TopologyStore {
         return SiteSnapshot(
             revision: result.revision, staged: staged, committed: committed, committedTopology: topology,
             observations: observations, locks: locks, policyState: ranges[9].kvs.first,
-            uncommitted: ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs()))
+            uncommitted: changes(from: committed, base: topology ?? Topology(), to: staged.topology))
     }
 
     /// The topology of the head's history entry as of `revision`. History entries never change

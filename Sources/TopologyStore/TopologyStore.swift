@@ -82,7 +82,14 @@ public struct TopologyStore: Sendable {
     /// What a commit would change now (staged versus committed), and the staged issues.
     public func diff() async throws -> (changes: [ConfigChange], issues: [TopologyIssue]) {
         let (staged, committed) = try await read()
-        return (ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs()), staged.topology.validate())
+        let base = try await committedTopology(committed) ?? Topology()
+        return (changes(from: committed, base: base, to: staged.topology), staged.topology.validate())
+    }
+
+    /// What `topology` changes against what is committed: the generated configuration, and the
+    /// needs-rejoin marks it cannot show (a marked member is depooled either way).
+    func changes(from committed: CommittedState, base: Topology, to topology: Topology) -> [ConfigChange] {
+        ConfigDiff.changes(from: committed.configs, to: topology.generatedConfigs()) + ConfigDiff.rejoinMarkChanges(from: base, to: topology)
     }
 
     // MARK: Staged writes
@@ -152,8 +159,8 @@ public struct TopologyStore: Sendable {
 
     public func prepareCommit() async throws -> PreparedCommit {
         let (staged, committed) = try await read()
-        let changes = ConfigDiff.changes(from: committed.configs, to: staged.topology.generatedConfigs())
         let base = try await committedTopology(committed)
+        let changes = changes(from: committed, base: base ?? Topology(), to: staged.topology)
         return PreparedCommit(
             staged: staged, committed: committed, changes: changes, issues: staged.topology.validate(),
             sourceOfTruthChanged: base != nil && base != staged.topology)
@@ -220,10 +227,11 @@ public struct TopologyStore: Sendable {
     ) async throws -> CommitOutcome {
         // A human's commit may not touch a section an operation holds; the transaction compares
         // that the touched sections' locks are still absent.
-        let touched = Self.sectionsTouched(from: try await committedTopology(committed) ?? Topology(), to: topology)
+        let base = try await committedTopology(committed) ?? Topology()
+        let touched = Self.sectionsTouched(from: base, to: topology)
         try await requireIdle(touched)
         var (transaction, entry, configs) = try commitTransaction(
-            staged: staged, committed: committed, topology: topology,
+            staged: staged, committed: committed, base: base, topology: topology,
             stagedOperations: stagedOperations, kind: kind, message: message, actor: actor)
         transaction.compares += touched.sorted().map { .absent(keys.lock($0)) }
         return try await runCommit(
@@ -270,7 +278,7 @@ public struct TopologyStore: Sendable {
     /// The one transaction of a commit: generated configurations, history entry and head,
     /// comparing the staged marker and the committed head read in `staged` and `committed`.
     private func commitTransaction(
-        staged: StagedSnapshot, committed: CommittedState, topology: Topology, stagedOperations: [KVOperation],
+        staged: StagedSnapshot, committed: CommittedState, base: Topology, topology: Topology, stagedOperations: [KVOperation],
         kind: HistoryEntry.Kind, message: String, actor: ChangeAuthor
     )
         throws -> (Transaction, HistoryEntry, [String: GeneratedConfig])
@@ -280,7 +288,8 @@ public struct TopologyStore: Sendable {
         let entry = HistoryEntry(
             schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
             basedOnRevision: staged.revision, revision: nil,
-            changes: ConfigDiff.changes(from: committed.configs, to: configs), topology: TopologyDocument(topology))
+            changes: ConfigDiff.changes(from: committed.configs, to: configs) + ConfigDiff.rejoinMarkChanges(from: base, to: topology),
+            topology: TopologyDocument(topology))
         var operations = stagedOperations
         for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
             let stored = StoredGeneratedConfig(schema: schemaVersion, datacenter: datacenter, sequence: sequence, config: config)
@@ -390,7 +399,7 @@ public struct TopologyStore: Sendable {
             try stagedOperations(from: staged.topology, to: stagedTopology)
             + [.put(keys.staged, try StoredJSON.encode(StoredMarker(schema: schemaVersion, author: actor.author, at: actor.now, change: message)))]
         let (transaction, entry, configs) = try commitTransaction(
-            staged: staged, committed: committed, topology: topology,
+            staged: staged, committed: committed, base: base, topology: topology,
             stagedOperations: operations, kind: kind, message: message, actor: actor)
         return .success(PreparedEdits(transaction: transaction, entry: entry, topology: topology, configs: configs, readRevision: staged.revision))
     }

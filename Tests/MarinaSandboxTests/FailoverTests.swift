@@ -83,6 +83,9 @@ struct FailoverTests {
         let membership = committed?.instances["db1001"]?.sections["s1"]
         #expect(membership?.pooled == false)
         #expect(membership?.needsRejoin?.forkPoint == details.forkPoint && membership?.needsRejoin?.operation == record.id)
+        // The history entry of that commit shows the mark, which the generated configuration cannot.
+        let entry = try #require(try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first)
+        #expect(entry.changes.contains { $0.key == "needs_rejoin" && $0.entry == "db1001 in s1" && $0.after != nil }, "\(entry.changes)")
     }
 
     @Test("the preferred replica behind another: it catches up from the most advanced first, then is promoted; no replica is lost")
