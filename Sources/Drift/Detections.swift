@@ -36,8 +36,8 @@ extension Drift {
             return { context in
                 context.sections.flatMap { entry in
                     entry.members.compactMap { member -> DriftFinding? in
-                        guard member.instance.name != entry.primary.name, let observation = context.snapshot.observations[member.instance.name],
-                            !observation.reachable
+                        guard member.instance.name != entry.primary.name, member.membership.needsRejoin == nil,
+                            let observation = context.snapshot.observations[member.instance.name], !observation.reachable
                         else { return nil }
                         return DriftFinding(
                             code, section: entry.section.name, instance: member.instance.name, expected: "reachable",
@@ -230,6 +230,24 @@ extension Drift {
                     }
                 }
             }
+        case .needsRejoin:
+            // Reported instead of the replica findings it would raise (no source, unreachable):
+            // it is meant to be out. Two writers are still reported for it.
+            return { context in
+                context.sections.flatMap { entry in
+                    entry.members.compactMap { member -> DriftFinding? in
+                        guard let mark = member.membership.needsRejoin else { return nil }
+                        let observation = context.snapshot.observations[member.instance.name]
+                        let state =
+                            observation.map { $0.reachable ? "up, read_only=\($0.readOnly.map { $0 ? "ON" : "OFF" } ?? "?")" : "down" }
+                            ?? "no observation"
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: member.instance.name,
+                            expected: "a replica of \(entry.primary.name)",
+                            observed: "\(mark) (\(state)): `marina instance rejoin \(member.instance.name)` once it is back")
+                    }
+                }
+            }
         case .operationInProgress:
             return { context in
                 context.snapshot.locks.sorted { $0.key < $1.key }.map { section, operation in
@@ -296,7 +314,7 @@ extension Drift {
         { context in
             context.sections.flatMap { entry in
                 context.replicas(entry).compactMap { replica in
-                    guard let (expected, observed) = check(replica, entry) else { return nil }
+                    guard replica.membership.needsRejoin == nil, let (expected, observed) = check(replica, entry) else { return nil }
                     return DriftFinding(code, section: entry.section.name, instance: replica.instance.name, expected: expected, observed: observed)
                 }
             }

@@ -25,6 +25,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case uncommittedChange = "UNCOMMITTED_CHANGE"
     case automaticActionRefused = "AUTOMATIC_ACTION_REFUSED"
     case operationInProgress = "OPERATION_IN_PROGRESS"
+    case needsRejoin = "NEEDS_REJOIN"
 
     public var severity: Severity {
         switch self {
@@ -32,7 +33,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
             .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
             return .error
-        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused:
+        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused, .needsRejoin:
             return .warning
         case .uncommittedChange, .operationInProgress:
             return .info
@@ -68,6 +69,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .uncommittedChange: return "staged objects not committed yet (informational: drift is judged against what is committed)"
         case .automaticActionRefused: return "a guard rail stopped an automatic depool or repool (the replica still lags, or waits)"
         case .operationInProgress: return "an operation holds the section's lock: its steps change the servers (informational)"
+        case .needsRejoin: return "a failover replaced this old primary: it is out of the section until `marina instance rejoin`"
         }
     }
 }

@@ -117,6 +117,15 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.unknownInstance, "db9999", { _, o, _ in o["db9999"] = observed("db9999", serverID: 9999, readOnly: true, source: nil) }),
     (.automaticActionRefused, "db1003", { _, _, _ in }),  // the refusal is set in the test: see `code(_:)`
     (
+        .needsRejoin, "db1003",
+        { t, o, _ in
+            // A failover's old primary, down: this instead of REPLICA_UNREACHABLE and NO_SOURCE.
+            t.instances["db1003"]!.sections["s1"] = Membership(
+                pooled: false, weight: 100, needsRejoin: RejoinMark(operation: "fo-1", newPrimary: "db1001", forkPoint: "0-1001-5"))
+            o["db1003"] = Observation(instance: "db1003", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "refused")
+        }
+    ),
+    (
         .uncommittedChange, nil,
         { _, _, u in
             u = [ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1", before: "[{}]", after: "[{},{}]")]
