@@ -28,6 +28,8 @@ actor FailoverWatch {
     /// second look before it took the section's lock must not start another.
     private var started = [String: String]()
     private var startedAt = [String: Date]()
+    /// The primary this watch recorded as unreachable, by section.
+    private var unreachable = [String: String]()
     /// Seconds before a section whose automatic failover was refused is looked at again.
     static let retryAfterRefusal: Double = 10
 
@@ -102,6 +104,7 @@ actor FailoverWatch {
             }
         guard suspicious else {
             logged[section.name] = nil
+            try await clearUnreachable(section.name)
             return
         }
         if let id = started[section.name] {
@@ -131,9 +134,12 @@ actor FailoverWatch {
         switch health {
         case .alive:
             logged[section.name] = nil
+            try await clearUnreachable(section.name)
         case .unreachable(let because):
             logOnce(section.name, "the primary \(primary.name) of \(section.name) is unreachable, not dead: \(because); no failover", level: .warning)
+            try await recordUnreachable(section.name, primary: primary.name, because: because)
         case .dead(let witnesses):
+            try await clearUnreachable(section.name)
             context.logger.critical("the primary \(primary.name) of \(section.name) is dead: \(witnesses.joined(separator: "; ")); failing over")
             let now = Date()
             var record = OperationRecord(
@@ -145,6 +151,23 @@ actor FailoverWatch {
             startedAt[section.name] = now
             await launch(record)
         }
+    }
+
+    /// Keeps the judgement "unreachable, not dead" in etcd under the leader's lease, for drift:
+    /// written once per primary, deleted when it no longer holds.
+    private func recordUnreachable(_ section: String, primary: String, because: String) async throws {
+        guard unreachable[section] != primary else { return }
+        let lease = await context.leadership.leaseID
+        guard lease != 0 else { return }
+        let view = PrimaryUnreachable(section: section, primary: primary, reason: because, since: Date(), controller: context.leadership.id)
+        _ = try await context.etcd.put(context.keys.unreachablePrimary(section), try StoredJSON.encode(view), lease: lease)
+        unreachable[section] = primary
+    }
+
+    private func clearUnreachable(_ section: String) async throws {
+        guard unreachable[section] != nil else { return }
+        _ = try await context.etcd.delete(context.keys.unreachablePrimary(section))
+        unreachable[section] = nil
     }
 
     /// Whether the controller reaches `primary` over SQL on a fresh connection within `probe_timeout`.

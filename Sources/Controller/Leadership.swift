@@ -37,6 +37,9 @@ public actor Leadership {
 
     /// Holds a lease, whether or not its fence is open (a keep-alive may reopen it).
     public var holdsLease: Bool { lease != 0 }
+    /// The leader lease's id (0 when this controller holds none): keys put under it vanish
+    /// with the lead.
+    public var leaseID: Int64 { lease }
 
     /// The condition every write of the leader carries.
     public var compare: Compare { Compare(key: key, .equal, .value(value)) }

@@ -32,6 +32,18 @@ extension Drift {
             return primaryCheck(code) { observation in
                 observation.reachable ? nil : ("reachable", "unreachable: \(observation.error ?? "no answer")")
             }
+        case .primaryUnreachableFromController:
+            return { context in
+                context.sections.compactMap { entry in
+                    guard let view = context.snapshot.controllerCannotReach[entry.section.name], view.primary == entry.primary.name else {
+                        return nil
+                    }
+                    return DriftFinding(
+                        code, section: entry.section.name, instance: entry.primary.name,
+                        expected: "reachable by the controller \(view.controller)",
+                        observed: "unreachable over SQL since \(view.since.formatted(.iso8601)), not dead: \(view.reason); no failover")
+                }
+            }
         case .replicaUnreachable:
             return { context in
                 context.sections.flatMap { entry in

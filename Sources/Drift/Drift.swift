@@ -69,6 +69,9 @@ public struct DriftSnapshot: Sendable {
     public var locks: [String: String] = [:]
     /// The site mirror beside what is committed; nil when no site mirror is set.
     public var mirror: MirrorReading?
+    /// Section → what the leading controller found about its primary when it could not reach
+    /// it over SQL while a replica still replicated from it.
+    public var controllerCannotReach: [String: ControllerView] = [:]
 
     public init(
         topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,
@@ -149,6 +152,21 @@ public enum Drift {
 
 /// The snapshot with the lookups the predicates share, computed once (10,000 instances in
 /// 500 sections stay well under 100 ms).
+/// The leading controller's own view of a section's primary, when it differs from the agents'.
+public struct ControllerView: Sendable, Equatable {
+    public var primary: String
+    public var reason: String
+    public var since: Date
+    public var controller: String
+
+    public init(primary: String, reason: String, since: Date, controller: String) {
+        self.primary = primary
+        self.reason = reason
+        self.since = since
+        self.controller = controller
+    }
+}
+
 public struct DriftContext: Sendable {
     public let snapshot: DriftSnapshot
     /// Initialized sections, each with its primary and members in the section's datacenter.

@@ -4,6 +4,7 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case twoWriters = "TWO_WRITERS"
     case primaryReadOnly = "PRIMARY_READ_ONLY"
     case primaryUnreachable = "PRIMARY_UNREACHABLE"
+    case primaryUnreachableFromController = "PRIMARY_UNREACHABLE_FROM_CONTROLLER"
     case replicaUnreachable = "REPLICA_UNREACHABLE"
     case errantGTID = "ERRANT_GTID"
     case wrongSource = "WRONG_SOURCE"
@@ -30,7 +31,8 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     public var severity: Severity {
         switch self {
         case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID: return .critical
-        case .replicaUnreachable, .wrongSource, .noSource, .replicationError, .replicationStopped, .pooledReplicaLagging,
+        case .replicaUnreachable, .primaryUnreachableFromController, .wrongSource, .noSource, .replicationError, .replicationStopped,
+            .pooledReplicaLagging,
             .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
             return .error
         case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused, .needsRejoin:
@@ -46,6 +48,8 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .primaryReadOnly: return "the configured primary is read-only: the section takes no writes"
         case .primaryUnreachable: return "the configured primary does not answer its agent"
         case .replicaUnreachable: return "a replica does not answer its agent"
+        case .primaryUnreachableFromController:
+            return "the leading controller cannot reach the primary over SQL while a replica still replicates from it: unreachable, not dead"
         case .errantGTID: return "a replica holds transactions the primary never had"
         case .wrongSource: return "a replica replicates from something other than its section's primary"
         case .noSource: return "a replica replicates from nothing"

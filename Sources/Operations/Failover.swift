@@ -263,6 +263,27 @@ public struct FailoverBlock: Codable, Sendable, Equatable {
     public func isActive(at now: Date) -> Bool { now < until }
 }
 
+/// The leader's judgement that a section's primary is unreachable, not dead: the controller
+/// cannot reach it over SQL while a replica still replicates from it. Kept in etcd under the
+/// leader's lease while it lasts, for drift to report.
+public struct PrimaryUnreachable: Codable, Sendable, Equatable {
+    public var section: String
+    public var primary: String
+    /// Why it is not judged dead (the replica that still replicates).
+    public var reason: String
+    public var since: Date
+    /// The controller that judged it.
+    public var controller: String
+
+    public init(section: String, primary: String, reason: String, since: Date, controller: String) {
+        self.section = section
+        self.primary = primary
+        self.reason = reason
+        self.since = since
+        self.controller = controller
+    }
+}
+
 public enum FailoverPlan {
     /// Seconds between heartbeats a primary sends an idle replica Marina configures
     /// (`MASTER_HEARTBEAT_PERIOD`): a replica that hears nothing for `slaveNetTimeout` drops

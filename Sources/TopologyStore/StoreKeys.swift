@@ -27,6 +27,10 @@ public struct StoreKeys: Sendable {
     /// Sections blocked from another automatic failover (`failover/blocked/<section>`, a
     /// `FailoverBlock`) until a DBA acknowledges the last one or the block runs out.
     public var failoverBlocks: String { root + "/failover/blocked/" }
+    /// Primaries the leader cannot reach while a replica still replicates from them
+    /// (`failover/unreachable/<section>`, a `PrimaryUnreachable`), under the leader's lease:
+    /// what drift reports as `PRIMARY_UNREACHABLE_FROM_CONTROLLER`.
+    public var unreachablePrimaries: String { root + "/failover/unreachable/" }
     /// Test-only: a key that releases a controller paused by `pause_before`.
     public var resume: String { root + "/testing/resume/" }
 
@@ -38,6 +42,7 @@ public struct StoreKeys: Sendable {
     public func request(_ id: String) -> String { requests + id }
     public func lock(_ section: String) -> String { locks + section }
     public func failoverBlock(_ section: String) -> String { failoverBlocks + section }
+    public func unreachablePrimary(_ section: String) -> String { unreachablePrimaries + section }
     /// Zero-padded so that keys sort in commit order.
     public func history(_ sequence: Int) -> String { history + String(repeating: "0", count: max(0, 10 - String(sequence).count)) + String(sequence) }
 }

@@ -18,6 +18,8 @@ public struct SiteSnapshot: Sendable {
     public var policyState: KeyValue?
     /// What a commit would change now: the staged objects' configuration versus the committed one.
     public var uncommitted: [ConfigChange]
+    /// Section → the raw `failover/unreachable/<section>` value the leader wrote, for the caller to decode.
+    public var unreachablePrimaries: [String: [UInt8]] = [:]
 }
 
 extension TopologyStore {
@@ -31,18 +33,21 @@ extension TopologyStore {
                 compares: [],
                 success: readOperations + [
                     .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
+                    .get(keys.unreachablePrimaries, prefix: true),
                 ]))
         let ranges = Self.ranges(of: result)
-        guard ranges.count == 10 else { throw EtcdError(.malformedResponse, "the snapshot transaction returned \(ranges.count) ranges") }
+        guard ranges.count == 11 else { throw EtcdError(.malformedResponse, "the snapshot transaction returned \(ranges.count) ranges") }
         let (staged, committed) = try parseRead(Array(ranges[0..<7]), revision: result.revision)
         let observations = try decodeObservations(ranges[7])
         var locks = [String: String]()
         for kv in ranges[8].kvs { locks[String(kv.key.dropFirst(keys.locks.count))] = String(decoding: kv.value, as: UTF8.self) }
         let topology = try await committedTopology(committed, atRevision: result.revision)
+        var unreachable = [String: [UInt8]]()
+        for kv in ranges[10].kvs { unreachable[String(kv.key.dropFirst(keys.unreachablePrimaries.count))] = kv.value }
         return SiteSnapshot(
             revision: result.revision, staged: staged, committed: committed, committedTopology: topology,
             observations: observations, locks: locks, policyState: ranges[9].kvs.first,
-            uncommitted: changes(from: committed, base: topology ?? Topology(), to: staged.topology))
+            uncommitted: changes(from: committed, base: topology ?? Topology(), to: staged.topology), unreachablePrimaries: unreachable)
     }
 
     /// The topology of the head's history entry as of `revision`. History entries never change

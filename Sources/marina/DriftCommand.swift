@@ -1,6 +1,8 @@
 import ArgumentParser
 import Drift
 import Foundation
+import Operations
+import StoredRecords
 import Topology
 import TopologyStore
 
@@ -42,6 +44,14 @@ struct DriftCommand: AsyncParsableCommand {
                 AutomaticRefusal(instance: name, section: refusal.section, action: refusal.action, reason: refusal.reason, since: refusal.since)
             }
             snapshot.locks = site.locks
+            for (name, bytes) in site.unreachablePrimaries {
+                // Written by the leader under its lease; one that does not decode is reported as such.
+                guard let view = try? StoredJSON.decode(PrimaryUnreachable.self, from: bytes) else {
+                    throw UsageProblem("\(StoreKeys().unreachablePrimary(name)) is not a controller's view of a primary")
+                }
+                snapshot.controllerCannotReach[name] = ControllerView(
+                    primary: view.primary, reason: view.reason, since: view.since, controller: view.controller)
+            }
             if let mirror = site.committed.siteMirror {
                 snapshot.mirror = mirrorReading(await topologyStore.readMirror(mirror), committed: site.committed.configs)
             }

@@ -116,6 +116,7 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.operationInProgress, nil, { _, _, _ in }),  // the lock is set in the test: see `code(_:)`
     (.unknownInstance, "db9999", { _, o, _ in o["db9999"] = observed("db9999", serverID: 9999, readOnly: true, source: nil) }),
     (.automaticActionRefused, "db1003", { _, _, _ in }),  // the refusal is set in the test: see `code(_:)`
+    (.primaryUnreachableFromController, "db1001", { _, _, _ in }),  // the controller's view is set in the test: see `code(_:)`
     (
         .needsRejoin, "db1003",
         { t, o, _ in
@@ -160,6 +161,11 @@ struct DriftTests {
             snapshot.mirror = mirror(mirrored: ["dc1": .config(mirrored)])
         }
         if code == .operationInProgress { snapshot.locks = ["s1": "20260101-000000-s1-abcd"] }
+        if code == .primaryUnreachableFromController {
+            snapshot.controllerCannotReach = [
+                "s1": ControllerView(primary: "db1001", reason: "db1002 still replicates from db1001", since: now, controller: "c1")
+            ]
+        }
         let findings = Drift.findings(snapshot)
         #expect(findings.map(\.code) == [code], "\(code): \(findings)")
         #expect(findings.first?.instance == instance)

@@ -206,6 +206,8 @@ struct FailoverTests {
             try await eventually(20) {
                 (try? String(contentsOfFile: log, encoding: .utf8))?.contains("the primary db1001 of s1 is unreachable, not dead") == true
             }, "the controller never judged db1001")
+        let drift = try await driftOutput(sandbox) { $0.contains("PRIMARY_UNREACHABLE_FROM_CONTROLLER") }
+        #expect(drift.contains("db1001    PRIMARY_UNREACHABLE_FROM_CONTROLLER"), "\(drift)")
         #expect(try await operations(sandbox).filter { $0.kind == "failover" }.isEmpty)
         #expect(try await readOnly(sandbox, "db1001") == false)
         let committed = try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()
