@@ -28,7 +28,7 @@ struct InstanceCommand: AsyncParsableCommand {
         commandName: "instance", abstract: "Instances: their address, candidacy, and pooling per section (staged until `config commit`).",
         subcommands: [
             Add.self, Show.self, List.self, Pool.self, Depool.self, SetWeight.self, SetPercentage.self, SetCandidate.self,
-            AddSection.self, RemoveSection.self, Remove.self,
+            AddSection.self, RemoveSection.self, Remove.self, InstanceRejoinCommand.self, InstanceMoveCommand.self,
         ])
 
     struct Add: InstanceEdit {
