@@ -6,6 +6,8 @@
 --                             write while read_only is ON; the controller writes no data.
 --   REPLICATION SLAVE ADMIN   STOP/START SLAVE, CHANGE MASTER, SET GLOBAL gtid_slave_pos
 --   SLAVE MONITOR             SHOW SLAVE STATUS, SHOW ALL SLAVES STATUS
+--   BINLOG MONITOR            SHOW BINARY LOGS, SHOW BINLOG EVENTS: whether the new source of a
+--                             rejoin or a move still has the binary logs the replica needs
 --   RELOAD                    RESET SLAVE ALL on the new primary (it deletes relay logs)
 --   PROCESS                   every session in information_schema.PROCESSLIST and INNODB_TRX:
 --                             preflight refuses an old primary running a long transaction, and
@@ -23,7 +25,7 @@
 -- The replication account named in CHANGE MASTER (REPLICATION SLAVE) is separate: its
 -- password is read from the controller's credentials file, group [marina-replication].
 CREATE USER IF NOT EXISTS 'marina_controller'@'127.0.0.1' IDENTIFIED BY 'CHANGE-ME';
-GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO 'marina_controller'@'127.0.0.1';
+GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO 'marina_controller'@'127.0.0.1';
 GRANT SELECT ON heartbeat.* TO 'marina_controller'@'127.0.0.1';
 GRANT SELECT ON mysql.global_priv TO 'marina_controller'@'127.0.0.1';
 GRANT SELECT ON mysql.roles_mapping TO 'marina_controller'@'127.0.0.1';

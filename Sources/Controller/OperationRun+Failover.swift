@@ -225,7 +225,11 @@ extension OperationRun {
     /// are never two writers. A host that does not answer is what detection found.
     private func fenceOldPrimary(timeout: Double) async throws {
         guard let old = record.oldPrimary, let primary = topology.instances[old] else { return }
-        let configuration = await context.hosts.configuration(for: primary, readTimeout: 1)
+        // As quick to give up as detection was: a frozen host would hold the window for the
+        // account's whole connect timeout otherwise.
+        let seconds = max(1, Int(context.failover.probeTimeout.rounded(.up)))
+        var configuration = await context.hosts.configuration(for: primary, readTimeout: seconds)
+        configuration.connectTimeout = seconds
         guard let session = try? await context.hosts.connector.connect(configuration) else { return }
         let answer = try? await session.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"]
         await session.close()

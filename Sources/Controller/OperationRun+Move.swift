@@ -15,8 +15,8 @@ import Topology
 /// instances the record names, and the original source may be the primary.
 extension OperationRun {
     func prepareMove() async throws -> Bool {
-        guard let sourceName = RejoinPlan.newSource(inReason: record.reason, mover: record.candidate) else {
-            return refuseUndoable(["the request does not name the instance to move \(record.candidate) under (its reason is \"\(record.reason)\")"])
+        guard let sourceName = record.newSource, !sourceName.isEmpty else {
+            return refuseUndoable(["the request does not name the instance to move \(record.candidate) under (new_source)"])
         }
         guard let section = topology.sections[record.section] else { return refuseUndoable(["unknown section \(record.section)"]) }
         var live = await probeMembers()

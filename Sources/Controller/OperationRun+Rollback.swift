@@ -85,8 +85,9 @@ extension OperationRun {
         context.logger.error(
             "operation \(record.id) \(isFailover ? "stopped" : "could not roll back"): \(problem); section \(record.section) left read-only")
         record.attention.append(problem)
-        // A failover's old primary is dead: only the candidate is made sure of.
-        for name in (isFailover ? [record.candidate] : [record.oldPrimary, record.candidate]).compactMap({ $0 }) {
+        // Only a switchover's old primary is one of its hosts: a failover's is dead, and a rejoin
+        // or a move acts on one replica (`candidate`) while the primary goes on taking writes.
+        for name in (isSwitchover ? [record.oldPrimary, record.candidate] : [record.candidate]).compactMap({ $0 }) {
             guard let member = topology.instances[name] else { continue }
             do {
                 try await setReadOnly(true, on: member, timeout: 5)

@@ -89,7 +89,7 @@ public struct Sandbox: Sendable {
     /// The controller's user, with exactly the grants of `sql/controller-grants.sql`.
     public static let controllerUser = "marina_controller"
     public static let controllerGrants = [
-        "GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO ?@'127.0.0.1'",
+        "GRANT READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, BINLOG MONITOR, RELOAD, PROCESS, CONNECTION ADMIN ON *.* TO ?@'127.0.0.1'",
         "GRANT SELECT ON heartbeat.* TO ?@'127.0.0.1'",
         "GRANT SELECT ON mysql.global_priv TO ?@'127.0.0.1'",
         "GRANT SELECT ON mysql.roles_mapping TO ?@'127.0.0.1'",

@@ -73,6 +73,8 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     public var channelSettings: ReplicationChannelSettings?
     /// A failover's detection, choice, positions and fork point (nil for other operations).
     public var failover: FailoverDetails?
+    /// A move's new source: the member `candidate` replicates from afterwards (nil for other operations).
+    public var newSource: String?
     /// Test only: the step the controller is paused before.
     public var pausedBefore: String?
     public var steps: [StepRecord]
@@ -134,6 +136,7 @@ public struct OperationRecord: Codable, Sendable, Equatable {
             forceLongTransactions = "force_long_transactions"
         case channelSettings = "channel_settings"
         case failover
+        case newSource = "new_source"
         case steps, refusals, failure, attention
         case startedAt = "started_at"
         case finishedAt = "finished_at"

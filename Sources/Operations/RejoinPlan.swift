@@ -169,17 +169,8 @@ public enum RejoinPlan {
 
     // MARK: Move
 
-    /// The request's reason for a move, which names the new source: `move db1003 under db1002`.
+    /// The reason recorded for a move when the DBA gives none: `move db1003 under db1002`.
     public static func moveReason(mover: String, newSource: String) -> String { "move \(mover) under \(newSource)" }
-
-    /// The new source a move request names in its reason (`moveReason`), nil when it names none.
-    public static func newSource(inReason reason: String, mover: String) -> String? {
-        let prefix = "move \(mover) under "
-        guard reason.hasPrefix(prefix) else { return nil }
-        let name = reason.dropFirst(prefix.count)
-        guard !name.isEmpty, !name.contains(where: \.isWhitespace) else { return nil }
-        return String(name)
-    }
 
     /// Who takes part in a move.
     public struct MoveRoles: Equatable, Sendable {

@@ -99,10 +99,12 @@ struct InstanceMoveCommand: AsyncParsableCommand {
             let client = InstanceOperationClient(etcd: etcd, json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Move \(name) under \(under)?") { dryRun in
                 let actor = store.actor
-                return OperationRecord(
+                var record = OperationRecord(
                     id: OperationClient.newID(section: sectionName), kind: "move", section: sectionName, candidate: name,
                     reason: RejoinPlan.moveReason(mover: name, newSource: under), dryRun: dryRun, requestedBy: actor.author,
                     requestedAt: actor.now)
+                record.newSource = under
+                return record
             }
         }
     }
@@ -193,7 +195,7 @@ struct InstanceOperationClient {
 func describeInstanceOperation(_ record: OperationRecord) -> String {
     switch record.kind {
     case "move":
-        let source = RejoinPlan.newSource(inReason: record.reason, mover: record.candidate) ?? "?"
+        let source = record.newSource ?? "?"
         return "move of \(record.candidate) under \(source) in \(record.section)"
     default:
         return "\(record.kind) of \(record.candidate) in \(record.section)"
@@ -224,7 +226,7 @@ func renderInstanceOutcome(_ record: OperationRecord) -> String {
     case .refused: lines.append("Refused, nothing changed:\n" + record.refusals.map { "  - " + $0 }.joined(separator: "\n"))
     case .done, .doneNeedsAttention:
         if record.kind == "move" {
-            let source = RejoinPlan.newSource(inReason: record.reason, mover: name) ?? "its new source"
+            let source = record.newSource ?? "its new source"
             lines.append("Done: \(name) replicates from \(source).")
         } else {
             let source = record.steps.first { $0.action == .oldPrimaryReplicates }?.hosts.last ?? "the primary"

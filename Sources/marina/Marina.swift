@@ -12,7 +12,8 @@ struct Marina: AsyncParsableCommand {
         version: version,
         subcommands: [
             StatusCommand.self, DriftCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
-            AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, FailoverCommand.self, OperationCommand.self, SandboxCommand.self, VersionCommand.self,
+            AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, FailoverCommand.self, OperationCommand.self, SandboxCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -46,7 +46,7 @@ struct OperationCommand: AsyncParsableCommand {
                 }
                 let rows = records.map { record in
                     [
-                        record.id, record.state.rawValue, record.section, "\(record.oldPrimary ?? "?") → \(record.candidate)",
+                        record.id, record.state.rawValue, record.section, roles(record),
                         record.requestedBy, record.requestedAt.formatted(.iso8601),
                         record.finishedAt.map { milliseconds($0.timeIntervalSince(record.startedAt ?? record.requestedAt) * 1000) } ?? "",
                         record.windowMilliseconds.map { milliseconds($0) } ?? "",
@@ -79,9 +79,26 @@ struct OperationCommand: AsyncParsableCommand {
     }
 }
 
+/// What an operation does, in one line: `switchover of s1 from db1001 to db1002`, `rejoin of db1001 in s1`.
+func describeOperation(_ record: OperationRecord) -> String {
+    switch record.kind {
+    case "rejoin", "move": describeInstanceOperation(record)
+    default: "\(record.kind) of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate.isEmpty ? "?" : record.candidate)"
+    }
+}
+
+/// The list's PRIMARY column: the primary's move, or for a rejoin or a move the replica's.
+func roles(_ record: OperationRecord) -> String {
+    switch record.kind {
+    case "rejoin": "\(record.candidate) rejoins"
+    case "move": "\(record.candidate) → under \(record.newSource ?? "?")"
+    default: "\(record.oldPrimary ?? "?") → \(record.candidate)"
+    }
+}
+
 func renderJournal(_ record: OperationRecord) -> String {
     var lines = [
-        "Operation \(record.id): \(record.kind) of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate)\(record.dryRun ? " (dry run)" : "")",
+        "Operation \(record.id): \(describeOperation(record))\(record.dryRun ? " (dry run)" : "")",
         "  state:        \(record.state.rawValue)",
         "  requested by: \(record.requestedBy) at \(record.requestedAt.formatted(.iso8601))",
         "  reason:       \(record.reason.isEmpty ? "(none given)" : record.reason)",

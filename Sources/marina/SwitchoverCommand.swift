@@ -191,6 +191,7 @@ func renderPlan(_ record: OperationRecord) -> String {
 }
 
 func renderOutcome(_ record: OperationRecord) -> String {
+    if record.kind == "rejoin" || record.kind == "move" { return renderInstanceOutcome(record) }
     var lines = [String]()
     switch record.state {
     case .planned: lines.append("Dry run: nothing changed.")

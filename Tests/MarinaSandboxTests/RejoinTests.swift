@@ -24,7 +24,6 @@ struct RejoinTests {
     func cleanOldPrimaryRejoins() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-clean", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         let (promoted, final) = try await killAndFailOver(sandbox)
         try await Sandbox.startInstance(directory: sandbox.directory, name: "db1001")
         // Back as it died: writable (its option file), no channel, its binary log whole.
@@ -80,7 +79,6 @@ struct RejoinTests {
     func divergedOldPrimaryIsRefused() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-diverged", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         for replica in ["db1002", "db1003"] { try await execute(sandbox, replica, "STOP SLAVE IO_THREAD") }
         try await execute(sandbox, "db1001", "CREATE DATABASE lost", "CREATE TABLE lost.t (id INT PRIMARY KEY)", "INSERT INTO lost.t VALUES (1)")
         let (promoted, final) = try await killAndFailOver(sandbox, waitForReplicas: false)
@@ -121,7 +119,6 @@ struct RejoinTests {
     func rejoinRolledBack() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-rollback", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         let (promoted, _) = try await killAndFailOver(sandbox)
         try await Sandbox.startInstance(directory: sandbox.directory, name: "db1001")
         try await restartController(sandbox, pauseBefore: "old-primary-replicates")
@@ -151,7 +148,6 @@ struct RejoinTests {
     func rejoinFinishedByNextLeader() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-killed", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         let (promoted, _) = try await killAndFailOver(sandbox)
         try await Sandbox.startInstance(directory: sandbox.directory, name: "db1001")
         try await restartController(sandbox, pauseAfter: "old-primary-replicates")
@@ -175,7 +171,6 @@ struct RejoinTests {
     func moveReplica() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-move", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         let itself = try instanceMove(sandbox, ["db1003", "--under", "db1003", "--yes"])
         #expect(itself.status == 2, "\(itself.stdout)\(itself.stderr)")
         #expect(itself.stdout.contains("db1003 cannot replicate from itself"))
@@ -219,10 +214,9 @@ struct RejoinTests {
     func moveFinishedByNextLeader() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-move-killed", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         try await restartController(sandbox, pauseAfter: "move-replicas")
         let id = try await requestInstanceOperation(
-            sandbox, kind: "move", candidate: "db1003", reason: RejoinPlan.moveReason(mover: "db1003", newSource: "db1002"))
+            sandbox, kind: "move", candidate: "db1003", newSource: "db1002")
         #expect(try await pausedAfter(sandbox, id) == "move db1003 under db1002")
         try await restartController(sandbox, kill: true)
 
@@ -236,10 +230,9 @@ struct RejoinTests {
     func moveRolledBack() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-move-rollback", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await grantBinlogMonitor(sandbox)
         try await restartController(sandbox, pauseBefore: "move-replicas")
         let id = try await requestInstanceOperation(
-            sandbox, kind: "move", candidate: "db1003", reason: RejoinPlan.moveReason(mover: "db1003", newSource: "db1002"))
+            sandbox, kind: "move", candidate: "db1003", newSource: "db1002")
         try await waitForOperation(sandbox, id) { $0.pausedBefore != nil }
         try await Sandbox.stopInstance(directory: sandbox.directory, name: "db1002", kill: true)
         try await resume(sandbox, id)
@@ -257,16 +250,6 @@ struct RejoinTests {
 
 // MARK: Helpers
 
-/// The controller reads the GTID list of a source's oldest binary log (`SHOW BINARY LOGS`,
-/// `SHOW BINLOG EVENTS`), which needs `BINLOG MONITOR`: granted here on every instance, unlogged
-/// (a replica must not get a GTID of its own), until the sandbox's controller account has it.
-func grantBinlogMonitor(_ sandbox: SandboxState) async throws {
-    for instance in sandbox.instances(in: "s1") {
-        try await execute(
-            sandbox, instance.name, "SET SESSION sql_log_bin = 0", "GRANT BINLOG MONITOR ON *.* TO '\(Sandbox.controllerUser)'@'127.0.0.1'")
-    }
-}
-
 /// `marina instance rejoin` against the sandbox.
 func instanceRejoin(_ sandbox: SandboxState, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     try runMarina(["instance", "rejoin"] + arguments, environment: ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"])
@@ -278,9 +261,10 @@ func instanceMove(_ sandbox: SandboxState, _ arguments: [String]) throws -> (sta
 }
 
 /// Writes a rejoin or move request as the CLI does, without following it.
-func requestInstanceOperation(_ sandbox: SandboxState, kind: String, candidate: String, reason: String = "") async throws -> String {
+func requestInstanceOperation(_ sandbox: SandboxState, kind: String, candidate: String, newSource: String? = nil) async throws -> String {
     let id = "test-\(kind)-\(UInt32.random(in: 0...UInt32.max))"
-    let record = OperationRecord(id: id, kind: kind, section: "s1", candidate: candidate, reason: reason, requestedBy: "test", requestedAt: Date())
+    var record = OperationRecord(id: id, kind: kind, section: "s1", candidate: candidate, reason: "test", requestedBy: "test", requestedAt: Date())
+    record.newSource = newSource
     let keys = StoreKeys()
     _ = try await sandbox.etcdClient.transaction(
         Transaction(compares: [], success: [.put(keys.operation(id), try OperationJSON.encode(record)), .put(keys.request(id), id)]))
