@@ -61,8 +61,11 @@ demo: build
 	@echo
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) status
 	@echo
-	@echo "db1001 is depooled and marked to rejoin. Restart it with '$(MARINA) sandbox restart db1001', then"
-	@echo "'$(MARINA) instance rejoin db1001' makes it a replica of the new primary if it holds nothing beyond the fork point."
+	@echo "db1001 is depooled and marked to rejoin. Restarted, it becomes a replica of the new primary, since it holds"
+	@echo "nothing beyond the fork point (it stays depooled until a DBA pools it):"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) sandbox restart db1001
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance rejoin db1001 --yes
+	@echo
 	@echo "Another automatic failover of s1 waits for '$(MARINA) failover ack s1'."
 	@echo
 	@echo "The sandbox keeps running. marina uses its etcd when told to: 'export MARINA_SANDBOX_DIR=$(SANDBOX_DIR)'"
