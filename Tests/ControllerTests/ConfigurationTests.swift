@@ -120,4 +120,35 @@ struct ConfigurationTests {
                     + "the candidate would take writes before the source of truth names it the primary"
             ])
     }
+
+    @Test("the controller refuses to start with a failover playbook that breaks a safety rule, or without one")
+    func unsafeFailoverPlaybookRefused() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = NSTemporaryDirectory() + "marina-controller-failover-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(
+            atPath: repository.appendingPathComponent("playbooks/switchover.yaml").path, toPath: directory + "/switchover.yaml")
+        try "etcd: {endpoints: [http://x]}\nmariadb: {credentials_file: f}\nplaybooks: \(directory)\n"
+            .write(toFile: directory + "/controller.yaml", atomically: true, encoding: .utf8)
+        let path = directory + "/failover.yaml"
+        let missing = #expect(throws: PlaybookError.self) { try ControllerConfiguration.load(directory + "/controller.yaml") }
+        #expect(missing?.file == path && missing?.problems == ["cannot read the file"])
+
+        // The candidate made writable before the source of truth names it.
+        let safe = try String(contentsOf: repository.appendingPathComponent("playbooks/failover.yaml"), encoding: .utf8)
+        let commit = "  - action: commit-primary\n    timeout: 2\n"
+        let writable = "  - action: candidate-writable\n    timeout: 2\n"
+        let unsafe = safe.replacingOccurrences(of: commit, with: "<commit>").replacingOccurrences(of: writable, with: commit)
+            .replacingOccurrences(of: "<commit>", with: writable)
+        try #require(unsafe != safe)
+        try unsafe.write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: PlaybookError.self) { try ControllerConfiguration.load(directory + "/controller.yaml") }
+        #expect(error?.file == path)
+        #expect(
+            error?.problems == [
+                "candidate-writable (step 4) comes before commit-primary (step 5): "
+                    + "the candidate would take writes before the source of truth names it the primary"
+            ])
+    }
 }

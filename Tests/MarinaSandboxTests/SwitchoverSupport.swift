@@ -128,13 +128,16 @@ func switchoverPaused(_ sandbox: SandboxState, before step: String, to candidate
     return id
 }
 
-/// A copy of the repository's switchover playbook with some lines replaced, in a fresh directory.
+/// A copy of the repository's playbooks, the switchover's with some lines replaced, in a fresh
+/// directory (the controller loads the failover's from the same place).
 func playbooks(replacing replacements: [(String, String)]) throws -> String {
-    let original = try String(contentsOfFile: try Sandbox.locatePlaybooks(from: marinaExecutable()) + "/switchover.yaml", encoding: .utf8)
+    let repository = try Sandbox.locatePlaybooks(from: marinaExecutable())
+    let original = try String(contentsOfFile: repository + "/switchover.yaml", encoding: .utf8)
     let text = replacements.reduce(original) { $0.replacingOccurrences(of: $1.0, with: $1.1) }
     let directory = TestServers.root + "/playbooks-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try text.write(toFile: directory + "/switchover.yaml", atomically: true, encoding: .utf8)
+    try FileManager.default.copyItem(atPath: repository + "/failover.yaml", toPath: directory + "/failover.yaml")
     return directory
 }
 
