@@ -60,19 +60,16 @@ public struct ControllerConfiguration: Sendable, Equatable {
         public var probeTimeout: Double
         /// Agents' observations older than this many seconds are no witness. Default 5.
         public var maxObservationAge: Double
-        /// Seconds a promotion may wait for a replica to apply what it received. Default 30.
-        public var applyTimeout: Double
 
         public init(
             automatic: [String] = [], masterFailureTimeout: Double = 3, blockSeconds: Double = 3600, probeTimeout: Double = 1,
-            maxObservationAge: Double = 5, applyTimeout: Double = 30
+            maxObservationAge: Double = 5
         ) {
             self.automatic = automatic
             self.masterFailureTimeout = masterFailureTimeout
             self.blockSeconds = blockSeconds
             self.probeTimeout = probeTimeout
             self.maxObservationAge = maxObservationAge
-            self.applyTimeout = applyTimeout
         }
 
         /// Whether the controller fails `section` over on its own.
@@ -84,7 +81,6 @@ public struct ControllerConfiguration: Sendable, Equatable {
             case blockSeconds = "block_seconds"
             case probeTimeout = "probe_timeout"
             case maxObservationAge = "max_observation_age"
-            case applyTimeout = "apply_timeout"
         }
 
         public init(from decoder: Decoder) throws {
@@ -96,8 +92,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
                 masterFailureTimeout: try c.decodeIfPresent(Double.self, forKey: .masterFailureTimeout) ?? defaults.masterFailureTimeout,
                 blockSeconds: try c.decodeIfPresent(Double.self, forKey: .blockSeconds) ?? defaults.blockSeconds,
                 probeTimeout: try c.decodeIfPresent(Double.self, forKey: .probeTimeout) ?? defaults.probeTimeout,
-                maxObservationAge: try c.decodeIfPresent(Double.self, forKey: .maxObservationAge) ?? defaults.maxObservationAge,
-                applyTimeout: try c.decodeIfPresent(Double.self, forKey: .applyTimeout) ?? defaults.applyTimeout)
+                maxObservationAge: try c.decodeIfPresent(Double.self, forKey: .maxObservationAge) ?? defaults.maxObservationAge)
         }
 
         /// Every value out of its range, each naming its key.
@@ -106,7 +101,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
             let longest = ControllerConfiguration.longestSeconds
             for (key, value, low) in [
                 ("master_failure_timeout", masterFailureTimeout, 0.1), ("block_seconds", blockSeconds, 0), ("probe_timeout", probeTimeout, 0.05),
-                ("max_observation_age", maxObservationAge, 0.1), ("apply_timeout", applyTimeout, 0.1),
+                ("max_observation_age", maxObservationAge, 0.1),
             ] where !value.isFinite || value < low || value > (key == "block_seconds" ? 7 * 24 * longest : longest) {
                 problems.append(
                     "failover.\(key) must be from \(Seconds.format(low)) to \(Seconds.format(key == "block_seconds" ? 7 * 24 * longest : longest)) seconds (got \(value))"

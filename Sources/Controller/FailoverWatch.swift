@@ -47,6 +47,8 @@ actor FailoverWatch {
             group.addTask { await self.watch(changes, leading: leading) }
             group.addTask {
                 while !Task.isCancelled {
+                    // A new lead writes its judgements again (the last lease's keys went with it).
+                    if await !leading() { await self.forgetJudgements() }
                     if await leading() {
                         do {
                             try await self.evaluate()
@@ -118,16 +120,22 @@ actor FailoverWatch {
             }
         }
         if try await context.etcd.value(context.keys.lock(section.name)) != nil { return }
-        if let stored = try await context.etcd.value(context.keys.failoverBlock(section.name)),
-            let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value), block.isActive(at: Date())
-        {
-            logOnce(
-                section.name,
-                "automatic failover of \(section.name) is blocked since operation \(block.operation) until \(block.until) "
-                    + "or `marina failover ack \(section.name)`: a human decides", level: .error)
-            return
+        if let stored = try await context.etcd.value(context.keys.failoverBlock(section.name)) {
+            // A block that does not decode still blocks: a garbled key must not let failovers loop.
+            let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value)
+            if block?.isActive(at: Date()) ?? true {
+                logOnce(
+                    section.name,
+                    block.map {
+                        "automatic failover of \(section.name) is blocked since operation \($0.operation) until \($0.until) "
+                            + "or `marina failover ack \(section.name)`: a human decides"
+                    }
+                        ?? "automatic failover of \(section.name) is blocked: \(context.keys.failoverBlock(section.name)) is not a block "
+                        + "this controller can read; `marina failover ack \(section.name)` removes it", level: .error)
+                return
+            }
         }
-        let reaches = await controllerReaches(primary)
+        let reaches = await reachesOverSQL(primary, context: context, timeout: settings.probeTimeout)
         let health = FailureDetection.assess(
             primaryName: primary.name, controllerReaches: reaches, primary: primaryObservation, replicas: replicas, now: Date(),
             masterFailureTimeout: settings.masterFailureTimeout, maxObservationAge: settings.maxObservationAge)
@@ -164,20 +172,12 @@ actor FailoverWatch {
         unreachable[section] = primary
     }
 
+    private func forgetJudgements() { unreachable = [:] }
+
     private func clearUnreachable(_ section: String) async throws {
         guard unreachable[section] != nil else { return }
         _ = try await context.etcd.delete(context.keys.unreachablePrimary(section))
         unreachable[section] = nil
-    }
-
-    /// Whether the controller reaches `primary` over SQL on a fresh connection within `probe_timeout`.
-    private func controllerReaches(_ primary: Instance) async -> Bool {
-        var configuration = await context.hosts.configuration(for: primary, readTimeout: max(1, Int(settings.probeTimeout.rounded(.up))))
-        configuration.connectTimeout = max(1, Int(settings.probeTimeout.rounded(.up)))
-        guard let session = try? await context.hosts.connector.connect(configuration) else { return false }
-        let answer = try? await session.query("SELECT 1 AS one").first?["one"]
-        await session.close()
-        return answer == "1"
     }
 
     private func logOnce(_ key: String, _ message: String, level: Logger.Level) {
@@ -210,7 +210,8 @@ actor Changes {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait() }
             group.addTask {
-                guard (try? await Task.sleep(for: duration)) != nil else { return }
+                // Signalled even when cancelled: the waiting child must end for the group to.
+                try? await Task.sleep(for: duration)
                 await self.signal()
             }
             await group.next()
@@ -229,4 +230,37 @@ actor Changes {
             }
         }
     }
+}
+
+/// Whether the controller reaches `instance` over SQL on a fresh connection within `timeout`
+/// seconds. A server that answers with an error (too many connections, access denied, a host
+/// blocked) is reached: only a connection refused, cut or unanswered counts as not reaching it.
+func reachesOverSQL(_ instance: Instance, context: OperationContext, timeout: Double) async -> Bool {
+    let seconds = max(1, Int(timeout.rounded(.up)))
+    var configuration = await context.hosts.configuration(for: instance, readTimeout: seconds)
+    configuration.connectTimeout = seconds
+    do {
+        let session = try await context.hosts.connector.connect(configuration)
+        let answered: Bool
+        do {
+            _ = try await session.query("SELECT 1 AS one")
+            answered = true
+        } catch let error as MariaDBError {
+            answered = MariaDBErrorKind.isServerReply(error)
+        } catch {
+            answered = false
+        }
+        await session.close()
+        return answered
+    } catch let error as MariaDBError {
+        return MariaDBErrorKind.isServerReply(error)
+    } catch {
+        return false
+    }
+}
+
+/// Which MariaDB errors are the server's own answer.
+enum MariaDBErrorKind {
+    /// Client errors are 2000-2999 (refused, lost, timed out); anything else came from the server.
+    static func isServerReply(_ error: MariaDBError) -> Bool { !(2000..<3000).contains(error.code) && !error.timedOut }
 }

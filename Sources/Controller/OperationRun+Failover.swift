@@ -17,6 +17,9 @@ extension OperationRun {
     /// witnesses (the controller's own connection, and the primary's agent or every replica);
     /// then the candidate is chosen and the steps planned. False if refused.
     func prepareFailover() async throws -> Bool {
+        // Read again now that the lock is held: a failover that finished between the request's
+        // read and the lock has changed the primary.
+        if let committed = try await context.store.committedTopology() { topology = committed }
         guard let section = topology.sections[record.section] else { return refuseFailover(["unknown section \(record.section)"]) }
         guard section.isInitialized, let primary = topology.instances[section.primary] else {
             return refuseFailover(["section \(section.name) has no primary"])
@@ -27,9 +30,21 @@ extension OperationRun {
         let live = await probeMembers()
         let agents = (try? await context.store.observations().observations) ?? [:]
         let primaryServerID = live[primary.name]?.serverID ?? agents[primary.name]?.serverID ?? sourceServerID(of: primary, in: live)
+        guard let primaryServerID else {
+            return refuseFailover([
+                "the server_id of \(primary.name) is unknown (no observation of it, no replica connected to it so far): "
+                    + "its replicas cannot be told from others"
+            ])
+        }
+        details.primaryServerID = primaryServerID
+        let writers = live.values.filter { $0.instance != primary.name && $0.reachable && $0.readOnly == false }.map(\.instance).sorted()
+        guard writers.isEmpty else {
+            return refuseFailover(["\(writers.joined(separator: ", ")) already takes writes (read_only is OFF): no failover over a writer"])
+        }
         let direct = live.values.filter { $0.instance != primary.name && replicatesFrom(primary, serverID: primaryServerID, $0) }
+        let reaches = await reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout)
         let health = FailureDetection.assess(
-            primaryName: primary.name, controllerReaches: live[primary.name]?.reachable ?? false, primary: agents[primary.name],
+            primaryName: primary.name, controllerReaches: reaches, primary: agents[primary.name],
             replicas: direct, now: Date(), masterFailureTimeout: context.failover.masterFailureTimeout,
             maxObservationAge: context.failover.maxObservationAge)
         switch health {
@@ -73,7 +88,10 @@ extension OperationRun {
                 return refuseFailover(issues.map { "the source of truth would refuse \(choice.candidate) as the primary of \(section.name): \($0)" })
             }
         }
-        let others = replicas.filter { $0.reachable && $0.replication.first != nil }.map(\.instance)
+        // A replica with errant transactions is left where it is, for a human: under the new
+        // primary its transactions would be everyone's problem.
+        let errant = Set(details.rejected.filter { $0.value.hasPrefix("errant transactions") }.keys)
+        let others = replicas.filter { $0.reachable && $0.replication.first != nil && !errant.contains($0.instance) }.map(\.instance)
         for name in replicas.map(\.instance).sorted() where !others.contains(name) {
             record.attention.append("\(name) is not repointed: \(details.rejected[name] ?? "it does not replicate")")
         }
@@ -191,8 +209,8 @@ extension OperationRun {
         guard let channel = try await context.hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first else {
             return  // nothing to apply: no channel (a candidate detached before a controller died)
         }
-        if let old = record.oldPrimary, let primary = topology.instances[old], channel["Slave_IO_Running"] == "Yes",
-            channel["Master_Host"] == primary.host, channel["Master_Port"] == String(primary.port)
+        if let old = record.oldPrimary, let id = record.failover?.primaryServerID, channel["Slave_IO_Running"] == "Yes",
+            channel["Master_Server_Id"] == String(id)
         {
             throw ControllerError.stepFailed(
                 host: replica.name, message: "its IO thread is connected to \(old) again: the primary is not dead; nothing was promoted")
@@ -220,23 +238,18 @@ extension OperationRun {
         return try? GTIDPosition(parsing: text)
     }
 
-    /// The last look at the old primary before the candidate takes writes: if it answers after
-    /// all, it is made read-only first (and the step fails if that does not hold), so that there
-    /// are never two writers. A host that does not answer is what detection found.
+    /// The last look at the old primary before the candidate takes writes. If it answers at all
+    /// (back from a freeze, a network that healed), the failover stops for a human: it may hold
+    /// writes no replica received, and accounts that write through `read_only` may still be
+    /// writing. Only a host that still does not answer (refused, or silent within
+    /// `probe_timeout`, as detection found it) lets the candidate take writes.
     private func fenceOldPrimary(timeout: Double) async throws {
         guard let old = record.oldPrimary, let primary = topology.instances[old] else { return }
-        // As quick to give up as detection was: a frozen host would hold the window for the
-        // account's whole connect timeout otherwise.
-        let seconds = max(1, Int(context.failover.probeTimeout.rounded(.up)))
-        var configuration = await context.hosts.configuration(for: primary, readTimeout: seconds)
-        configuration.connectTimeout = seconds
-        guard let session = try? await context.hosts.connector.connect(configuration) else { return }
-        let answer = try? await session.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"]
-        await session.close()
-        guard let readOnly = answer else { return }
-        context.logger.warning("operation \(record.id): the old primary \(old) answers (read_only \(readOnly)); making it read-only first")
-        record.attention.append("\(old) answered again during the failover; it was set read-only before \(record.candidate) took writes")
-        try await setReadOnly(true, on: primary, timeout: timeout)
+        guard await reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout) else { return }
+        throw ControllerError.stepFailed(
+            host: old,
+            message: "answers again: it may hold writes no replica received, and may still take writes; "
+                + "\(record.candidate) was not made writable")
     }
 
     /// Recovery of a failover a previous leader left: its sessions killed, then forward from the
@@ -244,6 +257,17 @@ extension OperationRun {
     func recoverFailover() async throws {
         var uncleared = [String]()
         if record.state == .running { uncleared = await killPreviousControllerSessions() }
+        // A previous leader that decided to stop (its failure journaled) is never overruled.
+        let beforeTakingWrites = steps.indices.filter { $0 <= (record.pointOfNoReturnIndex ?? steps.count) }
+        if let failure = record.failure
+            ?? beforeTakingWrites.first(where: { steps[$0].state == .failed }).map({
+                OperationRecord.Failure(step: steps[$0].name, host: steps[$0].host ?? "?", error: steps[$0].error ?? "failed")
+            })
+        {
+            record.failure = failure
+            try await leaveForHuman("the failover stopped before \(record.candidate) took writes: \(failure.host): \(failure.error)")
+            return
+        }
         if record.steps.isEmpty {
             record.state = .rolledBack
             record.failure = OperationRecord.Failure(step: "planning", host: "controller", error: "the controller stopped before the plan was made")

@@ -43,7 +43,8 @@ struct OperationContext: Sendable {
 actor OperationRun {
     var record: OperationRecord
     let context: OperationContext
-    let topology: Topology
+    /// The committed topology the operation acts on (a failover reads it again once it holds the lock).
+    var topology: Topology
     var pausedOnce = false
     /// `@@server_id` of each instance, read once: replication sources are compared by it.
     var serverIDs = [String: String]()
@@ -284,11 +285,15 @@ actor OperationRun {
                 steps[index].milliseconds = Seconds.milliseconds(since: started)
                 steps[index].error = message
                 steps[index].host = host
-                if index < pointOfNoReturn {
+                // A failover's point of no return failing leaves it for a human too: the candidate's
+                // read_only may be either, and the old primary may have answered.
+                if index < pointOfNoReturn || (isFailover && index == pointOfNoReturn) {
                     let failure = OperationRecord.Failure(step: steps[index].name, host: host, error: message)
                     if isFailover {
-                        // Nothing to roll back to: the primary is dead. Left read-only for a human.
+                        // Nothing to roll back to: the primary is dead. The decision to stop is
+                        // journaled first, so that a next leader never goes forward from it.
                         record.failure = failure
+                        try await journal()
                         try await leaveForHuman("the failover stopped before \(record.candidate) took writes: \(host): \(message)")
                     } else {
                         try await rollBack(failure)

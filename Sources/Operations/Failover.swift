@@ -4,10 +4,12 @@ import Topology
 
 /// Is a section's primary dead? Dead only on two witnesses: the controller cannot reach it over
 /// SQL, *and* either its own agent reports the server down, or every replica that reports (a
-/// fresh observation) has lost it: its IO thread is not connected, or it has received nothing
-/// (no event, no heartbeat) for longer than `masterFailureTimeout`. A primary the controller
-/// cannot reach while a replica still replicates from it is *unreachable*, not dead: drift
-/// reports it, nothing is promoted. Pure: no I/O, no clock but `now`.
+/// fresh observation) has lost it: its IO thread is not connected, or it has applied all it
+/// received and still has no heartbeat newer than `masterFailureTimeout` (the primary sent
+/// nothing: a replica merely behind in applying is no witness). Any fresh replica that still
+/// replicates from it contradicts the others, the primary's own agent included: the primary is
+/// then *unreachable*, not dead; drift reports it, nothing is promoted. Pure: no I/O, no clock
+/// but `now`.
 public enum PrimaryHealth: Equatable, Sendable {
     case alive
     /// The controller cannot reach it, but no second witness agrees (or one contradicts).
@@ -18,7 +20,8 @@ public enum PrimaryHealth: Equatable, Sendable {
 
 public enum FailureDetection {
     /// - Parameters:
-    ///   - controllerReaches: whether the controller's own SQL connection to the primary works;
+    ///   - controllerReaches: whether the controller's own SQL connection to the primary works
+    ///     (a server that answers with an error, such as too many connections, is reached);
     ///     nil when it did not try.
     ///   - primary: the primary's own agent's latest observation, if any.
     ///   - replicas: the latest observation of each direct replica of the primary.
@@ -30,15 +33,8 @@ public enum FailureDetection {
         guard controllerReaches == false else { return .alive }
         func fresh(_ observation: Observation) -> Bool { now.timeIntervalSince(observation.observedAt) <= maxObservationAge }
 
-        var witnesses = ["the controller cannot reach \(primaryName) over SQL"]
-        if let primary, fresh(primary), !primary.reachable {
-            witnesses.append("\(primaryName)'s own agent cannot reach it (\(primary.error ?? "no answer"))")
-            return .dead(witnesses: witnesses)
-        }
+        // Contradictions first: a replica still replicating outweighs every other witness.
         let reporting = replicas.filter(fresh)
-        guard !reporting.isEmpty else {
-            return .unreachable(because: "no fresh observation of \(primaryName) or of a replica of it: no second witness")
-        }
         var lost = [String]()
         for replica in reporting {
             guard let channel = replica.replication.first else {
@@ -46,11 +42,21 @@ public enum FailureDetection {
             }
             if channel.ioThread != "Yes" {
                 lost.append("\(replica.instance)'s IO thread is \(channel.ioThread)\(channel.lastIOError.isEmpty ? "" : " (\(channel.lastIOError))")")
-            } else if let lag = replica.heartbeatLag, lag > masterFailureTimeout {
-                lost.append("\(replica.instance) has received no heartbeat for \(Seconds.format(lag)) s")
+            } else if let lag = replica.heartbeatLag, lag > masterFailureTimeout, let received = channel.gtidIOPos,
+                replica.gtidSlavePos?.contains(received) == true
+            {
+                lost.append("\(replica.instance) applied all it received and has no heartbeat for \(Seconds.format(lag)) s")
             } else {
                 return .unreachable(because: "\(replica.instance) still replicates from \(primaryName): the controller alone cannot reach it")
             }
+        }
+        var witnesses = ["the controller cannot reach \(primaryName) over SQL"]
+        if let primary, fresh(primary), !primary.reachable {
+            witnesses.append("\(primaryName)'s own agent cannot reach it (\(primary.error ?? "no answer"))")
+            return .dead(witnesses: witnesses + lost)
+        }
+        guard !reporting.isEmpty else {
+            return .unreachable(because: "no fresh observation of \(primaryName) or of a replica of it: no second witness")
         }
         return .dead(witnesses: witnesses + lost)
     }
@@ -202,6 +208,9 @@ public struct FailoverDetails: Codable, Sendable, Equatable {
     public var preferred: String?
     /// Each witness of the primary's death, as `FailureDetection` named it.
     public var witnesses: [String]
+    /// The dead primary's `server_id`: a replica whose IO thread is connected to it again
+    /// (`Master_Server_Id`) shows it is not dead.
+    public var primaryServerID: Int?
     /// Every replica not chosen, with why.
     public var rejected: [String: String]
     /// Two phases: the replica the candidate catches up from.
@@ -229,7 +238,9 @@ public struct FailoverDetails: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case automatic, preferred, witnesses, rejected
+        case automatic, preferred, witnesses
+        case primaryServerID = "primary_server_id"
+        case rejected
         case catchUpFrom = "catch_up_from"
         case received
         case lastKnownPosition = "last_known_position"

@@ -260,6 +260,20 @@ public enum RejoinPlan {
         // What cannot be read is not refused again as unknown.
         if unreachable { return (nil, refusals) }
 
+        // A replica with transactions the primary never had is not moved: a human decides first.
+        let primaryLive = live[section.primary]
+        for (name, observation) in [(moverName, moverLive), (sourceName, sourceLive)] where name != section.primary {
+            guard let observation, let state = observation.gtidBinlogState, let primaryState = primaryLive?.gtidBinlogState else {
+                refusals.append("\(name)'s or the primary's gtid_binlog_state is unknown: errant transactions cannot be ruled out")
+                continue
+            }
+            let errant = state.errant(comparedWith: primaryState, primaryServerID: primaryLive?.serverID.flatMap(UInt32.init(exactly:)))
+            if !errant.isEmpty {
+                refusals.append(
+                    "\(name) holds transactions the primary \(section.primary) never had: \(errant.map(\.description).joined(separator: ","))")
+            }
+        }
+
         var cycle = false
         if sameSection {
             if !newSourceIsPrimary {

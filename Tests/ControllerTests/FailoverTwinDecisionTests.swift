@@ -122,4 +122,48 @@ struct FailoverTwinDecisionTests {
             await second.close()
         }
     }
+
+    /// db1001 comes back (a freeze that ended, a network that healed) after the candidate was
+    /// committed and before it takes writes. The last look at the old primary finds it
+    /// answering: the failover stops for a human, the candidate stays read-only, and a next
+    /// leader that finds the journal never goes forward from that decision.
+    @Test("the old primary answering again before the point of no return: stopped for a human, never two writers, not overruled by the next leader")
+    func oldPrimaryBack() async throws {
+        let site = try await TwinSite()
+        site.server("db1001").stop()
+        let first = site.controller("c1", pauseBefore: "candidate-writable")
+        try await first.campaign()
+        let id = try await Self.requestFailover(site)
+        async let ran: Void = first.handle(id)
+        var paused = false
+        for _ in 0..<500 where !paused {
+            paused = try await site.operation(id)?.pausedBefore != nil
+            if !paused { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(paused, "the failover never reached candidate-writable")
+        site.server("db1001").start()
+        _ = try await site.store.put(site.keys.resume + id, "go")
+        try await ran
+
+        let record = try #require(try await site.operation(id))
+        #expect(record.state == .needsHuman, "\(record.state) \(record.attention)")
+        #expect(
+            record.failure?.host == "db1001" && record.failure?.error.hasPrefix("answers again") == true, "\(record.failure.map { "\($0)" } ?? "")")
+        #expect(site.writable == ["db1001"], "\(site.writable)")
+        #expect(try await site.committedTopology().sections[TwinSite.section]?.readOnly == true)
+        #expect(site.violations == [])
+
+        // A next leader recovering the same journal (as if the first had died after journaling the stop).
+        var resumed = record
+        resumed.state = .running
+        _ = try await site.store.put(site.keys.operation(id), try OperationJSON.encode(resumed))
+        _ = try await site.store.put(site.keys.lock(TwinSite.section), id)
+        site.clock.advance(seconds: Double(TwinSite.ttl) + 1)
+        let second = site.controller("c2")
+        try await second.campaign()
+        try await second.recoverUnfinished()
+        #expect(try await site.operation(id)?.state == .needsHuman)
+        #expect(site.writable == ["db1001"], "\(site.writable)")
+        #expect(site.violations == [])
+    }
 }

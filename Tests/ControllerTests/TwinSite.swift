@@ -119,9 +119,9 @@ final class TwinSite: Sendable {
     /// A controller with its own id, lease, connections and sessions on the twins; with
     /// `store`, it sees etcd through that (a `CuttingStore`).
     /// With a `freezer`, the controller can be stopped as by SIGSTOP (see `Freezer`).
-    func controller(_ id: String, store view: (any CoordinationStore)? = nil, playbook: Playbook? = nil, freezer: Freezer? = nil)
-        -> TwinController
-    {
+    func controller(
+        _ id: String, store view: (any CoordinationStore)? = nil, playbook: Playbook? = nil, freezer: Freezer? = nil, pauseBefore: String? = nil
+    ) -> TwinController {
         let store: any CoordinationStore = view ?? self.store
         let time = MonotonicTime { [clock] in freezer?.stoppedAt ?? clock.now }
         let leadership = Leadership(etcd: store, keys: keys, id: id, ttl: Self.ttl, clock: time)
@@ -132,7 +132,7 @@ final class TwinSite: Sendable {
         let context = OperationContext(
             etcd: store, store: TopologyStore(etcd: store, keys: keys), leadership: leadership, hosts: hosts, playbook: playbook ?? self.playbook,
             controllerUser: Self.controllerUser, replicationUser: "repl", replicationPassword: Secret("replpass"), mirror: nil,
-            pauseBefore: nil, pauseAfter: nil, logger: Logger(label: "twin \(id)", factory: { _ in SwiftLogNoOpLogHandler() }))
+            pauseBefore: pauseBefore, pauseAfter: nil, logger: Logger(label: "twin \(id)", factory: { _ in SwiftLogNoOpLogHandler() }))
         return TwinController(id: id, context: context, site: self)
     }
 

@@ -57,14 +57,29 @@ struct FailoverDecisionTests {
         #expect(witnesses[1].hasPrefix("db1002's IO thread is Connecting"))
     }
 
-    @Test("a silent death: IO threads still 'Yes' but no heartbeat for longer than master_failure_timeout: dead")
+    @Test("a silent death: IO threads still 'Yes', everything received applied, no heartbeat for longer than master_failure_timeout: dead")
     func silent() {
         let health = Self.assess(controller: false, replicas: [Self.replica("db1002", lag: 4), Self.replica("db1003", lag: 4.2)])
         guard case .dead(let witnesses) = health else {
             Issue.record("\(health)")
             return
         }
-        #expect(witnesses.contains("db1002 has received no heartbeat for 4 s"))
+        #expect(witnesses.contains("db1002 applied all it received and has no heartbeat for 4 s"))
+    }
+
+    @Test("a replica merely behind in applying (its heartbeat old, relay log not applied) is no witness: unreachable")
+    func applyLagIsNoWitness() {
+        let behind = Self.replica("db1002", lag: 10, received: "0-1001-100", applied: "0-1001-60")
+        let health = Self.assess(controller: false, replicas: [behind, Self.replica("db1003", io: "Connecting")])
+        #expect(health == .unreachable(because: "db1002 still replicates from db1001: the controller alone cannot reach it"))
+    }
+
+    @Test("the primary's own agent cannot reach it, but a replica still replicates: unreachable, not dead")
+    func agentOutweighedByReplica() {
+        var primary = Observation(instance: "db1001", agent: "a", agentStartedAt: Self.now, observedAt: Self.now, reachable: false)
+        primary.error = "Too many connections"
+        let health = Self.assess(controller: false, primary: primary, replicas: [Self.replica("db1002")])
+        #expect(health == .unreachable(because: "db1002 still replicates from db1001: the controller alone cannot reach it"))
     }
 
     @Test("unreachable by the controller while one replica still replicates: unreachable, not dead (no promotion)")

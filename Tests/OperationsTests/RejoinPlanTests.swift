@@ -212,6 +212,20 @@ struct RejoinPlanTests {
             mover: mover, newSource: newSource, section: "s1", topology: topology, live: live, newSourceOldestBinlogGTIDs: oldest)
     }
 
+    @Test("a replica, or a new source, with transactions the primary never had is not moved: each is named with its GTIDs")
+    func errantRefused() {
+        let errantMover = observed("db1003", serverID: 1003, state: "0-1001-100,0-1003-4", source: primary1001)
+        #expect(
+            move("db1003", under: "db1002", live: ["db1003": errantMover]).refusals == [
+                "db1003 holds transactions the primary db1001 never had: 0-1003-4"
+            ])
+        let errantSource = observed("db1002", serverID: 1002, state: "0-1001-100,9-1002-1", source: primary1001)
+        #expect(
+            move("db1003", under: "db1002", live: ["db1002": errantSource]).refusals == [
+                "db1002 holds transactions the primary db1001 never had: 9-1002-1"
+            ])
+    }
+
     @Test("under a sibling: it waits for the sibling to apply its position, and goes back under the primary on failure")
     func underSibling() throws {
         let (roles, refusals) = move("db1003", under: "db1002")
