@@ -146,7 +146,7 @@ struct FailoverTests {
         """)
     func automaticUnderLoadThenBlocked() async throws {
         let sandbox = try await TestServers.privateSandbox(
-            "failover-auto", replicas: 3, controller: true, failover: .automatic, agentInterval: 0.2)
+            "failover-auto", replicas: 3, controller: true, failover: .automatic, agentInterval: 0.5)
         defer { TestServers.stop(sandbox) }
         let load = try LoadGenerator(state: sandbox, rate: 200)
         await load.start()
@@ -190,7 +190,7 @@ struct FailoverTests {
     @Test("the controller cannot reach a healthy primary while a replica still replicates from it: unreachable, no failover")
     func unreachableIsNotDead() async throws {
         let sandbox = try await TestServers.privateSandbox(
-            "failover-unreachable", replicas: 2, controller: true, failover: .automatic, agentInterval: 0.2)
+            "failover-unreachable", replicas: 2, controller: true, failover: .automatic, agentInterval: 0.5)
         defer { TestServers.stop(sandbox) }
         // The controller's path to db1001 is cut, the replicas' is not: the source of truth (which
         // the controller connects by) names an address of db1001's port nothing listens on

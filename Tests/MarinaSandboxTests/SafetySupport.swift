@@ -173,3 +173,12 @@ func sessions(_ sandbox: SandboxState, _ instance: String, running text: String)
     await client.close()
     return count ?? -1
 }
+
+/// Seconds since the newest heartbeat row `instance` holds was written (a large number when it holds none).
+func heartbeatAge(_ sandbox: SandboxState, on instance: String) async throws -> Double {
+    let client = try await sandbox.root(instance)
+    let micro = try await client.query("SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) AS us FROM heartbeat.heartbeat")
+        .first?["us"].flatMap { Double($0) }
+    await client.close()
+    return (micro ?? 1e12) / 1e6
+}

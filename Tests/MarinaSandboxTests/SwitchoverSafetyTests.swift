@@ -217,6 +217,9 @@ struct SwitchoverSafetyTests {
         var primary = "db1001"
         for action in actions {
             let candidate = primary == "db1001" ? "db1002" : "db1001"
+            // The last round's convergence (a rollback keeps the primary read-only for a while) stalls
+            // the heartbeat; on a loaded machine the preflight could then refuse the candidate's lag.
+            #expect(try await eventually(20) { try await heartbeatAge(sandbox, on: candidate) < 2 }, "no fresh heartbeat on \(candidate)")
             try await restartController(sandbox, pauseAfter: action.rawValue)
             let id = try await requestSwitchover(sandbox, to: candidate)
             _ = try await pausedAfter(sandbox, id)
