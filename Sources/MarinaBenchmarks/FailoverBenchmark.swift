@@ -21,7 +21,8 @@ func benchmarkFailover(marina: String, runs: Int, silent: Int, agentInterval: Do
     var detections = [Double]()
     var operations = [Double]()
     var steps = [String: [Double]]()
-    var lost = 0
+    var tail = 0
+    var holes = 0
     var twoWriters = 0
     var silentOutages = [Double]()
     for run in 0..<(runs + silent) {
@@ -51,9 +52,9 @@ func benchmarkFailover(marina: String, runs: Int, silent: Int, agentInterval: Do
         guard let outage = report.outages.max() else { throw BenchmarkError("failover \(run): the load saw no outage") }
         twoWriters += report.twoWritersSamples
         if let promoted = state.instance(named: record.candidate) {
-            let newest = try await LoadGenerator.missing(report.acknowledged, on: promoted, state: state)
-            let present = Set(report.acknowledged).subtracting(newest)
-            lost += newest.filter { id in present.contains { $0 > id } }.count  // lost before a write the new primary has
+            let missing = try await LoadGenerator.missing(report.acknowledged, on: promoted, state: state)
+            tail += missing.count
+            holes += LoadGenerator.holes(acknowledged: report.acknowledged, missing: missing).count
         }
         if frozen {
             silentOutages.append(outage / 1000)
@@ -75,7 +76,9 @@ func benchmarkFailover(marina: String, runs: Int, silent: Int, agentInterval: Do
     for action in ["apply-received", "detach-candidate", "commit-primary", "candidate-writable"] {
         if let samples = steps[action] { print("    \(action): " + describe(samples)) }
     }
-    print("  writes lost before one the new primary has: \(lost); samples with two writers: \(twoWriters)")
+    print(
+        "  acknowledged writes missing on the new primary: \(tail) in all (the dead primary's last, never received), "
+            + "\(holes) not in one final block (a write a replica had received); samples with two writers: \(twoWriters)")
     if silent > 0 {
         print("silent death (SIGSTOP) under load, \(silent) runs: application outage " + describe(silentOutages))
     }

@@ -156,6 +156,18 @@ public actor LoadGenerator {
         return await isWritable(first)
     }
 
+    /// Acknowledged ids missing on a new primary that are not one block: an id missing while a
+    /// later-acknowledged one written before it is present. After a failover, only the last
+    /// writes the dead primary acknowledged before any replica received them may be missing
+    /// (asynchronous replication), and they are consecutive: anything else is a lost write a
+    /// replica had received. `missing` as `missing(_:on:state:)` gives it.
+    public static func holes(acknowledged: [UInt64], missing: [UInt64]) -> [UInt64] {
+        guard let first = missing.min(), let last = missing.max() else { return [] }
+        let gone = Set(missing)
+        let presentInside = acknowledged.contains { $0 > first && $0 < last && !gone.contains($0) }
+        return presentInside ? missing.sorted() : []
+    }
+
     /// The acknowledged ids missing on `instance` (after it caught up with its source).
     public static func missing(_ acknowledged: [UInt64], on instance: SandboxState.Instance, state: SandboxState) async throws -> [UInt64] {
         let credentials = try Credentials.load(from: state.credentialsFile)
