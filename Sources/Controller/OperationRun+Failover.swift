@@ -2,6 +2,7 @@ import Foundation
 import MariaDBClient
 import Observation
 import Operations
+import Policy
 import Topology
 
 /// The failover: a dead primary replaced by the replica that received the most of its binary
@@ -59,10 +60,14 @@ extension OperationRun {
         // A member marked to rejoin (an earlier failover's old primary) takes no part.
         let marked = Set(topology.members(of: section.name).filter { $0.membership.needsRejoin != nil }.map(\.instance.name))
         let replicas = live.values.filter { $0.instance != primary.name && !marked.contains($0.instance) }
+        // Depooled members the automatic depool does not manage were taken out by a human.
+        let managed = Set((try? await policyState())?.managed.filter { $0.value.section == section.name }.keys.map { $0 } ?? [])
+        let humanDepooled = Set(
+            topology.members(of: section.name).filter { !$0.membership.pooled && !managed.contains($0.instance.name) }.map(\.instance.name))
         let choice: FailoverChoice
         switch FailoverCandidates.choose(
             section: section, topology: topology, deadPrimary: primary.name, primaryServerID: primaryServerID, replicas: Array(replicas),
-            preferred: details.preferred)
+            preferred: details.preferred, depooledByHuman: humanDepooled)
         {
         case .failure(let refused):
             details.rejected = refused.reasons
@@ -82,7 +87,7 @@ extension OperationRun {
         details.lastKnownPosition = received.values.first { position in received.values.allSatisfy { position.contains($0) } }?.description
         record.failover = details
 
-        if let switched = try? topology.applying(.setPrimary(section: section.name, instance: choice.candidate)) {
+        if let switched = try? promotionEdits(candidate: choice.candidate, section: section.name).reduce(topology, { try $0.applying($1) }) {
             let issues = topology.issuesIntroduced(by: switched)
             if !issues.isEmpty {
                 return refuseFailover(issues.map { "the source of truth would refuse \(choice.candidate) as the primary of \(section.name): \($0)" })
@@ -99,6 +104,22 @@ extension OperationRun {
             context.failoverPlaybook, section: section.name, deadPrimary: primary.name, choice: choice, instances: topology.instances,
             received: received, others: others)
         return true
+    }
+
+    /// The new primary in the source of truth: pooled (a primary must be; the automatic depool
+    /// may have taken it out for the lag it has now applied) and named.
+    func promotionEdits(candidate: String, section: String) -> [TopologyEdit] {
+        var edits = [TopologyEdit]()
+        if let membership = topology.instances[candidate]?.sections[section], !membership.pooled || membership.percentage != 100 {
+            edits.append(.pool(instance: candidate, section: section, group: nil, percentage: 100))
+        }
+        return edits + [.setPrimary(section: section, instance: candidate)]
+    }
+
+    /// What the automatic depool remembers (which depooled replicas are its own).
+    private func policyState() async throws -> PolicyState? {
+        guard let stored = try await context.etcd.value(context.keys.policyState) else { return nil }
+        return try PolicyJSON.decode(stored.value)
     }
 
     private func refuseFailover(_ refusals: [String]) -> Bool {
@@ -170,10 +191,10 @@ extension OperationRun {
             // dead host as a replica, and `marina instance rejoin` knows where histories part.
             let mark = RejoinMark(
                 operation: record.id, newPrimary: record.candidate, forkPoint: fork, lastKnownPosition: record.failover?.lastKnownPosition)
-            let edits: [TopologyEdit] = [
-                .setPrimary(section: record.section, instance: record.candidate),
-                .markNeedsRejoin(instance: old, section: record.section, mark: mark),
-            ]
+            let edits =
+                promotionEdits(candidate: record.candidate, section: record.section) + [
+                    .markNeedsRejoin(instance: old, section: record.section, mark: mark)
+                ]
             try await commitEdits(
                 edits,
                 message: "operation \(record.id): failover of \(record.section) from \(old) (dead) to \(record.candidate); "

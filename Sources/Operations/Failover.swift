@@ -88,9 +88,15 @@ public enum FailoverCandidates {
     /// have received everything every other live replica received, else a human decides; if
     /// the chosen one is behind it, it catches up from it first (two-phase promotion).
     ///
+    /// A replica a human depooled (`depooledByHuman`: depooled in the source of truth, not by
+    /// the automatic depool) is not promoted unless it is the `preferred` one; it can still be
+    /// the source of a catch-up. One the automatic depool took out for lag is promoted like any
+    /// other once it has applied its relay log (the failover pools it as the primary).
+    ///
     /// Gives the choice, or every reason none can be made.
     public static func choose(
-        section: Section, topology: Topology, deadPrimary: String, primaryServerID: Int?, replicas: [Observation], preferred: String?
+        section: Section, topology: Topology, deadPrimary: String, primaryServerID: Int?, replicas: [Observation], preferred: String?,
+        depooledByHuman: Set<String> = []
     ) -> Result<FailoverChoice, FailoverRefused> {
         var rejected = [String: String]()
         var eligible = [Observation]()
@@ -100,12 +106,13 @@ public enum FailoverCandidates {
         var sources = [Observation]()
         for replica in replicas.sorted(by: { $0.instance < $1.instance }) {
             let name = replica.instance
-            if let reason = ineligible(
+            var reason = ineligible(
                 replica, topology: topology, section: section, deadPrimary: deadPrimary, primaryServerID: primaryServerID,
                 others: replicas.filter { $0.instance != name })
-            {
+            if reason == nil, depooledByHuman.contains(name), preferred != name { reason = depooledByAHuman }
+            if let reason {
                 rejected[name] = reason
-                if reason == notCandidate { sources.append(replica) }
+                if reason == notCandidate || reason == depooledByAHuman { sources.append(replica) }
             } else {
                 eligible.append(replica)
                 sources.append(replica)
@@ -174,6 +181,7 @@ public enum FailoverCandidates {
     }
 
     static let notCandidate = "not a candidate primary (candidate_primary is false)"
+    static let depooledByAHuman = "depooled by a human (not by the automatic depool): promoted only if named with --to"
 
     /// A transaction no other replica has and the dead primary did not write, if any.
     private static func errant(_ state: GTIDState, others: [Observation], primaryServerID: Int?) -> String? {

@@ -172,6 +172,22 @@ struct FailoverDecisionTests {
         #expect(elsewhere == .failure(FailoverRefused(reasons: ["db1002": "replicates from server_id 1003, not directly from db1001"])))
     }
 
+    @Test("a replica a human depooled is not promoted (it can still serve a catch-up) unless named with --to")
+    func humanDepooled() throws {
+        let replicas = [Self.replica("db1002", received: "0-1001-120"), Self.replica("db1003", received: "0-1001-100")]
+        let choice = try FailoverCandidates.choose(
+            section: Self.topology.sections["s1"]!, topology: Self.topology, deadPrimary: "db1001", primaryServerID: 1001, replicas: replicas,
+            preferred: nil, depooledByHuman: ["db1002"]
+        ).get()
+        #expect(choice.candidate == "db1003" && choice.catchUpFrom == "db1002")
+        #expect(choice.rejected["db1002"] == "depooled by a human (not by the automatic depool): promoted only if named with --to")
+        let named = try FailoverCandidates.choose(
+            section: Self.topology.sections["s1"]!, topology: Self.topology, deadPrimary: "db1001", primaryServerID: 1001, replicas: replicas,
+            preferred: "db1002", depooledByHuman: ["db1002"]
+        ).get()
+        #expect(named.candidate == "db1002" && named.catchUpFrom == nil)
+    }
+
     @Test("a preferred candidate behind another replica: chosen, catching up from the most advanced first (two-phase)")
     func twoPhase() throws {
         let choice = try Self.choose(
