@@ -36,29 +36,13 @@ struct FailoverCommand: AsyncParsableCommand {
         func validate() throws {
             if section.isEmpty { throw ValidationError("the section must not be empty") }
             if to?.isEmpty == true { throw ValidationError("--to must name an instance") }
-            if !timeout.isFinite || timeout <= 0 || timeout > SwitchoverCommand.longestTimeout {
-                throw ValidationError(
-                    "--timeout must be a positive number of seconds, at most \(Int(SwitchoverCommand.longestTimeout)) (got \(timeout))")
-            }
+            try OperationClient.validate(timeout: timeout)
         }
 
         func run() async throws {
             try await running {
                 let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
-                if !dryRun && !yes {
-                    guard isatty(STDIN_FILENO) == 1 else {
-                        throw UsageProblem("not on a terminal: pass --yes to fail over without confirmation (or --dry-run to see the plan)")
-                    }
-                    let plan = try await client.request(record(dryRun: true), timeout: timeout, live: false)
-                    guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
-                    print("Run this failover? [y/N] ", terminator: "")
-                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                        print("Nothing changed.")
-                        return
-                    }
-                }
-                let final = try await client.request(record(dryRun: dryRun), timeout: timeout, live: !dryRun)
-                if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
+                try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this failover?") { record(dryRun: $0) }
             }
         }
 

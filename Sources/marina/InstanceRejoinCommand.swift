@@ -30,7 +30,7 @@ struct InstanceRejoinCommand: AsyncParsableCommand {
     func validate() throws {
         if name.isEmpty { throw ValidationError("the instance must not be empty") }
         if section?.isEmpty == true { throw ValidationError("--section must name a section") }
-        try InstanceOperationClient.validate(timeout: timeout)
+        try OperationClient.validate(timeout: timeout)
     }
 
     func run() async throws {
@@ -38,7 +38,7 @@ struct InstanceRejoinCommand: AsyncParsableCommand {
             let etcd = EtcdClient(try store.configuration())
             let topology = try await TopologyStore(etcd: etcd).committedTopology() ?? Topology()
             let sectionName = try section ?? Self.markedSection(of: name, in: topology)
-            let client = InstanceOperationClient(etcd: etcd, json: store.json)
+            let client = OperationClient(etcd: etcd, keys: StoreKeys(), json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Rejoin \(name) to \(sectionName)?") { dryRun in
                 let actor = store.actor
                 return OperationRecord(
@@ -88,7 +88,7 @@ struct InstanceMoveCommand: AsyncParsableCommand {
         if name.isEmpty { throw ValidationError("the instance must not be empty") }
         if under.isEmpty || under.contains(where: \.isWhitespace) { throw ValidationError("--under must name an instance") }
         if section?.isEmpty == true { throw ValidationError("--section must name a section") }
-        try InstanceOperationClient.validate(timeout: timeout)
+        try OperationClient.validate(timeout: timeout)
     }
 
     func run() async throws {
@@ -96,7 +96,7 @@ struct InstanceMoveCommand: AsyncParsableCommand {
             let etcd = EtcdClient(try store.configuration())
             let topology = try await TopologyStore(etcd: etcd).committedTopology() ?? Topology()
             let sectionName = try section ?? Self.onlySection(of: name, in: topology)
-            let client = InstanceOperationClient(etcd: etcd, json: store.json)
+            let client = OperationClient(etcd: etcd, keys: StoreKeys(), json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Move \(name) under \(under)?") { dryRun in
                 let actor = store.actor
                 var record = OperationRecord(
@@ -115,79 +115,6 @@ struct InstanceMoveCommand: AsyncParsableCommand {
         guard let section = sections.first else { throw UsageProblem("\(name) is not a member of any section") }
         guard sections.count == 1 else { throw UsageProblem("\(name) is a member of \(sections.joined(separator: ", ")): pass --section") }
         return section
-    }
-}
-
-/// Writes a rejoin or move request and follows its journal, as `OperationClient` does for a
-/// switchover, with the words of these operations (no primary changes).
-struct InstanceOperationClient {
-    let etcd: EtcdClient
-    let json: Bool
-
-    static func validate(timeout: Double) throws {
-        if !timeout.isFinite || timeout <= 0 || timeout > SwitchoverCommand.longestTimeout {
-            throw ValidationError(
-                "--timeout must be a positive number of seconds, at most \(Int(SwitchoverCommand.longestTimeout)) (got \(timeout))")
-        }
-    }
-
-    /// Asks on a terminal (after showing the plan) unless `yes` or `dryRun`, runs, and exits with the operation's status.
-    func run(dryRun: Bool, yes: Bool, timeout: Double, question: String, record: (Bool) -> OperationRecord) async throws {
-        if !dryRun && !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw UsageProblem("not on a terminal: pass --yes to run it without confirmation (or --dry-run to see the plan)")
-            }
-            let plan = try await request(record(true), timeout: timeout, live: false)
-            guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
-            print("\(question) [y/N] ", terminator: "")
-            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                print("Nothing changed.")
-                return
-            }
-        }
-        let final = try await request(record(dryRun), timeout: timeout, live: !dryRun)
-        if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
-    }
-
-    func request(_ record: OperationRecord, timeout: Double, live: Bool) async throws -> OperationRecord {
-        let keys = StoreKeys()
-        let result = try await etcd.transaction(
-            Transaction(
-                compares: [.absent(keys.operation(record.id))],
-                success: [.put(keys.operation(record.id), try OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
-        guard result.succeeded else { throw UsageProblem("operation id \(record.id) exists already: re-run") }
-        if !json { print("\(record.dryRun ? "Planning" : "Requested") operation \(record.id): \(describeInstanceOperation(record))") }
-        let deadline = Date().addingTimeInterval(timeout)
-        var printer = JournalPrinter()
-        while true {
-            guard let kv = try await etcd.value(keys.operation(record.id)) else {
-                throw UsageProblem("the journal of operation \(record.id) disappeared")
-            }
-            let current = try OperationJSON.decode(kv.value, key: kv.key)
-            if current.state == .requested && Date() > deadline {
-                let withdrawn = try await etcd.transaction(
-                    Transaction(
-                        compares: [.unchanged(keys.operation(record.id), since: kv.modRevision)],
-                        success: [.delete(keys.request(record.id)), .delete(keys.operation(record.id))]))
-                if withdrawn.succeeded {
-                    let leader = try await etcd.value(keys.leader) == nil ? " (no controller leads: is `marina controller` running?)" : ""
-                    throw UsageProblem(
-                        "no controller took the request within \(Seconds.format(timeout)) s\(leader); it was withdrawn, nothing changed")
-                }
-                continue
-            }
-            if live && !json { printer.printNew(current) }
-            if current.state.isFinished {
-                if json {
-                    print(String(decoding: try OperationJSON.encode(current), as: UTF8.self))
-                } else {
-                    if current.dryRun && current.state == .planned { print(renderInstancePlan(current)) }
-                    print(renderInstanceOutcome(current))
-                }
-                return current
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
     }
 }
 

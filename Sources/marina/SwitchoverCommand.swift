@@ -34,28 +34,13 @@ struct SwitchoverCommand: AsyncParsableCommand {
     func validate() throws {
         if section.isEmpty { throw ValidationError("the section must not be empty") }
         if to.isEmpty { throw ValidationError("--to must name an instance") }
-        if !timeout.isFinite || timeout <= 0 || timeout > Self.longestTimeout {
-            throw ValidationError("--timeout must be a positive number of seconds, at most \(Int(Self.longestTimeout)) (got \(timeout))")
-        }
+        try OperationClient.validate(timeout: timeout)
     }
 
     func run() async throws {
         try await running {
             let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
-            if !dryRun && !yes {
-                guard isatty(STDIN_FILENO) == 1 else {
-                    throw UsageProblem("not on a terminal: pass --yes to switch without confirmation (or --dry-run to see the plan)")
-                }
-                let plan = try await client.request(record(dryRun: true), timeout: timeout, live: false)
-                guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
-                print("Run this switchover? [y/N] ", terminator: "")
-                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                    print("Nothing changed.")
-                    return
-                }
-            }
-            let final = try await client.request(record(dryRun: dryRun), timeout: timeout, live: !dryRun)
-            if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
+            try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this switchover?") { record(dryRun: $0) }
         }
     }
 
@@ -74,6 +59,32 @@ struct OperationClient {
     let etcd: EtcdClient
     let keys: StoreKeys
     let json: Bool
+
+    static func validate(timeout: Double) throws {
+        if !timeout.isFinite || timeout <= 0 || timeout > SwitchoverCommand.longestTimeout {
+            throw ValidationError(
+                "--timeout must be a positive number of seconds, at most \(Int(SwitchoverCommand.longestTimeout)) (got \(timeout))")
+        }
+    }
+
+    /// Asks on a terminal (after showing the plan the controller made) unless `yes` or
+    /// `dryRun`, runs, and exits with the operation's status. `record(dryRun)` builds the request.
+    func run(dryRun: Bool, yes: Bool, timeout: Double, question: String, record: (Bool) -> OperationRecord) async throws {
+        if !dryRun && !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                throw UsageProblem("not on a terminal: pass --yes to run it without confirmation (or --dry-run to see the plan)")
+            }
+            let plan = try await request(record(true), timeout: timeout, live: false)
+            guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
+            print("\(question) [y/N] ", terminator: "")
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                print("Nothing changed.")
+                return
+            }
+        }
+        let final = try await request(record(dryRun), timeout: timeout, live: !dryRun)
+        if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
+    }
 
     static func newID(section: String) -> String {
         let stamp = Date().formatted(
@@ -95,7 +106,10 @@ struct OperationClient {
         if !json {
             let what = record.dryRun ? "Planning" : "Requested"
             let target = record.candidate.isEmpty ? "the replica that received the most" : record.candidate
-            print("\(what) operation \(record.id): \(record.kind) of \(record.section) to \(target)")
+            let operation =
+                record.kind == "rejoin" || record.kind == "move"
+                ? describeInstanceOperation(record) : "\(record.kind) of \(record.section) to \(target)"
+            print("\(what) operation \(record.id): \(operation)")
         }
         let deadline = Date().addingTimeInterval(timeout)
         var printer = JournalPrinter()
@@ -167,6 +181,7 @@ func milliseconds(_ value: Double?) -> String {
 }
 
 func renderPlan(_ record: OperationRecord) -> String {
+    if record.kind == "rejoin" || record.kind == "move" { return renderInstancePlan(record) }
     var lines = [
         "Plan: \(record.kind) of \(record.section) from \(record.oldPrimary ?? "?")\(record.kind == "failover" ? " (dead)" : "") to \(record.candidate)"
     ]
