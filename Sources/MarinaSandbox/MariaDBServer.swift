@@ -9,6 +9,9 @@ public enum MariaDBServer {
         try? files.removeItem(atPath: member.directory)
         try files.createDirectory(atPath: member.directory, withIntermediateDirectories: true)
         try files.copyItem(atPath: template, toPath: member.directory + "/data")
+        // Its own temporary files, not the machine's /tmp: nothing another process cleans up
+        // (or another server's names) can reach them.
+        try files.createDirectory(atPath: member.directory + "/tmp", withIntermediateDirectories: true)
         try SandboxPlan.optionFile(for: member, tls: tls).write(toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
     }
 

@@ -93,6 +93,7 @@ public struct SandboxPlan: Sendable, Equatable {
             user=root
             datadir=\(dir)/data
             socket=\(dir)/mariadb.sock
+            tmpdir=\(dir)/tmp
             port=\(member.port)
             bind-address=127.0.0.1
             pid-file=\(dir)/mariadb.pid
