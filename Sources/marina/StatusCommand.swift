@@ -75,6 +75,8 @@ enum StatusReport {
         var pooled: Bool?
         var percentage: Int?
         var automatic: String?
+        /// A failover replaced it as the primary: `needs rejoin since failover ...`.
+        var needsRejoin: String?
     }
 
     struct SectionStatus: Encodable {
@@ -108,10 +110,11 @@ enum StatusReport {
                     automatic.managed[instance.name]?.section == section.name
                     ? automatic.describe(instance.name)
                     : automatic.refusals[instance.name].map { "automatic \($0.action) refused: \($0.reason)" }
+                let rejoin = membership.needsRejoin?.description
                 guard let observation = observations[instance.name] else {
                     return Member(
                         name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)",
-                        pooled: membership.pooled, percentage: membership.percentage, automatic: held)
+                        pooled: membership.pooled, percentage: membership.percentage, automatic: held, needsRejoin: rejoin)
                 }
                 let channel = observation.replication.first
                 let source = channel.map { addresses["\($0.sourceHost):\($0.sourcePort)"] ?? "\($0.sourceHost):\($0.sourcePort)" }
@@ -129,7 +132,7 @@ enum StatusReport {
                     heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
                     observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
                     lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
-                    automatic: held)
+                    automatic: held, needsRejoin: rejoin)
             }
         }
 
@@ -172,6 +175,7 @@ enum StatusReport {
                 parts.append(pooled ? "pooled\(member.percentage.map { $0 == 100 ? "" : " \($0)%" } ?? "")" : "DEPOOLED")
             }
             if let automatic = member.automatic { parts.append("[\(automatic)]") }
+            if let rejoin = member.needsRejoin { parts.append("NEEDS REJOIN: \(rejoin)") }
             return parts.joined(separator: "  ")
         }
     }

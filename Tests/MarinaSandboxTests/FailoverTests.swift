@@ -94,6 +94,9 @@ struct FailoverTests {
         // The history entry of that commit shows the mark, which the generated configuration cannot.
         let entry = try #require(try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first)
         #expect(entry.changes.contains { $0.key == "needs_rejoin" && $0.entry == "db1001 in s1" && $0.after != nil }, "\(entry.changes)")
+        // Status shows the mark beside the dead old primary.
+        let status = try runMarina(["status"], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
+        #expect(status.stdout.contains("DEPOOLED  NEEDS REJOIN: needs rejoin since failover \(record.id)"), "\(status.stdout)")
         // Drift says what the dead old primary is: one to rejoin, not an unreachable replica.
         let drift = try await driftOutput(sandbox) { $0.contains("NEEDS_REJOIN") }
         #expect(drift.contains("db1001    NEEDS_REJOIN") && !drift.contains("REPLICA_UNREACHABLE"), "\(drift)")
