@@ -28,7 +28,11 @@ extension OperationRun {
         record.oldPrimary = primary.name
         var details = record.failover ?? FailoverDetails(automatic: false)
 
+        // The controller's own look at the primary runs beside the probes of every member: a
+        // frozen primary costs its probe timeout once, not twice.
+        async let reachesPrimary = reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout)
         let live = await probeMembers()
+        let reaches = await reachesPrimary
         let agents = (try? await context.store.observations().observations) ?? [:]
         let primaryServerID = live[primary.name]?.serverID ?? agents[primary.name]?.serverID ?? sourceServerID(of: primary, in: live)
         guard let primaryServerID else {
@@ -43,7 +47,6 @@ extension OperationRun {
             return refuseFailover(["\(writers.joined(separator: ", ")) already takes writes (read_only is OFF): no failover over a writer"])
         }
         let direct = live.values.filter { $0.instance != primary.name && replicatesFrom(primary, serverID: primaryServerID, $0) }
-        let reaches = await reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout)
         let health = FailureDetection.assess(
             primaryName: primary.name, controllerReaches: reaches, primary: agents[primary.name],
             replicas: direct, now: Date(), masterFailureTimeout: context.failover.masterFailureTimeout,
