@@ -166,4 +166,35 @@ struct FailoverTwinDecisionTests {
         #expect(site.writable == ["db1001"], "\(site.writable)")
         #expect(site.violations == [])
     }
+
+    /// The candidate dies halfway (before it stops replicating): nothing can be promoted, so the
+    /// failover stops for a human with the section read-only in the source of truth, and no
+    /// instance takes writes.
+    @Test("the candidate dying halfway through: stopped for a human, the section read-only, no writer")
+    func candidateDiesHalfway() async throws {
+        let site = try await TwinSite()
+        site.server("db1001").stop()
+        let controller = site.controller("c1", pauseBefore: "detach-candidate")
+        try await controller.campaign()
+        let id = try await Self.requestFailover(site)
+        async let ran: Void = controller.handle(id)
+        var paused: OperationRecord?
+        for _ in 0..<500 where paused == nil {
+            paused = try await site.operation(id).flatMap { $0.pausedBefore != nil ? $0 : nil }
+            if paused == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let candidate = try #require(paused, "the failover never reached detach-candidate").candidate
+        site.server(candidate).stop()
+        _ = try await site.store.put(site.keys.resume + id, "go")
+        try await ran
+
+        let record = try #require(try await site.operation(id))
+        #expect(record.state == .needsHuman, "\(record.state) \(record.attention)")
+        #expect(record.failure?.host == candidate, "\(record.failure.map { "\($0)" } ?? "")")
+        #expect(site.writable == [])
+        let section = try await site.committedTopology().sections[TwinSite.section]
+        #expect(section?.readOnly == true && section?.primary == "db1001")
+        #expect(site.violations == [])
+        #expect(site.lockHolder == nil)
+    }
 }
