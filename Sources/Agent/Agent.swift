@@ -56,6 +56,7 @@ public struct Agent: Service {
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
         let primaries = PrimaryDirectory(etcd: etcd, root: root, maxAge: configuration.interval / 2)
+        let keepers = try leaseKeepers()
         logger.info("agent started", metadata: ["instances": "\(configuration.instances.map(\.name))", "etcd": "\(etcd.configuration)"])
 
         // A graceful shutdown (SIGTERM, SIGINT) cancels the loops; then the lease is revoked.
@@ -65,9 +66,10 @@ public struct Agent: Service {
                     group.addTask {
                         await probeLoop(
                             prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
-                            primaries: primaries)
+                            primaries: primaries, keeper: keepers[prober.instance.name])
                     }
                 }
+                for keeper in keepers.values { group.addTask { await keeper.run() } }
                 group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
             }
         }
@@ -79,14 +81,18 @@ public struct Agent: Service {
 
     private func probeLoop(
         _ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
-        primaries: PrimaryDirectory
+        primaries: PrimaryDirectory, keeper: PrimaryLeaseKeeper?
     ) async {
         let clock = ContinuousClock()
         var next = clock.now
         var writer = initial
         let interval = Duration.milliseconds(Int(configuration.interval * 1000))
         while !Task.isCancelled {
-            let observation = await prober.probe(now: Date())
+            var observation = await prober.probe(now: Date())
+            if let keeper {
+                await keeper.noteProbe(readOnly: observation.reachable ? observation.readOnly : nil)
+                observation.selfFence = await keeper.selfFence
+            }
             if await board.record(observation, now: Date()) { signal.yield() }
             if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
                 await beat(prober, writer: &writer, primaries: primaries)
@@ -192,6 +198,36 @@ public struct Agent: Service {
         logger.info("heartbeat writer enabled on \(name): \(report.account) holds no privilege that writes through read_only")
     }
 
+    /// One primary-lease keeper per instance with a section (`shard`), when `fencing` is set:
+    /// each with its own etcd client whose requests time out after `fencing.request_timeout`,
+    /// and its own fence connection as the fence account.
+    private func leaseKeepers() throws -> [String: PrimaryLeaseKeeper] {
+        guard let fencing = configuration.fencing else { return [:] }
+        let credentials = try OptionFile.load(fencing.credentialsFile).account()
+        guard let user = credentials.user, !user.isEmpty else {
+            throw ConfigurationError(message: "fencing.credentials_file: \(fencing.credentialsFile) names no user in its [client] group")
+        }
+        var etcdConfiguration = try configuration.etcd.clientConfiguration()
+        etcdConfiguration.requestTimeout = fencing.requestTimeout
+        etcdConfiguration.connectTimeout = min(etcdConfiguration.connectTimeout, fencing.requestTimeout)
+        var keepers = [String: PrimaryLeaseKeeper]()
+        for (instance, connection) in zip(configuration.instances, connections) {
+            guard let section = instance.shard else { continue }
+            var fenceConnection = connection
+            fenceConnection.user = user
+            fenceConnection.password = credentials.password
+            fenceConnection.connectTimeout = 1
+            fenceConnection.readTimeout = max(1, Int(fencing.fenceTimeout / 2))
+            fenceConnection.writeTimeout = fenceConnection.readTimeout
+            let fence = SQLFence(
+                configuration: fenceConnection, hook: fencing.hook, hookTimeout: fencing.hookTimeout, ownUsers: [connection.user], logger: logger)
+            keepers[instance.name] = PrimaryLeaseKeeper(
+                instance: instance.name, section: section, settings: fencing, etcd: EtcdClient(etcdConfiguration), root: root,
+                agentName: hostName, fence: fence, logger: logger)
+        }
+        return keepers
+    }
+
     /// How to reach instance `index`: its socket or host and port, as the account of its
     /// `credentials_file`. There is no default account: never `root`.
     static func mariaDBConfiguration(_ configuration: AgentConfiguration, instance index: Int) throws -> MariaDBConfiguration {
@@ -262,18 +298,23 @@ actor PrimaryDirectory {
 
     func primary(of section: String) async throws -> String? {
         if ContinuousClock.now - readAt > .milliseconds(Int(maxAge * 1000)) {
-            var fresh = [String: String]()
-            for kv in try await etcd.get(root + "/generated/", prefix: true).kvs {
-                let stored = try StoredJSON.decode(StoredLoads.self, from: kv.value)
-                for (name, loads) in stored.config.sectionLoads {
-                    // The generated configuration names section s3 `DEFAULT`, as MediaWiki does.
-                    if let primary = loads.first?.keys.first { fresh[name == "DEFAULT" ? "s3" : name] = primary }
-                }
-            }
-            primaries = fresh
+            primaries = try Self.primaries(try await etcd.get(root + "/generated/", prefix: true).kvs)
             readAt = ContinuousClock.now
         }
         return primaries[section]
+    }
+
+    /// The primary of every section, from the generated configurations (`generated/<dc>`).
+    static func primaries(_ generated: [KeyValue]) throws -> [String: String] {
+        var primaries = [String: String]()
+        for kv in generated {
+            let stored = try StoredJSON.decode(StoredLoads.self, from: kv.value)
+            for (name, loads) in stored.config.sectionLoads {
+                // The generated configuration names section s3 `DEFAULT`, as MediaWiki does.
+                if let primary = loads.first?.keys.first { primaries[name == "DEFAULT" ? "s3" : name] = primary }
+            }
+        }
+        return primaries
     }
 
     /// The part of a stored generated configuration the agent reads.

@@ -31,6 +31,50 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
     public var etcd: EtcdSection
     public var heartbeat: Heartbeat
     public var instances: [Instance]
+    /// The primary lease and the self-fence (`docs/operations/fencing.md`); nil: this agent
+    /// holds no lease and never fences (a failover then waits the controller's full lease time).
+    public var fencing: Fencing?
+
+    /// The primary lease this agent holds for the committed primaries it watches, and what it
+    /// does when it cannot renew it.
+    public struct Fencing: Decodable, Sendable, Equatable {
+        /// The etcd lease's time-to-live, whole seconds. Default 10.
+        public var leaseTTL: Int
+        /// Seconds before the lease can expire by which the primary is read-only. Default 3.
+        public var margin: Double
+        /// Seconds between two keep-alives. Default 1.
+        public var renewInterval: Double
+        /// Seconds one keep-alive may take. Default 1.
+        public var requestTimeout: Double
+        /// Seconds the fence may take: `SET GLOBAL read_only = ON` (a second try after killing
+        /// the sessions that block it) and the kills. Default 2.
+        public var fenceTimeout: Double
+        /// An option file with `[client]` `user` and `password` of the fence account
+        /// (`READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS`, `sql/agent-grants.sql`), never the
+        /// heartbeat writer's. Required.
+        public var credentialsFile: String
+        /// An executable run after the fence, the last escalation (for example, dropping the
+        /// port with nftables). Optional.
+        public var hook: String?
+        /// Seconds the hook may run before it is killed. Default 5.
+        public var hookTimeout: Double
+
+        public var timing: FencingTiming {
+            FencingTiming(
+                ttl: leaseTTL, margin: margin, renewInterval: renewInterval, requestTimeout: requestTimeout, fenceTimeout: fenceTimeout)
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case leaseTTL = "lease_ttl"
+            case margin
+            case renewInterval = "renew_interval"
+            case requestTimeout = "request_timeout"
+            case fenceTimeout = "fence_timeout"
+            case credentialsFile = "credentials_file"
+            case hook
+            case hookTimeout = "hook_timeout"
+        }
+    }
 
     /// How to measure replication lag, as MediaWiki does.
     public struct Heartbeat: Decodable, Sendable, Equatable {
@@ -95,7 +139,7 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         case leaseTTL = "lease_ttl"
         case refresh
         case lagBands = "lag_bands"
-        case etcd, heartbeat, instances
+        case etcd, heartbeat, instances, fencing
     }
 }
 
@@ -112,6 +156,7 @@ extension AgentConfiguration {
         etcd = try c.decode(EtcdSection.self, forKey: .etcd)
         heartbeat = try c.decodeIfPresent(Heartbeat.self, forKey: .heartbeat) ?? Heartbeat()
         instances = try c.decode([Instance].self, forKey: .instances)
+        fencing = try c.decodeIfPresent(Fencing.self, forKey: .fencing)
     }
 
     /// Reads and checks a configuration file; every problem names the file and the key.
@@ -184,6 +229,19 @@ extension AgentConfiguration {
         }
         if !(2...Int(longest)).contains(leaseTTL) { try fail("lease_ttl must be from 2 to \(Int(longest)) seconds (got \(leaseTTL))") }
         if let problem = etcd.problems().first { try fail(problem) }
+        if let fencing {
+            if let problem = fencing.timing.problems().first { try fail(problem) }
+            if fencing.leaseTTL > Int(longest) { try fail("fencing.lease_ttl must be at most \(Int(longest)) seconds (got \(fencing.leaseTTL))") }
+            for (key, value) in [
+                ("margin", fencing.margin), ("renew_interval", fencing.renewInterval), ("request_timeout", fencing.requestTimeout),
+                ("fence_timeout", fencing.fenceTimeout), ("hook_timeout", fencing.hookTimeout),
+            ]
+            where !value.isFinite || value <= 0 || value > longest {
+                try fail("fencing.\(key) must be positive, at most \(Int(longest)) seconds (got \(value))")
+            }
+            if fencing.credentialsFile.isEmpty { try fail("fencing.credentials_file must not be empty") }
+            if let hook = fencing.hook, !hook.hasPrefix("/") { try fail("fencing.hook must be an absolute path (got \(hook))") }
+        }
         if instances.isEmpty { try fail("instances must list at least one instance") }
         if heartbeat.table.isEmpty { try fail("heartbeat.table must not be empty") }
         if heartbeat.write && heartbeat.datacenter == nil { try fail("heartbeat.write needs heartbeat.datacenter (written in each row)") }
@@ -215,6 +273,21 @@ extension AgentConfiguration.Heartbeat {
         table = try c.decodeIfPresent(String.self, forKey: .table) ?? "heartbeat.heartbeat"
         datacenter = try c.decodeIfPresent(String.self, forKey: .datacenter)
         write = try c.decodeIfPresent(Bool.self, forKey: .write) ?? false
+    }
+}
+
+extension AgentConfiguration.Fencing {
+    public init(from decoder: Decoder) throws {
+        try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        leaseTTL = try c.decodeWholeIfPresent(forKey: .leaseTTL) ?? 10
+        margin = try c.decodeIfPresent(Double.self, forKey: .margin) ?? 3
+        renewInterval = try c.decodeIfPresent(Double.self, forKey: .renewInterval) ?? 1
+        requestTimeout = try c.decodeIfPresent(Double.self, forKey: .requestTimeout) ?? 1
+        fenceTimeout = try c.decodeIfPresent(Double.self, forKey: .fenceTimeout) ?? 2
+        credentialsFile = try c.decode(String.self, forKey: .credentialsFile)
+        hook = try c.decodeIfPresent(String.self, forKey: .hook)
+        hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? 5
     }
 }
 

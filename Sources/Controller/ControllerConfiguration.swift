@@ -60,16 +60,25 @@ public struct ControllerConfiguration: Sendable, Equatable {
         public var probeTimeout: Double
         /// Agents' observations older than this many seconds are no witness. Default 5.
         public var maxObservationAge: Double
+        /// The longest primary lease any agent holds (`fencing.lease_ttl` of the agents), whole
+        /// seconds: when a dead primary has no lease key left, a failover waits this long plus
+        /// `primary_lease_margin` before it makes anyone writable. Default 10.
+        public var primaryLeaseTTL: Int
+        /// Seconds a failover waits after the old primary's lease vanished, at least the
+        /// agents' `fencing.margin` (the larger of the two is waited). Default 3.
+        public var primaryLeaseMargin: Double
 
         public init(
             automatic: [String] = [], masterFailureTimeout: Double = 3, blockSeconds: Double = 3600, probeTimeout: Double = 1,
-            maxObservationAge: Double = 5
+            maxObservationAge: Double = 5, primaryLeaseTTL: Int = 10, primaryLeaseMargin: Double = 3
         ) {
             self.automatic = automatic
             self.masterFailureTimeout = masterFailureTimeout
             self.blockSeconds = blockSeconds
             self.probeTimeout = probeTimeout
             self.maxObservationAge = maxObservationAge
+            self.primaryLeaseTTL = primaryLeaseTTL
+            self.primaryLeaseMargin = primaryLeaseMargin
         }
 
         /// Whether the controller fails `section` over on its own.
@@ -81,6 +90,8 @@ public struct ControllerConfiguration: Sendable, Equatable {
             case blockSeconds = "block_seconds"
             case probeTimeout = "probe_timeout"
             case maxObservationAge = "max_observation_age"
+            case primaryLeaseTTL = "primary_lease_ttl"
+            case primaryLeaseMargin = "primary_lease_margin"
         }
 
         public init(from decoder: Decoder) throws {
@@ -92,7 +103,9 @@ public struct ControllerConfiguration: Sendable, Equatable {
                 masterFailureTimeout: try c.decodeIfPresent(Double.self, forKey: .masterFailureTimeout) ?? defaults.masterFailureTimeout,
                 blockSeconds: try c.decodeIfPresent(Double.self, forKey: .blockSeconds) ?? defaults.blockSeconds,
                 probeTimeout: try c.decodeIfPresent(Double.self, forKey: .probeTimeout) ?? defaults.probeTimeout,
-                maxObservationAge: try c.decodeIfPresent(Double.self, forKey: .maxObservationAge) ?? defaults.maxObservationAge)
+                maxObservationAge: try c.decodeIfPresent(Double.self, forKey: .maxObservationAge) ?? defaults.maxObservationAge,
+                primaryLeaseTTL: try c.decodeIfPresent(Int.self, forKey: .primaryLeaseTTL) ?? defaults.primaryLeaseTTL,
+                primaryLeaseMargin: try c.decodeIfPresent(Double.self, forKey: .primaryLeaseMargin) ?? defaults.primaryLeaseMargin)
         }
 
         /// Every value out of its range, each naming its key.
@@ -101,11 +114,14 @@ public struct ControllerConfiguration: Sendable, Equatable {
             let longest = ControllerConfiguration.longestSeconds
             for (key, value, low) in [
                 ("master_failure_timeout", masterFailureTimeout, 0.1), ("block_seconds", blockSeconds, 0), ("probe_timeout", probeTimeout, 0.05),
-                ("max_observation_age", maxObservationAge, 0.1),
+                ("max_observation_age", maxObservationAge, 0.1), ("primary_lease_margin", primaryLeaseMargin, 0.1),
             ] where !value.isFinite || value < low || value > (key == "block_seconds" ? 7 * 24 * longest : longest) {
                 problems.append(
                     "failover.\(key) must be from \(Seconds.format(low)) to \(Seconds.format(key == "block_seconds" ? 7 * 24 * longest : longest)) seconds (got \(value))"
                 )
+            }
+            if !(2...Int(longest)).contains(primaryLeaseTTL) {
+                problems.append("failover.primary_lease_ttl must be from 2 to \(Int(longest)) seconds (got \(primaryLeaseTTL))")
             }
             for name in automatic where name.isEmpty {
                 problems.append("failover.automatic: a section name is empty (use \"*\" for every section)")

@@ -30,6 +30,8 @@ actor FailoverWatch {
     private var startedAt = [String: Date]()
     /// The primary this watch recorded as unreachable, by section.
     private var unreachable = [String: String]()
+    /// The primary whose lease this watch has seen held, by section.
+    private var leaseSeen = [String: String]()
     /// Seconds before a section whose automatic failover was refused is looked at again.
     static let retryAfterRefusal: Double = 10
 
@@ -99,8 +101,16 @@ actor FailoverWatch {
                 if let id = primaryObservation?.serverID, let source = channel.sourceServerID, source != 0 { return source == id }
                 return channel.sourceHost == primary.host && channel.sourcePort == primary.port
             }
+        // The primary lease: once seen held by this primary, its disappearance while the
+        // primary's agent is silent means nothing fences the primary but the controller.
+        let leaseKey = try await context.etcd.value(context.keys.primaryLease(section.name))
+        if let leaseKey, (try? StoredJSON.decode(PrimaryLease.self, from: leaseKey.value))?.instance == primary.name {
+            leaseSeen[section.name] = primary.name
+        }
+        let agentSilent = primaryObservation.map { Date().timeIntervalSince($0.observedAt) > settings.maxObservationAge } ?? true
+        let leaseLost = leaseSeen[section.name] == primary.name && leaseKey == nil && agentSilent
         let suspicious =
-            primaryObservation == nil || primaryObservation?.reachable == false
+            primaryObservation == nil || primaryObservation?.reachable == false || leaseLost
             || replicas.contains { replica in
                 replica.replication.first?.ioThread != "Yes" || (replica.heartbeatLag ?? 0) > settings.masterFailureTimeout
             }
@@ -140,6 +150,11 @@ actor FailoverWatch {
             primaryName: primary.name, controllerReaches: reaches, primary: primaryObservation, replicas: replicas, now: Date(),
             masterFailureTimeout: settings.masterFailureTimeout, maxObservationAge: settings.maxObservationAge)
         switch health {
+        case .alive where leaseLost:
+            try await clearUnreachable(section.name)
+            let witness = "the primary lease of \(section.name) expired and \(primary.name)'s agent is silent, while \(primary.name) still answers"
+            context.logger.critical("\(witness): fencing it over SQL and failing over")
+            await startFailover(section.name, reason: "automatic: \(primary.name) lost its primary lease", witnesses: [witness], fenceOverSQL: true)
         case .alive:
             logged[section.name] = nil
             try await clearUnreachable(section.name)
@@ -149,16 +164,21 @@ actor FailoverWatch {
         case .dead(let witnesses):
             try await clearUnreachable(section.name)
             context.logger.critical("the primary \(primary.name) of \(section.name) is dead: \(witnesses.joined(separator: "; ")); failing over")
-            let now = Date()
-            var record = OperationRecord(
-                id: "failover-\(section.name)-\(Int(now.timeIntervalSince1970 * 1000))", kind: "failover", section: section.name, candidate: "",
-                reason: "automatic: the primary \(primary.name) is dead", requestedBy: "marina-controller (automatic)", requestedAt: now)
-            record.failover = FailoverDetails(automatic: true, witnesses: witnesses)
-            logged[section.name] = nil
-            started[section.name] = record.id
-            startedAt[section.name] = now
-            await launch(record)
+            await startFailover(section.name, reason: "automatic: the primary \(primary.name) is dead", witnesses: witnesses, fenceOverSQL: false)
         }
+    }
+
+    private func startFailover(_ section: String, reason: String, witnesses: [String], fenceOverSQL: Bool) async {
+        let now = Date()
+        var record = OperationRecord(
+            id: "failover-\(section)-\(Int(now.timeIntervalSince1970 * 1000))", kind: "failover", section: section, candidate: "",
+            reason: reason, requestedBy: "marina-controller (automatic)", requestedAt: now)
+        record.failover = FailoverDetails(automatic: true, witnesses: witnesses)
+        if fenceOverSQL { record.failover?.fenceOverSQL = true }
+        logged[section] = nil
+        started[section] = record.id
+        startedAt[section] = now
+        await launch(record)
     }
 
     /// Keeps the judgement "unreachable, not dead" in etcd under the leader's lease, for drift:

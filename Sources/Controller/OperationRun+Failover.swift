@@ -31,7 +31,7 @@ extension OperationRun {
         // The controller's own look at the primary runs beside the probes of every member: a
         // frozen primary costs its probe timeout once, not twice.
         async let reachesPrimary = reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout)
-        let live = await probeMembers()
+        var live = await probeMembers()
         let reaches = await reachesPrimary
         let agents = (try? await context.store.observations().observations) ?? [:]
         let primaryServerID = live[primary.name]?.serverID ?? agents[primary.name]?.serverID ?? sourceServerID(of: primary, in: live)
@@ -51,13 +51,46 @@ extension OperationRun {
             primaryName: primary.name, controllerReaches: reaches, primary: agents[primary.name],
             replicas: direct, now: Date(), masterFailureTimeout: context.failover.masterFailureTimeout,
             maxObservationAge: context.failover.maxObservationAge)
+        let agent = agents[primary.name].flatMap { Date().timeIntervalSince($0.observedAt) <= context.failover.maxObservationAge ? $0 : nil }
         switch health {
         case .alive:
-            return refuseFailover(["the primary \(primary.name) is alive (the controller reaches it): use `marina switchover` to move it"])
+            // Alive but unleased, its agent silent: the watch saw the lease go, and nothing but
+            // the controller can fence it now.
+            guard details.fenceOverSQL == true, agent == nil, try await context.etcd.value(context.keys.primaryLease(section.name)) == nil
+            else {
+                return refuseFailover(["the primary \(primary.name) is alive (the controller reaches it): use `marina switchover` to move it"])
+            }
+            do {
+                let position = try await fenceOverSQL(primary, timeout: 10)
+                details.fencedPosition = position
+                details.witnesses.append(
+                    "\(primary.name) lost its primary lease while its agent is silent; the controller fenced it over SQL at \(position)")
+                details.leaseWait = "no wait: \(primary.name) was fenced over SQL by the controller"
+            } catch {
+                return refuseFailover(["the primary \(primary.name) lost its lease but could not be fenced over SQL: \(error)"])
+            }
         case .unreachable(let because):
             return refuseFailover(["the primary \(primary.name) is unreachable, not dead: \(because)"])
         case .dead(let witnesses):
             details.witnesses += witnesses.filter { !details.witnesses.contains($0) }
+            let agentReportsDown = agent?.reachable == false
+            switch try await waitOutPrimaryLease(primary.name, agentReportsDown: agentReportsDown) {
+            case .refused(let why):
+                record.failover = details
+                return refuseFailover([why])
+            case .over(let waited):
+                details.leaseWait = waited
+            }
+            if !agentReportsDown {
+                // Time passed: what the replicas received is read again, and a primary that
+                // answers again is not failed over.
+                async let again = reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout)
+                live = await probeMembers()
+                if await again {
+                    record.failover = details
+                    return refuseFailover(["the primary \(primary.name) answers again after its lease expired: use `marina switchover` to move it"])
+                }
+            }
         }
 
         // A member marked to rejoin (an earlier failover's old primary) takes no part.
@@ -233,6 +266,16 @@ extension OperationRun {
         guard let channel = try await context.hosts.query(replica, "SHOW SLAVE STATUS", timeout: timeout).first else {
             return  // nothing to apply: no channel (a candidate detached before a controller died)
         }
+        if let fenced = record.failover?.fencedPosition {
+            // The old primary is alive and fenced: everything it committed, up to its final
+            // position, reaches the replica through its still-connected IO thread.
+            if channel["Slave_SQL_Running"] != "Yes", let error = channel["Last_SQL_Error"], !error.isEmpty {
+                throw ControllerError.stepFailed(host: replica.name, message: "its SQL thread stopped on an error: \(error)")
+            }
+            if channel["Slave_SQL_Running"] != "Yes" { try await context.hosts.query(replica, "START SLAVE SQL_THREAD", timeout: timeout) }
+            try await waitFor(fenced, on: replica, timeout: timeout)
+            return
+        }
         if let old = record.oldPrimary, let id = record.failover?.primaryServerID, channel["Slave_IO_Running"] == "Yes",
             channel["Master_Server_Id"] == String(id)
         {
@@ -270,6 +313,14 @@ extension OperationRun {
     private func fenceOldPrimary(timeout: Double) async throws {
         guard let old = record.oldPrimary, let primary = topology.instances[old] else { return }
         guard await reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout) else { return }
+        if record.failover?.fencedPosition != nil {
+            // Fenced over SQL by this failover: it must still be read-only, at its final position.
+            guard try await readOnly(primary, timeout: timeout) == true else {
+                throw ControllerError.stepFailed(
+                    host: old, message: "read_only is OFF again after the controller fenced it; \(record.candidate) was not made writable")
+            }
+            return
+        }
         throw ControllerError.stepFailed(
             host: old,
             message: "answers again: it may hold writes no replica received, and may still take writes; "

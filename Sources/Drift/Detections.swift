@@ -24,9 +24,23 @@ extension Drift {
                     }
                 }
             }
+        case .selfFenced:
+            return { context in
+                context.sections.flatMap { entry in
+                    entry.members.compactMap { member -> DriftFinding? in
+                        guard let fence = context.snapshot.observations[member.instance.name]?.selfFence else { return nil }
+                        return DriftFinding(
+                            code, section: entry.section.name, instance: member.instance.name,
+                            expected: member.instance.name == entry.primary.name ? "writable under its primary lease" : "no fence",
+                            observed:
+                                "self-fenced since \(fence.since.formatted(.iso8601)): \(fence.reason) (\(fence.actions.joined(separator: ", ")))")
+                    }
+                }
+            }
         case .primaryReadOnly:
+            // A primary its own agent fenced is SELF_FENCED instead, with the reason.
             return primaryCheck(code) { observation in
-                observation.reachable && observation.readOnly == true ? ("read_only=OFF", "read_only=ON") : nil
+                observation.reachable && observation.readOnly == true && observation.selfFence == nil ? ("read_only=OFF", "read_only=ON") : nil
             }
         case .primaryUnreachable:
             return primaryCheck(code) { observation in

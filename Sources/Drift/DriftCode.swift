@@ -27,10 +27,11 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case automaticActionRefused = "AUTOMATIC_ACTION_REFUSED"
     case operationInProgress = "OPERATION_IN_PROGRESS"
     case needsRejoin = "NEEDS_REJOIN"
+    case selfFenced = "SELF_FENCED"
 
     public var severity: Severity {
         switch self {
-        case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID: return .critical
+        case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID, .selfFenced: return .critical
         case .replicaUnreachable, .primaryUnreachableFromController, .wrongSource, .noSource, .replicationError, .replicationStopped,
             .pooledReplicaLagging,
             .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
@@ -74,6 +75,9 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .automaticActionRefused: return "a guard rail stopped an automatic depool or repool (the replica still lags, or waits)"
         case .operationInProgress: return "an operation holds the section's lock: its steps change the servers (informational)"
         case .needsRejoin: return "a failover replaced this old primary: it is out of the section until `marina instance rejoin`"
+        case .selfFenced:
+            return
+                "the agent made this instance read-only itself: its primary lease could not be renewed (etcd unreachable from its host) or was lost"
         }
     }
 }

@@ -54,6 +54,9 @@ public struct Observation: Codable, Sendable, Equatable {
     /// writer such as pt-heartbeat, or the instance read-only). Kept on an observation of an
     /// unreachable instance, so that a stalled writer shows as a growing age.
     public var heartbeatWrittenAt: Date?
+    /// Set while the agent keeps this instance read-only because its primary lease could not
+    /// be renewed (`PrimaryLease`); nil otherwise.
+    public var selfFence: SelfFence?
 
     public init(
         instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
@@ -92,6 +95,7 @@ public struct Observation: Codable, Sendable, Equatable {
         case heartbeatSource = "heartbeat_source"
         case heartbeatError = "heartbeat_error"
         case heartbeatWrittenAt = "heartbeat_written_at"
+        case selfFence = "self_fence"
     }
 }
 

@@ -230,6 +230,16 @@ public struct FailoverDetails: Codable, Sendable, Equatable {
     /// The new primary's `gtid_binlog_pos` when it stopped replicating: where its history and
     /// the old primary's part. An old primary holding anything beyond it has diverged.
     public var forkPoint: String?
+    /// What the failover waited for before anyone was made writable: the old primary's lease
+    /// (`PrimaryLease`) gone, plus the margin; or why it did not wait.
+    public var leaseWait: String?
+    /// Set when the old primary was alive but without its lease (its agent silent) and the
+    /// controller fenced it over SQL: its `gtid_binlog_pos` once read-only, which every replica
+    /// applies before the candidate takes writes.
+    public var fencedPosition: String?
+    /// Set by the failover watch when the primary's lease vanished while its agent is silent:
+    /// the preflight may then fence a primary that still answers, over SQL, and fail it over.
+    public var fenceOverSQL: Bool?
 
     public init(
         automatic: Bool, preferred: String? = nil, witnesses: [String] = [], rejected: [String: String] = [:], catchUpFrom: String? = nil,
@@ -253,6 +263,9 @@ public struct FailoverDetails: Codable, Sendable, Equatable {
         case received
         case lastKnownPosition = "last_known_position"
         case forkPoint = "fork_point"
+        case leaseWait = "lease_wait"
+        case fencedPosition = "fenced_position"
+        case fenceOverSQL = "fence_over_sql"
     }
 }
 

@@ -31,6 +31,9 @@ public struct StoreKeys: Sendable {
     /// (`failover/unreachable/<section>`, a `PrimaryUnreachable`), under the leader's lease:
     /// what drift reports as `PRIMARY_UNREACHABLE_FROM_CONTROLLER`.
     public var unreachablePrimaries: String { root + "/failover/unreachable/" }
+    /// Primary leases (`fencing/lease/<section>`, a `PrimaryLease`), each held by the agent on
+    /// the section's primary under its own etcd lease (`docs/operations/fencing.md`).
+    public var primaryLeases: String { root + "/fencing/lease/" }
     /// Test-only: a key that releases a controller paused by `pause_before`.
     public var resume: String { root + "/testing/resume/" }
 
@@ -43,6 +46,7 @@ public struct StoreKeys: Sendable {
     public func lock(_ section: String) -> String { locks + section }
     public func failoverBlock(_ section: String) -> String { failoverBlocks + section }
     public func unreachablePrimary(_ section: String) -> String { unreachablePrimaries + section }
+    public func primaryLease(_ section: String) -> String { primaryLeases + section }
     /// Zero-padded so that keys sort in commit order.
     public func history(_ sequence: Int) -> String { history + String(repeating: "0", count: max(0, 10 - String(sequence).count)) + String(sequence) }
 }

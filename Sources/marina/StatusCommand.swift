@@ -77,6 +77,8 @@ enum StatusReport {
         var automatic: String?
         /// A failover replaced it as the primary: `needs rejoin since failover ...`.
         var needsRejoin: String?
+        /// The agent keeps it read-only: `since ...: reason`.
+        var selfFenced: String?
     }
 
     struct SectionStatus: Encodable {
@@ -132,7 +134,8 @@ enum StatusReport {
                     heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
                     observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
                     lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
-                    automatic: held, needsRejoin: rejoin)
+                    automatic: held, needsRejoin: rejoin,
+                    selfFenced: observation.selfFence.map { "since \($0.since.formatted(.iso8601)): \($0.reason)" })
             }
         }
 
@@ -176,6 +179,7 @@ enum StatusReport {
             }
             if let automatic = member.automatic { parts.append("[\(automatic)]") }
             if let rejoin = member.needsRejoin { parts.append("NEEDS REJOIN: \(rejoin)") }
+            if let fence = member.selfFenced { parts.append("SELF-FENCED \(fence)") }
             return parts.joined(separator: "  ")
         }
     }

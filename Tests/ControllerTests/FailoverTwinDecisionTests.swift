@@ -56,7 +56,7 @@ struct FailoverTwinDecisionTests {
         #expect(try await site.operation(alive)?.state == .refused)
         #expect(site.writable == ["db1001"])
 
-        site.server("db1001").stop()
+        try await site.kill("db1001")
         let id = try await Self.requestFailover(site)
         try await controller.handle(id)
         let record = try #require(try await site.operation(id))
@@ -68,7 +68,7 @@ struct FailoverTwinDecisionTests {
 
     static func requestsOfOneRun() async throws -> Int {
         let site = try await TwinSite()
-        site.server("db1001").stop()
+        try await site.kill("db1001")
         let view = CuttingStore(site.store, cutAt: nil)
         let controller = site.controller("c1", store: view)
         try await controller.campaign()
@@ -88,7 +88,7 @@ struct FailoverTwinDecisionTests {
         #expect(total > 10, "a failover makes more etcd requests than that: the count is wrong")
         for cut in 1...total {
             let site = try await TwinSite()
-            site.server("db1001").stop()
+            try await site.kill("db1001")
             let first = site.controller("c1", store: CuttingStore(site.store, cutAt: cut, answerLost: answerLost))
             let id = try await Self.requestFailover(site)
             if (try? await first.campaign()) == true {
@@ -130,7 +130,7 @@ struct FailoverTwinDecisionTests {
     @Test("the old primary answering again before the point of no return: stopped for a human, never two writers, not overruled by the next leader")
     func oldPrimaryBack() async throws {
         let site = try await TwinSite()
-        site.server("db1001").stop()
+        try await site.kill("db1001")
         let first = site.controller("c1", pauseBefore: "candidate-writable")
         try await first.campaign()
         let id = try await Self.requestFailover(site)
@@ -173,7 +173,7 @@ struct FailoverTwinDecisionTests {
     @Test("the candidate dying halfway through: stopped for a human, the section read-only, no writer")
     func candidateDiesHalfway() async throws {
         let site = try await TwinSite()
-        site.server("db1001").stop()
+        try await site.kill("db1001")
         let controller = site.controller("c1", pauseBefore: "detach-candidate")
         try await controller.campaign()
         let id = try await Self.requestFailover(site)

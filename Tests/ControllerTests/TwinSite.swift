@@ -107,6 +107,15 @@ final class TwinSite: Sendable {
 
     var acknowledgedWrites: [GTID] { acknowledged.withLock { $0 } }
 
+    /// Stops `name` as `kill -9` does, and publishes what its agent, still alive on that host,
+    /// then reports: the instance unreachable. A failover needs no lease wait for it.
+    func kill(_ name: String) async throws {
+        server(name).stop()
+        let observation = Observation(
+            instance: name, agent: "host-\(name)", agentStartedAt: Date(), observedAt: Date(), reachable: false, error: "connection refused")
+        _ = try await store.put(keys.observed + name, try ObservationJSON.encode(observation))
+    }
+
     func committedTopology() async throws -> Topology {
         try await TopologyStore(etcd: store, keys: keys).committedTopology() ?? Topology()
     }
@@ -120,7 +129,8 @@ final class TwinSite: Sendable {
     /// `store`, it sees etcd through that (a `CuttingStore`).
     /// With a `freezer`, the controller can be stopped as by SIGSTOP (see `Freezer`).
     func controller(
-        _ id: String, store view: (any CoordinationStore)? = nil, playbook: Playbook? = nil, freezer: Freezer? = nil, pauseBefore: String? = nil
+        _ id: String, store view: (any CoordinationStore)? = nil, playbook: Playbook? = nil, freezer: Freezer? = nil, pauseBefore: String? = nil,
+        failover: ControllerConfiguration.Failover? = nil
     ) -> TwinController {
         let store: any CoordinationStore = view ?? self.store
         let time = MonotonicTime { [clock] in freezer?.stoppedAt ?? clock.now }
@@ -129,10 +139,11 @@ final class TwinSite: Sendable {
         let hosts = Hosts(
             account: Hosts.Account(user: Self.controllerUser, password: "secret", connectTimeout: 1), fence: leadership.fence,
             killWait: 2, connector: connector)
-        let context = OperationContext(
+        var context = OperationContext(
             etcd: store, store: TopologyStore(etcd: store, keys: keys), leadership: leadership, hosts: hosts, playbook: playbook ?? self.playbook,
             controllerUser: Self.controllerUser, replicationUser: "repl", replicationPassword: Secret("replpass"), mirror: nil,
             pauseBefore: pauseBefore, pauseAfter: nil, logger: Logger(label: "twin \(id)", factory: { _ in SwiftLogNoOpLogHandler() }))
+        if let failover { context.failover = failover }
         return TwinController(id: id, context: context, site: self)
     }
 

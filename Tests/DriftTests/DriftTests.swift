@@ -55,6 +55,15 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
     (.twoWriters, "db1002", { _, o, _ in o["db1002"]!.readOnly = false }),
     (.primaryReadOnly, "db1001", { _, o, _ in o["db1001"]!.readOnly = true }),
     (
+        .selfFenced, "db1001",
+        { _, o, _ in
+            // Instead of PRIMARY_READ_ONLY: the agent says why.
+            o["db1001"]!.readOnly = true
+            o["db1001"]!.selfFence = SelfFence(
+                since: now, reason: "the primary lease of s1 could not be renewed", actions: ["read_only = ON", "killed 3 client sessions"])
+        }
+    ),
+    (
         .primaryUnreachable, "db1001",
         { _, o, _ in
             o["db1001"] = Observation(instance: "db1001", agent: "h", agentStartedAt: now, observedAt: now, reachable: false, error: "timeout")

@@ -1,0 +1,267 @@
+import EtcdClient
+import Logging
+import MariaDBClient
+import Observation
+import StoredRecords
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// The primary lease of one instance this agent watches, and its self-fence.
+///
+/// While the instance is the committed primary of its section, the keeper holds
+/// `fencing/lease/<section>` under an etcd lease of `lease_ttl` seconds and renews it every
+/// `renew_interval`. Each keep-alive that succeeds moves the **fence deadline** to the moment it
+/// was *sent* plus `lease_ttl − margin`, on the monotonic clock: etcd received it later, so the
+/// lease cannot expire before that moment plus `margin`. A second task watches the deadline on
+/// its own (a keep-alive that hangs cannot delay it) and, once it passes, makes the instance
+/// read-only, kills the sessions that could still write, and runs the site's hook.
+///
+/// The instance stays read-only until a keep-alive or a new lease succeeds again *and* the
+/// committed configuration still names it primary *and* no operation holds the section's lock;
+/// only a fence this keeper set is lifted. A new lease is taken only in a transaction that
+/// compares the section's lock (absent) and the latest commit, so it cannot be taken in the middle
+/// of a failover that replaces this primary.
+actor PrimaryLeaseKeeper {
+    let instance: String
+    let section: String
+    let settings: AgentConfiguration.Fencing
+    let etcd: EtcdClient
+    let root: String
+    let agentName: String
+    let fence: SQLFence
+    let logger: Logger
+    private let clock = ContinuousClock()
+    private let startedAt = ContinuousClock.now
+
+    private var leaseID: Int64 = 0
+    /// When the writes of the instance stop being covered by a lease: the fence starts then.
+    private var deadline: ContinuousClock.Instant?
+    /// Whether the committed configuration names the instance primary (nil: not known yet).
+    private var isPrimary: Bool?
+    /// The mod revision of `committed` the primary was read at.
+    private var committedRevision: Int64 = -1
+    /// The latest probe's `read_only` (nil: unreachable or not probed yet).
+    private var readOnly: Bool?
+    /// Set while this keeper keeps the instance read-only.
+    private(set) var selfFence: SelfFence?
+    private var fencing = false
+    private var lastLogged = ""
+
+    init(
+        instance: String, section: String, settings: AgentConfiguration.Fencing, etcd: EtcdClient, root: String, agentName: String,
+        fence: SQLFence, logger: Logger
+    ) {
+        self.instance = instance
+        self.section = section
+        self.settings = settings
+        self.etcd = etcd
+        self.root = root
+        self.agentName = agentName
+        self.fence = fence
+        self.logger = logger
+    }
+
+    var leaseKey: String { "\(root)/fencing/lease/\(section)" }
+    var lockKey: String { "\(root)/locks/\(section)" }
+    var committedKey: String { "\(root)/committed" }
+
+    /// What the latest probe saw; the first writable sighting of an instance not known to be a
+    /// replica starts the grace to take a lease.
+    func noteProbe(readOnly: Bool?) { self.readOnly = readOnly }
+
+    /// Renews and watches until cancelled; then gives the lease back if the instance is no longer
+    /// writable, or leaves it to expire (a writable primary must not lose its lease early).
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.renewLoop() }
+            group.addTask { await self.guardLoop() }
+        }
+        await fence.close()
+    }
+
+    // MARK: Renewal
+
+    private func renewLoop() async {
+        let interval = Duration.milliseconds(Int(settings.renewInterval * 1000))
+        var next = clock.now
+        while !Task.isCancelled {
+            await renewOnce()
+            next += interval
+            if next < clock.now { next = clock.now }
+            try? await Task.sleep(until: next, clock: clock)
+        }
+    }
+
+    /// One round: learn whether the instance is primary, renew or take the lease, lift a fence
+    /// that may be lifted, give the lease back when the instance is no longer primary.
+    func renewOnce() async {
+        let sent = clock.now
+        var confirmed = false
+        do {
+            isPrimary = try await readIsPrimary()
+            confirmed = true
+        } catch {
+            logOnce("primary lease of \(section): the committed primary cannot be read: \(error)")
+        }
+        var renewed = false
+        if leaseID != 0 {
+            do {
+                if try await etcd.keepAlive(leaseID) != nil {
+                    renewed = true
+                } else {
+                    logger.error(
+                        "primary lease of \(section) on \(instance): lease \(leaseID) expired; \(instance) takes no writes until it has a lease again"
+                    )
+                    leaseID = 0
+                }
+            } catch {
+                logOnce("primary lease of \(section) on \(instance): keep-alive failed: \(error)")
+            }
+        }
+        if isPrimary == true, leaseID == 0, confirmed {
+            switch await acquire() {
+            case .taken: renewed = true
+            case .coveredByOperation:
+                // The leader runs an operation on the section (a switchover that just made this
+                // instance primary): inside its own lease, the operation answers for the primary.
+                deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
+            case .notTaken: break
+            }
+        }
+        if renewed {
+            deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
+            lastLogged = ""
+        }
+        switch isPrimary {
+        case false?:
+            deadline = nil
+            if leaseID != 0 { await release() }
+        case true?:
+            // A primary that has never held a lease gets one lease time to take it.
+            if deadline == nil { deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000)) }
+        case nil:
+            // Not known yet (etcd unreachable since start): a writable instance is treated as a
+            // primary, counted from the agent's start.
+            if deadline == nil, readOnly == false { deadline = startedAt + .milliseconds(Int(settings.timing.fenceAfter * 1000)) }
+        }
+        if renewed, confirmed, isPrimary == true, selfFence != nil { await liftIfAllowed() }
+    }
+
+    /// Whether the latest commit names this instance the primary of its section. Reads the
+    /// generated configuration again only when `committed` moved.
+    private func readIsPrimary() async throws -> Bool {
+        guard let committed = try await etcd.value(committedKey) else { return false }
+        if committed.modRevision != committedRevision || isPrimary == nil {
+            let primaries = try PrimaryDirectory.primaries(try await etcd.get(root + "/generated/", prefix: true).kvs)
+            committedRevision = committed.modRevision
+            return primaries[section] == instance
+        }
+        return isPrimary ?? false
+    }
+
+    enum Acquisition { case taken, coveredByOperation, notTaken }
+
+    /// Takes the lease when no operation holds the section, nobody else holds it, and the commit
+    /// that named this instance primary is still the latest.
+    private func acquire() async -> Acquisition {
+        do {
+            if try await etcd.value(lockKey) != nil {
+                logOnce("primary lease of \(section): an operation holds the section; the lease is taken when it ends")
+                return .coveredByOperation
+            }
+            let current = try await etcd.value(leaseKey)
+            if let current, let holder = try? StoredJSON.decode(PrimaryLease.self, from: current.value), holder.instance != instance {
+                logOnce("primary lease of \(section): held by \(holder.instance) (agent \(holder.agent)); waiting for it to go")
+                return .notTaken
+            }
+            let lease = try await etcd.grantLease(ttl: Int64(settings.leaseTTL))
+            let record = PrimaryLease(
+                section: section, instance: instance, agent: agentName, ttl: settings.leaseTTL, margin: settings.margin, acquiredAt: Date())
+            let result = try await etcd.transaction(
+                Transaction(
+                    compares: [
+                        .absent(lockKey), .unchanged(committedKey, since: committedRevision),
+                        current.map { .unchanged(leaseKey, since: $0.modRevision) } ?? .absent(leaseKey),
+                    ],
+                    success: [.put(leaseKey, try StoredJSON.encode(record), lease: lease.id)]))
+            guard result.succeeded else {
+                _ = try? await etcd.revokeLease(lease.id)
+                logOnce("primary lease of \(section): changed while it was being taken; trying again")
+                return .notTaken
+            }
+            leaseID = lease.id
+            logger.notice(
+                "primary lease of \(section) taken for \(instance) (lease \(lease.id), \(settings.leaseTTL) s, margin \(settings.margin) s)")
+            return .taken
+        } catch {
+            logOnce("primary lease of \(section): cannot be taken now: \(error)")
+            return .notTaken
+        }
+    }
+
+    /// Gives the lease back: the instance is no longer the committed primary.
+    private func release() async {
+        let id = leaseID
+        leaseID = 0
+        _ = try? await etcd.revokeLease(id)
+        logger.notice("primary lease of \(section) released: \(instance) is no longer its committed primary")
+    }
+
+    /// Lifts this keeper's own fence: the lease is held again, the commit still names the
+    /// instance and no operation holds the section.
+    private func liftIfAllowed() async {
+        guard !fencing, let fenced = selfFence else { return }
+        do {
+            guard try await etcd.value(lockKey) == nil else { return }
+            try await fence.lift()
+            selfFence = nil
+            logger.notice(
+                "self-fence of \(instance) lifted: the primary lease of \(section) is held again and \(instance) is still its committed primary (fenced since \(fenced.since))"
+            )
+        } catch {
+            logOnce("self-fence of \(instance) cannot be lifted yet: \(error)")
+        }
+    }
+
+    // MARK: The fence
+
+    private func guardLoop() async {
+        while !Task.isCancelled {
+            if let deadline, clock.now >= deadline, selfFence == nil, !fencing, isPrimary != false {
+                await fenceNow(late: clock.now - deadline)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private func fenceNow(late: Duration) async {
+        fencing = true
+        defer { fencing = false }
+        let reason =
+            leaseID == 0
+            ? "\(instance) holds no primary lease of \(section) (lost, or never taken since etcd stopped answering)"
+            : "the primary lease of \(section) could not be renewed for \(settings.timing.fenceAfter) s (etcd unreachable from this host)"
+        logger.critical("self-fence of \(instance): \(reason); making it read-only")
+        do {
+            let actions = try await fence.fence(reason: reason, instance: instance, section: section)
+            selfFence = SelfFence(since: Date(), reason: reason, actions: actions)
+            logger.critical("self-fence of \(instance) done: \(actions.joined(separator: ", "))")
+        } catch SQLFence.Outcome.alreadyReadOnly {
+            // Someone else made it read-only (a switchover, the controller's own fence): nothing
+            // of this keeper's to lift later, so no fence is recorded.
+            deadline = nil
+        } catch {
+            logger.critical("self-fence of \(instance) FAILED, retrying: \(error)")
+        }
+    }
+
+    private func logOnce(_ message: String) {
+        guard message != lastLogged else { return }
+        lastLogged = message
+        logger.warning("\(message)")
+    }
+}

@@ -1,0 +1,179 @@
+import BlockingIO
+import Glibc
+import Logging
+import MariaDBClient
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// The agent's fence of one instance, over the fence account (`READ_ONLY ADMIN, CONNECTION
+/// ADMIN, PROCESS`; never the heartbeat writer's account, which must stay stoppable by
+/// `read_only`). Its connection is opened ahead of time and kept, so that a server at
+/// `max_connections` can still be fenced.
+///
+/// The escalation: `SET GLOBAL read_only = ON`; if that does not return within the statement's
+/// timeout (it waits for sessions holding table locks), every client session is killed and it is
+/// tried once more. Then every client session but the agent's own and replication's is killed:
+/// a session whose account writes through `read_only` (`SUPER`, `READ_ONLY ADMIN`, through a
+/// role or `PUBLIC`) is among them, and the others could only read. Last, the site's hook runs.
+actor SQLFence {
+    let configuration: MariaDBConfiguration
+    let hook: String?
+    let hookTimeout: Double
+    /// Accounts whose sessions are not killed: the agent's own probe account and the fence's.
+    let ownUsers: Set<String>
+    let logger: Logger
+    private var client: MariaDBClient?
+
+    enum Outcome: Error { case alreadyReadOnly }
+
+    init(configuration: MariaDBConfiguration, hook: String?, hookTimeout: Double, ownUsers: Set<String>, logger: Logger) {
+        self.configuration = configuration
+        self.hook = hook
+        self.hookTimeout = hookTimeout
+        self.ownUsers = ownUsers.union([configuration.user])
+        self.logger = logger
+    }
+
+    /// Makes the instance read-only and ends the sessions that could still write. Gives what was
+    /// done, for the observation and the log; throws `Outcome.alreadyReadOnly` when the instance
+    /// was read-only before (someone else fenced it or it is a replica).
+    func fence(reason: String, instance: String, section: String) async throws -> [String] {
+        let session = try await connection()
+        if try await session.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"] == "1" { throw Outcome.alreadyReadOnly }
+        var actions = [String]()
+        do {
+            _ = try await session.execute("SET GLOBAL read_only = ON")
+        } catch let error as MariaDBError where error.isTimeout || error.isConnectionLost {
+            // Blocked behind a lock (or the connection broke): clear the way and try once more
+            // on a new connection; the abandoned statement can only make it read-only too.
+            await drop()
+            let killer = try await connection()
+            let killed = try await killClientSessions(killer)
+            actions.append("killed \(killed) sessions blocking read_only")
+            _ = try await killer.execute("SET GLOBAL read_only = ON")
+        }
+        actions.append("read_only = ON")
+        let killed = try await killClientSessions(try await connection())
+        actions.append("killed \(killed) client sessions")
+        if let hook {
+            actions.append(await runHook(hook, instance: instance, section: section, reason: reason))
+        }
+        return actions
+    }
+
+    /// `SET GLOBAL read_only = OFF`: the keeper lifts its own fence.
+    func lift() async throws {
+        _ = try await connection().execute("SET GLOBAL read_only = OFF")
+    }
+
+    func close() async {
+        await client?.close()
+        client = nil
+    }
+
+    /// The standing connection, opened again when it broke.
+    private func connection() async throws -> MariaDBClient {
+        if let client { return client }
+        let opened = try await MariaDBClient.connect(configuration)
+        client = opened
+        return opened
+    }
+
+    private func drop() async {
+        let old = client
+        client = nil
+        await old?.close()
+    }
+
+    /// Kills every client session but this connection, the agent's own accounts', replication's
+    /// and the server's own threads. Gives how many were killed.
+    private func killClientSessions(_ session: MariaDBClient) async throws -> Int {
+        let rows = try await session.query(
+            """
+            SELECT ID AS id, USER AS user FROM information_schema.PROCESSLIST
+            WHERE ID <> CONNECTION_ID()
+              AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Killed')
+              AND USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
+            """)
+        var killed = 0
+        for row in rows.rows {
+            guard let id = row["id"].flatMap({ UInt($0) }), let user = row["user"], !ownUsers.contains(user) else { continue }
+            do {
+                _ = try await session.execute("KILL CONNECTION \(id)")
+                killed += 1
+            } catch let error as MariaDBError where error.code == 1094 {
+                continue  // ER_NO_SUCH_THREAD: it ended on its own
+            }
+        }
+        return killed
+    }
+
+    /// Runs the site's hook with the instance, section and reason in its environment; kills it
+    /// after `hookTimeout`. Gives a line for the actions.
+    private func runHook(_ path: String, instance: String, section: String, reason: String) async -> String {
+        let timeout = hookTimeout
+        let logger = logger
+        do {
+            let status = try await SQLFence.hookQueue.run { () -> Int32 in
+                try HookProcess.run(
+                    path, environment: ["MARINA_INSTANCE": instance, "MARINA_SECTION": section, "MARINA_REASON": reason], timeout: timeout)
+            }
+            if status == 0 { return "hook \(path) ran" }
+            logger.error("self-fence hook \(path) \(status == -1 ? "ran past \(timeout) s and was stopped" : "exited with \(status)")")
+            return status == -1 ? "hook \(path) timed out" : "hook \(path) exited with \(status)"
+        } catch {
+            logger.error("self-fence hook \(path) could not run: \(error)")
+            return "hook \(path) could not run"
+        }
+    }
+
+    private static let hookQueue = BlockingQueue(label: "fence hook", concurrent: true)
+}
+
+/// A hook run with `posix_spawn` (the agent uses no Foundation `Process`): the environment of the
+/// agent plus `extra`, stdin/stdout/stderr inherited, killed after `timeout` seconds.
+enum HookProcess {
+    struct SpawnFailed: Error, CustomStringConvertible {
+        var code: Int32
+        var description: String { "posix_spawn failed: \(String(cString: strerror(code)))" }
+    }
+
+    /// Gives the exit status, -1 when it was killed at the timeout.
+    static func run(_ path: String, environment extra: [String: String], timeout: Double) throws -> Int32 {
+        var environment = [String]()
+        var index = 0
+        while let entry = environ[index] {
+            let line = String(cString: entry)
+            if !extra.keys.contains(where: { line.hasPrefix($0 + "=") }) { environment.append(line) }
+            index += 1
+        }
+        environment += extra.map { "\($0.key)=\($0.value)" }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, nil, nil, argv, envp)
+        guard spawned == 0 else { throw SpawnFailed(code: spawned) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(Int(timeout * 1000))
+        var status: Int32 = 0
+        while true {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f) }
+            if waited < 0 { return -1 }
+            if clock.now >= deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return -1
+            }
+            usleep(20_000)
+        }
+    }
+}
