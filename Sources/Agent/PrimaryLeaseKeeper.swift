@@ -49,7 +49,8 @@ actor PrimaryLeaseKeeper {
     /// Set while this keeper keeps the instance read-only.
     private(set) var selfFence: SelfFence?
     private var fencing = false
-    private var lastLogged = ""
+    /// What was last logged of each kind, so that a repeated failure is logged once.
+    private var logged = [String: String]()
 
     init(
         instance: String, section: String, settings: AgentConfiguration.Fencing, etcd: EtcdClient, root: String, agentName: String,
@@ -105,7 +106,7 @@ actor PrimaryLeaseKeeper {
             isPrimary = try await readIsPrimary()
             confirmed = true
         } catch {
-            logOnce("primary lease of \(section): the committed primary cannot be read: \(error)")
+            logOnce("primary", "primary lease of \(section): the committed primary cannot be read: \(error)")
         }
         var renewed = false
         if leaseID != 0 {
@@ -119,7 +120,7 @@ actor PrimaryLeaseKeeper {
                     leaseID = 0
                 }
             } catch {
-                logOnce("primary lease of \(section) on \(instance): keep-alive failed: \(error)")
+                logOnce("renew", "primary lease of \(section) on \(instance): keep-alive failed: \(error)")
             }
         }
         if isPrimary == true, leaseID == 0, confirmed {
@@ -134,7 +135,7 @@ actor PrimaryLeaseKeeper {
         }
         if renewed {
             deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
-            lastLogged = ""
+            logged = [:]
         }
         switch isPrimary {
         case false?:
@@ -170,12 +171,12 @@ actor PrimaryLeaseKeeper {
     private func acquire() async -> Acquisition {
         do {
             if try await etcd.value(lockKey) != nil {
-                logOnce("primary lease of \(section): an operation holds the section; the lease is taken when it ends")
+                logOnce("acquire", "primary lease of \(section): an operation holds the section; the lease is taken when it ends")
                 return .coveredByOperation
             }
             let current = try await etcd.value(leaseKey)
             if let current, let holder = try? StoredJSON.decode(PrimaryLease.self, from: current.value), holder.instance != instance {
-                logOnce("primary lease of \(section): held by \(holder.instance) (agent \(holder.agent)); waiting for it to go")
+                logOnce("acquire", "primary lease of \(section): held by \(holder.instance) (agent \(holder.agent)); waiting for it to go")
                 return .notTaken
             }
             let lease = try await etcd.grantLease(ttl: Int64(settings.leaseTTL))
@@ -190,7 +191,7 @@ actor PrimaryLeaseKeeper {
                     success: [.put(leaseKey, try StoredJSON.encode(record), lease: lease.id)]))
             guard result.succeeded else {
                 _ = try? await etcd.revokeLease(lease.id)
-                logOnce("primary lease of \(section): changed while it was being taken; trying again")
+                logOnce("acquire", "primary lease of \(section): changed while it was being taken; trying again")
                 return .notTaken
             }
             leaseID = lease.id
@@ -198,7 +199,7 @@ actor PrimaryLeaseKeeper {
                 "primary lease of \(section) taken for \(instance) (lease \(lease.id), \(settings.leaseTTL) s, margin \(settings.margin) s)")
             return .taken
         } catch {
-            logOnce("primary lease of \(section): cannot be taken now: \(error)")
+            logOnce("acquire", "primary lease of \(section): cannot be taken now: \(error)")
             return .notTaken
         }
     }
@@ -223,7 +224,7 @@ actor PrimaryLeaseKeeper {
                 "self-fence of \(instance) lifted: the primary lease of \(section) is held again and \(instance) is still its committed primary (fenced since \(fenced.since))"
             )
         } catch {
-            logOnce("self-fence of \(instance) cannot be lifted yet: \(error)")
+            logOnce("lift", "self-fence of \(instance) cannot be lifted yet: \(error)")
         }
     }
 
@@ -259,9 +260,9 @@ actor PrimaryLeaseKeeper {
         }
     }
 
-    private func logOnce(_ message: String) {
-        guard message != lastLogged else { return }
-        lastLogged = message
+    private func logOnce(_ kind: String, _ message: String) {
+        guard logged[kind] != message else { return }
+        logged[kind] = message
         logger.warning("\(message)")
     }
 }

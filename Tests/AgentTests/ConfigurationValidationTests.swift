@@ -1,5 +1,6 @@
 import ConfigurationFiles
 import Foundation
+import Observation
 import Testing
 
 @testable import Agent
@@ -54,6 +55,54 @@ struct AgentConfigurationValidationTests {
         ])
     func refusedTopLevel(line: String, message: String) {
         #expect(throws: ConfigurationError(message: "agent.yaml: \(message)")) { try load(line + "\n" + Self.base) }
+    }
+
+    /// A `fencing:` block with the fence account, and `extra` keys.
+    static func fencing(_ extra: String) -> String {
+        "fencing:\n  credentials_file: /etc/marina/fence.cnf\n" + extra.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+    }
+
+    @Test("a fencing block with its defaults loads: a 10 s lease, fenced 3 s before it can end")
+    func fencingDefaults() throws {
+        let fencing = try #require(try load(Self.fencing("") + Self.base).fencing)
+        #expect(fencing.timing == FencingTiming(ttl: 10, margin: 3, renewInterval: 1, requestTimeout: 1, fenceTimeout: 2))
+        #expect(fencing.timing.problems() == [])
+        #expect(fencing.timing.fenceAfter == 7)
+    }
+
+    @Test(
+        "fencing timings that break the argument are refused, naming the keys and the numbers",
+        arguments: [
+            (
+                "margin: 1",
+                "fencing.margin (1.0 s) must exceed fence_timeout + lease_ttl × 0.01 = 2.1 s: "
+                    + "the primary must be read-only before its lease can expire"
+            ),
+            (
+                "renew_interval: 6",
+                "fencing: renew_interval + 2 × request_timeout = 8.0 s must not exceed lease_ttl − margin = 7.0 s: "
+                    + "a single failed keep-alive would fence a healthy primary"
+            ),
+            (
+                "lease_ttl: 4\nmargin: 2.5",
+                "fencing: renew_interval + 2 × request_timeout = 3.0 s must not exceed lease_ttl − margin = 1.5 s: "
+                    + "a single failed keep-alive would fence a healthy primary"
+            ),
+            ("lease_ttl: 1", "fencing.lease_ttl must be at least 2 seconds (got 1)"),
+            ("margin: .nan", "fencing.margin must be a finite number (.nan and .inf are not numbers here)"),
+            ("fence_timeout: 0", "fencing.fence_timeout must be a positive number of seconds (got 0.0)"),
+            ("hook: drop-port.sh", "fencing.hook must be an absolute path (got drop-port.sh)"),
+            ("lease_ttl: 2.5", "fencing.lease_ttl must be a whole number (got 2.5)"),
+        ])
+    func refusedFencing(lines: String, message: String) {
+        #expect(throws: ConfigurationError(message: "agent.yaml: \(message)")) { try load(Self.fencing(lines) + Self.base) }
+    }
+
+    @Test("a fencing block without the fence account is refused: the heartbeat writer's account must never fence")
+    func fencingNeedsItsAccount() {
+        #expect(throws: ConfigurationError(message: "agent.yaml: fencing.credentials_file is required")) {
+            try load("fencing:\n  lease_ttl: 10\n" + Self.base)
+        }
     }
 
     @Test(

@@ -1,0 +1,113 @@
+import EtcdClient
+import Foundation
+import MariaDBClient
+import MarinaSandbox
+import MarinaTestSupport
+import Observation
+import StoredRecords
+import Testing
+
+/// The fast timing the fencing tests run with: a lease of 4 s, fenced 1.5 s before it can end.
+enum FastFencing {
+    static let ttl = 4
+    static let margin = 1.5
+    static let renewInterval = 0.5
+
+    /// The agent's `fencing:` block, with the fence account's option file.
+    static func lines(credentialsFile: String) -> [String] {
+        [
+            "fencing:", "  lease_ttl: \(ttl)", "  margin: \(margin)", "  renew_interval: \(renewInterval)", "  request_timeout: 0.5",
+            "  fence_timeout: 1", "  credentials_file: \(credentialsFile)",
+        ]
+    }
+
+    /// Creates the fence account on the primary (it replicates) and its option file; gives the file.
+    static func account(_ sandbox: SandboxState) async throws -> String {
+        let root = try await sandbox.root("db1001")
+        _ = try await root.execute("CREATE USER IF NOT EXISTS 'fence_test'@'localhost' IDENTIFIED BY 'fence-secret'")
+        _ = try await root.execute("GRANT READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO 'fence_test'@'localhost'")
+        await root.close()
+        let file = sandbox.directory + "/fence-test.cnf"
+        try "[client]\nuser=fence_test\npassword=fence-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    /// Starts `marina agent` for every instance of the sandbox with the fencing block; gives its pid.
+    static func startAgent(_ sandbox: SandboxState, fenceFile: String) throws -> pid_t {
+        let agentFile = (sandbox.credentialsFile as NSString).deletingLastPathComponent + "/agent.cnf"
+        let text =
+            Sandbox.agentConfiguration(for: sandbox, credentialsFile: agentFile, interval: 0.2, leaseTTL: 5)
+            + lines(credentialsFile: fenceFile).joined(separator: "\n") + "\n"
+        let config = sandbox.directory + "/agent-fencing.yaml"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        return try ChildProcess.spawn(marinaExecutable(), ["agent", "--config", config], logFile: sandbox.directory + "/agent-fencing.log")
+    }
+
+    /// The holder of the primary lease of `section`, from etcd.
+    static func holder(_ sandbox: SandboxState, section: String = "s1") async throws -> PrimaryLease? {
+        let etcd = EtcdClient(EtcdConfiguration(endpoints: [sandbox.etcd.url]))
+        guard let kv = try await etcd.value("/marina/v1/fencing/lease/\(section)") else { return nil }
+        return try StoredJSON.decode(PrimaryLease.self, from: kv.value)
+    }
+}
+
+@Suite("self-fencing of a primary without its lease (real servers)", .serialized)
+struct FencingTests {
+    @Test("etcd down for everyone: the primary turns read-only before its lease can end, and writable again once etcd is back")
+    func etcdOutage() async throws {
+        let sandbox = try await TestServers.privateSandbox("fence-etcd-down", replicas: 1)
+        defer { TestServers.stop(sandbox) }
+        let fenceFile = try await FastFencing.account(sandbox)
+        let agent = try FastFencing.startAgent(sandbox, fenceFile: fenceFile)
+        defer { kill(agent, SIGKILL) }
+        #expect(try await eventually(20) { try await FastFencing.holder(sandbox)?.instance == "db1001" }, "the agent never took the lease")
+
+        let sampler = ReadOnlySampler(sandbox)
+        await sampler.start()
+        try await PrivilegedWriter.createTable(sandbox, on: "db1001")
+        let privileged = PrivilegedWriter(sandbox, on: "db1001", reconnect: false)
+        await privileged.start()
+        try await Sandbox.stopEtcd(directory: sandbox.directory, kill: true)
+        let cut = ContinuousClock.now
+        // The last keep-alive went out at most renew_interval before the cut: the lease cannot
+        // end before cut + ttl − renew_interval. The primary must be read-only by then.
+        let leaseCannotEndBefore = cut + .milliseconds(Int((Double(FastFencing.ttl) - FastFencing.renewInterval) * 1000))
+        var fencedAt: ContinuousClock.Instant?
+        while ContinuousClock.now < cut + .seconds(15) {
+            if try await FencingTests.readOnly(sandbox, "db1001") == true {
+                fencedAt = ContinuousClock.now
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let fenced = try #require(fencedAt, "db1001 stayed writable with etcd down for 15 s")
+        #expect(fenced < leaseCannotEndBefore, "read-only \(fenced - cut) after the cut; the lease could end \(leaseCannotEndBefore - cut) after it")
+        // The fence waited for the lease's end minus the margin, not less: one missed keep-alive fences nothing.
+        #expect(fenced - cut > .milliseconds(Int((Double(FastFencing.ttl) - FastFencing.margin - FastFencing.renewInterval) * 1000) - 100))
+        // The session of an account that writes through read_only (root) was killed.
+        #expect(try await eventually(5) { await privileged.errors > 0 }, "root's writing session was not killed")
+
+        try await Task.sleep(for: .seconds(5))  // etcd stays down a while: the fence holds, no flapping
+        #expect(try await FencingTests.readOnly(sandbox, "db1001") == true)
+        try await Sandbox.startEtcd(directory: sandbox.directory)
+        #expect(
+            try await eventually(20) { try await FencingTests.readOnly(sandbox, "db1001") == false },
+            "db1001 stayed read-only after etcd returned")
+        #expect(try await FastFencing.holder(sandbox)?.instance == "db1001")
+        let log = try String(contentsOfFile: sandbox.directory + "/agent-fencing.log", encoding: .utf8)
+        #expect(log.contains("self-fence of db1001 done"), "\(log.suffix(2000))")
+        #expect(log.contains("self-fence of db1001 lifted"))
+        _ = await privileged.stop()
+        let samples = await sampler.stop()
+        #expect(samples.twoWriters == 0)
+    }
+
+    /// `@@read_only` of an instance, on a fresh connection (the fence kills the others); nil
+    /// when it does not answer.
+    static func readOnly(_ sandbox: SandboxState, _ name: String) async throws -> Bool? {
+        guard let client = try? await sandbox.root(name, readTimeout: 2) else { return nil }
+        defer { Task { await client.close() } }
+        guard let value = try? await client.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"] else { return nil }
+        return value == "1"
+    }
+}
