@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "SQLText"),
         .target(name: "MariaDBClient", dependencies: ["CMariaDB", "BlockingIO", "SQLText"]),
         .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO"]),
+        // The failsafe link: a primary's agent asks the controller and its replica agents, over TCP, whether it may keep its writes while etcd is down.
+        .target(name: "FailsafeLink", dependencies: ["BlockingIO"]),
 
         // The source of truth as values: model, validation, generated configuration, diff, edits. No I/O.
         .target(name: "Topology", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -46,7 +48,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient", "BlockingIO",
+                "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient", "BlockingIO", "FailsafeLink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -61,6 +63,7 @@ let package = Package(
             name: "Controller",
             dependencies: [
                 "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
+                "FailsafeLink",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ]),

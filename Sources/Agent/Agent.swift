@@ -1,5 +1,6 @@
 import ConfigurationFiles
 import EtcdClient
+import FailsafeLink
 import Logging
 import MariaDBClient
 import Observation
@@ -56,7 +57,15 @@ public struct Agent: Service {
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
         let primaries = PrimaryDirectory(etcd: etcd, root: root, maxAge: configuration.interval / 2)
-        let keepers = try leaseKeepers()
+        let failsafe = configuration.fencing?.failsafe
+        let responder = failsafe.map { _ in FailsafeResponder(agent: hostName) }
+        let keepers = try leaseKeepers(responder: responder)
+        var listener: FailsafeListener?
+        if let failsafe, let responder, let endpoint = FailsafeEndpoint(failsafe.listen) {
+            listener = try FailsafeListener(endpoint) { responder.answer($0) }
+            logger.notice("failsafe: answering other primaries' agents on \(endpoint)")
+        }
+        defer { listener?.stop() }
         logger.info("agent started", metadata: ["instances": "\(configuration.instances.map(\.name))", "etcd": "\(etcd.configuration)"])
 
         // A graceful shutdown (SIGTERM, SIGINT) cancels the loops; then the lease is revoked.
@@ -66,7 +75,7 @@ public struct Agent: Service {
                     group.addTask {
                         await probeLoop(
                             prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
-                            primaries: primaries, keeper: keepers[prober.instance.name])
+                            primaries: primaries, keeper: keepers[prober.instance.name], responder: responder)
                     }
                 }
                 for keeper in keepers.values { group.addTask { await keeper.run() } }
@@ -81,7 +90,7 @@ public struct Agent: Service {
 
     private func probeLoop(
         _ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
-        primaries: PrimaryDirectory, keeper: PrimaryLeaseKeeper?
+        primaries: PrimaryDirectory, keeper: PrimaryLeaseKeeper?, responder: FailsafeResponder?
     ) async {
         let clock = ContinuousClock()
         var next = clock.now
@@ -92,6 +101,10 @@ public struct Agent: Service {
             if let keeper {
                 await keeper.noteProbe(readOnly: observation.reachable ? observation.readOnly : nil)
                 observation.selfFence = await keeper.selfFence
+            }
+            if let responder, let section = prober.instance.shard {
+                observation.failsafeEndpoint = configuration.fencing?.failsafe?.listen
+                responder.noted(observation, section: section)
             }
             if await board.record(observation, now: Date()) { signal.yield() }
             if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
@@ -201,7 +214,7 @@ public struct Agent: Service {
     /// One primary-lease keeper per instance with a section (`shard`), when `fencing` is set:
     /// each with its own etcd client whose requests time out after `fencing.request_timeout`,
     /// and its own fence connection as the fence account.
-    private func leaseKeepers() throws -> [String: PrimaryLeaseKeeper] {
+    private func leaseKeepers(responder: FailsafeResponder?) throws -> [String: PrimaryLeaseKeeper] {
         guard let fencing = configuration.fencing else { return [:] }
         let credentials = try OptionFile.load(fencing.credentialsFile).account()
         guard let user = credentials.user, !user.isEmpty else {
@@ -223,7 +236,7 @@ public struct Agent: Service {
                 configuration: fenceConnection, hook: fencing.hook, hookTimeout: fencing.hookTimeout, ownUsers: [connection.user], logger: logger)
             keepers[instance.name] = PrimaryLeaseKeeper(
                 instance: instance.name, section: section, settings: fencing, etcd: EtcdClient(etcdConfiguration), root: root,
-                agentName: hostName, fence: fence, logger: logger)
+                agentName: hostName, fence: fence, logger: logger, responder: responder)
         }
         return keepers
     }
@@ -306,15 +319,26 @@ actor PrimaryDirectory {
 
     /// The primary of every section, from the generated configurations (`generated/<dc>`).
     static func primaries(_ generated: [KeyValue]) throws -> [String: String] {
-        var primaries = [String: String]()
+        try members(generated).compactMapValues(\.primary)
+    }
+
+    /// The primary and the pooled replicas of every section, from the generated configurations.
+    static func members(_ generated: [KeyValue]) throws -> [String: (primary: String?, replicas: Set<String>)] {
+        var sections = [String: (primary: String?, replicas: Set<String>)]()
         for kv in generated {
             let stored = try StoredJSON.decode(StoredLoads.self, from: kv.value)
             for (name, loads) in stored.config.sectionLoads {
                 // The generated configuration names section s3 `DEFAULT`, as MediaWiki does.
-                if let primary = loads.first?.keys.first { primaries[name == "DEFAULT" ? "s3" : name] = primary }
+                let section = name == "DEFAULT" ? "s3" : name
+                let primary = loads.first?.keys.first
+                var entry = sections[section] ?? (primary: nil, replicas: [])
+                if let primary { entry.primary = primary }
+                for group in loads { entry.replicas.formUnion(group.keys) }
+                if let primary = entry.primary { entry.replicas.remove(primary) }
+                sections[section] = entry
             }
         }
-        return primaries
+        return sections
     }
 
     /// The part of a stored generated configuration the agent reads.

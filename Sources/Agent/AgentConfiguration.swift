@@ -1,5 +1,6 @@
 import ConfigurationFiles
 import EtcdClient
+import FailsafeLink
 import Observation
 import Probing
 
@@ -58,6 +59,28 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         public var hook: String?
         /// Seconds the hook may run before it is killed. Default 5.
         public var hookTimeout: Double
+        /// The failsafe mode for etcd outages (`docs/operations/fencing.md`); nil: off, a
+        /// primary that cannot renew its lease is always fenced.
+        public var failsafe: Failsafe?
+
+        /// `fencing.failsafe`: while etcd does not answer, the primary stays writable as long as
+        /// a controller and a majority of its section's replica agents answer, directly, that
+        /// they cannot reach etcd either.
+        public struct Failsafe: Decodable, Sendable, Equatable {
+            /// `address:port` where this agent answers the failsafe requests of other agents.
+            public var listen: String
+            /// `address:port` of each controller's `failover.failsafe_listen`.
+            public var controllers: [String]
+
+            enum CodingKeys: String, CodingKey, CaseIterable { case listen, controllers }
+
+            public init(from decoder: Decoder) throws {
+                try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                listen = try c.decode(String.self, forKey: .listen)
+                controllers = try c.decode([String].self, forKey: .controllers)
+            }
+        }
 
         public var timing: FencingTiming {
             FencingTiming(
@@ -73,6 +96,7 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
             case credentialsFile = "credentials_file"
             case hook
             case hookTimeout = "hook_timeout"
+            case failsafe
         }
     }
 
@@ -241,6 +265,14 @@ extension AgentConfiguration {
             }
             if fencing.credentialsFile.isEmpty { try fail("fencing.credentials_file must not be empty") }
             if let hook = fencing.hook, !hook.hasPrefix("/") { try fail("fencing.hook must be an absolute path (got \(hook))") }
+            if let failsafe = fencing.failsafe {
+                for (key, value) in [("listen", failsafe.listen)]
+                    + failsafe.controllers.enumerated().map({ ("controllers[\($0.offset)]", $0.element) })
+                where FailsafeEndpoint(value) == nil {
+                    try fail("fencing.failsafe.\(key) must be an IPv4 address and a port, such as 10.64.0.5:7481 (got \(value))")
+                }
+                if failsafe.controllers.isEmpty { try fail("fencing.failsafe.controllers must name at least one controller") }
+            }
         }
         if instances.isEmpty { try fail("instances must list at least one instance") }
         if heartbeat.table.isEmpty { try fail("heartbeat.table must not be empty") }
@@ -288,6 +320,7 @@ extension AgentConfiguration.Fencing {
         credentialsFile = try c.decode(String.self, forKey: .credentialsFile)
         hook = try c.decodeIfPresent(String.self, forKey: .hook)
         hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? 5
+        failsafe = try c.decodeIfPresent(Failsafe.self, forKey: .failsafe)
     }
 }
 

@@ -1,4 +1,5 @@
 import EtcdClient
+import FailsafeLink
 import Logging
 import MariaDBClient
 import Observation
@@ -34,6 +35,8 @@ actor PrimaryLeaseKeeper {
     let agentName: String
     let fence: SQLFence
     let logger: Logger
+    /// This agent's failsafe answers, told whether etcd answers here.
+    let responder: FailsafeResponder?
     private let clock = ContinuousClock()
     private let startedAt = ContinuousClock.now
 
@@ -49,12 +52,19 @@ actor PrimaryLeaseKeeper {
     /// Set while this keeper keeps the instance read-only.
     private(set) var selfFence: SelfFence?
     private var fencing = false
+    /// The pooled replicas of the section, from the latest commit, and where their agents answer
+    /// failsafe requests (from their observations, read while etcd answered).
+    private var replicas = Set<String>()
+    private var peers = [String: FailsafeEndpoint]()
+    private var peersReadAt: ContinuousClock.Instant?
+    /// Since when the failsafe mode keeps the instance writable without a renewed lease.
+    private var failsafeSince: ContinuousClock.Instant?
     /// What was last logged of each kind, so that a repeated failure is logged once.
     private var logged = [String: String]()
 
     init(
         instance: String, section: String, settings: AgentConfiguration.Fencing, etcd: EtcdClient, root: String, agentName: String,
-        fence: SQLFence, logger: Logger
+        fence: SQLFence, logger: Logger, responder: FailsafeResponder? = nil
     ) {
         self.instance = instance
         self.section = section
@@ -64,6 +74,7 @@ actor PrimaryLeaseKeeper {
         self.agentName = agentName
         self.fence = fence
         self.logger = logger
+        self.responder = responder
     }
 
     var leaseKey: String { "\(root)/fencing/lease/\(section)" }
@@ -105,7 +116,9 @@ actor PrimaryLeaseKeeper {
         do {
             isPrimary = try await readIsPrimary()
             confirmed = true
+            responder?.etcdAnswered()
         } catch {
+            responder?.etcdFailed()
             logOnce("primary", "primary lease of \(section): the committed primary cannot be read: \(error)")
         }
         var renewed = false
@@ -120,6 +133,7 @@ actor PrimaryLeaseKeeper {
                     leaseID = 0
                 }
             } catch {
+                responder?.etcdFailed()
                 logOnce("renew", "primary lease of \(section) on \(instance): keep-alive failed: \(error)")
             }
         }
@@ -136,6 +150,12 @@ actor PrimaryLeaseKeeper {
         if renewed {
             deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
             logged = [:]
+            if failsafeSince != nil {
+                logger.notice("failsafe of \(instance) over: the primary lease of \(section) is renewed in etcd again")
+                failsafeSince = nil
+            }
+        } else if isPrimary == true, selfFence == nil, !confirmed, let failsafe = settings.failsafe, await failsafeGranted(failsafe) {
+            deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
         }
         switch isPrimary {
         case false?:
@@ -153,15 +173,65 @@ actor PrimaryLeaseKeeper {
     }
 
     /// Whether the latest commit names this instance the primary of its section. Reads the
-    /// generated configuration again only when `committed` moved.
+    /// generated configuration again only when `committed` moved; with the failsafe mode, reads
+    /// where the section's replica agents answer every few seconds.
     private func readIsPrimary() async throws -> Bool {
         guard let committed = try await etcd.value(committedKey) else { return false }
+        var primary = isPrimary ?? false
         if committed.modRevision != committedRevision || isPrimary == nil {
-            let primaries = try PrimaryDirectory.primaries(try await etcd.get(root + "/generated/", prefix: true).kvs)
+            let members = try PrimaryDirectory.members(try await etcd.get(root + "/generated/", prefix: true).kvs)[section]
             committedRevision = committed.modRevision
-            return primaries[section] == instance
+            replicas = members?.replicas ?? []
+            primary = members?.primary == instance
+            peersReadAt = nil
         }
-        return isPrimary ?? false
+        if settings.failsafe != nil, primary, peersReadAt.map({ clock.now - $0 > .seconds(5) }) ?? true {
+            var found = [String: FailsafeEndpoint]()
+            for name in replicas {
+                guard let kv = try await etcd.value("\(root)/observed/\(name)"),
+                    let endpoint = (try? ObservationJSON.decode(kv.value))?.failsafeEndpoint.flatMap(FailsafeEndpoint.init)
+                else { continue }
+                found[name] = endpoint
+            }
+            peers = found
+            peersReadAt = clock.now
+        }
+        return primary
+    }
+
+    /// The failsafe mode: a controller and a majority of the section's replica agents answer,
+    /// directly, that etcd does not answer them either. Asked all at once, each within
+    /// `request_timeout`.
+    private func failsafeGranted(_ failsafe: AgentConfiguration.Fencing.Failsafe) async -> Bool {
+        let request = FailsafeRequest(section: section, primary: instance, agent: agentName)
+        let timeout = settings.requestTimeout
+        let controllers = failsafe.controllers.compactMap(FailsafeEndpoint.init)
+        let asked = await withTaskGroup(of: (Bool, FailsafeAnswer?).self) { group -> [(Bool, FailsafeAnswer?)] in
+            for endpoint in controllers { group.addTask { (true, await FailsafeListener.ask(endpoint, request, timeout: timeout)) } }
+            for endpoint in peers.values { group.addTask { (false, await FailsafeListener.ask(endpoint, request, timeout: timeout)) } }
+            var answers = [(Bool, FailsafeAnswer?)]()
+            for await answer in group { answers.append(answer) }
+            return answers
+        }
+        let controller = asked.first { $0.0 && $0.1?.granted == true }?.1
+        let replicaGrants = asked.filter { !$0.0 && $0.1?.granted == true }.count
+        let majority = replicas.count / 2 + 1
+        guard let controller, replicaGrants >= majority else {
+            let refusals = asked.compactMap { $0.1.flatMap { $0.granted ? nil : "\($0.by): \($0.reason)" } }
+            logOnce(
+                "failsafe",
+                "failsafe of \(instance) refused: \(controller == nil ? "no controller granted it" : "a controller granted it")"
+                    + ", \(replicaGrants) of \(replicas.count) replica agents did (\(majority) needed)"
+                    + (refusals.isEmpty ? "" : "; " + refusals.joined(separator: "; ")))
+            return false
+        }
+        if failsafeSince == nil {
+            failsafeSince = clock.now
+            logger.critical(
+                "failsafe of \(instance): etcd does not answer, but \(controller.by) and \(replicaGrants) of \(replicas.count) replica agents do and cannot reach it either; \(instance) stays writable"
+            )
+        }
+        return true
     }
 
     enum Acquisition { case taken, coveredByOperation, notTaken }

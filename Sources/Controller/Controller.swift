@@ -1,5 +1,6 @@
 import ConfigurationFiles
 import EtcdClient
+import FailsafeLink
 import Foundation
 import Logging
 import MariaDBClient
@@ -14,7 +15,7 @@ import TopologyStore
 /// request for a busy section is refused at once rather than queued.
 public struct Controller: Service {
     let configuration: ControllerConfiguration
-    let context: OperationContext
+    var context: OperationContext
     let logger: Logger
 
     public init(configuration: ControllerConfiguration, playbooks: Playbooks, logger: Logger) throws {
@@ -56,6 +57,12 @@ public struct Controller: Service {
             mirror: mirror,
             pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger,
             failoverPlaybook: playbooks.failover, failover: configuration.failover)
+        if configuration.failover.failsafeEndpoint != nil {
+            // It grants while its own keep-alives fail, and promises no failover for as long as a
+            // primary lease and its margin last.
+            context.failsafe = FailsafeDesk(
+                controller: id, hold: Double(configuration.failover.primaryLeaseTTL) + configuration.failover.primaryLeaseMargin)
+        }
     }
 
     public func run() async throws {
@@ -74,6 +81,12 @@ public struct Controller: Service {
             await launch(record, running)
         }
         let leadership = context.leadership
+        var listener: FailsafeListener?
+        if let endpoint = configuration.failover.failsafeEndpoint, let desk = context.failsafe {
+            listener = try FailsafeListener(endpoint) { desk.answer($0) }
+            logger.notice("failsafe: answering primaries cut off from etcd on \(endpoint)")
+        }
+        defer { listener?.stop() }
         await withTaskGroup(of: Void.self) { lease in
             // Keep-alives run on their own, scheduled from when each was sent, so that nothing
             // else the leader waits for (a slow etcd read) lets its fence close.
@@ -104,10 +117,13 @@ public struct Controller: Service {
             let sent = clock.now
             if await context.leadership.holdsLease {
                 do {
-                    if try await !context.leadership.keepAlive() {
+                    let kept = try await context.leadership.keepAlive()
+                    context.failsafe?.etcdAnswered(leading: kept)
+                    if !kept {
                         logger.warning("controller \(context.leadership.id) lost the leader lease")
                     }
                 } catch {
+                    context.failsafe?.etcdFailed()
                     logger.warning("controller \(context.leadership.id): keep-alive: \(error)")
                 }
             }
@@ -129,7 +145,11 @@ public struct Controller: Service {
                         try? await Task.sleep(for: .milliseconds(50))
                         continue
                     }
-                    guard try await leadership.campaign() else {
+                    // A lease still held (its fence closed) is not campaigned for: etcd is not asked.
+                    let asks = await !leadership.holdsLease
+                    let won = try await leadership.campaign()
+                    if asks { context.failsafe?.etcdAnswered(leading: won) }
+                    guard won else {
                         try? await Task.sleep(for: .milliseconds(configuration.leaseTTL * 1000 / 4))
                         continue
                     }
@@ -155,6 +175,7 @@ public struct Controller: Service {
                         })
                 }
             } catch {
+                if error is EtcdError { context.failsafe?.etcdFailed() }
                 logger.warning("controller \(leadership.id): \(error)")
                 try? await Task.sleep(for: .milliseconds(500))
             }

@@ -1,5 +1,6 @@
 import ConfigurationFiles
 import EtcdClient
+import FailsafeLink
 import Foundation
 import Operations
 import Policy
@@ -67,6 +68,10 @@ public struct ControllerConfiguration: Sendable, Equatable {
         /// Seconds a failover waits after the old primary's lease vanished, at least the
         /// agents' `fencing.margin` (the larger of the two is waited). Default 3.
         public var primaryLeaseMargin: Double
+        /// `address:port` where the leader answers the failsafe requests of primaries whose
+        /// agents cannot reach etcd (`docs/operations/fencing.md`); nil: no failsafe mode, a
+        /// primary cut off from etcd is always fenced.
+        public var failsafeListen: String?
 
         public init(
             automatic: [String] = [], masterFailureTimeout: Double = 3, blockSeconds: Double = 3600, probeTimeout: Double = 1,
@@ -81,6 +86,9 @@ public struct ControllerConfiguration: Sendable, Equatable {
             self.primaryLeaseMargin = primaryLeaseMargin
         }
 
+        /// `failsafe_listen` as an endpoint (checked by `problems()`).
+        public var failsafeEndpoint: FailsafeEndpoint? { failsafeListen.flatMap(FailsafeEndpoint.init) }
+
         /// Whether the controller fails `section` over on its own.
         public func isAutomatic(_ section: String) -> Bool { automatic.contains("*") || automatic.contains(section) }
 
@@ -92,6 +100,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
             case maxObservationAge = "max_observation_age"
             case primaryLeaseTTL = "primary_lease_ttl"
             case primaryLeaseMargin = "primary_lease_margin"
+            case failsafeListen = "failsafe_listen"
         }
 
         public init(from decoder: Decoder) throws {
@@ -106,6 +115,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
                 maxObservationAge: try c.decodeIfPresent(Double.self, forKey: .maxObservationAge) ?? defaults.maxObservationAge,
                 primaryLeaseTTL: try c.decodeIfPresent(Int.self, forKey: .primaryLeaseTTL) ?? defaults.primaryLeaseTTL,
                 primaryLeaseMargin: try c.decodeIfPresent(Double.self, forKey: .primaryLeaseMargin) ?? defaults.primaryLeaseMargin)
+            failsafeListen = try c.decodeIfPresent(String.self, forKey: .failsafeListen)
         }
 
         /// Every value out of its range, each naming its key.
@@ -122,6 +132,9 @@ public struct ControllerConfiguration: Sendable, Equatable {
             }
             if !(2...Int(longest)).contains(primaryLeaseTTL) {
                 problems.append("failover.primary_lease_ttl must be from 2 to \(Int(longest)) seconds (got \(primaryLeaseTTL))")
+            }
+            if let listen = failsafeListen, FailsafeEndpoint(listen) == nil {
+                problems.append("failover.failsafe_listen must be an IPv4 address and a port, such as 10.64.0.5:7480 (got \(listen))")
             }
             for name in automatic where name.isEmpty {
                 problems.append("failover.automatic: a section name is empty (use \"*\" for every section)")

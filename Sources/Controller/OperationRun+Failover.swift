@@ -27,6 +27,7 @@ extension OperationRun {
         }
         record.oldPrimary = primary.name
         var details = record.failover ?? FailoverDetails(automatic: false)
+        if let promise = context.failsafe?.noFailoverReason(section.name) { return refuseFailover([promise]) }
 
         // The controller's own look at the primary runs beside the probes of every member: a
         // frozen primary costs its probe timeout once, not twice.

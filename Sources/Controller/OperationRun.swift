@@ -27,6 +27,8 @@ struct OperationContext: Sendable {
     var failoverPlaybook: Playbook = .standardFailover
     /// How dead primaries are told and which sections fail over on their own.
     var failover = ControllerConfiguration.Failover()
+    /// The failsafe mode's grants and promises, when `failover.failsafe_listen` is set.
+    var failsafe: FailsafeDesk?
 
     var keys: StoreKeys { store.keys }
     var fence: LeaseFence { leadership.fence }

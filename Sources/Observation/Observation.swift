@@ -57,6 +57,8 @@ public struct Observation: Codable, Sendable, Equatable {
     /// Set while the agent keeps this instance read-only because its primary lease could not
     /// be renewed (`PrimaryLease`); nil otherwise.
     public var selfFence: SelfFence?
+    /// Where this instance's agent answers failsafe requests (`address:port`), when it does.
+    public var failsafeEndpoint: String?
 
     public init(
         instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
@@ -96,6 +98,7 @@ public struct Observation: Codable, Sendable, Equatable {
         case heartbeatError = "heartbeat_error"
         case heartbeatWrittenAt = "heartbeat_written_at"
         case selfFence = "self_fence"
+        case failsafeEndpoint = "failsafe_endpoint"
     }
 }
 

@@ -32,15 +32,38 @@ enum FastFencing {
         return file
     }
 
-    /// Starts `marina agent` for every instance of the sandbox with the fencing block; gives its pid.
-    static func startAgent(_ sandbox: SandboxState, fenceFile: String) throws -> pid_t {
+    /// Starts `marina agent` for every instance of the sandbox with the fencing block (and the
+    /// failsafe mode, with `failsafe`: where the agent and the controller listen); gives its pid.
+    static func startAgent(_ sandbox: SandboxState, fenceFile: String, failsafe: (agent: Int, controller: Int)? = nil) throws -> pid_t {
         let agentFile = (sandbox.credentialsFile as NSString).deletingLastPathComponent + "/agent.cnf"
+        var fencing = lines(credentialsFile: fenceFile)
+        if let failsafe {
+            fencing += ["  failsafe:", "    listen: 127.0.0.1:\(failsafe.agent)", "    controllers: [127.0.0.1:\(failsafe.controller)]"]
+        }
         let text =
             Sandbox.agentConfiguration(for: sandbox, credentialsFile: agentFile, interval: 0.2, leaseTTL: 5)
-            + lines(credentialsFile: fenceFile).joined(separator: "\n") + "\n"
+            + fencing.joined(separator: "\n") + "\n"
         let config = sandbox.directory + "/agent-fencing.yaml"
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         return try ChildProcess.spawn(marinaExecutable(), ["agent", "--config", config], logFile: sandbox.directory + "/agent-fencing.log")
+    }
+
+    /// Starts `marina controller` (manual failover) answering failsafe requests on `port`, with
+    /// the fast primary lease; gives its pid once it leads.
+    static func startController(_ sandbox: SandboxState, failsafePort: Int) async throws -> pid_t {
+        let playbooks = try Sandbox.locatePlaybooks(from: marinaExecutable())
+        let text =
+            Sandbox.controllerConfiguration(for: sandbox, playbooks: playbooks, id: "failsafe-controller", leaseTTL: 3, failover: .manual)
+            + "failover:\n  failsafe_listen: 127.0.0.1:\(failsafePort)\n  primary_lease_ttl: \(ttl)\n  primary_lease_margin: \(margin)\n"
+        let config = sandbox.directory + "/controller-failsafe.yaml"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let pid = try ChildProcess.spawn(
+            marinaExecutable(), ["controller", "--config", config], logFile: sandbox.directory + "/controller-failsafe.log")
+        guard try await eventually(20, { try await leaderName(sandbox) == "failsafe-controller" }) else {
+            kill(pid, SIGKILL)
+            throw SandboxError.notReady(what: "marina controller", log: sandbox.directory + "/controller-failsafe.log", detail: "never led")
+        }
+        return pid
     }
 
     /// The holder of the primary lease of `section`, from etcd.
@@ -100,6 +123,50 @@ struct FencingTests {
         _ = await privileged.stop()
         let samples = await sampler.stop()
         #expect(samples.twoWriters == 0)
+    }
+
+    @Test("etcd down for everyone with the failsafe mode on: the primary stays writable 30 s, nothing is promoted, nothing is lost")
+    func failsafeKeepsWrites() async throws {
+        let sandbox = try await TestServers.privateSandbox("fence-failsafe", replicas: 2)
+        defer { TestServers.stop(sandbox) }
+        let fenceFile = try await FastFencing.account(sandbox)
+        let ports = try Ports.findFreeBlock(count: 2)
+        let controller = try await FastFencing.startController(sandbox, failsafePort: ports)
+        defer { kill(controller, SIGKILL) }
+        let agent = try FastFencing.startAgent(sandbox, fenceFile: fenceFile, failsafe: (agent: ports + 1, controller: ports))
+        defer { kill(agent, SIGKILL) }
+        #expect(try await eventually(20) { try await FastFencing.holder(sandbox)?.instance == "db1001" }, "the agent never took the lease")
+        // The agent reads where the replica agents answer from their observations, while etcd answers.
+        try await Task.sleep(for: .seconds(6))
+
+        let sampler = ReadOnlySampler(sandbox)
+        await sampler.start()
+        let load = try LoadGenerator(state: sandbox, rate: 100)
+        await load.start()
+        try await Sandbox.stopEtcd(directory: sandbox.directory, kill: true)
+        let cut = ContinuousClock.now
+        var readOnlySeen = false
+        while ContinuousClock.now < cut + .seconds(30) {
+            if try await FencingTests.readOnly(sandbox, "db1001") == true { readOnlySeen = true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(!readOnlySeen, "db1001 was made read-only during the etcd outage despite the failsafe mode")
+        try await Sandbox.startEtcd(directory: sandbox.directory)
+        #expect(try await eventually(20) { try await FastFencing.holder(sandbox)?.instance == "db1001" })
+        try await Task.sleep(for: .seconds(3))
+        let report = await load.stop()
+        let samples = await sampler.stop()
+        #expect(try await FencingTests.readOnly(sandbox, "db1001") == false)
+        #expect(samples.twoWriters == 0)
+        #expect(report.twoWritersSamples == 0)
+        #expect(report.acknowledged.count > 1000, "the primary took \(report.acknowledged.count) writes in 33 s")
+        let missing = try await LoadGenerator.missing(report.acknowledged, on: try #require(sandbox.instance(named: "db1001")), state: sandbox)
+        #expect(missing.isEmpty, "\(missing.count) acknowledged writes missing on db1001")
+        let etcd = sandbox.etcdClient
+        #expect(try await etcd.get("/marina/v1/operations/", prefix: true, keysOnly: true).kvs.isEmpty, "an operation was started")
+        let log = try String(contentsOfFile: sandbox.directory + "/agent-fencing.log", encoding: .utf8)
+        #expect(log.contains("failsafe of db1001: etcd does not answer"), "\(log.suffix(3000))")
+        #expect(!log.contains("self-fence of db1001 done"))
     }
 
     /// `@@read_only` of an instance, on a fresh connection (the fence kills the others); nil
