@@ -160,6 +160,8 @@ struct AgentConfigurationTests {
         #expect(configuration.instances[2].port == 3318 && configuration.instances[2].socket == nil)
         #expect(configuration.heartbeat.datacenter == "eqiad" && configuration.leaseTTL == 10 && configuration.interval == 1)
         #expect(configuration.etcd.endpoints.count == 2 && configuration.etcd.certFile == "/etc/marina/agent.pem")
+        let fencing = try #require(configuration.fencing)
+        #expect(fencing.timing.problems() == [] && fencing.leaseTTL == 10 && fencing.credentialsFile == "/etc/marina/fence.cnf")
     }
 }
 

@@ -24,6 +24,8 @@ struct ConfigurationTests {
         #expect(configuration.depool.sections["s1"]?.depoolAfter == 5)
         #expect(configuration.depool.sections["s1"]?.depoolLag == 5)
         #expect(configuration.depool.sections["es4"]?.enabled == false)
+        #expect(configuration.failover.primaryLeaseTTL == 10 && configuration.failover.primaryLeaseMargin == 3)
+        #expect(configuration.failover.failsafeListen == nil)
     }
 
     @Test(
