@@ -48,13 +48,16 @@ enum FastFencing {
         return try ChildProcess.spawn(marinaExecutable(), ["agent", "--config", config], logFile: sandbox.directory + "/agent-fencing.log")
     }
 
-    /// Starts `marina controller` (manual failover) answering failsafe requests on `port`, with
-    /// the fast primary lease; gives its pid once it leads.
-    static func startController(_ sandbox: SandboxState, failsafePort: Int) async throws -> pid_t {
+    /// Starts `marina controller` with the fast primary lease, answering failsafe requests on
+    /// `failsafePort` if given, failing over on its own if `automatic`; gives its pid once it leads.
+    static func startController(_ sandbox: SandboxState, failsafePort: Int? = nil, automatic: Bool = false) async throws -> pid_t {
         let playbooks = try Sandbox.locatePlaybooks(from: marinaExecutable())
+        var failover = ["failover:", "  primary_lease_ttl: \(ttl)", "  primary_lease_margin: \(margin)"]
+        if let failsafePort { failover.append("  failsafe_listen: 127.0.0.1:\(failsafePort)") }
+        if automatic { failover += ["  automatic: [\"*\"]", "  master_failure_timeout: 2"] }
         let text =
             Sandbox.controllerConfiguration(for: sandbox, playbooks: playbooks, id: "failsafe-controller", leaseTTL: 3, failover: .manual)
-            + "failover:\n  failsafe_listen: 127.0.0.1:\(failsafePort)\n  primary_lease_ttl: \(ttl)\n  primary_lease_margin: \(margin)\n"
+            + failover.joined(separator: "\n") + "\n"
         let config = sandbox.directory + "/controller-failsafe.yaml"
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let pid = try ChildProcess.spawn(
@@ -167,6 +170,54 @@ struct FencingTests {
         let log = try String(contentsOfFile: sandbox.directory + "/agent-fencing.log", encoding: .utf8)
         #expect(log.contains("failsafe of db1001: etcd does not answer"), "\(log.suffix(3000))")
         #expect(!log.contains("self-fence of db1001 done"))
+    }
+
+    @Test(
+        """
+        the primary's agent frozen (SIGSTOP): its lease expires, the controller fences the primary over SQL and only then \
+        promotes a replica, losing no write; thawed, the agent finds its lease gone and leaves its instance read-only
+        """)
+    func frozenAgent() async throws {
+        let sandbox = try await TestServers.privateSandbox("fence-frozen-agent", replicas: 2)
+        defer { TestServers.stop(sandbox) }
+        let fenceFile = try await FastFencing.account(sandbox)
+        let controller = try await FastFencing.startController(sandbox, automatic: true)
+        defer { kill(controller, SIGKILL) }
+        let agent = try FastFencing.startAgent(sandbox, fenceFile: fenceFile)
+        defer { kill(agent, SIGKILL) }
+        #expect(try await eventually(20) { try await FastFencing.holder(sandbox)?.instance == "db1001" }, "the agent never took the lease")
+        try await Task.sleep(for: .seconds(2))  // the leader's watch sees the lease held at least once
+
+        let sampler = ReadOnlySampler(sandbox)
+        await sampler.start()
+        let load = try LoadGenerator(state: sandbox, rate: 200)
+        await load.start()
+        #expect(try await eventually(20) { try await newestLoadWrite(sandbox, on: "db1001") > 0 }, "the load never wrote")
+        kill(agent, SIGSTOP)  // here, the one agent watches every instance: all go silent
+
+        let failover = try await waitForFailovers(sandbox, count: 1)[0]
+        #expect(failover.state == .done, "\(failover.state): \(failover.refusals) \(failover.failure.map { "\($0)" } ?? "")")
+        #expect(failover.failover?.fencedPosition != nil, "the old primary was not fenced over SQL")
+        #expect(failover.failover?.witnesses.contains { $0.contains("fenced it over SQL") } == true, "\(failover.failover?.witnesses ?? [])")
+        let promoted = failover.candidate
+        #expect(try await eventually(20) { try await newestLoadWrite(sandbox, on: promoted) > 0 }, "no write reached \(promoted)")
+        #expect(try await FencingTests.readOnly(sandbox, "db1001") == true)
+
+        kill(agent, SIGCONT)
+        // Thawed: the lease is gone and another primary is committed, so db1001 stays read-only;
+        // the new primary's lease is taken by the agent once it runs again.
+        #expect(try await eventually(20) { try await FastFencing.holder(sandbox)?.instance == promoted }, "\(promoted) never got its lease")
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await FencingTests.readOnly(sandbox, "db1001") == true, "db1001 was made writable again after its agent thawed")
+        let report = await load.stop()
+        let samples = await sampler.stop()
+        #expect(samples.twoWriters == 0)
+        #expect(report.twoWritersSamples == 0)
+        // The old primary was alive and fenced at a final position every replica applied: nothing is lost.
+        let missing = try await LoadGenerator.missing(report.acknowledged, on: try #require(sandbox.instance(named: promoted)), state: sandbox)
+        #expect(missing.isEmpty, "\(missing.count) acknowledged writes missing on \(promoted)")
+        let log = try String(contentsOfFile: sandbox.directory + "/agent-fencing.log", encoding: .utf8)
+        #expect(!log.contains("self-fence of db1001 lifted"))
     }
 
     /// `@@read_only` of an instance, on a fresh connection (the fence kills the others); nil
