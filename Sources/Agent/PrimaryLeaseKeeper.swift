@@ -143,7 +143,11 @@ actor PrimaryLeaseKeeper {
             case .coveredByOperation:
                 // The leader runs an operation on the section (a switchover that just made this
                 // instance primary): inside its own lease, the operation answers for the primary.
-                deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
+                // Never for a deadline already passed: an old primary being replaced stays fenced,
+                // and a fence that failed is retried.
+                if selfFence == nil, deadline.map({ sent < $0 }) ?? true {
+                    deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000))
+                }
             case .notTaken: break
             }
         }
