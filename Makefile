@@ -2,7 +2,7 @@
 # Each installs the Debian packages it needs when they are missing.
 
 DEBIAN_PACKAGES := mariadb-server mariadb-client etcd-server etcd-client percona-toolkit \
-                   libmariadb-dev libcurl4-openssl-dev pkg-config openssl curl
+                   libmariadb-dev libcurl4-openssl-dev pkg-config openssl curl nftables iproute2
 SWIFT           ?= swift
 SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

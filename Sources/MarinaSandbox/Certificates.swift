@@ -1,7 +1,8 @@
 import Foundation
 
 /// A private certificate authority for a TLS sandbox, made with the `openssl` command:
-/// a CA, a server certificate valid for `127.0.0.1` and `localhost`, and a client
+/// a CA, a server certificate valid for `127.0.0.1` and `localhost` (and, in namespaces mode,
+/// the bridge's and every host's address), and a client
 /// certificate (CN `marina`). EC P-256 keys, valid for 30 days. Keys are mode 600.
 public struct Certificates: Codable, Sendable, Equatable {
     public var caFile: String
@@ -10,7 +11,8 @@ public struct Certificates: Codable, Sendable, Equatable {
     public var clientCertificate: String
     public var clientKey: String
 
-    public static func create(in directory: String) throws -> Certificates {
+    /// `addresses`: more IP addresses the server certificate is valid for.
+    public static func create(in directory: String, addresses: [String] = []) throws -> Certificates {
         let openssl = try Toolchain.find("openssl", package: "openssl", in: Toolchain.defaultSearchPath)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let log = directory + "/openssl.log"
@@ -22,7 +24,8 @@ public struct Certificates: Codable, Sendable, Equatable {
         }
         let path = { (name: String) in directory + "/" + name }
         let extensions = path("server.ext")
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
+        let names = (["IP:127.0.0.1", "DNS:localhost"] + addresses.map { "IP:" + $0 }).joined(separator: ",")
+        try "subjectAltName=\(names)\nextendedKeyUsage=serverAuth,clientAuth\n"
             .write(toFile: extensions, atomically: true, encoding: .utf8)
         let clientExtensions = path("client.ext")
         try "extendedKeyUsage=clientAuth\n".write(toFile: clientExtensions, atomically: true, encoding: .utf8)

@@ -11,14 +11,19 @@ public struct Credentials: Sendable {
     public var agentPassword: String
     public var controllerPassword: String
     public var applicationPassword: String
+    /// The password of the agent's fence account (`Sandbox.fenceUser`).
+    public var fencePassword: String
     /// `[client]` user and password of the agent's account, for `credentials_file`.
     public var agentFile: String { (path as NSString).deletingLastPathComponent + "/agent.cnf" }
+    /// `[client]` user and password of the agent's fence account (`Sandbox.fenceUser`: makes
+    /// its primary read-only and kills sessions when the agent loses its lease), beside `agentFile`.
+    public var fenceFile: String { (path as NSString).deletingLastPathComponent + "/fence.cnf" }
 
     static func create(in directory: String) throws -> Credentials {
         let credentials = Credentials(
             path: directory + "/credentials.cnf", adminPassword: randomPassword(), replicationPassword: randomPassword(),
             agentPassword: randomPassword(), controllerPassword: randomPassword(),
-            applicationPassword: randomPassword())
+            applicationPassword: randomPassword(), fencePassword: randomPassword())
         let text = """
             # Marina sandbox credentials; readable by their owner only.
             [client]
@@ -42,10 +47,17 @@ public struct Credentials: Sendable {
             user=\(Sandbox.applicationUser)
             password=\(credentials.applicationPassword)
 
+            [marina-fence]
+            user=\(Sandbox.fenceUser)
+            password=\(credentials.fencePassword)
+
             """
         try writePrivately(text, to: credentials.path, directory: directory)
         try writePrivately(
             "[client]\nuser=\(Sandbox.agentUser)\npassword=\(credentials.agentPassword)\n", to: credentials.agentFile,
+            directory: directory)
+        try writePrivately(
+            "[client]\nuser=\(Sandbox.fenceUser)\npassword=\(credentials.fencePassword)\n", to: credentials.fenceFile,
             directory: directory)
         return credentials
     }
@@ -63,7 +75,7 @@ public struct Credentials: Sendable {
         return Credentials(
             path: path, adminPassword: try password("client"), replicationPassword: try password("marina-replication"),
             agentPassword: try password("marina-agent"), controllerPassword: try password("marina-controller"),
-            applicationPassword: try password("marina-app"))
+            applicationPassword: try password("marina-app"), fencePassword: try password("marina-fence"))
     }
 
     /// Creates `path` with mode 600 before writing the secret into it, so it is never readable by others.

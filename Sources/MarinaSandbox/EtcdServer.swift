@@ -6,11 +6,13 @@ public enum EtcdServer {
     /// Starts etcd with its data in `dataDirectory`; the v2 API is on for MediaWiki's
     /// EtcdConfig, which reads it.
     /// With `tls`, clients must use HTTPS and present a certificate signed by the sandbox's CA.
+    /// With `bridgeAddress` (namespaces mode), clients are served there too, on the same port.
     public static func start(
         _ toolchain: Toolchain, dataDirectory: String, clientPort: Int, peerPort: Int, logFile: String,
-        tls: Certificates? = nil
+        tls: Certificates? = nil, bridgeAddress: String? = nil
     ) throws -> Int32 {
-        let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
+        let client = (["127.0.0.1"] + (bridgeAddress.map { [$0] } ?? []))
+            .map { "\(tls == nil ? "http" : "https")://\($0):\(clientPort)" }.joined(separator: ",")
         let peer = "http://127.0.0.1:\(peerPort)"
         let tlsArguments =
             tls.map {

@@ -4,7 +4,8 @@ import MariaDBClient
 /// One `mariadbd` of a sandbox: prepared from the datadir template, started by pid.
 public enum MariaDBServer {
     /// Writes the option file and copies the template datadir into `member.directory`.
-    public static func prepare(_ member: SandboxPlan.Member, template: String, tls: Certificates? = nil) throws {
+    /// `address`: what it binds to and reports (its own in namespaces mode).
+    public static func prepare(_ member: SandboxPlan.Member, template: String, tls: Certificates? = nil, address: String = "127.0.0.1") throws {
         let files = FileManager.default
         try? files.removeItem(atPath: member.directory)
         try files.createDirectory(atPath: member.directory, withIntermediateDirectories: true)
@@ -12,11 +13,17 @@ public enum MariaDBServer {
         // Its own temporary files, not the machine's /tmp: nothing another process cleans up
         // (or another server's names) can reach them.
         try files.createDirectory(atPath: member.directory + "/tmp", withIntermediateDirectories: true)
-        try SandboxPlan.optionFile(for: member, tls: tls).write(toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
+        try SandboxPlan.optionFile(for: member, tls: tls, address: address).write(
+            toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
     }
 
-    public static func start(_ toolchain: Toolchain, directory: String) throws -> Int32 {
-        try ChildProcess.spawn(toolchain.mariadbd, ["--defaults-file=\(directory)/my.cnf"], logFile: directory + "/stdout.log")
+    /// Starts `mariadbd` on the option file in `directory`; in `namespace`'s network when given
+    /// (through `nsenter`, which becomes `mariadbd`: the pid is the server's own).
+    public static func start(_ toolchain: Toolchain, directory: String, namespace: String? = nil) throws -> Int32 {
+        let tools = try namespace.map { _ in try HostNetwork.preflight() }
+        let (executable, arguments) = HostNetwork.command(
+            toolchain.mariadbd, ["--defaults-file=\(directory)/my.cnf"], in: namespace, tools: tools)
+        return try ChildProcess.spawn(executable, arguments, logFile: directory + "/stdout.log")
     }
 
     /// Connects as MariaDB's `root` over the unix socket (no password in a sandbox).

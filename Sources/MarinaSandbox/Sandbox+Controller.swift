@@ -3,9 +3,9 @@ import Foundation
 import MariaDBClient
 
 extension Sandbox {
-    /// The controller configuration for a sandbox: its etcd, the controller's account from the
-    /// credentials file, the repository's playbooks, and the MediaWiki v2 mirror the sandbox
-    /// registers with.
+    /// The controller configuration for a sandbox: its etcd (at the bridge's address in
+    /// namespaces mode), the controller's account from the credentials file, the repository's
+    /// playbooks, and the MediaWiki v2 mirror the sandbox registers with.
     /// `depool` is a YAML `depool:` block (the controller's defaults without one). `failover`
     /// automatic adds `failover: {automatic: ["*"], master_failure_timeout: 2}`; nil takes the
     /// sandbox's mode (`state.failoverMode`: manual unless `up` was given automatic).
@@ -66,7 +66,8 @@ extension Sandbox {
         try state.save()
     }
 
-    /// Starts the controller with the sandbox's failover mode (`state.failoverMode`).
+    /// Starts the controller with the sandbox's failover mode (`state.failoverMode`), in the
+    /// controller's own namespace in namespaces mode.
     static func startController(
         _ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
         pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil
@@ -75,7 +76,10 @@ extension Sandbox {
         let logFile = state.directory + "/controller.log"
         try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool).write(
             toFile: configFile, atomically: true, encoding: .utf8)
-        let pid = try ChildProcess.spawn(executable, ["controller", "--config", configFile], logFile: logFile)
+        let namespace = state.network?.controller.namespace
+        let (program, arguments) = HostNetwork.command(
+            executable, ["controller", "--config", configFile], in: namespace, tools: try namespace.map { _ in try HostNetwork.preflight() })
+        let pid = try ChildProcess.spawn(program, arguments, logFile: logFile)
         state.controller = .init(configFile: configFile, logFile: logFile, pid: pid)
         try state.save()
         let etcd = EtcdClient(EtcdConfiguration(endpoints: [state.etcd.url], tls: state.certificates?.etcdClientTLS))

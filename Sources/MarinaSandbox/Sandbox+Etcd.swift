@@ -12,14 +12,16 @@ extension Sandbox {
         ChildProcess.stop(state.etcd.pid, marker: marker(state.directory), grace: kill ? 0 : 15)
     }
 
-    /// Starts the sandbox's etcd again on the same ports and data, and waits for it.
+    /// Starts the sandbox's etcd again on the same ports and data (and, in namespaces mode, on
+    /// the bridge's address too), and waits for it.
     public static func startEtcd(directory: String) async throws {
         var state = try state(directory: directory)
         guard !ChildProcess.isRunning(state.etcd.pid, marker: marker(state.directory)) else { return }
         let toolchain = try Toolchain.locate()
         state.etcd.pid = try EtcdServer.start(
             toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: state.etcd.clientPort,
-            peerPort: state.etcd.peerPort, logFile: state.etcd.logFile, tls: state.certificates)
+            peerPort: state.etcd.peerPort, logFile: state.etcd.logFile, tls: state.certificates,
+            bridgeAddress: state.etcd.bridgeAddress)
         try state.save()
         try await EtcdServer.waitReady(
             url: state.etcd.url, pid: state.etcd.pid, marker: marker(state.directory),

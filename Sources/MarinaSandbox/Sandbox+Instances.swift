@@ -9,14 +9,15 @@ extension Sandbox {
         _ = try await blocking.run { ChildProcess.stop(instance.pid, marker: marker(state.directory), grace: kill ? 0 : 30) }
     }
 
-    /// Starts a stopped `mariadbd` of the sandbox again on its data, and waits until it answers.
+    /// Starts a stopped `mariadbd` of the sandbox again on its data (in its namespace in
+    /// namespaces mode, where its partition, if any, still holds), and waits until it answers.
     /// A replica resumes replication by itself (no `skip-slave-start`).
     public static func startInstance(directory: String, name: String) async throws {
         var state = try state(directory: directory)
         let instance = try member(name, of: state)
         guard let index = state.instances.firstIndex(of: instance) else { return }
         guard !ChildProcess.isRunning(instance.pid, marker: marker(state.directory)) else { return }
-        let pid = try MariaDBServer.start(try Toolchain.locate(), directory: instance.directory)
+        let pid = try MariaDBServer.start(try Toolchain.locate(), directory: instance.directory, namespace: state.namespace(of: name))
         state.instances[index].pid = pid
         try state.save()
         let client = try await MariaDBServer.waitReady(
@@ -52,11 +53,20 @@ extension Sandbox {
     public static func signalInstance(directory: String, name: String, signal: SandboxSignal) async throws {
         let state = try state(directory: directory)
         let instance = try member(name, of: state)
-        let marker = marker(state.directory)
-        let pid = instance.pid
+        try await deliver(
+            signal, to: instance.pid, marker: marker(state.directory), what: name, signalCommand: "marina sandbox kill \(name)",
+            restartCommand: "marina sandbox restart \(name)")
+    }
+
+    /// Sends `signal` to a process of the sandbox: SIGKILL returns once it is gone, SIGSTOP once
+    /// every thread is stopped, SIGCONT once it runs. Refuses a process that is not running, STOP
+    /// on a frozen one and CONT on one that is not frozen, naming `what` and the commands that help.
+    static func deliver(
+        _ signal: SandboxSignal, to pid: Int32, marker: String, what: String, signalCommand: String, restartCommand: String
+    ) async throws {
         guard ChildProcess.isRunning(pid, marker: marker) else {
             throw SandboxError.invalidArgument(
-                "\(name) is not running (pid \(pid) has ended): nothing to signal; `marina sandbox restart \(name)` starts it")
+                "\(what) is not running (pid \(pid) has ended): nothing to signal; `\(restartCommand)` starts it")
         }
         let frozen = ChildProcess.isStopped(pid)
         switch signal {
@@ -65,19 +75,19 @@ extension Sandbox {
             return
         case .stop:
             guard !frozen else {
-                throw SandboxError.invalidArgument("\(name) is already frozen (pid \(pid)): `marina sandbox kill \(name) --signal CONT` thaws it")
+                throw SandboxError.invalidArgument("\(what) is already frozen (pid \(pid)): `\(signalCommand) --signal CONT` thaws it")
             }
         case .cont:
-            guard frozen else { throw SandboxError.invalidArgument("\(name) is not frozen (pid \(pid)): nothing to thaw") }
+            guard frozen else { throw SandboxError.invalidArgument("\(what) is not frozen (pid \(pid)): nothing to thaw") }
         }
         guard try await blocking.run({ ChildProcess.signal(pid, marker: marker, signal.number) }) else {
-            throw SandboxError.invalidArgument("\(name) is not running (pid \(pid) has ended): nothing to signal")
+            throw SandboxError.invalidArgument("\(what) is not running (pid \(pid) has ended): nothing to signal")
         }
         let deadline = ContinuousClock.now + .seconds(5)
         while signal == .stop ? !ChildProcess.isStopped(pid, allThreads: true) : ChildProcess.isStopped(pid) {
             guard ContinuousClock.now < deadline else {
                 throw SandboxError.setupFailed(
-                    what: "SIG\(signal.rawValue) to \(name)", detail: "process \(pid) is still \(signal == .stop ? "running" : "stopped") after 5 s")
+                    what: "SIG\(signal.rawValue) to \(what)", detail: "process \(pid) is still \(signal == .stop ? "running" : "stopped") after 5 s")
             }
             try await Task.sleep(for: .milliseconds(10))
         }

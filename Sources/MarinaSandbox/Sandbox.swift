@@ -8,6 +8,8 @@ import MariaDBClient
 /// A local topology on loopback: one real etcd and, per section, one primary `mariadbd` and
 /// its replicas (GTID replication, strict mode, `log_slave_updates`, replicas `read_only`),
 /// with Percona's `pt-heartbeat` writing on each primary. All state lives in one directory.
+/// With `hosts: .namespaces`, each `mariadbd` (with its own agent) and the controller are
+/// hosts of their own: network namespaces on a bridge, which `partition` can cut off.
 ///
 /// The CLI (`marina sandbox`) and the integration tests both use this type.
 public struct Sandbox: Sendable {
@@ -39,12 +41,22 @@ public struct Sandbox: Sendable {
         /// Seconds between the agent's probes of each instance (above 0.01, at most 60); kept in
         /// the state for every agent started later.
         public var agentInterval: Double
+        /// Loopback (everything on 127.0.0.1), or a network namespace per host (needs root,
+        /// `ip` and `nft`).
+        public var hosts: SandboxHosts
+        /// Seconds the agents' etcd leases live (2 to 3600): an agent cut from etcd loses its
+        /// observations this long after its last keep-alive. Kept in the state.
+        public var agentLeaseTTL: Int
+        /// Lines appended at the top level of every agent configuration the sandbox writes (kept
+        /// in the state for agents started later): `Sandbox.agentExtraLines` unless told otherwise.
+        public var agentExtraLines: [String]
 
         public init(
             directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
             datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
             agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
-            playbooks: String? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1
+            playbooks: String? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1,
+            hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String] = Sandbox.agentExtraLines
         ) {
             self.directory = directory
             self.sections = sections
@@ -60,6 +72,9 @@ public struct Sandbox: Sendable {
             self.playbooks = playbooks
             self.failover = failover
             self.agentInterval = agentInterval
+            self.hosts = hosts
+            self.agentLeaseTTL = agentLeaseTTL
+            self.agentExtraLines = agentExtraLines
         }
 
         var heartbeatWriter: HeartbeatWriter { heartbeat ?? (agentExecutable == nil ? .ptHeartbeat : .agent) }
@@ -97,6 +112,15 @@ public struct Sandbox: Sendable {
     /// An application's user for `marina sandbox load`: no SUPER, no READ ONLY ADMIN, so `read_only` stops it.
     public static let applicationUser = "marina_app"
     public static let loadDatabase = "marina_load"
+    /// The agent's fence account (both modes; `credentials.cnf` group `[marina-fence]`, option
+    /// file `fence.cnf`), with the grants of the second account of `sql/agent-grants.sql`: it
+    /// makes its primary read-only and kills sessions when the agent loses its lease; never used
+    /// by the heartbeat writer.
+    public static let fenceUser = "marina_fence"
+    public static let fenceGrants = ["GRANT READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO ?@'localhost'"]
+    /// The lines every sandbox appends to its agents' configurations unless its options say
+    /// otherwise: the one place to give every sandbox agent a new top-level block.
+    public static let agentExtraLines: [String] = []
 
     /// Where the sandbox's blocking work runs (copying data directories, `mariadb-install-db`,
     /// `openssl`, waiting for processes to exit): never Swift's cooperative pool.
@@ -105,7 +129,10 @@ public struct Sandbox: Sendable {
     /// Starts a sandbox, or reports the one already running in `options.directory`.
     /// On any failure, every process it started is stopped again before the error is thrown.
     public static func up(_ options: Options, logger: Logger = Logger(label: "marina.sandbox")) async throws -> Started {
-        try SandboxPlan.checkAgentInterval(options.agentInterval)  // before anything is created
+        // Before anything is created.
+        try SandboxPlan.checkAgentInterval(options.agentInterval)
+        try checkAgentLeaseTTL(options.agentLeaseTTL)
+        let tools = options.hosts == .namespaces ? try HostNetwork.preflight() : nil
         let directory = try await blocking.run { try prepareDirectory(options.directory) }
         if let existing = try SandboxState.load(from: directory) {
             let dead = existing.processes.filter { !ChildProcess.isRunning($0.pid, marker: marker(directory)) }.map(\.name)
@@ -114,28 +141,40 @@ public struct Sandbox: Sendable {
                 throw SandboxError.partlyRunning(directory: directory, dead: dead)
             }
             // Every process of an earlier sandbox is gone (a reboot, a killed session): start afresh.
+            if let network = existing.network {
+                _ = try? await blocking.run { HostNetwork.remove(network, log: directory + "/network.log") }
+            }
             try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
         }
 
         let toolchain = try options.toolchain ?? Toolchain.locate()
         let plan = try choosePlan(options, directory: directory)
+        let addresses = plan.network.map { [$0.bridgeAddress] + $0.hosts.map(\.address) } ?? []
         let (template, credentials, certificates) = try await blocking.run {
             (
                 try DatadirTemplate.ensure(toolchain, fallbackDirectory: directory),
                 try Credentials.create(in: directory),
-                options.tls ? try Certificates.create(in: directory + "/tls") : nil
+                options.tls ? try Certificates.create(in: directory + "/tls", addresses: addresses) : nil
             )
         }
         var state = SandboxState(
             directory: directory, datacenter: options.datacenter,
             etcd: .init(
                 clientPort: plan.etcdClientPort, peerPort: plan.etcdPeerPort, dataDirectory: directory + "/etcd",
-                logFile: directory + "/etcd.log", pid: 0, tls: certificates != nil),
+                logFile: directory + "/etcd.log", pid: 0, tls: certificates != nil, bridgeAddress: plan.network?.bridgeAddress),
             instances: [], heartbeats: [], credentialsFile: credentials.path, certificates: certificates,
             startedAt: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)),  // whole seconds, as saved
             failover: plan.failover, agentInterval: plan.agentInterval)
+        state.hosts = plan.network == nil ? nil : plan.hosts
+        state.network = plan.network
+        state.agentLeaseTTL = options.agentLeaseTTL == 10 ? nil : options.agentLeaseTTL
+        state.agentExtraLines = options.agentExtraLines.isEmpty ? nil : options.agentExtraLines
 
         do {
+            if let network = plan.network, let tools {
+                try state.save()  // the network is recorded before any of it exists
+                try await blocking.run { try createNetwork(network, tools: tools, log: directory + "/network.log") }
+            }
             try await start(
                 plan, toolchain: toolchain, template: template, credentials: credentials, options: options,
                 state: &state, logger: logger)
@@ -157,6 +196,7 @@ public struct Sandbox: Sendable {
             let started = state
             _ = try? await blocking.run {
                 _ = stopProcesses(of: started)
+                if let network = started.network { HostNetwork.remove(network, log: directory + "/network.log") }
                 try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
             }
             throw error
@@ -171,7 +211,9 @@ public struct Sandbox: Sendable {
     }
 
     /// `stop`, blocking the calling thread while the servers shut down (up to 15 s each): for
-    /// synchronous contexts such as an exit handler.
+    /// synchronous contexts such as an exit handler. In namespaces mode, then deletes every
+    /// veth, namespace (with its nft tables) and the bridge; if one cannot be deleted, the state
+    /// is kept (a second `down` tries again) and the error names what is left.
     public static func down(directory: String, purge: Bool = false) throws -> [String] {
         let directory = absolute(directory)
         guard let state = try SandboxState.load(from: directory) else {
@@ -179,6 +221,16 @@ public struct Sandbox: Sendable {
             return []
         }
         let stopped = stopProcesses(of: state)
+        if let network = state.network {
+            let left = HostNetwork.remove(network, log: directory + "/network.log")
+            guard left.isEmpty else {
+                throw SandboxError.setupFailed(
+                    what: "removing the sandbox's network",
+                    detail:
+                        "\(left.joined(separator: ", ")) could not be deleted (see \(directory)/network.log; docs/sandbox.md, \"Cleaning up by hand\")"
+                )
+            }
+        }
         try? FileManager.default.removeItem(atPath: SandboxState.path(in: directory))
         try? FileManager.default.removeItem(atPath: SandboxEtcd.path(in: directory))
         if purge { try? FileManager.default.removeItem(atPath: directory) }
@@ -192,24 +244,43 @@ public struct Sandbox: Sendable {
         return state
     }
 
-    /// The plan for `options`: on the requested base port (refused if any port is taken), or on
-    /// a free block (another block if one turns out taken in the meantime).
+    /// The plan for `options`: on the requested base port (refused if any port is taken, or in
+    /// namespaces mode if its subnet is), or on a free block (another block if one turns out
+    /// taken in the meantime). A namespaces sandbox reserves `SandboxNetwork.portWindow` ports.
     static func choosePlan(_ options: Options, directory: String) throws -> SandboxPlan {
-        let count = SandboxPlan.portCount(sections: options.sections, replicas: options.replicas)
-        if let requested = options.basePort {
-            let plan = try SandboxPlan(
-                directory: directory, sections: options.sections, replicas: options.replicas, basePort: requested,
-                agentInterval: options.agentInterval, failover: options.failover)
+        let count = SandboxPlan.reservedPortCount(sections: options.sections, replicas: options.replicas, hosts: options.hosts)
+        func plan(on basePort: Int) throws -> SandboxPlan {
+            try SandboxPlan(
+                directory: directory, sections: options.sections, replicas: options.replicas, basePort: basePort,
+                agentInterval: options.agentInterval, failover: options.failover, hosts: options.hosts)
+        }
+        func requireFree(_ plan: SandboxPlan) throws {
             try Ports.requireFree(plan.ports)
+            if let network = plan.network, let user = HostNetwork.subnetUser(network) { throw SandboxError.subnetInUse(network.subnet, by: user) }
+        }
+        if let requested = options.basePort {
+            let plan = try plan(on: requested)
+            try requireFree(plan)
             return plan
         }
         for _ in 0..<5 {
-            let plan = try SandboxPlan(
-                directory: directory, sections: options.sections, replicas: options.replicas,
-                basePort: try Ports.findFreeBlock(count: count), agentInterval: options.agentInterval, failover: options.failover)
-            if (try? Ports.requireFree(plan.ports)) != nil { return plan }
+            let plan = try plan(on: try Ports.findFreeBlock(count: count))
+            if (try? requireFree(plan)) != nil { return plan }
         }
         throw SandboxError.noFreePorts(count: count)
+    }
+
+    /// The agents' lease TTL must be a whole number of seconds from 2 to 3600, as the agent requires.
+    static func checkAgentLeaseTTL(_ seconds: Int) throws {
+        guard (2...3600).contains(seconds) else {
+            throw SandboxError.invalidArgument("the agents' lease TTL must be from 2 to 3600 seconds (got \(seconds))")
+        }
+    }
+
+    /// Creates the bridge (checking the subnet is free) and every host of `network`.
+    static func createNetwork(_ network: SandboxNetwork, tools: HostNetwork.Tools, log: String) throws {
+        try HostNetwork.createBridge(network, tools: tools, log: log)
+        for host in network.hosts { try HostNetwork.createHost(host, on: network, tools: tools, log: log) }
     }
 
     /// The string every command line of this sandbox's processes contains.
@@ -226,17 +297,21 @@ public struct Sandbox: Sendable {
         try? FileManager.default.removeItem(atPath: state.etcd.dataDirectory)
         state.etcd.pid = try EtcdServer.start(
             toolchain, dataDirectory: state.etcd.dataDirectory, clientPort: plan.etcdClientPort,
-            peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile, tls: state.certificates)
+            peerPort: plan.etcdPeerPort, logFile: state.etcd.logFile, tls: state.certificates,
+            bridgeAddress: plan.network?.bridgeAddress)
         try state.save()
         let certificates = state.certificates
         try await blocking.run {
-            for member in plan.members { try MariaDBServer.prepare(member, template: template, tls: certificates) }
+            for member in plan.members {
+                try MariaDBServer.prepare(member, template: template, tls: certificates, address: plan.address(of: member))
+            }
         }
         for member in plan.members {
-            let pid = try MariaDBServer.start(toolchain, directory: member.directory)
+            let pid = try MariaDBServer.start(
+                toolchain, directory: member.directory, namespace: plan.network?.host(named: member.name)?.namespace)
             state.instances.append(
                 .init(
-                    name: member.name, section: member.section, role: member.role, host: "127.0.0.1",
+                    name: member.name, section: member.section, role: member.role, host: plan.address(of: member),
                     port: member.port, socket: member.directory + "/mariadb.sock", serverID: member.serverID,
                     directory: member.directory, pid: pid))
             try state.save()
@@ -280,11 +355,13 @@ public struct Sandbox: Sendable {
         let marker = marker(state.directory)
         for section in state.sections {
             guard let primary = state.primary(of: section), let primaryClient = clients[primary.name] else { continue }
-            try await configurePrimary(primaryClient, section: section, datacenter: options.datacenter, credentials: credentials)
+            try await configurePrimary(
+                primaryClient, section: section, datacenter: options.datacenter, credentials: credentials,
+                subnet: state.network?.accountHostPattern)
             let position = try await primaryClient.query("SELECT @@gtid_binlog_pos AS pos").first?["pos"] ?? ""
             for replica in state.instances(in: section) where replica.role == .replica {
                 guard let client = clients[replica.name] else { continue }
-                try await configureReplica(client, name: replica.name, primaryPort: primary.port, credentials: credentials)
+                try await configureReplica(client, name: replica.name, primary: primary, credentials: credentials)
                 try await waitForReplication(client, name: replica.name, position: position)
             }
             guard options.heartbeatWriter == .ptHeartbeat else { continue }
@@ -297,43 +374,69 @@ public struct Sandbox: Sendable {
         try state.save()
     }
 
-    private static func configurePrimary(_ client: MariaDBClient, section: String, datacenter: String, credentials: Credentials) async throws {
+    /// The accounts, the heartbeat table and the load table, created on a section's primary
+    /// (its replicas copy them). The accounts that connect over TCP (admin, replication,
+    /// controller, application) exist at `127.0.0.1`, and in namespaces mode at the subnet's
+    /// pattern `subnet` too, so that the other hosts reach them.
+    private static func configurePrimary(
+        _ client: MariaDBClient, section: String, datacenter: String, credentials: Credentials, subnet: String?
+    ) async throws {
+        let tcpHosts = ["127.0.0.1"] + (subnet.map { [$0] } ?? [])
         do {
             // mariadb-install-db leaves password-less root accounts for TCP; only the socket keeps one.
             for account in try await client.query("SELECT host FROM mysql.user WHERE user = 'root' AND host <> 'localhost'").rows {
                 try await client.execute("DROP USER 'root'@?", .string(account["host"] ?? ""))
             }
-            for host in ["127.0.0.1", "localhost"] {
+            for host in tcpHosts + ["localhost"] {
                 try await client.execute("CREATE USER ?@? IDENTIFIED BY ?", .string(adminUser), .string(host), .string(credentials.adminPassword))
                 try await client.execute("GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION", .string(adminUser), .string(host))
             }
-            try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(replicationUser), .string(credentials.replicationPassword))
-            try await client.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'127.0.0.1'", .string(replicationUser))
+            for host in tcpHosts {
+                try await client.execute(
+                    "CREATE USER ?@? IDENTIFIED BY ?", .string(replicationUser), .string(host), .string(credentials.replicationPassword))
+                try await client.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@?", .string(replicationUser), .string(host))
+            }
             try await client.execute("CREATE USER ?@'localhost' IDENTIFIED BY ?", .string(agentUser), .string(credentials.agentPassword))
             try await client.execute("CREATE DATABASE heartbeat")
             try await client.execute(HeartbeatTable.createStatement(shard: section, datacenter: datacenter))
             for grant in agentGrants { try await client.execute(grant, .string(agentUser)) }
-            try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(controllerUser), .string(credentials.controllerPassword))
-            for grant in controllerGrants { try await client.execute(grant, .string(controllerUser)) }
+            try await client.execute("CREATE USER ?@'localhost' IDENTIFIED BY ?", .string(fenceUser), .string(credentials.fencePassword))
+            for grant in fenceGrants { try await client.execute(grant, .string(fenceUser)) }
+            for host in tcpHosts {
+                try await client.execute(
+                    "CREATE USER ?@? IDENTIFIED BY ?", .string(controllerUser), .string(host), .string(credentials.controllerPassword))
+                for grant in controllerGrants { try await client.execute(at(host, grant), .string(controllerUser)) }
+            }
             try await client.execute("CREATE DATABASE \(loadDatabase)")
             try await client.execute("CREATE TABLE \(loadDatabase).writes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, written_at DATETIME(6) NOT NULL)")
-            try await client.execute("CREATE USER ?@'127.0.0.1' IDENTIFIED BY ?", .string(applicationUser), .string(credentials.applicationPassword))
-            try await client.execute("GRANT SELECT, INSERT ON \(loadDatabase).* TO ?@'127.0.0.1'", .string(applicationUser))
+            for host in tcpHosts {
+                try await client.execute(
+                    "CREATE USER ?@? IDENTIFIED BY ?", .string(applicationUser), .string(host), .string(credentials.applicationPassword))
+                try await client.execute("GRANT SELECT, INSERT ON \(loadDatabase).* TO ?@?", .string(applicationUser), .string(host))
+            }
         } catch {
             throw SandboxError.setupFailed(what: "the primary of \(section)", detail: "\(error)")
         }
     }
 
-    /// Points a replica at its primary: GTID, a reconnect every second, and a heartbeat from
-    /// the primary every second when it has nothing to send, so that with `slave_net_timeout=4`
-    /// the replica notices within seconds that it hears nothing.
-    private static func configureReplica(_ client: MariaDBClient, name: String, primaryPort: Int, credentials: Credentials) async throws {
+    /// A grant of `controllerGrants` (written for `'127.0.0.1'`) for the account at `host`.
+    private static func at(_ host: String, _ grant: String) -> String {
+        grant.replacingOccurrences(of: "@'127.0.0.1'", with: "@" + SQL.quote(host))
+    }
+
+    /// Points a replica at its primary's address: GTID, a reconnect every second, and a
+    /// heartbeat from the primary every second when it has nothing to send, so that with
+    /// `slave_net_timeout=4` the replica notices within seconds that it hears nothing.
+    private static func configureReplica(
+        _ client: MariaDBClient, name: String, primary: SandboxState.Instance, credentials: Credentials
+    ) async throws {
         do {
             try await client.execute(
                 """
-                CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?,
+                CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?,
                 MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1
-                """, .integer(Int64(primaryPort)), .string(replicationUser), .string(credentials.replicationPassword))
+                """, .string(primary.host), .integer(Int64(primary.port)), .string(replicationUser),
+                .string(credentials.replicationPassword))
             try await client.execute("START SLAVE")
         } catch {
             throw SandboxError.setupFailed(what: "replication on \(name)", detail: "\(error)")

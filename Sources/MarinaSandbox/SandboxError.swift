@@ -12,6 +12,10 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
     case notRunning(directory: String)
     case partlyRunning(directory: String, dead: [String])
     case corruptState(path: String, detail: String)
+    /// `--hosts namespaces` needs root and these programs (each named with its Debian package).
+    case namespacesUnavailable(missing: [String], packages: [String])
+    /// Something on the machine already has an address or a route in the sandbox's subnet.
+    case subnetInUse(String, by: String)
 
     public var description: String {
         switch self {
@@ -38,6 +42,12 @@ public enum SandboxError: Error, CustomStringConvertible, Equatable {
                 "the sandbox in \(directory) is only partly running (\(dead.joined(separator: ", ")) stopped): run `marina sandbox down --dir \(directory)` then `up` again"
         case .corruptState(let path, let detail):
             return "cannot read the sandbox state \(path): \(detail); run `marina sandbox down` or remove the directory"
+        case .namespacesUnavailable(let missing, let packages):
+            let install = packages.isEmpty ? "" : "; install with `apt-get install \(packages.joined(separator: " "))` (or `make deps`)"
+            return "--hosts namespaces needs \(missing.joined(separator: ", "))\(install)"
+        case .subnetInUse(let subnet, let user):
+            return
+                "the sandbox subnet \(subnet) is already in use (\(user)): another sandbox, or one a killed run left (docs/sandbox.md, \"Cleaning up by hand\"), holds it; choose another --base-port"
         }
     }
 }

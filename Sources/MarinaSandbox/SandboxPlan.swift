@@ -18,17 +18,29 @@ public struct SandboxPlan: Sendable, Equatable {
     public var agentInterval: Double
     /// Whether the controller fails a dead primary over on its own (`--failover`).
     public var failover: SandboxFailoverMode
+    /// Where the hosts live (`--hosts`).
+    public var hosts: SandboxHosts
+    /// The bridge, namespaces and addresses in namespaces mode (nil on loopback).
+    public var network: SandboxNetwork?
 
     /// Ports a plan with `sections` × (1 + `replicas`) instances needs from its base port.
     public static func portCount(sections: Int, replicas: Int) -> Int { 2 + sections * (1 + replicas) }
+
+    /// Ports a sandbox reserves from its base port: those it uses, or in namespaces mode a
+    /// whole `SandboxNetwork.portWindow`, which makes its subnet its own (see `SandboxNetwork`).
+    public static func reservedPortCount(sections: Int, replicas: Int, hosts: SandboxHosts) -> Int {
+        let used = portCount(sections: sections, replicas: replicas)
+        return hosts == .namespaces ? max(used, SandboxNetwork.portWindow) : used
+    }
 
     /// Section `k` (from 1) is `sk`; its instances are `db<k>001`, `db<k>002`, ... with the
     /// first as primary; server ids are the numeric part of the name. Ports: etcd client at
     /// `basePort`, etcd peer at `basePort + 1`, instances from `basePort + 2` on.
     /// `agentInterval` must be above 0.01 s and at most 60 s.
+    /// With `hosts` namespaces, each instance gets the address and namespace `SandboxNetwork` gives it.
     public init(
         directory: String, sections: Int, replicas: Int, basePort: Int, agentInterval: Double = 1,
-        failover: SandboxFailoverMode = .manual
+        failover: SandboxFailoverMode = .manual, hosts: SandboxHosts = .loopback
     ) throws {
         // Zero sections is an etcd-only sandbox, which tests use; the CLI asks for at least one.
         guard (0...9).contains(sections) else {
@@ -63,6 +75,13 @@ public struct SandboxPlan: Sendable, Equatable {
             }
         }
         self.members = members
+        self.hosts = hosts
+        self.network = hosts == .namespaces ? try SandboxNetwork(basePort: basePort, serverIDs: members.map { ($0.name, $0.serverID) }) : nil
+    }
+
+    /// The address `member` listens on and reports: its own in namespaces mode, else `127.0.0.1`.
+    public func address(of member: Member) -> String {
+        network?.host(named: member.name)?.address ?? "127.0.0.1"
     }
 
     /// The agent's probe interval must be a number of seconds above 0.01 and at most 60: a
@@ -84,7 +103,9 @@ public struct SandboxPlan: Sendable, Equatable {
     /// (`sync_binlog=0`, `innodb_flush_log_at_trx_commit=2`): a sandbox favours speed.
     /// `slave_net_timeout=4`: a replica that has received nothing (no event, nor the heartbeat it
     /// asks for every second) for 4 s reconnects, so it notices a dead primary in seconds.
-    public static func optionFile(for member: Member, tls: Certificates? = nil) -> String {
+    /// `address` is what it binds to and reports to its primary (`report_host`): `127.0.0.1`,
+    /// or its own in namespaces mode.
+    public static func optionFile(for member: Member, tls: Certificates? = nil, address: String = "127.0.0.1") -> String {
         let dir = member.directory
         let tlsLines = tls.map { "ssl_ca=\($0.caFile)\nssl_cert=\($0.serverCertificate)\nssl_key=\($0.serverKey)\n" } ?? ""
         return """
@@ -95,7 +116,7 @@ public struct SandboxPlan: Sendable, Equatable {
             socket=\(dir)/mariadb.sock
             tmpdir=\(dir)/tmp
             port=\(member.port)
-            bind-address=127.0.0.1
+            bind-address=\(address)
             pid-file=\(dir)/mariadb.pid
             log-error=\(dir)/err.log
             server_id=\(member.serverID)
@@ -105,7 +126,7 @@ public struct SandboxPlan: Sendable, Equatable {
             gtid_strict_mode=ON
             binlog_format=ROW
             read_only=\(member.role == .primary ? "OFF" : "ON")
-            report_host=127.0.0.1
+            report_host=\(address)
             report_port=\(member.port)
             slave_net_timeout=4
             skip-name-resolve

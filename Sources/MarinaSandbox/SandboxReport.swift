@@ -11,6 +11,8 @@ public struct SandboxReport: Codable, Sendable {
         public var section: String
         /// The role given at `up`.
         public var role: SandboxState.Role
+        /// Its address (`127.0.0.1`, or its own in namespaces mode).
+        public var host: String
         public var port: Int
         public var socket: String
         public var serverID: Int
@@ -31,6 +33,10 @@ public struct SandboxReport: Codable, Sendable {
         /// Seconds since the newest heartbeat row of the section's primary, as MediaWiki computes it.
         public var heartbeatLag: Double?
         public var error: String?
+        /// Its network namespace, in namespaces mode.
+        public var namespace: String?
+        /// What it is cut from (`Sandbox.partition`), if anything.
+        public var partitions: [SandboxPartition]?
     }
 
     public struct Etcd: Codable, Sendable {
@@ -63,6 +69,27 @@ public struct SandboxReport: Codable, Sendable {
     public var failover: SandboxFailoverMode
     /// Seconds between the agent's probes, when the sandbox runs an agent.
     public var agentInterval: Double?
+    /// Where the hosts live (`up --hosts`).
+    public var hosts: SandboxHosts
+    /// The bridge and subnet in namespaces mode.
+    public var network: Network?
+    /// In namespaces mode, the agent of each host, by instance.
+    public var hostAgents: [HostAgent]?
+
+    public struct Network: Codable, Sendable, Equatable {
+        public var subnet: String
+        public var bridge: String
+        public var bridgeAddress: String
+        public var controllerNamespace: String
+        public var controllerAddress: String
+    }
+
+    public struct HostAgent: Codable, Sendable, Equatable {
+        public var instance: String
+        public var pid: Int32
+        public var running: Bool
+        public var logFile: String
+    }
 
     public struct Service: Codable, Sendable, Equatable {
         public var pid: Int32
@@ -98,18 +125,30 @@ public struct SandboxReport: Codable, Sendable {
         func service(_ process: SandboxState.AgentProcess?) -> Service? {
             process.map { Service(pid: $0.pid, running: ChildProcess.isRunning($0.pid, marker: marker), logFile: $0.logFile) }
         }
+        let hostAgents = state.hostAgents?.map {
+            HostAgent(instance: $0.instance, pid: $0.pid, running: ChildProcess.isRunning($0.pid, marker: marker), logFile: $0.logFile)
+        }
+        let network = state.network.map {
+            Network(
+                subnet: $0.subnet, bridge: $0.bridge, bridgeAddress: $0.bridgeAddress, controllerNamespace: $0.controller.namespace,
+                controllerAddress: $0.controller.address)
+        }
         return SandboxReport(
             directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats,
             agent: service(state.agent), controller: service(state.controller), failover: state.failoverMode,
-            agentInterval: state.agent == nil ? nil : state.agentProbeInterval)
+            agentInterval: state.agent == nil && state.hostAgents == nil ? nil : state.agentProbeInterval, hosts: state.hostsMode,
+            network: network, hostAgents: hostAgents)
     }
 
     private static func inspect(_ instance: SandboxState.Instance, in state: SandboxState, marker: String) async -> Instance {
         var report = Instance(
-            name: instance.name, section: instance.section, role: instance.role, port: instance.port,
+            name: instance.name, section: instance.section, role: instance.role, host: instance.host, port: instance.port,
             socket: instance.socket, serverID: instance.serverID, pid: instance.pid,
             running: ChildProcess.isRunning(instance.pid, marker: marker))
+        report.namespace = state.namespace(of: instance.name)
+        let partitions = (state.partitions ?? []).filter { $0.instance == instance.name }.map(\.from)
+        report.partitions = partitions.isEmpty ? nil : partitions
         guard report.running else {
             report.error = "process \(instance.pid) is not running"
             return report

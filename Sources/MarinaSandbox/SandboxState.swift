@@ -16,7 +16,15 @@ public struct SandboxState: Codable, Sendable, Equatable {
         public var pid: Int32
         /// Serves HTTPS and requires a client certificate signed by the sandbox's CA.
         public var tls: Bool = false
-        public var url: String { "\(tls ? "https" : "http")://127.0.0.1:\(clientPort)" }
+        /// The bridge's address, where etcd also listens in namespaces mode (nil on loopback).
+        public var bridgeAddress: String? = nil
+        /// The URL from the root namespace (the CLI, the tests, `etcd.yaml`).
+        public var url: String { url(on: "127.0.0.1") }
+        /// The URL the sandbox's agents and controller use: from their own hosts in namespaces
+        /// mode (the bridge's address), else `url`.
+        public var hostsURL: String { url(on: bridgeAddress ?? "127.0.0.1") }
+
+        func url(on address: String) -> String { "\(tls ? "https" : "http")://\(address):\(clientPort)" }
     }
 
     public struct Instance: Codable, Sendable, Equatable {
@@ -25,6 +33,7 @@ public struct SandboxState: Codable, Sendable, Equatable {
         public var section: String
         /// The role the sandbox gave it at `up`; `status` reports what the servers say now.
         public var role: Role
+        /// Its address: `127.0.0.1`, or its own in namespaces mode (what the topology names).
         public var host: String
         public var port: Int
         public var socket: String
@@ -47,6 +56,31 @@ public struct SandboxState: Codable, Sendable, Equatable {
         public var configFile: String
         public var logFile: String
         public var pid: Int32
+        /// The program it runs (`marina` or `marina-agent`), for a restart; nil in a state
+        /// written before it was kept.
+        public var executable: String? = nil
+    }
+
+    /// In namespaces mode, the `marina agent` of one host, watching its instance only.
+    public struct HostAgent: Codable, Sendable, Equatable {
+        /// The instance it watches (and whose namespace it runs in).
+        public var instance: String
+        public var configFile: String
+        public var logFile: String
+        public var pid: Int32
+        /// The program it runs (`marina` or `marina-agent`), for a restart.
+        public var executable: String
+    }
+
+    /// A partition `Sandbox.partition` made, until `heal` (or `down`).
+    public struct Partition: Codable, Sendable, Equatable {
+        public var instance: String
+        public var from: SandboxPartition
+
+        public init(instance: String, from: SandboxPartition) {
+            self.instance = instance
+            self.from = from
+        }
     }
 
     public var directory: String
@@ -68,6 +102,34 @@ public struct SandboxState: Codable, Sendable, Equatable {
     /// Seconds between the agent's probes (`up --agent-interval`), kept for every agent started
     /// later; nil in a state written before the flag existed: 1 (see `agentProbeInterval`).
     public var agentInterval: Double?
+    /// Where the hosts live (`up --hosts`); nil in a state written before the flag existed: loopback.
+    public var hosts: SandboxHosts? = nil
+    /// The bridge, namespaces and addresses in namespaces mode; nil on loopback. Recorded
+    /// before any of it is created, so `down` deletes all of it even after a failed `up`.
+    public var network: SandboxNetwork? = nil
+    /// In namespaces mode, the agent of each host (`agent` stays nil).
+    public var hostAgents: [HostAgent]? = nil
+    /// The partitions in force (namespaces mode).
+    public var partitions: [Partition]? = nil
+    /// Seconds the agents' etcd leases live (`Sandbox.Options.agentLeaseTTL`); nil: 10.
+    public var agentLeaseTTL: Int? = nil
+    /// Lines every agent configuration the sandbox writes gets at its top level
+    /// (`Sandbox.Options.agentExtraLines`), for agents started later too; nil: none.
+    public var agentExtraLines: [String]? = nil
+
+    /// Where the sandbox's hosts live.
+    public var hostsMode: SandboxHosts { hosts ?? .loopback }
+    /// Seconds the sandbox's agents' leases live.
+    public var agentLease: Int { agentLeaseTTL ?? 10 }
+    /// The agent of `instance`'s host: its own in namespaces mode, else the sandbox's one agent.
+    public func agentProcess(of instance: String) -> AgentProcess? {
+        if let agent = hostAgents?.first(where: { $0.instance == instance }) {
+            return AgentProcess(configFile: agent.configFile, logFile: agent.logFile, pid: agent.pid, executable: agent.executable)
+        }
+        return network == nil ? agent : nil
+    }
+    /// The namespace `instance` runs in (nil on loopback).
+    public func namespace(of instance: String) -> String? { network?.host(named: instance)?.namespace }
 
     /// How the sandbox's controllers fail over.
     public var failoverMode: SandboxFailoverMode { failover ?? .manual }
@@ -94,6 +156,7 @@ public struct SandboxState: Codable, Sendable, Equatable {
         var processes = [(name: String, pid: Int32)]()
         if let controller { processes.append(("marina controller", controller.pid)) }
         if let agent { processes.append(("marina agent", agent.pid)) }
+        processes += (hostAgents ?? []).map { ("marina agent on \($0.instance)", $0.pid) }
         processes += heartbeats.map { ("pt-heartbeat on \($0.instance)", $0.pid) }
         processes += instances.reversed().map { ("mariadbd \($0.name)", $0.pid) }
         processes.append(("etcd", etcd.pid))
@@ -116,10 +179,15 @@ public struct SandboxState: Codable, Sendable, Equatable {
     }
 
     /// The `etcd:` section that reaches this sandbox's etcd (its client certificate with TLS).
-    public var etcdSection: EtcdSection {
+    public var etcdSection: EtcdSection { etcdSection(url: etcd.url) }
+
+    /// The `etcd:` section of the sandbox's agents and controller: `etcdSection`, at the
+    /// bridge's address in namespaces mode.
+    public var hostsEtcdSection: EtcdSection { etcdSection(url: etcd.hostsURL) }
+
+    private func etcdSection(url: String) -> EtcdSection {
         EtcdSection(
-            endpoints: [etcd.url], caFile: certificates?.caFile, certFile: certificates?.clientCertificate,
-            keyFile: certificates?.clientKey)
+            endpoints: [url], caFile: certificates?.caFile, certFile: certificates?.clientCertificate, keyFile: certificates?.clientKey)
     }
 
     /// Saves the state, and beside it `etcd.yaml` (`SandboxEtcd`): what `marina --sandbox DIR`

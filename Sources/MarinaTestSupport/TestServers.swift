@@ -32,7 +32,9 @@ public enum TestServers {
         try await sharedSandbox.get()
     }
 
-    /// A sandbox for one test. `sections: 0` gives etcd alone.
+    /// A sandbox for one test. `sections: 0` gives etcd alone. `hosts: .namespaces` gives each
+    /// instance (with its own agent) and the controller a network namespace of their own (root
+    /// only); `agentLeaseTTL` is the agents' lease in seconds.
     ///
     /// At most `gate.capacity` private sandboxes run at once in a test process (the rest wait
     /// their turn): Swift Testing runs every suite in parallel, and some forty sets of servers
@@ -42,7 +44,8 @@ public enum TestServers {
     public static func privateSandbox(
         _ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
         agent: Bool = false, controller: Bool = false,
-        heartbeat: Sandbox.HeartbeatWriter? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1
+        heartbeat: Sandbox.HeartbeatWriter? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1,
+        hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10
     ) async throws -> SandboxState {
         await gate.acquire()
         do {
@@ -54,7 +57,7 @@ public enum TestServers {
                         directory: directory, sections: sections, replicas: replicas, tls: tls,
                         agentExecutable: agent || controller ? marinaExecutable() : nil,
                         controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat, failover: failover,
-                        agentInterval: agentInterval)
+                        agentInterval: agentInterval, hosts: hosts, agentLeaseTTL: agentLeaseTTL)
                 ).state
             }
         } catch {
@@ -146,13 +149,38 @@ extension SandboxState {
         return try await MariaDBClient.connect(MariaDBServer.rootConfiguration(socket: member.socket, readTimeout: readTimeout))
     }
 
-    /// The sandbox's admin user over TCP, with the password from the credentials file.
+    /// The sandbox's admin user over TCP (at the instance's own address in namespaces mode),
+    /// with the password from the credentials file.
     public func adminConfiguration(_ instance: String) throws -> MariaDBConfiguration {
         guard let member = self.instance(named: instance) else { throw SandboxError.invalidArgument("no instance \(instance)") }
         let credentials = try Credentials.load(from: credentialsFile)
         return MariaDBConfiguration(
-            endpoint: .tcp(host: "127.0.0.1", port: member.port), user: Sandbox.adminUser,
+            endpoint: .tcp(host: member.host, port: member.port), user: Sandbox.adminUser,
             password: credentials.adminPassword)
+    }
+
+    /// Runs a program inside the network namespace of `host` (an instance's name, or
+    /// `controller`) of a namespaces sandbox, as `ip netns exec` does, killing it after
+    /// `timeout` seconds. Gives its exit status (SIGKILL: 137) and its output.
+    public func run(
+        inNamespaceOf host: String, _ executable: String, _ arguments: [String], timeout: Double = 10
+    ) throws -> (status: Int32, output: String) {
+        guard let namespace = network?.host(named: host)?.namespace else {
+            throw SandboxError.invalidArgument("no host \(host) in the sandbox's network")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        process.arguments = ["--net=/run/netns/\(namespace)", "--", executable] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus, text)
     }
 
     public var etcdClient: EtcdClient {

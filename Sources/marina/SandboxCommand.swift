@@ -6,8 +6,8 @@ import MarinaSandbox
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
-        abstract: "Run a local topology on loopback: a real etcd and MariaDB sections with GTID replication.",
-        subcommands: [Up.self, Status.self, Down.self, Load.self, Restart.self, Kill.self]
+        abstract: "Run a local topology: a real etcd and MariaDB sections with GTID replication, on loopback or one network namespace per host.",
+        subcommands: [Up.self, Status.self, Down.self, Load.self, Restart.self, Kill.self, Partition.self, Heal.self, HostAgent.self]
     )
 
     struct DirectoryOption: ParsableArguments {
@@ -53,6 +53,12 @@ struct SandboxCommand: AsyncParsableCommand {
         @Option(name: .customLong("agent-interval"), help: "Seconds between the agent's probes of each instance (above 0.01, at most 60).")
         var agentInterval: Double = 1
 
+        @Option(
+            help: ArgumentHelp(
+                "Where the hosts live: loopback (everything on 127.0.0.1), or namespaces (each mariadbd with its agent, and the controller, in a network namespace of its own on a bridge; needs root, ip and nft).",
+                valueName: "loopback|namespaces"))
+        var hosts = "loopback"
+
         @Flag(help: "Print the result as JSON (as `status --json`).")
         var json = false
 
@@ -65,12 +71,13 @@ struct SandboxCommand: AsyncParsableCommand {
                     throw UsageProblem("--base-port must be between 1024 and 65535 (got \(basePort))")
                 }
                 let mode = try SandboxFailoverMode(flag: failover)
+                let hosts = try SandboxHosts(flag: self.hosts)
                 try SandboxPlan.checkAgentInterval(agentInterval)
                 let options = Sandbox.Options(
                     directory: directory.path, sections: sections, replicas: replicas, basePort: basePort, tls: tls,
                     agentExecutable: noAgent ? nil : Sandbox.currentExecutable,
                     controllerExecutable: noAgent || noController ? nil : Sandbox.currentExecutable, playbooks: playbooks,
-                    failover: mode, agentInterval: agentInterval)
+                    failover: mode, agentInterval: agentInterval, hosts: hosts)
                 let clock = ContinuousClock()
                 let start = clock.now
                 let started = try await Sandbox.up(options, logger: commandLogger("marina.sandbox"))
@@ -112,6 +119,7 @@ struct SandboxCommand: AsyncParsableCommand {
                 let healthy =
                     report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
                     && report.heartbeats.allSatisfy(\.running) && report.agent?.running != false && report.controller?.running != false
+                    && (report.hostAgents ?? []).allSatisfy(\.running)
                 if !healthy { throw ExitCode(3) }
             }
         }
@@ -161,6 +169,97 @@ struct SandboxCommand: AsyncParsableCommand {
                 case .kill: print("Killed \(name) (SIGKILL); `marina sandbox restart \(name)` starts it again.")
                 case .stop: print("Froze \(name) (SIGSTOP); `marina sandbox kill \(name) --signal CONT` thaws it.")
                 case .cont: print("Thawed \(name) (SIGCONT).")
+                }
+            }
+        }
+    }
+
+    struct Partition: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cut one host of a namespaces sandbox off the network, with its own firewall (packets dropped, not refused).",
+            discussion: """
+                --from everything (the default): the host's namespace drops every packet in and out except on lo: its agent loses \
+                etcd, the replicas and the controller lose it, applications on its unix socket still reach it. \
+                --from controller: only the controller's namespace drops what goes to and comes from the host. \
+                `marina sandbox heal NAME` undoes both. Only for a sandbox started with --hosts namespaces.
+                """)
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Argument(help: "The instance, such as db1001.")
+        var name: String
+
+        @Option(help: ArgumentHelp("What to cut it from: everything or controller.", valueName: "everything|controller"))
+        var from = "everything"
+
+        func run() async throws {
+            try await running {
+                let from = try SandboxPartition(flag: self.from)
+                try await Sandbox.partition(directory: directory.path, name: name, from: from)
+                switch from {
+                case .everything:
+                    print("Partitioned \(name) from everything (only its unix socket answers); `marina sandbox heal \(name)` undoes it.")
+                case .controller: print("Partitioned \(name) from the controller; `marina sandbox heal \(name)` undoes it.")
+                }
+            }
+        }
+    }
+
+    struct Heal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Undo every partition of one host of a namespaces sandbox.")
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Argument(help: "The instance, such as db1001.")
+        var name: String
+
+        func run() async throws {
+            try await running {
+                try await Sandbox.heal(directory: directory.path, name: name)
+                print("Healed \(name): nothing drops its packets any more.")
+            }
+        }
+    }
+
+    struct HostAgent: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "agent",
+            abstract: "Crash, freeze, thaw or restart the agent of one host.",
+            discussion: """
+                The agent of NAME's host: its own in a namespaces sandbox, the sandbox's one agent on loopback. \
+                KILL crashes it (its lease is not revoked: its observations vanish one lease TTL later); STOP freezes it (its \
+                keep-alives stop too); CONT thaws it. --restart starts it again (stopping it first if it runs).
+                """)
+
+        @OptionGroup var directory: DirectoryOption
+
+        @Argument(help: "The instance whose host's agent to act on, such as db1001.")
+        var name: String
+
+        @Option(help: ArgumentHelp("The signal to send: KILL, STOP or CONT.", valueName: "KILL|STOP|CONT"))
+        var signal: String?
+
+        @Flag(help: "Start the agent again, with a configuration written afresh.")
+        var restart = false
+
+        func validate() throws {
+            if (signal == nil) == !restart { throw ValidationError("give one of --signal KILL|STOP|CONT and --restart") }
+        }
+
+        func run() async throws {
+            try await running {
+                if restart {
+                    try await Sandbox.restartAgent(directory: directory.path, name: name)
+                    print("Restarted the agent of \(name).")
+                    return
+                }
+                let signal = try SandboxSignal(flag: self.signal ?? "")
+                try await Sandbox.signalAgent(directory: directory.path, name: name, signal: signal)
+                switch signal {
+                case .kill: print("Killed the agent of \(name) (SIGKILL); `marina sandbox agent \(name) --restart` starts it again.")
+                case .stop: print("Froze the agent of \(name) (SIGSTOP); `marina sandbox agent \(name) --signal CONT` thaws it.")
+                case .cont: print("Thawed the agent of \(name) (SIGCONT).")
                 }
             }
         }

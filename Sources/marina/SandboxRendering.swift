@@ -8,7 +8,14 @@ enum SandboxRendering {
         let etcdState = report.etcd.running ? (report.etcd.version.map { "running, etcd \($0)" } ?? "running, not answering") : "NOT RUNNING"
         lines.append("etcd         \(report.etcd.url)  (pid \(report.etcd.pid), \(etcdState))")
         lines.append("credentials  \(report.credentialsFile)")
-        lines.append("             mariadb --defaults-extra-file=\(report.credentialsFile) -P PORT    (or root over a socket, no password)")
+        let hostFlag = report.network == nil ? "" : "-h ADDRESS "
+        lines.append(
+            "             mariadb --defaults-extra-file=\(report.credentialsFile) \(hostFlag)-P PORT    (or root over a socket, no password)")
+        if let network = report.network {
+            lines.append(
+                "hosts        one network namespace per host on bridge \(network.bridge) (\(network.subnet), \(network.bridgeAddress) in this namespace); "
+                    + "controller \(network.controllerAddress) in \(network.controllerNamespace)")
+        }
         if let tls = report.certificates {
             lines.append("tls          CA \(tls.caFile); client certificate \(tls.clientCertificate), key \(tls.clientKey)")
         }
@@ -27,13 +34,19 @@ enum SandboxRendering {
                 "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) marina \(name), pid \(service.pid), \(service.running ? "running" : "NOT RUNNING")\(probes); log \(service.logFile)"
             )
         }
+        for agent in report.hostAgents ?? [] {
+            let probes = report.agentInterval.map { ", probing every \(seconds($0))" } ?? ""
+            lines.append(
+                "agent        marina agent of \(agent.instance), pid \(agent.pid), \(agent.running ? "running" : "NOT RUNNING")\(probes); log \(agent.logFile)"
+            )
+        }
         let sections = report.instances.reduce(into: [String]()) { if !$0.contains($1.section) { $0.append($1.section) } }
         for section in sections {
             let members = report.instances.filter { $0.section == section }
             let heartbeat = report.heartbeats.first { $0.section == section }
             let writer =
                 heartbeat.map { "pt-heartbeat on \($0.instance) \($0.running ? "running" : "NOT RUNNING")" }
-                ?? (report.agent != nil ? "heartbeat written by the marina agent on the primary" : "no heartbeat writer")
+                ?? (report.agent != nil || report.hostAgents != nil ? "heartbeat written by the marina agent on the primary" : "no heartbeat writer")
             lines.append("")
             lines.append("section \(section)  (\(writer))")
             let names = Set(members.map(\.name))
@@ -48,7 +61,8 @@ enum SandboxRendering {
         for instance in report.instances {
             let name = instance.name.padding(toLength: width, withPad: " ", startingAt: 0)
             let role = instance.role.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
-            lines.append("  \(name)  \(instance.section)  \(role)  port \(instance.port)  socket \(instance.socket)")
+            let host = instance.namespace.map { "  address \(instance.host)  namespace \($0)" } ?? ""
+            lines.append("  \(name)  \(instance.section)  \(role)  port \(instance.port)  socket \(instance.socket)\(host)")
         }
         return lines.joined(separator: "\n")
     }
@@ -67,7 +81,11 @@ enum SandboxRendering {
     }
 
     private static func describe(_ instance: SandboxReport.Instance) -> String {
-        var parts = ["\(instance.name)", "127.0.0.1:\(instance.port)"]
+        var parts = ["\(instance.name)", "\(instance.host):\(instance.port)"]
+        if let partitions = instance.partitions {
+            parts.append(
+                "PARTITIONED from \(partitions.map(\.rawValue).joined(separator: " and ")): `marina sandbox heal \(instance.name)` undoes it")
+        }
         if instance.frozen {
             parts.append("FROZEN (SIGSTOP): `marina sandbox kill \(instance.name) --signal CONT` thaws it")
             return parts.joined(separator: "  ")
