@@ -48,15 +48,15 @@ public struct Sandbox: Sendable {
         /// observations this long after its last keep-alive. Kept in the state.
         public var agentLeaseTTL: Int
         /// Lines appended at the top level of every agent configuration the sandbox writes (kept
-        /// in the state for agents started later): `Sandbox.agentExtraLines` unless told otherwise.
-        public var agentExtraLines: [String]
+        /// in the state for agents started later); nil: `Sandbox.defaultAgentExtraLines`.
+        public var agentExtraLines: [String]?
 
         public init(
             directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
             datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
             agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
             playbooks: String? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1,
-            hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String] = Sandbox.agentExtraLines
+            hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String]? = nil
         ) {
             self.directory = directory
             self.sections = sections
@@ -118,9 +118,10 @@ public struct Sandbox: Sendable {
     /// by the heartbeat writer.
     public static let fenceUser = "marina_fence"
     public static let fenceGrants = ["GRANT READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO ?@'localhost'"]
-    /// The lines every sandbox appends to its agents' configurations unless its options say
-    /// otherwise: the one place to give every sandbox agent a new top-level block.
-    public static let agentExtraLines: [String] = []
+    /// The lines a sandbox appends to its agents' configurations when its options give none:
+    /// the one place to give every sandbox agent a new top-level block, such as a `fencing:`
+    /// block naming `credentials.fenceFile`. None yet.
+    public static func defaultAgentExtraLines(credentials: Credentials) -> [String] { [] }
 
     /// Where the sandbox's blocking work runs (copying data directories, `mariadb-install-db`,
     /// `openssl`, waiting for processes to exit): never Swift's cooperative pool.
@@ -168,7 +169,8 @@ public struct Sandbox: Sendable {
         state.hosts = plan.network == nil ? nil : plan.hosts
         state.network = plan.network
         state.agentLeaseTTL = options.agentLeaseTTL == 10 ? nil : options.agentLeaseTTL
-        state.agentExtraLines = options.agentExtraLines.isEmpty ? nil : options.agentExtraLines
+        let extraLines = options.agentExtraLines ?? defaultAgentExtraLines(credentials: credentials)
+        state.agentExtraLines = extraLines.isEmpty ? nil : extraLines
 
         do {
             if let network = plan.network, let tools {

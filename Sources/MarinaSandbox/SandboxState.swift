@@ -114,7 +114,8 @@ public struct SandboxState: Codable, Sendable, Equatable {
     /// Seconds the agents' etcd leases live (`Sandbox.Options.agentLeaseTTL`); nil: 10.
     public var agentLeaseTTL: Int? = nil
     /// Lines every agent configuration the sandbox writes gets at its top level
-    /// (`Sandbox.Options.agentExtraLines`), for agents started later too; nil: none.
+    /// (`Sandbox.Options.agentExtraLines`, else `Sandbox.defaultAgentExtraLines`), for agents
+    /// started later too; nil: none. `Sandbox.setAgentExtraLines` changes them.
     public var agentExtraLines: [String]? = nil
 
     /// Where the sandbox's hosts live.

@@ -34,7 +34,8 @@ public enum TestServers {
 
     /// A sandbox for one test. `sections: 0` gives etcd alone. `hosts: .namespaces` gives each
     /// instance (with its own agent) and the controller a network namespace of their own (root
-    /// only); `agentLeaseTTL` is the agents' lease in seconds.
+    /// only); `agentLeaseTTL` is the agents' lease in seconds; `agentExtraLines` are appended to
+    /// every agent configuration (nil: `Sandbox.defaultAgentExtraLines`).
     ///
     /// At most `gate.capacity` private sandboxes run at once in a test process (the rest wait
     /// their turn): Swift Testing runs every suite in parallel, and some forty sets of servers
@@ -45,7 +46,7 @@ public enum TestServers {
         _ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
         agent: Bool = false, controller: Bool = false,
         heartbeat: Sandbox.HeartbeatWriter? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1,
-        hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10
+        hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String]? = nil
     ) async throws -> SandboxState {
         await gate.acquire()
         do {
@@ -57,7 +58,7 @@ public enum TestServers {
                         directory: directory, sections: sections, replicas: replicas, tls: tls,
                         agentExecutable: agent || controller ? marinaExecutable() : nil,
                         controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat, failover: failover,
-                        agentInterval: agentInterval, hosts: hosts, agentLeaseTTL: agentLeaseTTL)
+                        agentInterval: agentInterval, hosts: hosts, agentLeaseTTL: agentLeaseTTL, agentExtraLines: agentExtraLines)
                 ).state
             }
         } catch {

@@ -1,10 +1,11 @@
 import EtcdClient
 import Foundation
 import MariaDBClient
-import MarinaSandbox
 import MarinaTestSupport
 import Testing
 import TopologyStore
+
+@testable import MarinaSandbox
 
 /// The address and name plan of `--hosts namespaces`: pure, no root needed.
 @Suite("Sandbox network plan")
@@ -61,6 +62,45 @@ struct NetworkPlanTests {
         #expect(text.contains("-- CREATE USER IF NOT EXISTS '\(Sandbox.fenceUser)'@'localhost'"))
     }
 
+    @Test("namespaces mode names, in one error, every program it misses with its Debian package")
+    func preflight() {
+        let root = geteuid() == 0 ? "" : "to run as root (it creates network namespaces, veth pairs and nft rules), "
+        #expect(
+            throws: SandboxError.namespacesUnavailable(
+                missing: (root.isEmpty ? [] : [String(root.dropLast(2))])
+                    + ["ip (Debian package iproute2)", "nft (Debian package nftables)", "nsenter (Debian package util-linux)"],
+                packages: ["iproute2", "nftables", "util-linux"])
+        ) { try HostNetwork.preflight(searchPath: ["/nonexistent"]) }
+        #expect(
+            SandboxError.namespacesUnavailable(missing: ["nft (Debian package nftables)"], packages: ["nftables"]).description
+                == "--hosts namespaces needs nft (Debian package nftables); install with `apt-get install nftables` (or `make deps`)")
+    }
+
+    @Test("each host's agent configuration names its instance only, reaches etcd at the bridge, and ends with the extra lines")
+    func agentConfiguration() throws {
+        let plan = try SandboxPlan(directory: "/sb", sections: 1, replicas: 1, basePort: 20_000, hosts: .namespaces)
+        let network = try #require(plan.network)
+        var state = SandboxState(
+            directory: "/sb", datacenter: "dc1",
+            etcd: .init(
+                clientPort: 20_000, peerPort: 20_001, dataDirectory: "/sb/etcd", logFile: "/sb/etcd.log", pid: 0,
+                bridgeAddress: network.bridgeAddress),
+            instances: plan.members.map {
+                .init(
+                    name: $0.name, section: $0.section, role: $0.role, host: plan.address(of: $0), port: $0.port,
+                    socket: $0.directory + "/mariadb.sock", serverID: $0.serverID, directory: $0.directory, pid: 0)
+            }, heartbeats: [], credentialsFile: "/sb/credentials.cnf", certificates: nil, startedAt: Date(timeIntervalSince1970: 0))
+        state.network = network
+        state.agentLeaseTTL = 4
+        let text = Sandbox.agentConfiguration(
+            for: state, credentialsFile: "/sb/agent.cnf", instances: ["db1002"], extraLines: ["fencing:", "  lease_ttl: 4"])
+        #expect(text.contains("\nlease_ttl: 4\n") && text.contains("http://10.213.78.1:20000"), "\(text)")
+        #expect(text.contains("  - name: db1002\n") && !text.contains("db1001"), "\(text)")
+        #expect(text.hasSuffix("    shard: s1\nfencing:\n  lease_ttl: 4\n"), "\(text)")
+        #expect(state.etcdSection.endpoints == ["http://127.0.0.1:20000"], "the CLI's etcd.yaml stays on loopback")
+        #expect(SandboxPlan.optionFile(for: plan.members[1], address: "10.213.78.11").contains("bind-address=10.213.78.11\n"))
+    }
+
     @Test("--hosts and --from take only their values")
     func flags() {
         #expect(throws: SandboxError.invalidArgument("--hosts must be loopback or namespaces (got netns)")) { try SandboxHosts(flag: "netns") }
@@ -86,6 +126,7 @@ struct NetworkSandboxTests {
         try await partitionFromEverything(sandbox)
         try await partitionFromController(sandbox, network)
         try await agentAndInstanceRestartInTheirNamespace(sandbox)
+        try await etcdRestartsOnTheBridge(sandbox, network)
         try await refusals(sandbox)
 
         let stopped = try Sandbox.down(directory: sandbox.directory)
@@ -269,6 +310,17 @@ struct NetworkSandboxTests {
         #expect(try netNamespace(of: restarted.pid) == namespace)
         let replicating = try await within(10) { try await slaveStatus(sandbox, "db1003")?["Slave_IO_Running"] == "Yes" }
         #expect(replicating != nil)
+    }
+
+    /// etcd stopped for everyone and started again on its data answers the hosts at the bridge.
+    private func etcdRestartsOnTheBridge(_ sandbox: SandboxState, _ network: SandboxNetwork) async throws {
+        let health = ["-s", "--max-time", "2", sandbox.etcd.hostsURL + "/health"]
+        try await Sandbox.stopEtcd(directory: sandbox.directory)
+        #expect(try sandbox.run(inNamespaceOf: "controller", "/usr/bin/curl", health).status != 0)
+        try await Sandbox.startEtcd(directory: sandbox.directory)
+        let answer = try sandbox.run(inNamespaceOf: "controller", "/usr/bin/curl", health)
+        #expect(answer.status == 0 && answer.output.contains("\"health\":\"true\""), "\(answer.output)")
+        #expect(try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()?.instances.count == 3, "same data, on loopback too")
     }
 
     /// Unknown names and loopback sandboxes are refused with one message, changing nothing.
