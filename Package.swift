@@ -97,7 +97,7 @@ let package = Package(
             name: "MarinaBenchmarks",
             dependencies: [
                 "MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation",
-                "Operations",
+                "Operations", "MariaDBClient",
             ]),
 
         // Seeded fuzz inputs for the parsers' tests. No dependency.

@@ -230,7 +230,7 @@ public struct Agent: Service {
             fenceConnection.user = user
             fenceConnection.password = credentials.password
             fenceConnection.connectTimeout = 1
-            fenceConnection.readTimeout = max(1, Int(fencing.fenceTimeout / 2))
+            fenceConnection.readTimeout = max(2, Int(fencing.fenceTimeout.rounded(.up)))
             fenceConnection.writeTimeout = fenceConnection.readTimeout
             let fence = SQLFence(
                 configuration: fenceConnection, hook: fencing.hook, hookTimeout: fencing.hookTimeout, ownUsers: [connection.user], logger: logger)

@@ -59,6 +59,10 @@ actor PrimaryLeaseKeeper {
     private var peersReadAt: ContinuousClock.Instant?
     /// Since when the failsafe mode keeps the instance writable without a renewed lease.
     private var failsafeSince: ContinuousClock.Instant?
+    /// Set when a commit named another primary while this one was primary here: until a probe
+    /// sees the instance read-only, a writable instance (an old primary restarted after a
+    /// failover, as its option file says) is fenced at once.
+    private var demotedAt: ContinuousClock.Instant?
     /// What was last logged of each kind, so that a repeated failure is logged once.
     private var logged = [String: String]()
 
@@ -83,7 +87,13 @@ actor PrimaryLeaseKeeper {
 
     /// What the latest probe saw; the first writable sighting of an instance not known to be a
     /// replica starts the grace to take a lease.
-    func noteProbe(readOnly: Bool?) { self.readOnly = readOnly }
+    func noteProbe(readOnly: Bool?) {
+        self.readOnly = readOnly
+        if readOnly == true { demotedAt = nil }
+        // No longer the primary and read-only: a replica, or an old primary left for a rejoin;
+        // its fence is nothing to lift any more (drift says NEEDS_REJOIN instead).
+        if readOnly == true, isPrimary == false, !fencing { selfFence = nil }
+    }
 
     /// Renews and watches until cancelled; then gives the lease back if the instance is no longer
     /// writable, or leaves it to expire (a writable primary must not lose its lease early).
@@ -163,6 +173,10 @@ actor PrimaryLeaseKeeper {
         }
         switch isPrimary {
         case false?:
+            if leaseID != 0 || deadline != nil {
+                demotedAt = clock.now
+                logger.notice("\(instance) is no longer the committed primary of \(section); it is kept read-only")
+            }
             deadline = nil
             if leaseID != 0 { await release() }
         case true?:
@@ -174,6 +188,7 @@ actor PrimaryLeaseKeeper {
             if deadline == nil, readOnly == false { deadline = startedAt + .milliseconds(Int(settings.timing.fenceAfter * 1000)) }
         }
         if renewed, confirmed, isPrimary == true, selfFence != nil { await liftIfAllowed() }
+        if isPrimary == true, !fencing { await fence.prepare() }
     }
 
     /// Whether the latest commit names this instance the primary of its section. Reads the
@@ -308,18 +323,22 @@ actor PrimaryLeaseKeeper {
         while !Task.isCancelled {
             if let deadline, clock.now >= deadline, selfFence == nil, !fencing, isPrimary != false {
                 await fenceNow(late: clock.now - deadline)
+            } else if demotedAt != nil, isPrimary == false, readOnly == false, selfFence == nil, !fencing {
+                await fenceNow(late: .zero, demoted: true)
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    private func fenceNow(late: Duration) async {
+    private func fenceNow(late: Duration, demoted: Bool = false) async {
         fencing = true
         defer { fencing = false }
         let reason =
-            leaseID == 0
-            ? "\(instance) holds no primary lease of \(section) (lost, or never taken since etcd stopped answering)"
-            : "the primary lease of \(section) could not be renewed for \(settings.timing.fenceAfter) s (etcd unreachable from this host)"
+            demoted
+            ? "\(instance) is writable but no longer the committed primary of \(section) (a failover replaced it)"
+            : leaseID == 0
+                ? "\(instance) holds no primary lease of \(section) (lost, or never taken since etcd stopped answering)"
+                : "the primary lease of \(section) could not be renewed for \(settings.timing.fenceAfter) s (etcd unreachable from this host)"
         logger.critical("self-fence of \(instance): \(reason); making it read-only")
         do {
             let actions = try await fence.fence(reason: reason, instance: instance, section: section)

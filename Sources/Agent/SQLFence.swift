@@ -40,24 +40,62 @@ actor SQLFence {
 
     /// Makes the instance read-only and ends the sessions that could still write. Gives what was
     /// done, for the observation and the log; throws `Outcome.alreadyReadOnly` when the instance
-    /// was read-only before (someone else fenced it or it is a replica).
+    /// was read-only before (someone else fenced it or it is a replica). Any other failure
+    /// drops the connection, so that the keeper's next try starts on a new one.
     func fence(reason: String, instance: String, section: String) async throws -> [String] {
+        do {
+            return try await fenceOnce(reason: reason, instance: instance, section: section)
+        } catch Outcome.alreadyReadOnly {
+            throw Outcome.alreadyReadOnly
+        } catch {
+            await drop()
+            throw error
+        }
+    }
+
+    private func fenceOnce(reason: String, instance: String, section: String) async throws -> [String] {
         let session = try await connection()
         if try await session.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"] == "1" { throw Outcome.alreadyReadOnly }
-        var actions = [String]()
-        do {
-            _ = try await session.execute("SET GLOBAL read_only = ON")
-        } catch let error as MariaDBError where error.isTimeout || error.isConnectionLost {
-            // Blocked behind a lock (or the connection broke): clear the way and try once more
-            // on a new connection; the abandoned statement can only make it read-only too.
-            await drop()
-            let killer = try await connection()
-            let killed = try await killClientSessions(killer)
-            actions.append("killed \(killed) sessions blocking read_only")
-            _ = try await killer.execute("SET GLOBAL read_only = ON")
+        // `SET GLOBAL read_only = ON` waits for the sessions holding table locks or the commit
+        // lock (a commit waiting for a semi-synchronous acknowledgement among them). If it has
+        // not returned after 200 ms, a second connection ends every client session, again every
+        // 200 ms, until it returns: a killed session's commit is never acknowledged to its client.
+        let configuration = self.configuration
+        let ownUsers = self.ownUsers
+        let blockers = try await withThrowingTaskGroup(of: Int?.self) { group -> Int in
+            group.addTask {
+                _ = try await session.execute("SET GLOBAL read_only = ON")
+                return nil
+            }
+            group.addTask {
+                var killed = 0
+                do {
+                    try await Task.sleep(for: .milliseconds(200))
+                    let killer = try await MariaDBClient.connect(configuration)
+                    do {
+                        while !Task.isCancelled {
+                            killed += try await Self.killClientSessions(killer, sparing: ownUsers)
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                    } catch {}
+                    await killer.close()
+                } catch {}
+                return killed
+            }
+            var killedWhileBlocked = 0
+            for try await result in group {
+                if let count = result {
+                    killedWhileBlocked = count
+                } else {
+                    group.cancelAll()  // read_only is ON: the killer stops
+                }
+            }
+            return killedWhileBlocked
         }
+        var actions = [String]()
+        if blockers > 0 { actions.append("killed \(blockers) sessions blocking read_only") }
         actions.append("read_only = ON")
-        let killed = try await killClientSessions(try await connection())
+        let killed = try await Self.killClientSessions(try await connection(), sparing: ownUsers)
         actions.append("killed \(killed) client sessions")
         if let hook {
             actions.append(await runHook(hook, instance: instance, section: section, reason: reason))
@@ -68,6 +106,12 @@ actor SQLFence {
     /// `SET GLOBAL read_only = OFF`: the keeper lifts its own fence.
     func lift() async throws {
         _ = try await connection().execute("SET GLOBAL read_only = OFF")
+    }
+
+    /// Opens the fence's connection ahead of time, if it is not open (the keeper calls it while
+    /// its instance is the primary): a server at `max_connections` can still be fenced.
+    func prepare() async {
+        if client == nil { _ = try? await connection() }
     }
 
     func close() async {
@@ -91,7 +135,7 @@ actor SQLFence {
 
     /// Kills every client session but this connection, the agent's own accounts', replication's
     /// and the server's own threads. Gives how many were killed.
-    private func killClientSessions(_ session: MariaDBClient) async throws -> Int {
+    private static func killClientSessions(_ session: MariaDBClient, sparing ownUsers: Set<String>) async throws -> Int {
         let rows = try await session.query(
             """
             SELECT ID AS id, USER AS user FROM information_schema.PROCESSLIST

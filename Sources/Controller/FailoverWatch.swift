@@ -32,6 +32,12 @@ actor FailoverWatch {
     private var unreachable = [String: String]()
     /// The primary whose lease this watch has seen held, by section.
     private var leaseSeen = [String: String]()
+    /// When the controller last looked at a quiet section's primary itself.
+    private var lastLook = [String: ContinuousClock.Instant]()
+    private let clock = ContinuousClock()
+    private let startedClock = ContinuousClock.now - .seconds(3600)
+    /// Seconds between two looks at a primary nothing points at.
+    static let quietLookEvery = Duration.seconds(3)
     /// Seconds before a section whose automatic failover was refused is looked at again.
     static let retryAfterRefusal: Double = 10
 
@@ -104,8 +110,11 @@ actor FailoverWatch {
         // The primary lease: once seen held by this primary, its disappearance while the
         // primary's agent is silent means nothing fences the primary but the controller.
         let leaseKey = try await context.etcd.value(context.keys.primaryLease(section.name))
-        if let leaseKey, (try? StoredJSON.decode(PrimaryLease.self, from: leaseKey.value))?.instance == primary.name {
+        if let leaseKey, let lease = try? StoredJSON.decode(PrimaryLease.self, from: leaseKey.value), lease.instance == primary.name {
             leaseSeen[section.name] = primary.name
+            await context.leaseSightings.held(lease)
+        } else if leaseKey == nil {
+            await context.leaseSightings.absent(section.name)
         }
         let agentSilent = primaryObservation.map { Date().timeIntervalSince($0.observedAt) > settings.maxObservationAge } ?? true
         let leaseLost = leaseSeen[section.name] == primary.name && leaseKey == nil && agentSilent
@@ -114,10 +123,20 @@ actor FailoverWatch {
             || replicas.contains { replica in
                 replica.replication.first?.ioThread != "Yes" || (replica.heartbeatLag ?? 0) > settings.masterFailureTimeout
             }
-        guard suspicious else {
-            logged[section.name] = nil
-            try await clearUnreachable(section.name)
-            return
+        // With no sign of trouble the controller still looks at the primary itself every few
+        // seconds: a partition between it and a healthy primary (which the replicas and the agent
+        // cannot see) is reported as drift, and changes nothing else.
+        var reachedNow: Bool?
+        if !suspicious {
+            guard clock.now - (lastLook[section.name] ?? startedClock) >= Self.quietLookEvery else { return }
+            lastLook[section.name] = clock.now
+            let reaches = await reachesOverSQL(primary, context: context, timeout: settings.probeTimeout)
+            guard !reaches else {
+                logged[section.name] = nil
+                try await clearUnreachable(section.name)
+                return
+            }
+            reachedNow = false
         }
         if let id = started[section.name] {
             let journal = try await context.etcd.value(context.keys.operation(id))
@@ -145,7 +164,8 @@ actor FailoverWatch {
                 return
             }
         }
-        let reaches = await reachesOverSQL(primary, context: context, timeout: settings.probeTimeout)
+        let reaches: Bool
+        if let reachedNow { reaches = reachedNow } else { reaches = await reachesOverSQL(primary, context: context, timeout: settings.probeTimeout) }
         let health = FailureDetection.assess(
             primaryName: primary.name, controllerReaches: reaches, primary: primaryObservation, replicas: replicas, now: Date(),
             masterFailureTimeout: settings.masterFailureTimeout, maxObservationAge: settings.maxObservationAge)

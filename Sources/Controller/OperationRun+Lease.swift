@@ -29,6 +29,17 @@ extension OperationRun {
         let clock = ContinuousClock()
         let start = clock.now
         guard let first = try await context.etcd.value(key) else {
+            if let sighting = await context.leaseSightings.gone(section: record.section, instance: primary) {
+                // The leader's watch saw it held, and it is gone: it expired before the first look
+                // that found it gone (or this one).
+                let margin = max(sighting.lease.margin, settings.primaryLeaseMargin)
+                let until = sighting.goneAt + .milliseconds(Int(margin * 1000))
+                if clock.now < until { try await Task.sleep(until: until, clock: clock) }
+                return .over(
+                    "the primary lease of \(record.section) (\(primary), \(sighting.lease.ttl) s) was gone when the failover watch looked, "
+                        + "\(Seconds.format((start - sighting.goneAt).seconds)) s before the failover; then \(Seconds.format(margin)) s of margin from that look"
+                )
+            }
             let seconds = Double(settings.primaryLeaseTTL) + settings.primaryLeaseMargin
             context.logger.notice(
                 "operation \(record.id): no primary lease of \(record.section) in etcd; waiting \(seconds) s before anyone takes writes")
@@ -47,6 +58,9 @@ extension OperationRun {
         let limit = Duration.milliseconds(Int((Double(lease.ttl) + 1.5) * 1000))
         context.logger.notice("operation \(record.id): waiting for the primary lease of \(record.section) (\(primary), \(lease.ttl) s) to expire")
         while try await context.etcd.value(key) != nil {
+            // The agent that holds it may report its primary down meanwhile (its next probe after
+            // a crash): then it is alive, reaches etcd, and its primary answers nobody.
+            if try await agentNowReportsDown(primary) { return .over("no lease wait: \(primary)'s own agent reports it down") }
             if clock.now - start > limit {
                 return .refused(
                     "the primary lease of \(record.section) is still renewed by \(primary)'s agent (\(lease.agent)) after \(lease.ttl) s: "
@@ -60,6 +74,14 @@ extension OperationRun {
         return .over(
             "the primary lease of \(record.section) (\(primary), \(lease.ttl) s) expired \(Seconds.format(expiredAfter.seconds)) s into the wait; "
                 + "then \(Seconds.format(margin)) s of margin")
+    }
+
+    /// Whether the primary's own agent, fresh, reports it unreachable.
+    func agentNowReportsDown(_ primary: String) async throws -> Bool {
+        guard let stored = try await context.etcd.value(context.keys.observed + primary),
+            let observation = try? ObservationJSON.decode(stored.value)
+        else { return false }
+        return !observation.reachable && Date().timeIntervalSince(observation.observedAt) <= context.failover.maxObservationAge
     }
 
     /// The old primary answers but has lost its lease, and its agent is silent (frozen, dead):
@@ -105,4 +127,35 @@ extension OperationRun {
 extension Duration {
     /// The duration in seconds, as a `Double`.
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// What the leader's failover watch saw of the primary leases, on the controller's monotonic
+/// clock: the last lease seen held in each section, and when the watch first found it gone. A
+/// lease seen held and then gone expired before that look, so a failover needs to wait only its
+/// margin from then, not a whole lease time.
+actor LeaseSightings {
+    struct Sighting: Sendable {
+        var lease: PrimaryLease
+        var goneAt: ContinuousClock.Instant
+    }
+    private var held = [String: PrimaryLease]()
+    private var goneAt = [String: ContinuousClock.Instant]()
+
+    func held(_ lease: PrimaryLease) {
+        held[lease.section] = lease
+        goneAt[lease.section] = nil
+    }
+
+    func absent(_ section: String) {
+        if held[section] != nil, goneAt[section] == nil { goneAt[section] = .now }
+    }
+
+    /// The lease of `instance` in `section` the watch saw held, and when it was first seen gone
+    /// (now, if the watch has not looked since: it is gone at the latest now); nil if the watch
+    /// never saw that instance hold it.
+    func gone(section: String, instance: String) -> Sighting? {
+        guard let lease = held[section], lease.instance == instance else { return nil }
+        if goneAt[section] == nil { goneAt[section] = .now }
+        return Sighting(lease: lease, goneAt: goneAt[section]!)
+    }
 }

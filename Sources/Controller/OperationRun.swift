@@ -29,6 +29,8 @@ struct OperationContext: Sendable {
     var failover = ControllerConfiguration.Failover()
     /// The failsafe mode's grants and promises, when `failover.failsafe_listen` is set.
     var failsafe: FailsafeDesk?
+    /// What the leader's failover watch saw of each section's primary lease.
+    var leaseSightings = LeaseSightings()
 
     var keys: StoreKeys { store.keys }
     var fence: LeaseFence { leadership.fence }

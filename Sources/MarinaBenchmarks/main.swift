@@ -275,6 +275,12 @@ case "failover":
     let silent = arguments.firstIndex(of: "--silent").flatMap { Int(arguments[arguments.index(after: $0)]) } ?? 5
     let interval = arguments.firstIndex(of: "--agent-interval").flatMap { Double(arguments[arguments.index(after: $0)]) } ?? 0.2
     try await benchmarkFailover(marina: marina, runs: runs, silent: silent, agentInterval: interval)
+case "partition":
+    guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
+        FileHandle.standardError.write(Data("marina-bench partition needs --marina PATH (and root, for the namespaces)\n".utf8))
+        exit(2)
+    }
+    try await benchmarkPartition(marina: marina, runs: arguments.contains("--runs") ? runs : 10)
 case "switchover":
     guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
         FileHandle.standardError.write(Data("marina-bench switchover needs --marina PATH\n".utf8))
@@ -286,6 +292,8 @@ case "config-commit":
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
     FileHandle.standardError.write(
-        Data("usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|failover|depool [--runs N] [--seconds N] [--marina PATH]\n".utf8))
+        Data(
+            "usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|failover|partition|depool [--runs N] [--seconds N] [--marina PATH]\n"
+                .utf8))
     exit(2)
 }

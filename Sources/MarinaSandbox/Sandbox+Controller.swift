@@ -6,13 +6,15 @@ extension Sandbox {
     /// The controller configuration for a sandbox: its etcd (at the bridge's address in
     /// namespaces mode), the controller's account from the credentials file, the repository's
     /// playbooks, and the MediaWiki v2 mirror the sandbox registers with.
-    /// `depool` is a YAML `depool:` block (the controller's defaults without one). `failover`
-    /// automatic adds `failover: {automatic: ["*"], master_failure_timeout: 2}`; nil takes the
-    /// sandbox's mode (`state.failoverMode`: manual unless `up` was given automatic).
+    /// `depool` is a YAML `depool:` block (the controller's defaults without one). The
+    /// `failover:` block always waits for the agents' primary lease (`state.fencingTiming`);
+    /// `failover` automatic adds `automatic: ["*"], master_failure_timeout: 2`, nil takes the
+    /// sandbox's mode (`state.failoverMode`: manual unless `up` was given automatic), and
+    /// `failoverLines` (indented) are added to the block as they are.
     public static func controllerConfiguration(
         for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
         leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
-        depool: String? = nil, failover: SandboxFailoverMode? = nil
+        depool: String? = nil, failover: SandboxFailoverMode? = nil, failoverLines: [String] = []
     ) -> String {
         var lines =
             [
@@ -34,7 +36,8 @@ extension Sandbox {
         // The test-only hooks are refused without this flag (and the controller logs it loudly).
         if pauseBefore != nil || pauseAfter != nil { lines += ["testing:", "  enable_hooks: true"] }
         if let depool { lines.append(depool.hasSuffix("\n") ? String(depool.dropLast()) : depool) }
-        lines += (failover ?? state.failoverMode).controllerLines
+        // The primary lease it waits for before a failover makes anyone writable, as the agents hold it.
+        lines += ["failover:"] + state.fencingTiming.controllerLines + (failover ?? state.failoverMode).controllerLines + failoverLines
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -50,13 +50,17 @@ public struct Sandbox: Sendable {
         /// Lines appended at the top level of every agent configuration the sandbox writes (kept
         /// in the state for agents started later); nil: `Sandbox.defaultAgentExtraLines`.
         public var agentExtraLines: [String]?
+        /// The primary lease the agents hold (their `fencing:` block, unless `agentExtraLines`
+        /// replaces it) and the controller waits for; kept in the state.
+        public var fencing: SandboxFencing
 
         public init(
             directory: String, sections: Int = 1, replicas: Int = 2, basePort: Int? = nil,
             datacenter: String = "dc1", heartbeatInterval: Double = 0.5, toolchain: Toolchain? = nil, tls: Bool = false,
             agentExecutable: String? = nil, controllerExecutable: String? = nil, heartbeat: HeartbeatWriter? = nil,
             playbooks: String? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1,
-            hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String]? = nil
+            hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String]? = nil,
+            fencing: SandboxFencing = .standard
         ) {
             self.directory = directory
             self.sections = sections
@@ -75,6 +79,7 @@ public struct Sandbox: Sendable {
             self.hosts = hosts
             self.agentLeaseTTL = agentLeaseTTL
             self.agentExtraLines = agentExtraLines
+            self.fencing = fencing
         }
 
         var heartbeatWriter: HeartbeatWriter { heartbeat ?? (agentExecutable == nil ? .ptHeartbeat : .agent) }
@@ -119,9 +124,11 @@ public struct Sandbox: Sendable {
     public static let fenceUser = "marina_fence"
     public static let fenceGrants = ["GRANT READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO ?@'localhost'"]
     /// The lines a sandbox appends to its agents' configurations when its options give none:
-    /// the one place to give every sandbox agent a new top-level block, such as a `fencing:`
-    /// block naming `credentials.fenceFile`. None yet.
-    public static func defaultAgentExtraLines(credentials: Credentials) -> [String] { [] }
+    /// the one place to give every sandbox agent a new top-level block. The `fencing:` block,
+    /// fencing as the sandbox's fence account (`credentials.fenceFile`).
+    public static func defaultAgentExtraLines(credentials: Credentials, fencing: SandboxFencing = .standard) -> [String] {
+        fencing.agentLines(credentialsFile: credentials.fenceFile)
+    }
 
     /// Where the sandbox's blocking work runs (copying data directories, `mariadb-install-db`,
     /// `openssl`, waiting for processes to exit): never Swift's cooperative pool.
@@ -169,7 +176,8 @@ public struct Sandbox: Sendable {
         state.hosts = plan.network == nil ? nil : plan.hosts
         state.network = plan.network
         state.agentLeaseTTL = options.agentLeaseTTL == 10 ? nil : options.agentLeaseTTL
-        let extraLines = options.agentExtraLines ?? defaultAgentExtraLines(credentials: credentials)
+        let extraLines = options.agentExtraLines ?? defaultAgentExtraLines(credentials: credentials, fencing: options.fencing)
+        state.fencing = options.fencing == .standard ? nil : options.fencing
         state.agentExtraLines = extraLines.isEmpty ? nil : extraLines
 
         do {

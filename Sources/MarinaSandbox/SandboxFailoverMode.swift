@@ -21,11 +21,12 @@ public enum SandboxFailoverMode: String, Codable, Sendable, CaseIterable {
         self = mode
     }
 
-    /// The `failover:` block of `controller.yaml`: none for manual (the controller's default).
+    /// This mode's lines of the `failover:` block of `controller.yaml`: none for manual (the
+    /// controller's default).
     public var controllerLines: [String] {
         switch self {
         case .manual: return []
-        case .automatic: return ["failover:", "  automatic: [\"*\"]", "  master_failure_timeout: \(Self.masterFailureTimeout)"]
+        case .automatic: return ["  automatic: [\"*\"]", "  master_failure_timeout: \(Self.masterFailureTimeout)"]
         }
     }
 }

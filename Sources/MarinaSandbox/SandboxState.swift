@@ -117,7 +117,11 @@ public struct SandboxState: Codable, Sendable, Equatable {
     /// (`Sandbox.Options.agentExtraLines`, else `Sandbox.defaultAgentExtraLines`), for agents
     /// started later too; nil: none. `Sandbox.setAgentExtraLines` changes them.
     public var agentExtraLines: [String]? = nil
+    /// The primary lease's timing (`Sandbox.Options.fencing`); nil: `SandboxFencing.standard`.
+    public var fencing: SandboxFencing? = nil
 
+    /// The primary lease's timing the agents and the controller use.
+    public var fencingTiming: SandboxFencing { fencing ?? .standard }
     /// Where the sandbox's hosts live.
     public var hostsMode: SandboxHosts { hosts ?? .loopback }
     /// Seconds the sandbox's agents' leases live.

@@ -46,7 +46,8 @@ public enum TestServers {
         _ name: String, sections: Int = 1, replicas: Int = 0, tls: Bool = false,
         agent: Bool = false, controller: Bool = false,
         heartbeat: Sandbox.HeartbeatWriter? = nil, failover: SandboxFailoverMode = .manual, agentInterval: Double = 1,
-        hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String]? = nil
+        hosts: SandboxHosts = .loopback, agentLeaseTTL: Int = 10, agentExtraLines: [String]? = nil,
+        fencing: SandboxFencing = .standard
     ) async throws -> SandboxState {
         await gate.acquire()
         do {
@@ -58,7 +59,8 @@ public enum TestServers {
                         directory: directory, sections: sections, replicas: replicas, tls: tls,
                         agentExecutable: agent || controller ? marinaExecutable() : nil,
                         controllerExecutable: controller ? marinaExecutable() : nil, heartbeat: heartbeat, failover: failover,
-                        agentInterval: agentInterval, hosts: hosts, agentLeaseTTL: agentLeaseTTL, agentExtraLines: agentExtraLines)
+                        agentInterval: agentInterval, hosts: hosts, agentLeaseTTL: agentLeaseTTL, agentExtraLines: agentExtraLines,
+                        fencing: fencing)
                 ).state
             }
         } catch {

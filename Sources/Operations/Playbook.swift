@@ -313,7 +313,7 @@ extension Playbook {
     public static let standardFailover = Playbook(
         operation: "failover", description: "Promote the replica that received the most of a dead primary's binary log.",
         steps: [
-            Step(action: .applyReceived, timeout: 30), Step(action: .catchUp, timeout: 30), Step(action: .detachCandidate, timeout: 2),
+            Step(action: .applyReceived, timeout: 30), Step(action: .catchUp, timeout: 30), Step(action: .detachCandidate, timeout: 10),
             Step(action: .commitPrimary, timeout: 2), Step(action: .candidateWritable, timeout: 2),
             Step(action: .repointReplicas, timeout: 30),
         ])

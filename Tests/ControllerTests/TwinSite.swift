@@ -143,7 +143,9 @@ final class TwinSite: Sendable {
             etcd: store, store: TopologyStore(etcd: store, keys: keys), leadership: leadership, hosts: hosts, playbook: playbook ?? self.playbook,
             controllerUser: Self.controllerUser, replicationUser: "repl", replicationPassword: Secret("replpass"), mirror: nil,
             pauseBefore: pauseBefore, pauseAfter: nil, logger: Logger(label: "twin \(id)", factory: { _ in SwiftLogNoOpLogHandler() }))
-        if let failover { context.failover = failover }
+        // The agents' reports the twins publish (`kill`) stay fresh however slowly a loaded
+        // machine runs the test.
+        context.failover = failover ?? ControllerConfiguration.Failover(maxObservationAge: 600)
         return TwinController(id: id, context: context, site: self)
     }
 

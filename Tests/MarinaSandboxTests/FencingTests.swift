@@ -7,19 +7,16 @@ import Observation
 import StoredRecords
 import Testing
 
-/// The fast timing the fencing tests run with: a lease of 4 s, fenced 1.5 s before it can end.
+/// The fast timing the fencing tests run with (`SandboxFencing.fast`): a lease of 5 s, fenced
+/// 2.5 s before it can end.
 enum FastFencing {
-    static let ttl = 4
-    static let margin = 1.5
-    static let renewInterval = 0.5
+    static let timing = SandboxFencing.fast
+    static let ttl = timing.leaseTTL
+    static let margin = timing.margin
+    static let renewInterval = timing.renewInterval
 
     /// The agent's `fencing:` block, with the fence account's option file.
-    static func lines(credentialsFile: String) -> [String] {
-        [
-            "fencing:", "  lease_ttl: \(ttl)", "  margin: \(margin)", "  renew_interval: \(renewInterval)", "  request_timeout: 0.5",
-            "  fence_timeout: 1", "  credentials_file: \(credentialsFile)",
-        ]
-    }
+    static func lines(credentialsFile: String) -> [String] { timing.agentLines(credentialsFile: credentialsFile) }
 
     /// Creates the fence account on the primary (it replicates) and its option file; gives the file.
     static func account(_ sandbox: SandboxState) async throws -> String {
@@ -52,12 +49,11 @@ enum FastFencing {
     /// `failsafePort` if given, failing over on its own if `automatic`; gives its pid once it leads.
     static func startController(_ sandbox: SandboxState, failsafePort: Int? = nil, automatic: Bool = false) async throws -> pid_t {
         let playbooks = try Sandbox.locatePlaybooks(from: marinaExecutable())
-        var failover = ["failover:", "  primary_lease_ttl: \(ttl)", "  primary_lease_margin: \(margin)"]
+        var failover = [String]()
         if let failsafePort { failover.append("  failsafe_listen: 127.0.0.1:\(failsafePort)") }
-        if automatic { failover += ["  automatic: [\"*\"]", "  master_failure_timeout: 2"] }
-        let text =
-            Sandbox.controllerConfiguration(for: sandbox, playbooks: playbooks, id: "failsafe-controller", leaseTTL: 3, failover: .manual)
-            + failover.joined(separator: "\n") + "\n"
+        let text = Sandbox.controllerConfiguration(
+            for: sandbox, playbooks: playbooks, id: "failsafe-controller", leaseTTL: 3, failover: automatic ? .automatic : .manual,
+            failoverLines: failover)
         let config = sandbox.directory + "/controller-failsafe.yaml"
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let pid = try ChildProcess.spawn(
@@ -81,7 +77,7 @@ enum FastFencing {
 struct FencingTests {
     @Test("etcd down for everyone: the primary turns read-only before its lease can end, and writable again once etcd is back")
     func etcdOutage() async throws {
-        let sandbox = try await TestServers.privateSandbox("fence-etcd-down", replicas: 1)
+        let sandbox = try await TestServers.privateSandbox("fence-etcd-down", replicas: 1, fencing: .fast)
         defer { TestServers.stop(sandbox) }
         let fenceFile = try await FastFencing.account(sandbox)
         let agent = try FastFencing.startAgent(sandbox, fenceFile: fenceFile)
@@ -130,7 +126,7 @@ struct FencingTests {
 
     @Test("etcd down for everyone with the failsafe mode on: the primary stays writable 30 s, nothing is promoted, nothing is lost")
     func failsafeKeepsWrites() async throws {
-        let sandbox = try await TestServers.privateSandbox("fence-failsafe", replicas: 2)
+        let sandbox = try await TestServers.privateSandbox("fence-failsafe", replicas: 2, fencing: .fast)
         defer { TestServers.stop(sandbox) }
         let fenceFile = try await FastFencing.account(sandbox)
         let ports = try Ports.findFreeBlock(count: 2)
@@ -178,7 +174,7 @@ struct FencingTests {
         promotes a replica, losing no write; thawed, the agent finds its lease gone and leaves its instance read-only
         """)
     func frozenAgent() async throws {
-        let sandbox = try await TestServers.privateSandbox("fence-frozen-agent", replicas: 2)
+        let sandbox = try await TestServers.privateSandbox("fence-frozen-agent", replicas: 2, fencing: .fast)
         defer { TestServers.stop(sandbox) }
         let fenceFile = try await FastFencing.account(sandbox)
         let controller = try await FastFencing.startController(sandbox, automatic: true)

@@ -17,7 +17,8 @@ import TopologyStore
 struct RejoinTests {
     @Test(
         """
-        a clean old primary rejoins: after kill -9, failover and restart (writable, as its option file says), \
+        a clean old primary rejoins: after kill -9, failover and restart (writable, as its option file says, until its \
+        agent, seeing another primary committed, makes it read-only), \
         `instance rejoin` makes it read-only, replicating from the new primary from its own last GTID; the mark is \
         cleared, it stays depooled, and the new primary's writes reach it
         """)
@@ -26,8 +27,9 @@ struct RejoinTests {
         defer { TestServers.stop(sandbox) }
         let (promoted, final) = try await killAndFailOver(sandbox)
         try await Sandbox.startInstance(directory: sandbox.directory, name: "db1001")
-        // Back as it died: writable (its option file), no channel, its binary log whole.
-        #expect(try await readOnly(sandbox, "db1001") == false)
+        // Back as it died (writable, as its option file says), then read-only: its agent held the
+        // primary lease when a commit named another primary, and fences it. No channel, its binary log whole.
+        #expect(try await eventually(20) { try await readOnly(sandbox, "db1001") == true }, "db1001's agent left it writable")
         #expect(try await channel(sandbox, "db1001") == nil)
         #expect(try await binlogPosition(sandbox, "db1001") == final)
 
@@ -100,10 +102,11 @@ struct RejoinTests {
         #expect(result.stdout.contains("rebuild it or to undo those transactions (flashback)"))
         #expect(result.stdout.contains("Refused, nothing changed"))
 
-        // Untouched: no channel, nothing applied, writable as it came back, still marked and depooled.
+        // Untouched by the rejoin: no channel, nothing applied, still marked and depooled; read-only
+        // since its agent saw another primary committed (it came back writable, diverged).
         #expect(try await channel(sandbox, "db1001") == nil)
         #expect(try await binlogPosition(sandbox, "db1001") == final)
-        #expect(try await readOnly(sandbox, "db1001") == false)
+        #expect(try await eventually(20) { try await readOnly(sandbox, "db1001") == true })
         #expect(try await commitCount(sandbox) == commits)
         let membership = try await TopologyStore(etcd: sandbox.etcdClient).committedTopology()?.instances["db1001"]?.sections["s1"]
         #expect(membership?.needsRejoin != nil && membership?.pooled == false)

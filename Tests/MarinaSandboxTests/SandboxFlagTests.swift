@@ -108,7 +108,7 @@ struct SandboxUpFlagTests {
     static let purge = ProcessInfo.processInfo.environment["MARINA_KEEP_TEST_DIRS"] != "1"
 
     private func checkAutomatic(_ directory: String) async throws {
-        let block = "\nfailover:\n  automatic: [\"*\"]\n  master_failure_timeout: 2\n"
+        let block = "\nfailover:\n  primary_lease_ttl: 6\n  primary_lease_margin: 2.0\n  automatic: [\"*\"]\n  master_failure_timeout: 2\n"
         let up = try runMarina([
             "sandbox", "up", "--dir", directory, "--replicas", "1", "--failover", "automatic", "--agent-interval", "0.2", "--json",
         ])
@@ -140,7 +140,7 @@ struct SandboxUpFlagTests {
         // Told another mode, it runs with it and the sandbox keeps that one.
         try await Sandbox.stopController(directory: directory)
         try await Sandbox.startController(directory: directory, executable: marinaExecutable(), failover: .manual)
-        #expect(try !String(contentsOfFile: controllerFile, encoding: .utf8).contains("failover"))
+        #expect(try !String(contentsOfFile: controllerFile, encoding: .utf8).contains("automatic: ["))
         #expect(try Sandbox.state(directory: directory).failoverMode == .manual)
         let manual = try runMarina(["sandbox", "status", "--json", "--dir", directory])
         #expect(manual.status == 0, "\(manual.stderr)")

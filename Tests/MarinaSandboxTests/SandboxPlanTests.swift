@@ -79,18 +79,23 @@ struct SandboxPlanTests {
         }
     }
 
-    @Test("controller.yaml: automatic failover adds the failover block, manual none; the sandbox's mode by default")
+    @Test(
+        "controller.yaml: the failover block waits for the agents' primary lease; automatic failover adds its keys, manual none; the sandbox's mode by default"
+    )
     func controllerFailoverBlock() {
-        let block = "\nfailover:\n  automatic: [\"*\"]\n  master_failure_timeout: 2\n"
+        let lease = "\nfailover:\n  primary_lease_ttl: 6\n  primary_lease_margin: 2.0\n"
+        let block = "\nfailover:\n  primary_lease_ttl: 6\n  primary_lease_margin: 2.0\n  automatic: [\"*\"]\n  master_failure_timeout: 2\n"
         var state = Self.state()
         let manual = Sandbox.controllerConfiguration(for: state, playbooks: "/p")
-        #expect(!manual.contains("failover"))
+        #expect(manual.hasSuffix(lease) && !manual.contains("automatic"))
         #expect(Sandbox.controllerConfiguration(for: state, playbooks: "/p", failover: .automatic).hasSuffix(block))
         state.failover = .automatic
         #expect(state.failoverMode == .automatic)
         let automatic = Sandbox.controllerConfiguration(for: state, playbooks: "/p", depool: "depool:\n  enabled: true\n")
         #expect(automatic.hasSuffix("\ndepool:\n  enabled: true" + block), "\(automatic)")
-        #expect(!Sandbox.controllerConfiguration(for: state, playbooks: "/p", failover: .manual).contains("failover"))
+        #expect(!Sandbox.controllerConfiguration(for: state, playbooks: "/p", failover: .manual).contains("automatic"))
+        state.fencing = .fast
+        #expect(Sandbox.controllerConfiguration(for: state, playbooks: "/p").contains("\n  primary_lease_ttl: 5\n  primary_lease_margin: 2.5\n"))
     }
 
     @Test("agent.yaml probes at the sandbox's interval unless told another; a state from before the flag means 1 s")
