@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-depool clean
+.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-partition bench-depool clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -115,6 +115,12 @@ bench-failover: deps
 	$(SWIFT) build -c release --product MarinaBenchmarks
 	$(SWIFT) build -c release --product marina
 	.build/release/MarinaBenchmarks failover --runs 20 --silent 5 --marina .build/release/marina
+
+## bench-partition: the primary's host cut off, 10 times (about 5 minutes; root, for the namespaces)
+bench-partition: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	$(SWIFT) build -c release --product marina
+	.build/release/MarinaBenchmarks partition --runs 10 --marina .build/release/marina
 
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge

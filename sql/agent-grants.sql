@@ -23,16 +23,17 @@ GRANT INSERT, UPDATE ON heartbeat.heartbeat TO 'marina_agent'@'localhost';
 
 -- The agent's fence account: makes its primary read-only and kills sessions when it loses its
 -- lease; never used by the heartbeat writer. A second account, so that the one above never
--- holds READ_ONLY ADMIN (which writes through read_only). Uncomment it where the agent fences,
--- and give its option file ([client] user and password) to the agent; the sandbox creates it on
--- every instance, with its password in credentials.cnf ([marina-fence]) and fence.cnf.
+-- holds READ_ONLY ADMIN (which writes through read_only). Give its option file ([client] user
+-- and password) to the agent as fencing.credentials_file (docs/operations/fencing.md); the
+-- sandbox creates it on every instance, with its password in credentials.cnf ([marina-fence])
+-- and fence.cnf.
 --
 --   READ_ONLY ADMIN   SET GLOBAL read_only = ON on its primary
 --   CONNECTION ADMIN  KILL the sessions of other accounts (the application's)
 --   PROCESS           see every session in the processlist, to find them
 --
--- CREATE USER IF NOT EXISTS 'marina_fence'@'localhost' IDENTIFIED BY 'CHANGE-ME-TOO';
--- GRANT READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO 'marina_fence'@'localhost';
+CREATE USER IF NOT EXISTS 'marina_fence'@'localhost' IDENTIFIED BY 'CHANGE-ME-TOO';
+GRANT READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS ON *.* TO 'marina_fence'@'localhost';
 
 -- Heartbeat tables. Percona's pt-heartbeat creates its own with --create-table:
 CREATE DATABASE IF NOT EXISTS heartbeat;

@@ -63,6 +63,7 @@ actor PrimaryLeaseKeeper {
     /// sees the instance read-only, a writable instance (an old primary restarted after a
     /// failover, as its option file says) is fenced at once.
     private var demotedAt: ContinuousClock.Instant?
+    private var lastDemotionLook = ContinuousClock.now - .seconds(3600)
     /// What was last logged of each kind, so that a repeated failure is logged once.
     private var logged = [String: String]()
 
@@ -180,6 +181,7 @@ actor PrimaryLeaseKeeper {
             deadline = nil
             if leaseID != 0 { await release() }
         case true?:
+            demotedAt = nil
             // A primary that has never held a lease gets one lease time to take it.
             if deadline == nil { deadline = sent + .milliseconds(Int(settings.timing.fenceAfter * 1000)) }
         case nil:
@@ -323,7 +325,10 @@ actor PrimaryLeaseKeeper {
         while !Task.isCancelled {
             if let deadline, clock.now >= deadline, selfFence == nil, !fencing, isPrimary != false {
                 await fenceNow(late: clock.now - deadline)
-            } else if demotedAt != nil, isPrimary == false, readOnly == false, selfFence == nil, !fencing {
+            } else if demotedAt != nil, isPrimary == false, readOnly == false, selfFence == nil, !fencing,
+                clock.now - lastDemotionLook >= .milliseconds(Int(settings.renewInterval * 1000))
+            {
+                lastDemotionLook = clock.now
                 await fenceNow(late: .zero, demoted: true)
             }
             try? await Task.sleep(for: .milliseconds(20))
@@ -333,6 +338,20 @@ actor PrimaryLeaseKeeper {
     private func fenceNow(late: Duration, demoted: Bool = false) async {
         fencing = true
         defer { fencing = false }
+        if demoted {
+            // Only on a fresh look: no operation holds the section (a switchover or its rollback
+            // owns the servers meanwhile), and the latest commit still names another primary.
+            do {
+                guard try await etcd.value(lockKey) == nil else { return }
+                guard try await readIsPrimary() == false else {
+                    isPrimary = true
+                    demotedAt = nil
+                    return
+                }
+            } catch {
+                return  // etcd does not answer: the lease's own fence covers a host cut off
+            }
+        }
         let reason =
             demoted
             ? "\(instance) is writable but no longer the committed primary of \(section) (a failover replaced it)"

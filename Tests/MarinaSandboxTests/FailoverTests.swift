@@ -75,7 +75,8 @@ struct FailoverTests {
         #expect(details.rejected["db1002"]?.contains("errant transactions 9-1002-3") == true, "\(details.rejected)")
         #expect(details.rejected["db1004"] == "log_slave_updates is OFF", "\(details.rejected)")
         #expect(details.witnesses.first == "the controller cannot reach db1001 over SQL")
-        #expect(details.lastKnownPosition == final.description)
+        // At least the load's last write (the agent's heartbeat may have written once more before the kill).
+        #expect(try details.lastKnownPosition.map { try GTIDPosition(parsing: $0).contains(final) } == true, "\(details.lastKnownPosition ?? "-")")
         #expect(details.forkPoint != nil)
 
         // Nothing db1003 received was lost: it applied the primary's final position, and holds every acknowledged write.
@@ -91,9 +92,12 @@ struct FailoverTests {
         let membership = committed?.instances["db1001"]?.sections["s1"]
         #expect(membership?.pooled == false)
         #expect(membership?.needsRejoin?.forkPoint == details.forkPoint && membership?.needsRejoin?.operation == record.id)
-        // The history entry of that commit shows the mark, which the generated configuration cannot.
-        let entry = try #require(try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1).first)
-        #expect(entry.changes.contains { $0.key == "needs_rejoin" && $0.entry == "db1001 in s1" && $0.after != nil }, "\(entry.changes)")
+        // The history entry of that commit shows the mark, which the generated configuration cannot
+        // (the automatic depool may have committed after it: the entry is looked for among the last).
+        let entries = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 5)
+        #expect(
+            entries.contains { entry in entry.changes.contains { $0.key == "needs_rejoin" && $0.entry == "db1001 in s1" && $0.after != nil } },
+            "\(entries.map(\.changes))")
         // Status shows the mark beside the dead old primary.
         let status = try runMarina(["status"], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
         #expect(status.stdout.contains("DEPOOLED  NEEDS REJOIN: needs rejoin since failover \(record.id)"), "\(status.stdout)")

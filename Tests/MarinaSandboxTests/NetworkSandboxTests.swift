@@ -51,15 +51,13 @@ struct NetworkPlanTests {
         #expect(network.controller == .init(name: "controller", namespace: "marina-20000-controller", veth: "mv20000-ctl", address: "10.213.78.2"))
     }
 
-    @Test("sql/agent-grants.sql gives the fence account, commented out, exactly the sandbox's grants")
+    @Test("sql/agent-grants.sql creates the fence account with exactly the sandbox's grants")
     func fenceGrants() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("sql/agent-grants.sql"), encoding: .utf8)
-        let grants = text.split(separator: "\n").filter { $0.hasPrefix("-- GRANT ") && $0.contains(Sandbox.fenceUser) }.map {
-            String($0.dropFirst(3))
-        }
+        let grants = text.split(separator: "\n").filter { $0.hasPrefix("GRANT ") && $0.contains(Sandbox.fenceUser) }.map(String.init)
         #expect(grants == Sandbox.fenceGrants.map { $0.replacingOccurrences(of: "?", with: "'\(Sandbox.fenceUser)'") + ";" })
-        #expect(text.contains("-- CREATE USER IF NOT EXISTS '\(Sandbox.fenceUser)'@'localhost'"))
+        #expect(text.contains("\nCREATE USER IF NOT EXISTS '\(Sandbox.fenceUser)'@'localhost'"))
     }
 
     @Test("namespaces mode names, in one error, every program it misses with its Debian package")

@@ -144,7 +144,8 @@ struct PartitionTests {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let fenced = try #require(fencedAt, "db1001 never turned read-only")
+        let agentLog = { (try? String(contentsOfFile: sandbox.directory + "/db1001/agent.log", encoding: .utf8))?.suffix(3000) ?? "" }
+        let fenced = try #require(fencedAt, "db1001 never turned read-only; its agent: \(agentLog())")
         let newPrimary = try #require(promoted, "no replica was promoted within 40 s")
         let taken = try #require(promotedAt)
         // The last keep-alive went out at most renew_interval before the cut: the lease cannot end

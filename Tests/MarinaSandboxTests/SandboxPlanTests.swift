@@ -173,10 +173,15 @@ struct AgentGrantsFileTests {
     func grants() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("sql/agent-grants.sql"), encoding: .utf8)
-        let grants = text.split(separator: "\n").filter { $0.hasPrefix("GRANT ") }.map(String.init)
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("GRANT ") }.map(String.init)
+        let grants = lines.filter { $0.contains("'\(Sandbox.agentUser)'") }
         // The sandbox's agent runs with exactly these, which the agent tests prove sufficient.
         #expect(grants == Sandbox.agentGrants.map { $0.replacingOccurrences(of: "?", with: "'\(Sandbox.agentUser)'") + ";" })
         #expect(grants.count == 3)
+        // Its fence account, with exactly the sandbox's fence grants; nothing else.
+        let fence = lines.filter { $0.contains("'\(Sandbox.fenceUser)'") }
+        #expect(fence == Sandbox.fenceGrants.map { $0.replacingOccurrences(of: "?", with: "'\(Sandbox.fenceUser)'") + ";" })
+        #expect(lines.count == grants.count + fence.count)
         #expect(!text.uppercased().contains("GRANT SUPER") && !text.uppercased().contains("ALL PRIVILEGES"))
     }
 
