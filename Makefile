@@ -65,8 +65,27 @@ demo: build
 	@echo "nothing beyond the fork point (it stays depooled until a DBA pools it):"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) sandbox restart db1001
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance rejoin db1001 --yes
+	@echo "A DBA pools it again:"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance pool db1001 --section s1
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: db1001 rejoined, back in the pool"
 	@echo
-	@echo "Another automatic failover of s1 waits for '$(MARINA) failover ack s1'."
+	@echo "Self-fencing: the agent holds the primary lease of s1 in etcd. Frozen with SIGSTOP (here one agent watches"
+	@echo "every instance), it renews nothing: the lease expires with the agent silent while the primary still answers,"
+	@echo "so the controller fences that primary over SQL itself (read_only, sessions killed), then fails over (after"
+	@echo "'failover ack', since the last automatic failover blocks the next):"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) failover ack s1
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) sandbox agent db1001 --signal STOP
+	@for i in $$(seq 1 300); do \
+	  [ $$(MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list | grep -c "failover.*done") -ge 2 ] && break; sleep 0.1; \
+	done
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation show $$(MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 1 | awk 'NR==2 {print $$1}')
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) sandbox agent db1001 --signal CONT
+	@sleep 3
+	@echo "Thawed, the agent finds its lease gone and another primary committed: the old primary stays read-only."
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) status
+	@echo
+	@echo "Another automatic failover of s1 waits for '$(MARINA) failover ack s1'. Real partitions (a network"
+	@echo "namespace per host, as root): '$(MARINA) sandbox up --hosts namespaces', then '$(MARINA) sandbox partition NAME'."
 	@echo
 	@echo "The sandbox keeps running. marina uses its etcd when told to: 'export MARINA_SANDBOX_DIR=$(SANDBOX_DIR)'"
 	@echo "(or pass '--sandbox $(SANDBOX_DIR)' to each command). Then try '$(MARINA) switchover s1 --to db1003 --dry-run'"

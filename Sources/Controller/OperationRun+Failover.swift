@@ -53,6 +53,9 @@ extension OperationRun {
             replicas: direct, now: Date(), masterFailureTimeout: context.failover.masterFailureTimeout,
             maxObservationAge: context.failover.maxObservationAge)
         let agent = agents[primary.name].flatMap { Date().timeIntervalSince($0.observedAt) <= context.failover.maxObservationAge ? $0 : nil }
+        // Set when the primary answers without its lease: fenced over SQL once the failover is
+        // known to be possible (a candidate, a commit the source of truth accepts), not before.
+        var fenceFirst = false
         switch health {
         case .alive:
             // Alive but unleased, its agent silent: the watch saw the lease go, and nothing but
@@ -61,15 +64,7 @@ extension OperationRun {
             else {
                 return refuseFailover(["the primary \(primary.name) is alive (the controller reaches it): use `marina switchover` to move it"])
             }
-            do {
-                let position = try await fenceOverSQL(primary, timeout: 10)
-                details.fencedPosition = position
-                details.witnesses.append(
-                    "\(primary.name) lost its primary lease while its agent is silent; the controller fenced it over SQL at \(position)")
-                details.leaseWait = "no wait: \(primary.name) was fenced over SQL by the controller"
-            } catch {
-                return refuseFailover(["the primary \(primary.name) lost its lease but could not be fenced over SQL: \(error)"])
-            }
+            fenceFirst = true
         case .unreachable(let because):
             return refuseFailover(["the primary \(primary.name) is unreachable, not dead: \(because)"])
         case .dead(let witnesses):
@@ -124,10 +119,29 @@ extension OperationRun {
         details.lastKnownPosition = received.values.first { position in received.values.allSatisfy { position.contains($0) } }?.description
         record.failover = details
 
-        if let switched = try? promotionEdits(candidate: choice.candidate, section: section.name).reduce(topology, { try $0.applying($1) }) {
+        // The commit the failover will make: the new primary, and the old one marked (which depools it).
+        let mark = RejoinMark(
+            operation: record.id, newPrimary: choice.candidate, forkPoint: details.lastKnownPosition ?? "0-\(primaryServerID)-1",
+            lastKnownPosition: details.lastKnownPosition)
+        let commit = promotionEdits(candidate: choice.candidate, section: section.name) + [
+            .markNeedsRejoin(instance: primary.name, section: section.name, mark: mark)
+        ]
+        if let switched = try? commit.reduce(topology, { try $0.applying($1) }) {
             let issues = topology.issuesIntroduced(by: switched)
             if !issues.isEmpty {
                 return refuseFailover(issues.map { "the source of truth would refuse \(choice.candidate) as the primary of \(section.name): \($0)" })
+            }
+        }
+        if fenceFirst {
+            do {
+                let position = try await fenceOverSQL(primary, timeout: 10)
+                details.fencedPosition = position
+                details.witnesses.append(
+                    "\(primary.name) lost its primary lease while its agent is silent; the controller fenced it over SQL at \(position)")
+                details.leaseWait = "no wait: \(primary.name) was fenced over SQL by the controller"
+                record.failover = details
+            } catch {
+                return refuseFailover(["the primary \(primary.name) lost its lease but could not be fenced over SQL: \(error)"])
             }
         }
         // A replica with errant transactions is left where it is, for a human: under the new

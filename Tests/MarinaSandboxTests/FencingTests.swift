@@ -191,7 +191,7 @@ struct FencingTests {
         #expect(try await eventually(20) { try await newestLoadWrite(sandbox, on: "db1001") > 0 }, "the load never wrote")
         kill(agent, SIGSTOP)  // here, the one agent watches every instance: all go silent
 
-        let failover = try await waitForFailovers(sandbox, count: 1)[0]
+        let failover = try await waitForFailovers(sandbox, count: 1, seconds: 60)[0]
         #expect(failover.state == .done, "\(failover.state): \(failover.refusals) \(failover.failure.map { "\($0)" } ?? "")")
         #expect(failover.failover?.fencedPosition != nil, "the old primary was not fenced over SQL")
         #expect(failover.failover?.witnesses.contains { $0.contains("fenced it over SQL") } == true, "\(failover.failover?.witnesses ?? [])")
