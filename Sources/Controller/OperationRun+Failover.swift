@@ -123,9 +123,10 @@ extension OperationRun {
         let mark = RejoinMark(
             operation: record.id, newPrimary: choice.candidate, forkPoint: details.lastKnownPosition ?? "0-\(primaryServerID)-1",
             lastKnownPosition: details.lastKnownPosition)
-        let commit = promotionEdits(candidate: choice.candidate, section: section.name) + [
-            .markNeedsRejoin(instance: primary.name, section: section.name, mark: mark)
-        ]
+        let commit =
+            promotionEdits(candidate: choice.candidate, section: section.name) + [
+                .markNeedsRejoin(instance: primary.name, section: section.name, mark: mark)
+            ]
         if let switched = try? commit.reduce(topology, { try $0.applying($1) }) {
             let issues = topology.issuesIntroduced(by: switched)
             if !issues.isEmpty {
