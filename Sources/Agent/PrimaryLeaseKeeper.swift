@@ -136,7 +136,14 @@ actor PrimaryLeaseKeeper {
         if leaseID != 0 {
             do {
                 if try await etcd.keepAlive(leaseID) != nil {
-                    renewed = true
+                    // The lease lives; the key must still be bound to it (not deleted, not taken over).
+                    if let key = try await etcd.value(leaseKey), key.lease == leaseID {
+                        renewed = true
+                    } else {
+                        logger.error("primary lease of \(section) on \(instance): the key is gone or bound to another lease; taking it again")
+                        _ = try? await etcd.revokeLease(leaseID)
+                        leaseID = 0
+                    }
                 } else {
                     logger.error(
                         "primary lease of \(section) on \(instance): lease \(leaseID) expired; \(instance) takes no writes until it has a lease again"
@@ -261,9 +268,15 @@ actor PrimaryLeaseKeeper {
     /// that named this instance primary is still the latest.
     private func acquire() async -> Acquisition {
         do {
-            if try await etcd.value(lockKey) != nil {
-                logOnce("acquire", "primary lease of \(section): an operation holds the section; the lease is taken when it ends")
+            switch try await lockState() {
+            case .none: break
+            case .operation(_, let candidate) where candidate == instance:
+                logOnce(
+                    "acquire", "primary lease of \(section): the operation promoting \(instance) holds the section; the lease is taken when it ends")
                 return .coveredByOperation
+            case .operation, .unreadable:
+                logOnce("acquire", "primary lease of \(section): an operation that does not promote \(instance) holds the section")
+                return .notTaken
             }
             let current = try await etcd.value(leaseKey)
             if let current, let holder = try? StoredJSON.decode(PrimaryLease.self, from: current.value), holder.instance != instance {
@@ -293,6 +306,28 @@ actor PrimaryLeaseKeeper {
             logOnce("acquire", "primary lease of \(section): cannot be taken now: \(error)")
             return .notTaken
         }
+    }
+
+    /// What holds the section's lock: nothing, an operation (its kind and candidate), or a lock
+    /// whose operation cannot be read.
+    enum LockState: Sendable {
+        case none
+        case operation(kind: String, candidate: String)
+        case unreadable
+    }
+
+    private struct LockingOperation: Decodable {
+        var kind: String
+        var candidate: String
+    }
+
+    private func lockState() async throws -> LockState {
+        guard let lock = try await etcd.value(lockKey) else { return .none }
+        let id = String(decoding: lock.value, as: UTF8.self)
+        guard let record = try await etcd.value("\(root)/operations/\(id)"),
+            let operation = try? JSONDecoder().decode(LockingOperation.self, from: Data(record.value))
+        else { return .unreadable }
+        return .operation(kind: operation.kind, candidate: operation.candidate)
     }
 
     /// Gives the lease back: the instance is no longer the committed primary.
@@ -342,7 +377,11 @@ actor PrimaryLeaseKeeper {
             // Only on a fresh look: no operation holds the section (a switchover or its rollback
             // owns the servers meanwhile), and the latest commit still names another primary.
             do {
-                guard try await etcd.value(lockKey) == nil else { return }
+                switch try await lockState() {
+                case .none, .unreadable: break
+                case .operation(let kind, _) where kind == "failover": break  // the failover replacing it: it must not write
+                case .operation: return  // a switchover, its rollback, a rejoin: the operation owns the servers
+                }
                 guard try await readIsPrimary() == false else {
                     isPrimary = true
                     demotedAt = nil

@@ -329,11 +329,17 @@ extension OperationRun {
     private func fenceOldPrimary(timeout: Double) async throws {
         guard let old = record.oldPrimary, let primary = topology.instances[old] else { return }
         guard await reachesOverSQL(primary, context: context, timeout: context.failover.probeTimeout) else { return }
-        if record.failover?.fencedPosition != nil {
-            // Fenced over SQL by this failover: it must still be read-only, at its final position.
+        if let fenced = record.failover?.fencedPosition {
+            // Fenced over SQL by this failover: it must still be read-only, at its final position
+            // (a session that writes through read_only and came back would have moved it).
             guard try await readOnly(primary, timeout: timeout) == true else {
                 throw ControllerError.stepFailed(
                     host: old, message: "read_only is OFF again after the controller fenced it; \(record.candidate) was not made writable")
+            }
+            let now = try await context.hosts.value(primary, SwitchoverSQL.readBinlogPosition, column: "pos", timeout: timeout) ?? ""
+            guard now == fenced else {
+                throw ControllerError.stepFailed(
+                    host: old, message: "wrote past its fenced position \(fenced) (now \(now)); \(record.candidate) was not made writable")
             }
             return
         }

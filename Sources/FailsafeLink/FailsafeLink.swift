@@ -92,7 +92,7 @@ public final class FailsafeListener: Sendable {
     /// Binds and listens; throws when the endpoint cannot be bound (in use, not an address of this host).
     public init(_ endpoint: FailsafeEndpoint, handler: @escaping @Sendable (FailsafeRequest) -> FailsafeAnswer) throws {
         self.endpoint = endpoint
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw FailsafeLinkError(description: "failsafe listener: socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -113,6 +113,7 @@ public final class FailsafeListener: Sendable {
                     if errno == EINTR { continue }
                     return  // closed by stop()
                 }
+                _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // a hook the agent spawns inherits none of them
                 Self.queue.start { Self.serve(client, handler: handler) }
             }
         }
@@ -142,7 +143,7 @@ public final class FailsafeListener: Sendable {
     /// read together) or answers something else.
     public static func ask(_ endpoint: FailsafeEndpoint, _ request: FailsafeRequest, timeout: Double) async -> FailsafeAnswer? {
         try? await queue.run { () -> FailsafeAnswer? in
-            let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { return nil }
             defer { close(fd) }
             guard connect(fd, to: endpoint, timeout: timeout) else { return nil }

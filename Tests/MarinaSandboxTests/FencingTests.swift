@@ -174,7 +174,9 @@ struct FencingTests {
         promotes a replica, losing no write; thawed, the agent finds its lease gone and leaves its instance read-only
         """)
     func frozenAgent() async throws {
-        let sandbox = try await TestServers.privateSandbox("fence-frozen-agent", replicas: 2, fencing: .fast)
+        // No pt-heartbeat: it writes as root, through read_only, and reconnects after the fence
+        // kills it (docs/operations/fencing.md); the heartbeat is the agent's here, frozen with it.
+        let sandbox = try await TestServers.privateSandbox("fence-frozen-agent", replicas: 2, heartbeat: .agent, fencing: .fast)
         defer { TestServers.stop(sandbox) }
         let fenceFile = try await FastFencing.account(sandbox)
         let controller = try await FastFencing.startController(sandbox, automatic: true)
