@@ -64,6 +64,8 @@ actor PrimaryLeaseKeeper {
     /// failover, as its option file says) is fenced at once.
     private var demotedAt: ContinuousClock.Instant?
     private var lastDemotionLook = ContinuousClock.now - .seconds(3600)
+    /// When a fence last found the instance read-only already: looked at again a renewal later.
+    private var alreadyReadOnlyAt = ContinuousClock.now - .seconds(3600)
     /// What was last logged of each kind, so that a repeated failure is logged once.
     private var logged = [String: String]()
 
@@ -358,7 +360,9 @@ actor PrimaryLeaseKeeper {
 
     private func guardLoop() async {
         while !Task.isCancelled {
-            if let deadline, clock.now >= deadline, selfFence == nil, !fencing, isPrimary != false {
+            if let deadline, clock.now >= deadline, selfFence == nil, !fencing, isPrimary != false,
+                clock.now - alreadyReadOnlyAt >= .milliseconds(Int(settings.renewInterval * 1000))
+            {
                 await fenceNow(late: clock.now - deadline)
             } else if demotedAt != nil, isPrimary == false, readOnly == false, selfFence == nil, !fencing,
                 clock.now - lastDemotionLook >= .milliseconds(Int(settings.renewInterval * 1000))
@@ -404,8 +408,9 @@ actor PrimaryLeaseKeeper {
             logger.critical("self-fence of \(instance) done: \(actions.joined(separator: ", "))")
         } catch SQLFence.Outcome.alreadyReadOnly {
             // Someone else made it read-only (a switchover, the controller's own fence): nothing
-            // of this keeper's to lift later, so no fence is recorded.
-            deadline = nil
+            // of this keeper's to lift later, so no fence is recorded. The passed deadline stays:
+            // made writable again without a lease, it is fenced at the next look.
+            alreadyReadOnlyAt = clock.now
         } catch {
             logger.critical("self-fence of \(instance) FAILED, retrying: \(error)")
         }

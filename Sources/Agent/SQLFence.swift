@@ -123,6 +123,11 @@ actor SQLFence {
     private func connection() async throws -> MariaDBClient {
         if let client { return client }
         let opened = try await MariaDBClient.connect(configuration)
+        if let client {
+            // Opened meanwhile by another call (`prepare` during a fence): one connection is kept.
+            await opened.close()
+            return client
+        }
         client = opened
         return opened
     }
