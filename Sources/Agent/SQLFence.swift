@@ -2,6 +2,7 @@ import BlockingIO
 import Glibc
 import Logging
 import MariaDBClient
+import Probing
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -141,20 +142,14 @@ actor SQLFence {
     /// Kills every client session but this connection, the agent's own accounts', replication's
     /// and the server's own threads. Gives how many were killed.
     private static func killClientSessions(_ session: MariaDBClient, sparing ownUsers: Set<String>) async throws -> Int {
-        let rows = try await session.query(
-            """
-            SELECT ID AS id, USER AS user FROM information_schema.PROCESSLIST
-            WHERE ID <> CONNECTION_ID()
-              AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Killed')
-              AND USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
-            """)
+        let rows = try await session.query(ClientSessions.query)
         var killed = 0
         for row in rows.rows {
             guard let id = row["id"].flatMap({ UInt($0) }), let user = row["user"], !ownUsers.contains(user) else { continue }
             do {
                 _ = try await session.execute("KILL CONNECTION \(id)")
                 killed += 1
-            } catch let error as MariaDBError where error.code == 1094 {
+            } catch let error as MariaDBError where error.code == ClientSessions.alreadyGone {
                 continue  // ER_NO_SUCH_THREAD: it ended on its own
             }
         }

@@ -30,8 +30,6 @@ actor FailoverWatch {
     private var startedAt = [String: Date]()
     /// The primary this watch recorded as unreachable, by section.
     private var unreachable = [String: String]()
-    /// The primary whose lease this watch has seen held, by section.
-    private var leaseSeen = [String: String]()
     /// When the controller last looked at a quiet section's primary itself.
     private var lastLook = [String: ContinuousClock.Instant]()
     private let clock = ContinuousClock()
@@ -111,13 +109,12 @@ actor FailoverWatch {
         // primary's agent is silent means nothing fences the primary but the controller.
         let leaseKey = try await context.etcd.value(context.keys.primaryLease(section.name))
         if let leaseKey, let lease = try? StoredJSON.decode(PrimaryLease.self, from: leaseKey.value), lease.instance == primary.name {
-            leaseSeen[section.name] = primary.name
             await context.leaseSightings.held(lease)
         } else if leaseKey == nil {
             await context.leaseSightings.absent(section.name)
         }
         let agentSilent = primaryObservation.map { Date().timeIntervalSince($0.observedAt) > settings.maxObservationAge } ?? true
-        let leaseLost = leaseSeen[section.name] == primary.name && leaseKey == nil && agentSilent
+        let leaseLost = await context.leaseSightings.holder(of: section.name) == primary.name && leaseKey == nil && agentSilent
         let suspicious =
             primaryObservation == nil || primaryObservation?.reachable == false || leaseLost
             || replicas.contains { replica in

@@ -2,6 +2,7 @@ import Foundation
 import MariaDBClient
 import Observation
 import Operations
+import Probing
 import StoredRecords
 import Topology
 
@@ -91,22 +92,15 @@ extension OperationRun {
     func fenceOverSQL(_ primary: Instance, timeout: Double) async throws -> String {
         let hosts = context.hosts
         try await setReadOnly(true, on: primary, timeout: timeout)
-        let sessions = try await hosts.query(
-            primary,
-            """
-            SELECT ID AS id FROM information_schema.PROCESSLIST
-            WHERE ID <> CONNECTION_ID() AND USER <> SUBSTRING_INDEX(CURRENT_USER(), '@', 1)
-              AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker', 'Killed')
-              AND USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user')
-            """,
-            timeout: timeout)
+        let sessions = try await hosts.query(primary, ClientSessions.query, timeout: timeout)
         var killed = 0
-        for id in sessions.rows.compactMap({ $0["id"].flatMap { UInt($0) } }) {
+        for row in sessions.rows where row["user"] != context.controllerUser {
+            guard let id = row["id"].flatMap({ UInt($0) }) else { continue }
             do {
                 try await hosts.query(primary, "KILL CONNECTION \(id)", timeout: timeout)
                 killed += 1
             } catch let error as HostError {
-                guard case .refused(let reply) = error.failure, reply.code == 1094 else { throw error }
+                guard case .refused(let reply) = error.failure, reply.code == ClientSessions.alreadyGone else { throw error }
                 continue  // ER_NO_SUCH_THREAD: it ended on its own
             }
         }
@@ -145,6 +139,9 @@ actor LeaseSightings {
         held[lease.section] = lease
         goneAt[lease.section] = nil
     }
+
+    /// The instance last seen holding `section`'s lease.
+    func holder(of section: String) -> String? { held[section]?.instance }
 
     func absent(_ section: String) {
         if held[section] != nil, goneAt[section] == nil { goneAt[section] = .now }
