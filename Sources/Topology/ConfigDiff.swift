@@ -98,3 +98,45 @@ public enum ConfigDiff {
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
     }
 }
+
+extension ConfigDiff {
+    /// The managed accounts (key `grants`, entry `ACCOUNT in SECTION`) and variables (key
+    /// `variables`, entry the section) changed when `staged` replaces `committed`. Hashes are
+    /// never shown: a hash reads `<redacted>`, or `<redacted, changed>` on the side that changed it.
+    public static func grantAndVariableChanges(from committed: Topology, to staged: Topology) -> [ConfigChange] {
+        func datacenter(_ section: String) -> String {
+            staged.sections[section]?.datacenter ?? committed.sections[section]?.datacenter ?? ""
+        }
+        var changes = [ConfigChange]()
+        for section in Set(committed.grants.keys).union(staged.grants.keys).sorted() {
+            let old = committed.grants[section] ?? [:]
+            let new = staged.grants[section] ?? [:]
+            for name in Set(old.keys).union(new.keys).sorted() where old[name] != new[name] {
+                let hashChanged = old[name]?.authentication?.hash != new[name]?.authentication?.hash && old[name] != nil && new[name] != nil
+                changes.append(
+                    ConfigChange(
+                        datacenter: datacenter(section), key: "grants", entry: "\(name) in \(section)",
+                        before: old[name].map { canonical($0.redacted(changed: false)) },
+                        after: new[name].map { canonical($0.redacted(changed: hashChanged)) }))
+            }
+        }
+        for section in Set(committed.variables.keys).union(staged.variables.keys).sorted()
+        where committed.variables[section] != staged.variables[section] {
+            changes.append(
+                ConfigChange(
+                    datacenter: datacenter(section), key: "variables", entry: section, before: committed.variables[section].map { canonical($0) },
+                    after: staged.variables[section].map { canonical($0) }))
+        }
+        return changes
+    }
+}
+
+extension ManagedAccount {
+    /// The account with its hash replaced by `<redacted>` (`<redacted, changed>` when `changed`):
+    /// the form every output and log shows.
+    public func redacted(changed: Bool = false) -> ManagedAccount {
+        var account = self
+        if account.authentication?.hash != nil { account.authentication?.hash = changed ? "<redacted, changed>" : "<redacted>" }
+        return account
+    }
+}

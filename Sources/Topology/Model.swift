@@ -187,16 +187,26 @@ public struct GroupMembership: Codable, Sendable, Equatable {
     }
 }
 
-/// The whole source of truth at one moment: every datacenter, section and instance.
+/// The whole source of truth at one moment: every datacenter, section and instance, and each
+/// section's managed accounts and global variables.
 public struct Topology: Sendable, Equatable {
     public var datacenters: Set<String>
     public var sections: [String: Section]
     public var instances: [String: Instance]
+    /// Section → account name → the managed account (only managed names are listed).
+    public var grants: [String: [String: ManagedAccount]]
+    /// Section → its desired global variables.
+    public var variables: [String: ManagedVariables]
 
-    public init(datacenters: Set<String> = [], sections: [String: Section] = [:], instances: [String: Instance] = [:]) {
+    public init(
+        datacenters: Set<String> = [], sections: [String: Section] = [:], instances: [String: Instance] = [:],
+        grants: [String: [String: ManagedAccount]] = [:], variables: [String: ManagedVariables] = [:]
+    ) {
         self.datacenters = datacenters
         self.sections = sections
         self.instances = instances
+        self.grants = grants
+        self.variables = variables
     }
 
     /// The instances configured in `section`, sorted by name.

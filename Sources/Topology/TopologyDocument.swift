@@ -18,9 +18,12 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
     public var datacenters: [String]
     public var sections: [String: Section]
     public var instances: [String: Instance]
+    /// Section → managed accounts; absent from documents of sites that manage none.
+    public var grants: [String: [String: ManagedAccount]]
+    public var variables: [String: ManagedVariables]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case schema, datacenters, sections, instances
+        case schema, datacenters, sections, instances, grants, variables
     }
 
     public init(_ topology: Topology) {
@@ -28,6 +31,18 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
         datacenters = topology.datacenters.sorted()
         sections = topology.sections
         instances = topology.instances
+        grants = topology.grants
+        variables = topology.variables
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(schema, forKey: .schema)
+        try container.encode(datacenters, forKey: .datacenters)
+        try container.encode(sections, forKey: .sections)
+        try container.encode(instances, forKey: .instances)
+        if !grants.isEmpty { try container.encode(grants, forKey: .grants) }
+        if !variables.isEmpty { try container.encode(variables, forKey: .variables) }
     }
 
     public init(from decoder: Decoder) throws {
@@ -37,6 +52,8 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
         datacenters = try container.decodeIfPresent([String].self, forKey: .datacenters) ?? []
         sections = try container.decodeIfPresent([String: Section].self, forKey: .sections) ?? [:]
         instances = try container.decodeIfPresent([String: Instance].self, forKey: .instances) ?? [:]
+        grants = try container.decodeIfPresent([String: [String: ManagedAccount]].self, forKey: .grants) ?? [:]
+        variables = try container.decodeIfPresent([String: ManagedVariables].self, forKey: .variables) ?? [:]
     }
 
     /// The topology; names left out under `sections:` and `instances:` are taken from their keys.
@@ -45,7 +62,11 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
         var instances = self.instances
         for key in sections.keys where sections[key]!.name.isEmpty { sections[key]!.name = key }
         for key in instances.keys where instances[key]!.name.isEmpty { instances[key]!.name = key }
-        return Topology(datacenters: Set(datacenters), sections: sections, instances: instances)
+        var grants = self.grants
+        for (section, accounts) in grants {
+            for key in accounts.keys where accounts[key]!.name.isEmpty { grants[section]![key]!.name = key }
+        }
+        return Topology(datacenters: Set(datacenters), sections: sections, instances: instances, grants: grants, variables: variables)
     }
 
     /// Parses YAML (JSON is YAML too). Throws `SchemaError` naming the path and the problem.

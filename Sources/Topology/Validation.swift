@@ -34,6 +34,7 @@ extension Topology {
         for (key, instance) in instances {
             issues += validate(instance, key: key)
         }
+        issues += validateGrantsAndVariables()
         return issues.sorted { ($0.path, $0.message) < ($1.path, $1.message) }
     }
 

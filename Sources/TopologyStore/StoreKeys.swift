@@ -12,6 +12,15 @@ public struct StoreKeys: Sendable {
     /// Bumped by every staged write: one compare on it detects any concurrent change,
     /// deletions included.
     public var staged: String { root + "/staged" }
+    /// Staged managed accounts (`grants/<section>/<account>`) and variables (`variables/<section>`).
+    public var grants: String { root + "/grants/" }
+    public var variables: String { root + "/variables/" }
+    /// The committed variables of each section (`committed-variables/<section>`), written by
+    /// every commit: what agents read to keep their managed option file.
+    public var committedVariables: String { root + "/committed-variables/" }
+    /// What the leading controller last read of each instance's managed accounts
+    /// (`observed-grants/<instance>`, an `ObservedGrants`), without any secret.
+    public var observedGrants: String { root + "/observed-grants/" }
     public var generated: String { root + "/generated/" }
     public var history: String { root + "/history/" }
     /// The sequence number of the latest commit.
@@ -40,6 +49,10 @@ public struct StoreKeys: Sendable {
     public func datacenter(_ name: String) -> String { datacenters + name }
     public func section(_ name: String) -> String { sections + name }
     public func instance(_ name: String) -> String { instances + name }
+    public func grant(_ section: String, _ account: String) -> String { grants + section + "/" + account }
+    public func variables(_ section: String) -> String { variables + section }
+    public func committedVariables(_ section: String) -> String { committedVariables + section }
+    public func observedGrants(_ instance: String) -> String { observedGrants + instance }
     public func generated(_ datacenter: String) -> String { generated + datacenter }
     public func operation(_ id: String) -> String { operations + id }
     public func request(_ id: String) -> String { requests + id }

@@ -36,6 +36,15 @@ public struct StoredGeneratedConfig: Codable, Sendable, Equatable {
     public var config: GeneratedConfig
 }
 
+/// The value stored under `committed-variables/<section>`: what agents keep in their option file.
+public struct CommittedVariables: Codable, Sendable, Equatable {
+    public var schema: Int
+    public var section: String
+    /// The commit that wrote it.
+    public var sequence: Int
+    public var variables: ManagedVariables
+}
+
 struct StoredHead: Codable {
     var schema: Int
     var sequence: Int

@@ -33,7 +33,7 @@ public struct TopologyStore: Sendable {
     public func read() async throws -> (staged: StagedSnapshot, committed: CommittedState) {
         let result = try await etcd.transaction(Transaction(compares: [], success: readOperations))
         let ranges = Self.ranges(of: result)
-        guard ranges.count == 7 else { throw EtcdError(.malformedResponse, "the read transaction returned \(ranges.count) ranges") }
+        guard ranges.count == 9 else { throw EtcdError(.malformedResponse, "the read transaction returned \(ranges.count) ranges") }
         return try parseRead(ranges, revision: result.revision)
     }
 
@@ -45,7 +45,7 @@ public struct TopologyStore: Sendable {
         }
     }
 
-    /// The staged objects and committed state from the seven ranges `read()` asks for, in its order.
+    /// The staged objects and committed state from the nine ranges `read()` asks for, in its order.
     func parseRead(_ ranges: [RangeResult], revision: Int64) throws -> (staged: StagedSnapshot, committed: CommittedState) {
         var topology = Topology()
         for kv in ranges[0].kvs {
@@ -56,6 +56,16 @@ public struct TopologyStore: Sendable {
         }
         for kv in ranges[2].kvs {
             topology.instances[String(kv.key.dropFirst(keys.instances.count))] = try StoredJSON.decode(Instance.self, from: kv.value, key: kv.key)
+        }
+        for kv in ranges[7].kvs {
+            let parts = kv.key.dropFirst(keys.grants.count).split(separator: "/", maxSplits: 1)
+            guard parts.count == 2 else { throw StoreError.corrupt(key: kv.key, problem: "is not grants/<section>/<account>") }
+            topology.grants[String(parts[0]), default: [:]][String(parts[1])] = try StoredJSON.decode(
+                ManagedAccount.self, from: kv.value, key: kv.key)
+        }
+        for kv in ranges[8].kvs {
+            topology.variables[String(kv.key.dropFirst(keys.variables.count))] = try StoredJSON.decode(
+                ManagedVariables.self, from: kv.value, key: kv.key)
         }
         var configs = [String: GeneratedConfig]()
         for kv in ranges[4].kvs {
@@ -71,11 +81,12 @@ public struct TopologyStore: Sendable {
         return (staged, committed)
     }
 
-    /// The seven gets of `read()`, in the order `parseRead` expects.
+    /// The nine gets of `read()`, in the order `parseRead` expects.
     var readOperations: [KVOperation] {
         [
             .get(keys.datacenters, prefix: true), .get(keys.sections, prefix: true), .get(keys.instances, prefix: true),
             .get(keys.staged), .get(keys.generated, prefix: true), .get(keys.committed), .get(keys.siteMirror),
+            .get(keys.grants, prefix: true), .get(keys.variables, prefix: true),
         ]
     }
 
@@ -90,6 +101,7 @@ public struct TopologyStore: Sendable {
     /// needs-rejoin marks it cannot show (a marked member is depooled either way).
     func changes(from committed: CommittedState, base: Topology, to topology: Topology) -> [ConfigChange] {
         ConfigDiff.changes(from: committed.configs, to: topology.generatedConfigs()) + ConfigDiff.rejoinMarkChanges(from: base, to: topology)
+            + ConfigDiff.grantAndVariableChanges(from: base, to: topology)
     }
 
     // MARK: Staged writes
@@ -140,6 +152,20 @@ public struct TopologyStore: Sendable {
             operations.append(.put(keys.instance(name), try StoredJSON.encodeWithSchema(instance)))
         }
         for name in old.instances.keys.sorted() where new.instances[name] == nil { operations.append(.delete(keys.instance(name))) }
+        for section in Set(old.grants.keys).union(new.grants.keys).sorted() {
+            let before = old.grants[section] ?? [:]
+            let after = new.grants[section] ?? [:]
+            for (name, account) in after.sorted(by: { $0.key < $1.key }) where before[name] != account {
+                operations.append(.put(keys.grant(section, name), try StoredJSON.encodeWithSchema(account)))
+            }
+            for name in before.keys.sorted() where after[name] == nil { operations.append(.delete(keys.grant(section, name))) }
+        }
+        for (section, variables) in new.variables.sorted(by: { $0.key < $1.key }) where old.variables[section] != variables {
+            operations.append(.put(keys.variables(section), try StoredJSON.encodeWithSchema(variables)))
+        }
+        for section in old.variables.keys.sorted() where new.variables[section] == nil {
+            operations.append(.delete(keys.variables(section)))
+        }
         return operations
     }
 
@@ -288,7 +314,8 @@ public struct TopologyStore: Sendable {
         let entry = HistoryEntry(
             schema: schemaVersion, sequence: sequence, kind: kind, author: actor.author, at: actor.now, message: message,
             basedOnRevision: staged.revision, revision: nil,
-            changes: ConfigDiff.changes(from: committed.configs, to: configs) + ConfigDiff.rejoinMarkChanges(from: base, to: topology),
+            changes: ConfigDiff.changes(from: committed.configs, to: configs) + ConfigDiff.rejoinMarkChanges(from: base, to: topology)
+                + ConfigDiff.grantAndVariableChanges(from: base, to: topology),
             topology: TopologyDocument(topology))
         var operations = stagedOperations
         for (datacenter, config) in configs.sorted(by: { $0.key < $1.key }) {
@@ -297,6 +324,14 @@ public struct TopologyStore: Sendable {
         }
         for datacenter in committed.configs.keys.sorted() where configs[datacenter] == nil {
             operations.append(.delete(keys.generated(datacenter)))
+        }
+        for section in Set(base.variables.keys).union(topology.variables.keys).sorted() where base.variables[section] != topology.variables[section] {
+            if let variables = topology.variables[section] {
+                let stored = CommittedVariables(schema: schemaVersion, section: section, sequence: sequence, variables: variables)
+                operations.append(.put(keys.committedVariables(section), try StoredJSON.encode(stored)))
+            } else {
+                operations.append(.delete(keys.committedVariables(section)))
+            }
         }
         operations.append(.put(keys.history(sequence), try StoredJSON.encode(entry)))
         operations.append(.put(keys.committed, try StoredJSON.encode(StoredHead(schema: schemaVersion, sequence: sequence))))
@@ -325,6 +360,9 @@ public struct TopologyStore: Sendable {
         for name in Set(old.sections.keys).union(new.sections.keys) where old.sections[name] != new.sections[name] {
             touched.insert(name)
         }
+        // A grant sync reads the committed accounts once it holds the lock: a commit may not change them under it.
+        for name in Set(old.grants.keys).union(new.grants.keys) where old.grants[name] != new.grants[name] { touched.insert(name) }
+        for name in Set(old.variables.keys).union(new.variables.keys) where old.variables[name] != new.variables[name] { touched.insert(name) }
         for name in Set(old.instances.keys).union(new.instances.keys) {
             let before = old.instances[name]
             let after = new.instances[name]
