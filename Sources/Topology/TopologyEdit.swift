@@ -23,6 +23,18 @@ public enum TopologyEdit: Sendable, Equatable {
     /// any replica. Clearing a member without a mark changes nothing, so a step that is retried
     /// after it applied does not fail.
     case clearNeedsRejoin(instance: String, section: String)
+    /// Creates or replaces a managed account of a section (the account's name is its key).
+    case setAccount(section: String, account: ManagedAccount)
+    /// Stops managing an account: it is left on the servers as it is, and never touched again.
+    case unmanageAccount(section: String, name: String)
+    /// Sets (or with `value: nil` removes) one desired variable of a section, for every
+    /// instance (`role: nil`) or for the primary or the replicas only.
+    case setVariable(section: String, role: VariableRole?, name: String, value: String?)
+}
+
+/// Which instances of a section a role-specific variable applies to.
+public enum VariableRole: String, Sendable, Equatable, CaseIterable, Codable {
+    case primary, replica
 }
 
 /// Why an edit cannot even be applied (as opposed to applying and failing validation).
@@ -109,6 +121,25 @@ extension Topology {
             }
         case .clearNeedsRejoin(let instance, let section):
             try topology.updateMember(instance, section) { $0.needsRejoin = nil }
+        case .setAccount(let section, let account):
+            guard sections[section] != nil else { throw EditError("unknown section \(section)") }
+            topology.grants[section, default: [:]][account.name] = account.canonical
+        case .unmanageAccount(let section, let name):
+            guard grants[section]?[name] != nil else { throw EditError("\(name) is not a managed account of section \(section)") }
+            if let user = grants[section]?.values.first(where: { $0.roles.contains(name) }) {
+                throw EditError("role \(name) is granted to \(user.name): revoke it there first")
+            }
+            topology.grants[section]?[name] = nil
+            if topology.grants[section]?.isEmpty == true { topology.grants[section] = nil }
+        case .setVariable(let section, let role, let name, let value):
+            guard sections[section] != nil else { throw EditError("unknown section \(section)") }
+            var variables = topology.variables[section] ?? ManagedVariables()
+            switch role {
+            case nil: variables.all[name] = value
+            case .primary: variables.primary[name] = value
+            case .replica: variables.replica[name] = value
+            }
+            topology.variables[section] = variables.isEmpty ? nil : variables
         }
         return topology
     }
@@ -153,5 +184,13 @@ extension Topology {
     public func issuesIntroduced(by candidate: Topology) -> [TopologyIssue] {
         let existing = Set(validate())
         return candidate.validate().filter { !existing.contains($0) }
+    }
+}
+
+extension TopologyEdit {
+    /// The edit in one line, for the staged marker and logs: an account's hash never shows.
+    public var summary: String {
+        if case .setAccount(let section, let account) = self { return "setAccount(section: \(section), account: \(account.name))" }
+        return "\(self)"
     }
 }

@@ -118,7 +118,7 @@ public struct TopologyStore: Sendable {
         let changed = try snapshot.topology.applying(edit)
         let introduced = snapshot.topology.issuesIntroduced(by: changed)
         guard introduced.isEmpty else { return .refused(introduced) }
-        return try await writeStaged(changed, over: snapshot, by: actor, change: "\(edit)")
+        return try await writeStaged(changed, over: snapshot, by: actor, change: edit.summary)
     }
 
     /// Replaces every staged object with `topology` (an import), which must be valid as a whole.

@@ -12,7 +12,9 @@ struct Marina: AsyncParsableCommand {
         version: version,
         subcommands: [
             StatusCommand.self, DriftCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
-            AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, FailoverCommand.self, OperationCommand.self, SandboxCommand.self,
+            AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, FailoverCommand.self, OperationCommand.self, GrantCommand.self,
+            VariableCommand.self,
+            SandboxCommand.self,
             VersionCommand.self,
         ]
     )
