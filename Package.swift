@@ -56,6 +56,8 @@ let package = Package(
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation", "StoredRecords"]),
         // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
         .target(name: "Operations", dependencies: ["Topology", "Observation", "StoredRecords", "SQLText", .product(name: "Yams", package: "Yams")]),
+        // Managed accounts: reading them off a server (through a query closure), planning the statements that converge them, import. No I/O.
+        .target(name: "Grants", dependencies: ["Topology", "SQLText"]),
         // The automatic depool/repool policy as a pure decision over topology, observations, state and a clock.
         .target(name: "Policy", dependencies: ["Topology", "Observation", "StoredRecords"]),
         // The controller: leader lease, requests, running operations with journal and rollback.
@@ -112,6 +114,7 @@ let package = Package(
         .testTarget(name: "TopologyTests", dependencies: ["FuzzSupport", "Topology"]),
         .testTarget(name: "ObservationTests", dependencies: ["FuzzSupport", "Observation", "StoredRecords"]),
         .testTarget(name: "DriftTests", dependencies: ["Drift", "Topology", "Observation"]),
+        .testTarget(name: "GrantsTests", dependencies: ["Grants", "Topology", "SQLText", "MarinaTestSupport", "MariaDBClient", "MarinaSandbox"]),
         .testTarget(name: "OperationsTests", dependencies: ["FuzzSupport", "Operations", "Topology", "Observation"]),
         .testTarget(
             name: "ControllerTests",

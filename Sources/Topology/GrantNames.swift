@@ -19,15 +19,16 @@ public enum GrantNames {
         "ALL": "ALL PRIVILEGES", "REPLICATION CLIENT": "BINLOG MONITOR", "READ ONLY ADMIN": "READ_ONLY ADMIN",
     ]
 
-    /// A privilege in canonical form (upper case, single spaces, columns sorted and without
-    /// quotes), or nil when it is not one.
+    /// A privilege in canonical form (upper case, single spaces, columns sorted, upper case
+    /// and without quotes: MariaDB's column names are case-insensitive, and `SHOW GRANTS`
+    /// prints them as the `GRANT` spelled them), or nil when it is not one.
     public static func privilege(_ text: String) -> String? {
         let trimmed = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         if let open = trimmed.firstIndex(of: "("), trimmed.hasSuffix(")") {
             let base = trimmed[..<open].trimmingSpaces.uppercased()
             guard columnPrivileges.contains(base) else { return nil }
             let inner = trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)]
-            let columns = inner.split(separator: ",").map { $0.trimmingSpaces.unquoted("`") }
+            let columns = inner.split(separator: ",").map { $0.trimmingSpaces.unquoted("`").uppercased() }
             guard !columns.isEmpty, columns.allSatisfy({ !$0.isEmpty }) else { return nil }
             return "\(base) (\(Array(Set(columns)).sorted().joined(separator: ", ")))"
         }
@@ -72,7 +73,8 @@ public enum GrantNames {
         return name.allSatisfy { ($0 >= "a" && $0 <= "z") || $0.isASCIIDigit || $0 == "_" }
     }
 
-    static func quoted(_ name: String) -> String { "`" + name.replacingOccurrences(of: "`", with: "``") + "`" }
+    /// A name in backquotes, backquotes doubled: how `SHOW GRANTS` prints a database, table or routine.
+    public static func quoted(_ name: String) -> String { "`" + name.replacingOccurrences(of: "`", with: "``") + "`" }
 
     /// One identifier at the start of `text` (backquoted or bare), and what follows it.
     private static func identifier(_ text: Substring) -> (String, Substring)? {
