@@ -33,6 +33,16 @@ struct RootSession {
         }
     }
 
+    /// Runs `body`, then `cleanup` (each statement's error ignored) and closes the session,
+    /// whether `body` threw or not.
+    func run(cleanup: [String], _ body: () async throws -> Void) async throws {
+        var failure: (any Error)?
+        do { try await body() } catch { failure = error }
+        for statement in cleanup { _ = try? await client.execute(statement) }
+        await client.close()
+        if let failure { throw failure }
+    }
+
     /// Loads the ed25519 plugin unless it is; false when the server has none.
     func ed25519() async throws -> Bool {
         let loaded = "SELECT PLUGIN_STATUS AS status FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519'"
@@ -58,22 +68,25 @@ struct ServerTests {
     @Test("accounts made by hand are read, imported, dropped, planned from nothing, applied, read back alike, and converge")
     func roundTrip() async throws {
         let session = try await RootSession.open()
-        defer { Task { [client = session.client] in await client.close() } }
         let name = TestNames()
         let database = try SQL.quoteIdentifier(name("db"))
         let (app, role, inner, edu, sock) = (name("app"), name("role"), name("inner"), name("ed"), name("sock"))
+        let cleanup = [
+            "DROP USER IF EXISTS `\(app)`@'10.64.%', `\(app)`@'10.192.%', `\(edu)`@'localhost', `\(sock)`@'localhost'",
+            "DROP ROLE IF EXISTS `\(role)`", "DROP ROLE IF EXISTS `\(inner)`", "DROP DATABASE IF EXISTS \(database)",
+        ]
+        try await session.run(cleanup: cleanup) {
+            try await roundTrip(session, name: name, database: database, names: (app, role, inner, edu, sock))
+        }
+    }
+
+    private func roundTrip(
+        _ session: RootSession, name: TestNames, database: String, names accounts: (String, String, String, String, String)
+    ) async throws {
+        let (app, role, inner, edu, sock) = accounts
         let names: Set<String> = [app, role, inner, edu, sock]
         let hasEd25519 = try await session.ed25519()
         try #require(hasEd25519, "the ed25519 plugin (auth_ed25519) cannot be loaded on this server")
-        defer {
-            let client = session.client
-            Task {
-                for statement in [
-                    "DROP USER IF EXISTS `\(app)`@'10.64.%', `\(app)`@'10.192.%', `\(edu)`@'localhost', `\(sock)`@'localhost'",
-                    "DROP ROLE IF EXISTS `\(role)`", "DROP ROLE IF EXISTS `\(inner)`", "DROP DATABASE IF EXISTS \(database)",
-                ] { _ = try? await client.execute(statement) }
-            }
-        }
         try await session.run([
             "CREATE DATABASE \(database)", "CREATE TABLE \(database).t (a INT, `b c` INT)", "CREATE PROCEDURE \(database).p() SELECT 1",
             "CREATE ROLE `\(inner)`", "GRANT SELECT ON \(database).t TO `\(inner)`",
@@ -192,17 +205,14 @@ struct ServerTests {
     @Test("what Marina does not manage is refused when read, naming the account")
     func refusals() async throws {
         let session = try await RootSession.open()
-        defer { Task { [client = session.client] in await client.close() } }
         let name = TestNames()
         let (issuer, admin, role) = (name("issuer"), name("admin"), name("role"))
-        defer {
-            let client = session.client
-            Task {
-                for statement in ["DROP USER IF EXISTS `\(issuer)`@'%', `\(admin)`@'%'", "DROP ROLE IF EXISTS `\(role)`"] {
-                    _ = try? await client.execute(statement)
-                }
-            }
+        try await session.run(cleanup: ["DROP USER IF EXISTS `\(issuer)`@'%', `\(admin)`@'%'", "DROP ROLE IF EXISTS `\(role)`"]) {
+            try await refusals(session, issuer: issuer, admin: admin, role: role)
         }
+    }
+
+    private func refusals(_ session: RootSession, issuer: String, admin: String, role: String) async throws {
         try await session.run([
             "CREATE USER `\(issuer)`@'%' REQUIRE ISSUER '/CN=ca'", "CREATE USER `\(admin)`@'%'", "CREATE ROLE `\(role)` WITH ADMIN `\(admin)`@'%'",
         ])
