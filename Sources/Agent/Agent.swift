@@ -57,6 +57,7 @@ public struct Agent: Service {
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
         let primaries = PrimaryDirectory(etcd: etcd, root: root, maxAge: configuration.interval / 2)
+        let variables = VariableDirectory(etcd: etcd, root: root, interval: configuration.interval, logger: logger)
         let failsafe = configuration.fencing?.failsafe
         let responder = failsafe.map { _ in FailsafeResponder(agent: hostName) }
         let keepers = try leaseKeepers(responder: responder)
@@ -75,10 +76,12 @@ public struct Agent: Service {
                     group.addTask {
                         await probeLoop(
                             prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
-                            primaries: primaries, keeper: keepers[prober.instance.name], responder: responder)
+                            primaries: primaries, keeper: keepers[prober.instance.name], responder: responder,
+                            variables: variableKeeper(prober.instance, directory: variables))
                     }
                 }
                 for keeper in keepers.values { group.addTask { await keeper.run() } }
+                if configuration.instances.contains(where: { $0.shard != nil }) { group.addTask { await variables.run() } }
                 group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
             }
         }
@@ -90,11 +93,12 @@ public struct Agent: Service {
 
     private func probeLoop(
         _ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
-        primaries: PrimaryDirectory, keeper: PrimaryLeaseKeeper?, responder: FailsafeResponder?
+        primaries: PrimaryDirectory, keeper: PrimaryLeaseKeeper?, responder: FailsafeResponder?, variables: VariableKeeper?
     ) async {
         let clock = ContinuousClock()
         var next = clock.now
         var writer = initial
+        var variables = variables
         let interval = Duration.milliseconds(Int(configuration.interval * 1000))
         while !Task.isCancelled {
             var observation = await prober.probe(now: Date())
@@ -106,6 +110,7 @@ public struct Agent: Service {
                 observation.failsafeEndpoint = configuration.fencing?.failsafe?.listen
                 responder.noted(observation, section: section)
             }
+            await variables?.update(&observation, prober: prober)
             if await board.record(observation, now: Date()) { signal.yield() }
             if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
                 await beat(prober, writer: &writer, primaries: primaries)
@@ -116,6 +121,15 @@ public struct Agent: Service {
             if next < clock.now { next = clock.now }  // a slow probe skips ticks rather than bunching them
             try? await Task.sleep(until: next, clock: clock)
         }
+    }
+
+    /// The managed variables of an instance with a section (`shard`): observed, and kept in its
+    /// option file when `variables.option_file` is set.
+    private func variableKeeper(_ instance: ProbeTarget, directory: VariableDirectory) -> VariableKeeper? {
+        guard let section = instance.shard else { return nil }
+        return VariableKeeper(
+            instance: instance.name, section: section, optionFile: configuration.variables?.optionFile(for: instance.name),
+            directory: directory, logger: logger)
     }
 
     /// Writes the heartbeat when the instance is writable and the committed primary of its

@@ -35,6 +35,31 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
     /// The primary lease and the self-fence (`docs/operations/fencing.md`); nil: this agent
     /// holds no lease and never fences (a failover then waits the controller's full lease time).
     public var fencing: Fencing?
+    /// The option file the agent keeps with the committed managed variables (`docs/agent.md`,
+    /// "Managed variables"); nil: it keeps none (it still observes the managed variables).
+    public var variables: Variables?
+
+    /// `variables:`: where the agent keeps each instance's managed variables for restarts.
+    public struct Variables: Decodable, Sendable, Equatable {
+        /// An absolute path, in a directory the server's configuration includes
+        /// (`!includedir /etc/mysql/conf.d`): a `[mariadbd]` group of the managed variables that
+        /// are applied at runtime or wait for a restart. `{instance}` in it is replaced by the
+        /// instance's name; required when the agent watches more than one instance (each
+        /// instance has a file of its own). Required.
+        public var optionFile: String
+
+        public init(optionFile: String) { self.optionFile = optionFile }
+
+        /// The path for one instance.
+        public func optionFile(for instance: String) -> String { optionFile.replacingAll("{instance}", with: instance) }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case optionFile = "option_file" }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
+            optionFile = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .optionFile)
+        }
+    }
 
     /// The primary lease this agent holds for the committed primaries it watches, and what it
     /// does when it cannot renew it.
@@ -163,7 +188,7 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         case leaseTTL = "lease_ttl"
         case refresh
         case lagBands = "lag_bands"
-        case etcd, heartbeat, instances, fencing
+        case etcd, heartbeat, instances, fencing, variables
     }
 }
 
@@ -181,6 +206,7 @@ extension AgentConfiguration {
         heartbeat = try c.decodeIfPresent(Heartbeat.self, forKey: .heartbeat) ?? Heartbeat()
         instances = try c.decode([Instance].self, forKey: .instances)
         fencing = try c.decodeIfPresent(Fencing.self, forKey: .fencing)
+        variables = try c.decodeIfPresent(Variables.self, forKey: .variables)
     }
 
     /// Reads and checks a configuration file; every problem names the file and the key.
@@ -275,6 +301,21 @@ extension AgentConfiguration {
             }
         }
         if instances.isEmpty { try fail("instances must list at least one instance") }
+        if let variables {
+            let file = variables.optionFile
+            if !file.hasPrefix("/") {
+                try fail("variables.option_file must be an absolute path (got \(file.isEmpty ? "an empty string" : file))")
+            }
+            if file.hasSuffix("/") { try fail("variables.option_file must name a file, not a directory (got \(file))") }
+            if instances.count > 1 && !file.contains("{instance}") {
+                try fail(
+                    "variables.option_file must contain {instance} when the agent watches several instances, so that each has its own file (got \(file))"
+                )
+            }
+            for (index, instance) in instances.enumerated() where file.contains("{instance}") && instance.name.contains("/") {
+                try fail("instances[\(index)].name \(instance.name) cannot replace {instance} in variables.option_file: it contains a /")
+            }
+        }
         if heartbeat.table.isEmpty { try fail("heartbeat.table must not be empty") }
         if heartbeat.write && heartbeat.datacenter == nil { try fail("heartbeat.write needs heartbeat.datacenter (written in each row)") }
         var seen = Set<String>()

@@ -81,6 +81,12 @@ public struct OptionFile: Sendable, Equatable, CustomStringConvertible {
         return entries[group]?.last { $0.key == wanted }?.value
     }
 
+    /// Every option of `group`, in the order of the file, keys with `-` written `_` (as system
+    /// variables are named); empty when the file has no such group.
+    public func options(in group: String) -> [(key: String, value: String)] {
+        (entries[group] ?? []).map { ($0.key.replacingAll("-", with: "_"), $0.value) }
+    }
+
     /// `user` and `password` of one group (`[client]` by default).
     public func account(in group: String = "client") -> (user: String?, password: String?) {
         (value("user", in: group), value("password", in: group))

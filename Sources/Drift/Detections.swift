@@ -301,6 +301,8 @@ extension Drift {
                         observed: "refused since \(refusal.since.formatted(.iso8601)): \(refusal.reason)")
                 }
             }
+        case .variableMismatch, .variablePendingRestart, .optionFileUnwritable:
+            return variableCheck(code)
         case .uncommittedChange:
             return { context in
                 context.snapshot.uncommitted.map { change in

@@ -28,6 +28,9 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case operationInProgress = "OPERATION_IN_PROGRESS"
     case needsRejoin = "NEEDS_REJOIN"
     case selfFenced = "SELF_FENCED"
+    case variableMismatch = "VARIABLE_MISMATCH"
+    case variablePendingRestart = "VARIABLE_PENDING_RESTART"
+    case optionFileUnwritable = "OPTION_FILE_UNWRITABLE"
 
     public var severity: Severity {
         switch self {
@@ -36,7 +39,8 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
             .pooledReplicaLagging,
             .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
             return .error
-        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused, .needsRejoin:
+        case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused, .needsRejoin,
+            .variableMismatch, .variablePendingRestart, .optionFileUnwritable:
             return .warning
         case .uncommittedChange, .operationInProgress:
             return .info
@@ -75,6 +79,12 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
         case .automaticActionRefused: return "a guard rail stopped an automatic depool or repool (the replica still lags, or waits)"
         case .operationInProgress: return "an operation holds the section's lock: its steps change the servers (informational)"
         case .needsRejoin: return "a failover replaced this old primary: it is out of the section until `marina instance rejoin`"
+        case .variableMismatch:
+            return "a managed global variable's runtime value differs from the committed one for the instance's role (settable at runtime)"
+        case .variablePendingRestart:
+            return "a managed global variable cannot be set at runtime: it is in the agent's option file and takes effect at the next restart"
+        case .optionFileUnwritable:
+            return "the agent cannot write the instance's option file: a restart would lose the managed variables set at runtime"
         case .selfFenced:
             return
                 "the agent made this instance read-only itself: its primary lease could not be renewed (etcd unreachable from its host) or was lost"

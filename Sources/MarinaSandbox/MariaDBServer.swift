@@ -3,7 +3,8 @@ import MariaDBClient
 
 /// One `mariadbd` of a sandbox: prepared from the datadir template, started by pid.
 public enum MariaDBServer {
-    /// Writes the option file and copies the template datadir into `member.directory`.
+    /// Writes the option file (including `conf.d/`, created empty) and copies the template
+    /// datadir into `member.directory`.
     /// `address`: what it binds to and reports (its own in namespaces mode).
     public static func prepare(_ member: SandboxPlan.Member, template: String, tls: Certificates? = nil, address: String = "127.0.0.1") throws {
         let files = FileManager.default
@@ -13,9 +14,19 @@ public enum MariaDBServer {
         // Its own temporary files, not the machine's /tmp: nothing another process cleans up
         // (or another server's names) can reach them.
         try files.createDirectory(atPath: member.directory + "/tmp", withIntermediateDirectories: true)
-        try SandboxPlan.optionFile(for: member, tls: tls, address: address).write(
+        // The agent's managed option file goes in conf.d (`managedOptionFile`).
+        try files.createDirectory(atPath: includeDirectory(member.directory), withIntermediateDirectories: true)
+        try (SandboxPlan.optionFile(for: member, tls: tls, address: address) + "!includedir \(includeDirectory(member.directory))\n").write(
             toFile: member.directory + "/my.cnf", atomically: true, encoding: .utf8)
     }
+
+    /// The directory of option files the instance's configuration includes, last
+    /// (`!includedir`): what is there overrides `my.cnf`.
+    public static func includeDirectory(_ instanceDirectory: String) -> String { instanceDirectory + "/conf.d" }
+
+    /// The option file the sandbox's agent keeps for the instance in `instanceDirectory`, with
+    /// the managed variables (`variables.option_file`).
+    public static func managedOptionFile(_ instanceDirectory: String) -> String { includeDirectory(instanceDirectory) + "/99-marina.cnf" }
 
     /// Starts `mariadbd` on the option file in `directory`; in `namespace`'s network when given
     /// (through `nsenter`, which becomes `mariadbd`: the pid is the server's own).

@@ -8,6 +8,8 @@ extension Sandbox {
     /// `agentProbeInterval`, 1 s unless `up` said otherwise), with a lease of `leaseTTL` seconds
     /// (nil: the sandbox's `agentLease`, 10 s unless `up` said otherwise). It reaches etcd as
     /// the sandbox's hosts do (`hostsEtcdSection`: the bridge's address in namespaces mode).
+    /// Each instance's managed variables go to `conf.d/99-marina.cnf` in its directory
+    /// (`variables.option_file`, with `{instance}` when it watches several).
     /// `extraLines` are appended at the top level, as they are.
     public static func agentConfiguration(
         for state: SandboxState, credentialsFile: String, interval: Double? = nil, leaseTTL: Int? = nil,
@@ -22,11 +24,21 @@ extension Sandbox {
         lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
         if writeHeartbeat { lines.append("  write: true") }
         lines.append("instances:")
-        for instance in state.instances where instances?.contains(instance.name) ?? true {
+        let watched = state.instances.filter { instances?.contains($0.name) ?? true }
+        for instance in watched {
             lines += [
                 "  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
                 "    shard: \(instance.section)",
             ]
+        }
+        // Each instance's managed variables in its conf.d, which its my.cnf includes.
+        if watched.count == 1 {
+            lines += ["variables:", "  option_file: \(MariaDBServer.managedOptionFile(watched[0].directory))"]
+        } else if let first = watched.first, first.directory.hasSuffix("/" + first.name) {
+            let parent = String(first.directory.dropLast(first.name.count + 1))
+            if watched.allSatisfy({ $0.directory == parent + "/" + $0.name }) {
+                lines += ["variables:", "  option_file: \"\(MariaDBServer.managedOptionFile(parent + "/{instance}"))\""]
+            }
         }
         lines += extraLines
         return lines.joined(separator: "\n") + "\n"

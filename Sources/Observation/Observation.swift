@@ -59,6 +59,19 @@ public struct Observation: Codable, Sendable, Equatable {
     public var selfFence: SelfFence?
     /// Where this instance's agent answers failsafe requests (`address:port`), when it does.
     public var failsafeEndpoint: String?
+    /// The runtime (global) value of each managed variable the server has (the committed
+    /// desired variables of the instance's section for its role), as the server reports it.
+    /// Nil when not read: an older agent, no committed variables known yet, a failed probe.
+    public var variables: [String: String]?
+    /// Managed variables whose runtime value differs from the desired one and that cannot be
+    /// set at runtime (`information_schema.SYSTEM_VARIABLES.READ_ONLY = 'YES'`): they take
+    /// effect at the next restart, from the agent's option file. Sorted; nil when not read.
+    public var pendingRestart: [String]?
+    /// The option file the agent keeps for this instance (`variables.option_file`), when it
+    /// keeps one.
+    public var optionFile: String?
+    /// Why the agent could not write that option file at its latest attempt, when it could not.
+    public var optionFileError: String?
 
     public init(
         instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
@@ -99,6 +112,10 @@ public struct Observation: Codable, Sendable, Equatable {
         case heartbeatWrittenAt = "heartbeat_written_at"
         case selfFence = "self_fence"
         case failsafeEndpoint = "failsafe_endpoint"
+        case variables
+        case pendingRestart = "pending_restart"
+        case optionFile = "option_file"
+        case optionFileError = "option_file_error"
     }
 }
 

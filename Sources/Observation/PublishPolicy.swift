@@ -8,7 +8,8 @@
 ///
 /// An observation is published when it differs *meaningfully* from the last one published
 /// (reachability, error, server id, read_only, binlog settings, any replication connection's
-/// source, threads, GTID mode or errors, or the heartbeat lag moving to another band), and
+/// source, threads, GTID mode or errors, the heartbeat lag moving to another band, or a managed
+/// variable's runtime value, pending restart or option file error), and
 /// otherwise every `refreshInterval`. GTID positions and lag movements inside a band are not
 /// meaningful on their own: on a busy primary they change at every probe, and writing them
 /// each second would cost etcd one write per instance per second for nothing a decision needs.
@@ -47,6 +48,11 @@ public struct PublishPolicy: Sendable, Equatable {
         if current.replication.map(\.essentials) != published.replication.map(\.essentials) { return "replication changed" }
         if band(of: current.heartbeatLag) != band(of: published.heartbeatLag) { return "lag band changed" }
         if current.heartbeatError != published.heartbeatError { return "heartbeat error changed" }
+        if current.variables != published.variables || current.pendingRestart != published.pendingRestart
+            || current.optionFile != published.optionFile || current.optionFileError != published.optionFileError
+        {
+            return "managed variables changed"
+        }
         if now.timeIntervalSince(publishedAt) >= refreshInterval { return "refresh" }
         return nil
     }

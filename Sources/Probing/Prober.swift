@@ -98,7 +98,7 @@ public actor Prober {
         hasShardColumns = nil
     }
 
-    private func connected() async throws -> any DatabaseSession {
+    func connected() async throws -> any DatabaseSession {
         if let client { return client }
         let fresh = try await connector.connect(configuration)
         client = fresh

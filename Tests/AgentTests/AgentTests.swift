@@ -162,6 +162,7 @@ struct AgentConfigurationTests {
         #expect(configuration.etcd.endpoints.count == 2 && configuration.etcd.certFile == "/etc/marina/agent.pem")
         let fencing = try #require(configuration.fencing)
         #expect(fencing.timing.problems() == [] && fencing.leaseTTL == 10 && fencing.credentialsFile == "/etc/marina/fence.cnf")
+        #expect(configuration.variables?.optionFile(for: "db1101:3317") == "/etc/mysql/db1101:3317.conf.d/99-marina.cnf")
     }
 }
 

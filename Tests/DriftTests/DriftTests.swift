@@ -136,6 +136,32 @@ let cases: [(DriftCode, String?, @Sendable (inout Topology, inout [String: Obser
         }
     ),
     (
+        .variableMismatch, "db1002",
+        { t, o, _ in
+            // A replica value the controller has not set yet on db1002 (db1003 has it).
+            t.variables["s1"] = ManagedVariables(all: ["long_query_time": "2"], replica: ["max_connections": "500"])
+            for name in ["db1001", "db1002", "db1003"] { o[name]!.variables = ["long_query_time": "2.000000"] }
+            o["db1002"]!.variables!["max_connections"] = "151"
+            o["db1003"]!.variables!["max_connections"] = "500"
+        }
+    ),
+    (
+        .variablePendingRestart, "db1001",
+        { t, o, _ in
+            t.variables["s1"] = ManagedVariables(primary: ["thread_stack": "512K"])
+            o["db1001"]!.variables = ["thread_stack": "299008"]
+            o["db1001"]!.pendingRestart = ["thread_stack"]
+            o["db1001"]!.optionFile = "/etc/mysql/conf.d/99-marina.cnf"
+        }
+    ),
+    (
+        .optionFileUnwritable, "db1003",
+        { _, o, _ in
+            o["db1003"]!.optionFile = "/etc/mysql/conf.d/99-marina.cnf"
+            o["db1003"]!.optionFileError = "create /etc/mysql/conf.d/99-marina.cnf.marina-7.tmp: Permission denied"
+        }
+    ),
+    (
         .uncommittedChange, nil,
         { _, _, u in
             u = [ConfigChange(datacenter: "dc1", key: "sectionLoads", entry: "s1", before: "[{}]", after: "[{},{}]")]
