@@ -8,7 +8,7 @@ SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-partition bench-depool clean
+.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-partition bench-depool bench-grant-sync clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -69,6 +69,22 @@ demo: build
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance pool db1001 --section s1
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: db1001 rejoined, back in the pool"
 	@echo
+	@echo "Grant sync: an application account and a role, staged, committed, then applied to every instance (replicas"
+	@echo "first, without the binary log, read back; any failure restores every instance). Only its hash reaches etcd:"
+	@printf 'demo-password\n' > $(SANDBOX_DIR)/demo.password
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant role create s1 wikireader
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant set s1 wikireader --on 'wiki.*' SELECT
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant user s1 wikiuser --host '10.64.%' --host '127.0.0.1' --password-file $(SANDBOX_DIR)/demo.password
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant set s1 wikiuser --on 'wiki.*' INSERT UPDATE
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant role grant s1 wikireader --to wikiuser --default
+	-MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant diff
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: wikiuser and its role"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant sync s1 --yes
+	@echo "Variable sync: long_query_time everywhere, SET GLOBAL now, and in each agent's option file for restarts:"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) variable set s1 long_query_time 2
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: slow log at 2 s"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) variable sync s1 --yes
+	@echo
 	@echo "Self-fencing: the agent holds the primary lease of s1 in etcd. Frozen with SIGSTOP (here one agent watches"
 	@echo "every instance), it renews nothing: the lease expires with the agent silent while the primary still answers,"
 	@echo "so the controller fences that primary over SQL itself (read_only, sessions killed), then fails over (after"
@@ -122,6 +138,7 @@ bench: deps
 	.build/release/MarinaBenchmarks switchover --runs 30 --marina .build/release/marina
 	.build/release/MarinaBenchmarks failover --runs 20 --silent 5 --marina .build/release/marina
 	.build/release/MarinaBenchmarks depool --runs 25 --marina .build/release/marina
+	.build/release/MarinaBenchmarks grant-sync --runs 10 --marina .build/release/marina
 
 ## bench-switchover: the switchover figures alone (under a minute)
 bench-switchover: deps
@@ -144,6 +161,12 @@ bench-partition: deps
 clean:
 	-$(MARINA) sandbox down --dir $(SANDBOX_DIR) --purge
 	rm -rf .build
+
+## bench-grant-sync: grant sync of 50 managed users on 5 instances (about a minute)
+bench-grant-sync: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	$(SWIFT) build -c release --product marina
+	.build/release/MarinaBenchmarks grant-sync --runs 10 --marina .build/release/marina
 
 ## bench-depool: the automatic depool delay alone (about 2 minutes)
 bench-depool: deps

@@ -65,7 +65,7 @@ let package = Package(
             name: "Controller",
             dependencies: [
                 "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
-                "FailsafeLink",
+                "FailsafeLink", "Grants",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ]),
@@ -80,6 +80,7 @@ let package = Package(
             name: "marina",
             dependencies: [
                 "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift", "ConfigurationFiles",
+                "Grants",
                 "Operations", "Controller", "Policy", "StoredRecords",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

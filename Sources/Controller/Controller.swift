@@ -43,6 +43,16 @@ public struct Controller: Service {
                 "\(configuration.mariadb.credentialsFile): the password in [\(configuration.mariadb.replicationGroup)] "
                     + "cannot be given to CHANGE MASTER: \(problem); choose another")
         }
+        var settingsAccount: Hosts.Account?
+        if let group = configuration.mariadb.settingsGroup {
+            let settings = credentials.account(in: group)
+            guard let settingsUser = settings.user else {
+                throw ControllerError.configuration("\(configuration.mariadb.credentialsFile): no user in [\(group)] (mariadb.settings_group)")
+            }
+            settingsAccount = Hosts.Account(
+                user: settingsUser, password: settings.password, connectTimeout: configuration.mariadb.connectTimeout,
+                tls: configuration.mariadb.caFile.map { MariaDBConfiguration.TLS(caFile: $0) })
+        }
         let id = configuration.id ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
         let mirror = configuration.mirror.map { ConfigMirror(v2Prefix: $0.v2Prefix, directory: $0.directory) }
         let leadership = Leadership(etcd: etcd, keys: keys, id: id, ttl: configuration.leaseTTL)
@@ -57,6 +67,9 @@ public struct Controller: Service {
             mirror: mirror,
             pauseBefore: configuration.pauseBefore, pauseAfter: configuration.pauseAfter, logger: logger,
             failoverPlaybook: playbooks.failover, failover: configuration.failover)
+        context.settingsHosts = settingsAccount.map { Hosts(account: $0, fence: leadership.fence) }
+        context.grantSyncPlaybook = playbooks.grantSync
+        context.variableSyncPlaybook = playbooks.variableSync
         if configuration.failover.failsafeEndpoint != nil {
             // It grants while its own keep-alives fail, and promises no failover for as long as a
             // primary lease and its margin last.
@@ -80,6 +93,11 @@ public struct Controller: Service {
         let failover = FailoverWatch(context: context, settings: configuration.failover) { record in
             await launch(record, running)
         }
+        let grants = context.settingsHosts.map { _ in
+            GrantWatch(
+                context: context, hosts: Hosts(account: context.settingsHosts!.account, fence: context.leadership.fence),
+                settings: configuration.grants)
+        }
         let leadership = context.leadership
         var listener: FailsafeListener?
         if let endpoint = configuration.failover.failsafeEndpoint, let desk = context.failsafe {
@@ -96,6 +114,7 @@ public struct Controller: Service {
                     group.addTask { await lead(running) }
                     group.addTask { await depool.run { await leadership.isLeader } }
                     group.addTask { await failover.run { await leadership.isLeader } }
+                    if let grants { group.addTask { await grants.run { await leadership.isLeader } } }
                 }
             }
             // A graceful shutdown takes no new request, but the keep-alives go on until every
@@ -106,6 +125,7 @@ public struct Controller: Service {
         }
         await context.leadership.resign()
         await context.hosts.closeAll()
+        await context.settingsHosts?.closeAll()
         logger.info("controller \(context.leadership.id) stopped")
     }
 

@@ -43,6 +43,41 @@ public struct ControllerConfiguration: Sendable, Equatable {
     public var testing: Testing
     /// `failover:`: which sections fail over on their own, and how a dead primary is told.
     public var failover: Failover
+    /// `grants:`: how often the leader reads the managed accounts of every instance (for
+    /// drift), and whether a commit that changed them is synced on its own.
+    public var grants: Grants
+
+    /// `grants:`.
+    public struct Grants: Sendable, Equatable, Decodable {
+        /// Seconds between two readings of every instance's managed accounts. Default 60.
+        public var checkInterval: Double
+        /// Run `grant sync` (and `variable sync`) on its own when a commit changed a section's
+        /// managed accounts (or variables) and an instance differs. Default false.
+        public var autoSync: Bool
+
+        public init(checkInterval: Double = 60, autoSync: Bool = false) {
+            self.checkInterval = checkInterval
+            self.autoSync = autoSync
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case checkInterval = "check_interval"
+            case autoSync = "auto_sync"
+        }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                checkInterval: try c.decodeIfPresent(Double.self, forKey: .checkInterval) ?? 60,
+                autoSync: try c.decodeIfPresent(Bool.self, forKey: .autoSync) ?? false)
+            guard checkInterval.isFinite, checkInterval >= 1, checkInterval <= 86_400 else {
+                throw SchemaError(
+                    path: (decoder.codingPath.map(\.stringValue) + ["check_interval"]).joined(separator: "."),
+                    problem: "must be a number of seconds from 1 to 86400 (got \(checkInterval))")
+            }
+        }
+    }
 
     /// `failover:`. Automatic failover is off unless a section is named in `automatic`; a
     /// DBA's `marina failover` works on every section.
@@ -208,6 +243,11 @@ public struct ControllerConfiguration: Sendable, Equatable {
         /// The account replicas use (`CHANGE MASTER ... MASTER_USER`): group `replication_group`
         /// of the same file.
         public var replicationGroup: String
+        /// The settings account (group `settings_group` of the same file, grants in
+        /// `sql/settings-grants.sql`): the only one that reads and changes accounts and sets
+        /// global variables, for grant sync, variable sync and the grant watch. Without it,
+        /// those are refused and the controller's own account keeps no power over accounts.
+        public var settingsGroup: String?
         public var connectTimeout: Int
         public var caFile: String?
 
@@ -215,6 +255,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
             case credentialsFile = "credentials_file"
             case credentialsGroup = "credentials_group"
             case replicationGroup = "replication_group"
+            case settingsGroup = "settings_group"
             case connectTimeout = "connect_timeout"
             case caFile = "ca_file"
         }
@@ -225,6 +266,7 @@ public struct ControllerConfiguration: Sendable, Equatable {
             credentialsFile = try c.decode(String.self, forKey: .credentialsFile)
             credentialsGroup = try c.decodeIfPresent(String.self, forKey: .credentialsGroup) ?? "client"
             replicationGroup = try c.decodeIfPresent(String.self, forKey: .replicationGroup) ?? "marina-replication"
+            settingsGroup = try c.decodeIfPresent(String.self, forKey: .settingsGroup)
             connectTimeout = try c.decodeIfPresent(Int.self, forKey: .connectTimeout) ?? 2
             caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
         }
@@ -256,7 +298,7 @@ extension ControllerConfiguration: Decodable {
         case etcd, mariadb, playbooks, mirror
         case pauseBefore = "pause_before"
         case pauseAfter = "pause_after"
-        case depool, testing, failover
+        case depool, testing, failover, grants
     }
 
     public init(from decoder: Decoder) throws {
@@ -274,6 +316,7 @@ extension ControllerConfiguration: Decodable {
         depool = try c.decodeIfPresent(Depool.self, forKey: .depool) ?? Depool()
         testing = try c.decodeIfPresent(Testing.self, forKey: .testing) ?? Testing()
         failover = try c.decodeIfPresent(Failover.self, forKey: .failover) ?? Failover()
+        grants = try c.decodeIfPresent(Grants.self, forKey: .grants) ?? Grants()
     }
 
     /// Reads and checks a configuration file, and the playbooks in the directory it names
@@ -285,7 +328,10 @@ extension ControllerConfiguration: Decodable {
         let configuration = try parse(text, file: path)
         let playbooks = Playbooks(
             switchover: try Playbook.load(configuration.playbooks + "/switchover.yaml", operation: "switchover"),
-            failover: try Playbook.load(configuration.playbooks + "/failover.yaml", operation: "failover"))
+            failover: try Playbook.load(configuration.playbooks + "/failover.yaml", operation: "failover"),
+            grantSync: try optionalPlaybook(configuration.playbooks + "/grant-sync.yaml", operation: "grant-sync") ?? .standardGrantSync,
+            variableSync: try optionalPlaybook(configuration.playbooks + "/variable-sync.yaml", operation: "variable-sync")
+                ?? .standardVariableSync)
         return (configuration, playbooks)
     }
 
@@ -338,14 +384,27 @@ extension ControllerConfiguration: Decodable {
     }
 }
 
+/// A sync playbook: the file when it exists (checked like every playbook), else nil, so that a
+/// playbook directory from before syncs existed keeps working with the standard steps.
+private func optionalPlaybook(_ path: String, operation: String) throws -> Playbook? {
+    FileManager.default.fileExists(atPath: path) ? try Playbook.load(path, operation: operation) : nil
+}
+
 /// The playbooks a controller runs its operations from.
 public struct Playbooks: Sendable, Equatable {
     public var switchover: Playbook
     public var failover: Playbook
+    public var grantSync: Playbook
+    public var variableSync: Playbook
 
-    public init(switchover: Playbook, failover: Playbook = .standardFailover) {
+    public init(
+        switchover: Playbook, failover: Playbook = .standardFailover, grantSync: Playbook = .standardGrantSync,
+        variableSync: Playbook = .standardVariableSync
+    ) {
         self.switchover = switchover
         self.failover = failover
+        self.grantSync = grantSync
+        self.variableSync = variableSync
     }
 }
 

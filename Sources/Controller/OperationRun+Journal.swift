@@ -38,6 +38,8 @@ extension OperationRun {
         // The lock is released only if it is this operation's.
         let lock = context.keys.lock(record.section)
         var also: [KVOperation] = [.delete(lock)]
+        // A sync's undo holds account hashes: it goes once nothing can need it.
+        if isSync { also.append(.delete(context.keys.operationUndo(record.id))) }
         // An automatic failover that ran (promoted someone, or stopped for a human) blocks the
         // next one, in the same transaction; one refused by its preflight changed nothing.
         if isFailover, record.failover?.automatic == true, record.state != .refused {

@@ -55,6 +55,7 @@ extension OperationRun {
         switch record.kind {
         case "rejoin": return try await verifyRejoinUndone()
         case "move": return try await verifyMoveUndone()
+        case "grant-sync", "variable-sync": return try await verifySyncUndone()
         default: break
         }
         let primary = try oldPrimary
@@ -174,7 +175,7 @@ extension OperationRun {
         case "failover":
             try await recoverFailover()
             return
-        case "rejoin", "move":
+        case "rejoin", "move", "grant-sync", "variable-sync":
             try await recoverUndoable()
             return
         default: break

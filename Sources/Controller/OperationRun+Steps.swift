@@ -22,6 +22,7 @@ extension OperationRun {
         case "failover": return try await performFailover(index)
         case "rejoin": return try await performRejoin(index)
         case "move": return try await performMove(index)
+        case "grant-sync", "variable-sync": return try await performSync(index)
         default: break
         }
         let step = steps[index]
@@ -110,7 +111,7 @@ extension OperationRun {
                 message: "operation \(record.id): section \(record.section) takes writes on \(record.candidate)")
         case .exec:
             try await run(step.command ?? [], timeout: timeout)
-        case .applyReceived, .catchUp, .repointReplicas:
+        case .applyReceived, .catchUp, .repointReplicas, .applyGrants, .applyVariables:
             throw ControllerError.stepFailed(host: "controller", message: "\(step.action.rawValue) is not a switchover step")
         }
     }
@@ -119,6 +120,7 @@ extension OperationRun {
         switch record.kind {
         case "rejoin": return try await undoRejoin(index)
         case "move": return try await undoMove(index)
+        case "grant-sync", "variable-sync": return try await undoSync(index)
         default: break
         }
         let step = steps[index]
@@ -172,7 +174,7 @@ extension OperationRun {
         case .exec:
             if let undo = step.undoCommand { try await run(undo, timeout: timeout) }
         case .waitPropagation, .readFinalPosition, .waitCatchUp, .candidateWritable, .oldPrimaryReplicates, .resetCandidateReplication,
-            .sectionReadWrite, .applyReceived, .catchUp, .repointReplicas:
+            .sectionReadWrite, .applyReceived, .catchUp, .repointReplicas, .applyGrants, .applyVariables:
             break
         }
     }

@@ -25,6 +25,12 @@ struct OperationContext: Sendable {
     let logger: Logger
     /// The failover playbook (`playbooks/failover.yaml`).
     var failoverPlaybook: Playbook = .standardFailover
+    /// Connections of the settings account (`mariadb.settings_group`), for grant and variable
+    /// sync; nil when none is configured (syncs are refused).
+    var settingsHosts: Hosts?
+    /// The sync playbooks (`playbooks/grant-sync.yaml`, `variable-sync.yaml`).
+    var grantSyncPlaybook: Playbook = .standardGrantSync
+    var variableSyncPlaybook: Playbook = .standardVariableSync
     /// How dead primaries are told and which sections fail over on their own.
     var failover = ControllerConfiguration.Failover()
     /// The failsafe mode's grants and promises, when `failover.failsafe_listen` is set.
@@ -147,6 +153,7 @@ actor OperationRun {
         case "failover": return try await prepareFailover()
         case "rejoin": return try await prepareRejoin()
         case "move": return try await prepareMove()
+        case "grant-sync", "variable-sync": return try await prepareSync()
         default: break
         }
         let live = await probeMembers()
@@ -184,7 +191,7 @@ actor OperationRun {
         return true
     }
 
-    private func refuse(_ refusals: [String]) -> Bool {
+    func refuse(_ refusals: [String]) -> Bool {
         record.state = .refused
         record.refusals = refusals
         return false

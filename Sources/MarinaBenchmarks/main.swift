@@ -287,13 +287,19 @@ case "switchover":
         exit(2)
     }
     try await benchmarkSwitchover(marina: marina, runs: runs)
+case "grant-sync":
+    guard let marina = arguments.firstIndex(of: "--marina").map({ arguments[arguments.index(after: $0)] }) else {
+        FileHandle.standardError.write(Data("marina-bench grant-sync needs --marina PATH\n".utf8))
+        exit(2)
+    }
+    try await benchmarkGrantSync(marina: marina, runs: runs)
 case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|failover|partition|depool [--runs N] [--seconds N] [--marina PATH]\n"
+            "usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|failover|partition|depool|grant-sync [--runs N] [--seconds N] [--marina PATH]\n"
                 .utf8))
     exit(2)
 }

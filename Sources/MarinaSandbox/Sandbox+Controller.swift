@@ -27,7 +27,11 @@ extension Sandbox {
             "  credentials_file: \(state.credentialsFile)",
             "  credentials_group: marina-controller",
             "  replication_group: marina-replication",
+            // Grant and variable sync need an account that may grant anything: the sandbox's admin.
+            "  settings_group: client",
             "playbooks: \(playbooks)",
+            "grants:",
+            "  check_interval: 2",
             "mirror:",
             "  v2_prefix: conftool/v1/mediawiki-config",
         ]

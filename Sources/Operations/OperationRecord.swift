@@ -215,6 +215,19 @@ public struct StepRecord: Codable, Sendable, Equatable {
     }
 }
 
+extension OperationRecord {
+    /// A new operation id: `YYYYMMDD-HHMMSS-SECTION-xxxx` in UTC (`-auto-xxxx` for the
+    /// controller's own requests), sorting by time.
+    public static func newID(section: String, automatic: Bool = false) -> String {
+        let stamp = Date().formatted(
+            Date.VerbatimFormatStyle(
+                format:
+                    "\(year: .defaultDigits)\(month: .twoDigits)\(day: .twoDigits)-\(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased))\(minute: .twoDigits)\(second: .twoDigits)",
+                timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
+        return "\(stamp)-\(section)-\(automatic ? "auto-" : "")\(String(UInt16.random(in: 0...UInt16.max), radix: 16))"
+    }
+}
+
 /// Operation records as stored in etcd (`StoredJSON`).
 public enum OperationJSON {
     /// Throws when the record cannot be written as JSON (a number that is not finite, such

@@ -41,6 +41,12 @@ public enum StepAction: String, Codable, Sendable, CaseIterable {
     /// Failover: every other live replica replicates from the new primary, from its own
     /// applied position, once it applied what it received.
     case repointReplicas = "repoint-replicas"
+    /// Grant sync: one instance's managed accounts made as desired (one planned step per
+    /// instance, in a session that writes no binary log); undone by restoring what was read first.
+    case applyGrants = "apply-grants"
+    /// Variable sync: one instance's managed global variables set (one planned step per
+    /// instance); undone by setting the values read first.
+    case applyVariables = "apply-variables"
 
     /// Actions every switchover playbook must contain exactly once.
     public static let required: [StepAction] = [
@@ -54,7 +60,17 @@ public enum StepAction: String, Codable, Sendable, CaseIterable {
     ]
 
     /// The actions a playbook of `operation` must contain, each once.
-    public static func required(in operation: String) -> [StepAction] { operation == "failover" ? requiredInFailover : required }
+    public static func required(in operation: String) -> [StepAction] {
+        switch operation {
+        case "failover": requiredInFailover
+        case "grant-sync": [.applyGrants]
+        case "variable-sync": [.applyVariables]
+        default: required
+        }
+    }
+
+    /// The operations a playbook may describe.
+    public static let operations = ["switchover", "failover", "grant-sync", "variable-sync"]
 
     /// The step that makes the candidate writable: after it, failures are not undone.
     public var isPointOfNoReturn: Bool { self == .candidateWritable }
@@ -177,8 +193,8 @@ extension Playbook {
     /// once), and its own order (`failoverOrderProblems`).
     public func safetyProblems() -> [String] {
         var problems = [String]()
-        guard operation == "switchover" || operation == "failover" else {
-            return ["operation \"\(operation)\" is not known (known: switchover, failover)"]
+        guard StepAction.operations.contains(operation) else {
+            return ["operation \"\(operation)\" is not known (known: \(StepAction.operations.joined(separator: ", ")))"]
         }
         let required = StepAction.required(in: operation)
         var position = [StepAction: Int]()
@@ -207,7 +223,11 @@ extension Playbook {
             problems.append("the step \(action.rawValue) is missing")
         }
         guard problems.isEmpty else { return problems }
-        return operation == "failover" ? failoverOrderProblems(position) : switchoverOrderProblems(position)
+        switch operation {
+        case "failover": return failoverOrderProblems(position)
+        case "switchover": return switchoverOrderProblems(position)
+        default: return []  // a sync has one action, repeated per instance; any order of hooks around it is safe
+        }
     }
 
     /// The failover's rules: the candidate takes writes only after every replica the promotion
@@ -309,6 +329,16 @@ extension Playbook.Step {
 }
 
 extension Playbook {
+    /// The steps of `playbooks/grant-sync.yaml`, for a controller whose playbook directory has none.
+    public static let standardGrantSync = Playbook(
+        operation: "grant-sync", description: "Make every instance's managed accounts as desired, or restore them all.",
+        steps: [Step(action: .applyGrants, timeout: 10)])
+
+    /// The steps of `playbooks/variable-sync.yaml`, for a controller whose playbook directory has none.
+    public static let standardVariableSync = Playbook(
+        operation: "variable-sync", description: "Set every instance's managed global variables, or restore them all.",
+        steps: [Step(action: .applyVariables, timeout: 10)])
+
     /// The steps of `playbooks/failover.yaml`, for a controller given no file (the twins' tests).
     public static let standardFailover = Playbook(
         operation: "failover", description: "Promote the replica that received the most of a dead primary's binary log.",

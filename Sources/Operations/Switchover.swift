@@ -331,7 +331,7 @@ public enum Switchover {
                         hosts: ["controller"], statements: ["controller: " + command.joined(separator: " ")],
                         check: "exit status 0", undo: undo.map { ["controller: " + $0.joined(separator: " ")] } ?? [],
                         timeout: timeout, command: command, undoCommand: undo))
-            case .applyReceived, .catchUp, .repointReplicas:
+            case .applyReceived, .catchUp, .repointReplicas, .applyGrants, .applyVariables:
                 continue  // failover actions: a switchover playbook with one is refused on load
             }
         }

@@ -39,6 +39,12 @@ public struct SQLStatement: Sendable, Equatable, CustomStringConvertible, Expres
 
     public init(stringLiteral value: String) { self.init(value) }
 
+    /// A statement built elsewhere with its own redacted form (a grant with a password hash).
+    public init(text: String, shown: String) {
+        self.text = text
+        self.shown = shown
+    }
+
     public init(stringInterpolation: Interpolation) {
         text = stringInterpolation.text
         shown = stringInterpolation.shown

@@ -31,6 +31,10 @@ public struct StoreKeys: Sendable {
     public var requests: String { root + "/requests/" }
     public var locks: String { root + "/locks/" }
     public var leader: String { root + "/leader" }
+    /// What a grant or variable sync read before changing anything (`operation-undo/<id>`): its
+    /// undo. Kept apart from the journal because it holds account hashes; deleted when the
+    /// operation ends.
+    public var operationUndo: String { root + "/operation-undo/" }
     /// What the automatic depool policy remembers: replicas it depooled, refusals, last changes.
     public var policyState: String { root + "/policy/state" }
     /// Sections blocked from another automatic failover (`failover/blocked/<section>`, a
@@ -57,6 +61,7 @@ public struct StoreKeys: Sendable {
     public func operation(_ id: String) -> String { operations + id }
     public func request(_ id: String) -> String { requests + id }
     public func lock(_ section: String) -> String { locks + section }
+    public func operationUndo(_ id: String) -> String { operationUndo + id }
     public func failoverBlock(_ section: String) -> String { failoverBlocks + section }
     public func unreachablePrimary(_ section: String) -> String { unreachablePrimaries + section }
     public func primaryLease(_ section: String) -> String { primaryLeases + section }

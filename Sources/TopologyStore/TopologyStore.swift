@@ -128,6 +128,15 @@ public struct TopologyStore: Sendable {
         return try await writeStaged(topology, over: try await read().staged, by: actor, change: change)
     }
 
+    /// Stages `topology`, computed from `snapshot` by several edits at once (a grant import),
+    /// refusing it if it breaks a rule the snapshot does not; `.conflict` if the staged objects
+    /// changed since `snapshot`.
+    public func stage(_ topology: Topology, over snapshot: StagedSnapshot, by actor: ChangeAuthor, change: String) async throws -> EditOutcome {
+        let introduced = snapshot.topology.issuesIntroduced(by: topology)
+        guard introduced.isEmpty else { return .refused(introduced) }
+        return try await writeStaged(topology, over: snapshot, by: actor, change: change)
+    }
+
     private func writeStaged(_ topology: Topology, over snapshot: StagedSnapshot, by actor: ChangeAuthor, change: String) async throws -> EditOutcome
     {
         let operations =

@@ -23,7 +23,8 @@ struct GrantCommand: AsyncParsableCommand {
             mysql_native_password hash is stored. Output never shows a hash.
             """,
         subcommands: [
-            Show.self, User.self, SetPrivileges.self, Revoke.self, RoleCommand.self, Unmanage.self, Diff.self,
+            Show.self, User.self, SetPrivileges.self, Revoke.self, RoleCommand.self, Unmanage.self, Diff.self, GrantImportCommand.self,
+            GrantSyncCommand.self,
         ])
 
     struct Show: AsyncParsableCommand {

@@ -86,14 +86,7 @@ struct OperationClient {
         if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
     }
 
-    static func newID(section: String) -> String {
-        let stamp = Date().formatted(
-            Date.VerbatimFormatStyle(
-                format:
-                    "\(year: .defaultDigits)\(month: .twoDigits)\(day: .twoDigits)-\(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased))\(minute: .twoDigits)\(second: .twoDigits)",
-                timeZone: .gmt, calendar: Calendar(identifier: .gregorian)))
-        return "\(stamp)-\(section)-\(String(UInt16.random(in: 0...UInt16.max), radix: 16))"
-    }
+    static func newID(section: String) -> String { OperationRecord.newID(section: section) }
 
     /// Writes the request, waits for a controller to take it, prints the journal as it grows
     /// (live) or the plan (dry run), and gives the finished record.
@@ -108,7 +101,8 @@ struct OperationClient {
             let target = record.candidate.isEmpty ? "the replica that received the most" : record.candidate
             let operation =
                 record.kind == "rejoin" || record.kind == "move"
-                ? describeInstanceOperation(record) : "\(record.kind) of \(record.section) to \(target)"
+                ? describeInstanceOperation(record)
+                : record.kind.hasSuffix("-sync") ? "\(record.kind) of \(record.section)" : "\(record.kind) of \(record.section) to \(target)"
             print("\(what) operation \(record.id): \(operation)")
         }
         let deadline = Date().addingTimeInterval(timeout)
@@ -182,6 +176,7 @@ func milliseconds(_ value: Double?) -> String {
 
 func renderPlan(_ record: OperationRecord) -> String {
     if record.kind == "rejoin" || record.kind == "move" { return renderInstancePlan(record) }
+    if record.kind.hasSuffix("-sync") { return SyncRendering.plan(record) }
     var lines = [
         "Plan: \(record.kind) of \(record.section) from \(record.oldPrimary ?? "?")\(record.kind == "failover" ? " (dead)" : "") to \(record.candidate)"
     ]
@@ -207,6 +202,7 @@ func renderPlan(_ record: OperationRecord) -> String {
 
 func renderOutcome(_ record: OperationRecord) -> String {
     if record.kind == "rejoin" || record.kind == "move" { return renderInstanceOutcome(record) }
+    if record.kind.hasSuffix("-sync") { return SyncRendering.outcome(record) }
     var lines = [String]()
     switch record.state {
     case .planned: lines.append("Dry run: nothing changed.")

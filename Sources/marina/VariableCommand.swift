@@ -10,7 +10,7 @@ struct VariableCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "variable",
         abstract: "Desired global variables of each section, for every instance or by role (staged until `config commit`).",
-        subcommands: [Set.self, Unset.self, Show.self])
+        subcommands: [Set.self, Unset.self, Show.self, VariableSyncCommand.self])
 
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set a desired variable of a section.")
