@@ -303,6 +303,9 @@ extension Drift {
             }
         case .variableMismatch, .variablePendingRestart, .optionFileUnwritable:
             return variableCheck(code)
+        case .grantAccountMissing, .grantAccountUnexpected, .grantAuthenticationDiffers, .grantTLSDiffers, .grantLimitsDiffer,
+            .grantPrivilegesDiffer, .grantRolesDiffer, .grantDefaultRoleDiffers, .grantsUnreadable:
+            return grantCheck(code)
         case .uncommittedChange:
             return { context in
                 context.snapshot.uncommitted.map { change in

@@ -72,6 +72,8 @@ public struct DriftSnapshot: Sendable {
     /// Section → what the leading controller found about its primary when it could not reach
     /// it over SQL while a replica still replicated from it.
     public var controllerCannotReach: [String: ControllerView] = [:]
+    /// Instance → what the leader's grant watch last found of its managed accounts (`observed-grants/`).
+    public var grants: [String: ObservedGrants] = [:]
 
     public init(
         topology: Topology, observations: [String: Observation], uncommitted: [ConfigChange] = [], now: Date,

@@ -31,16 +31,27 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
     case variableMismatch = "VARIABLE_MISMATCH"
     case variablePendingRestart = "VARIABLE_PENDING_RESTART"
     case optionFileUnwritable = "OPTION_FILE_UNWRITABLE"
+    case grantAccountMissing = "GRANT_ACCOUNT_MISSING"
+    case grantAccountUnexpected = "GRANT_ACCOUNT_UNEXPECTED"
+    case grantAuthenticationDiffers = "GRANT_AUTHENTICATION_DIFFERS"
+    case grantTLSDiffers = "GRANT_TLS_DIFFERS"
+    case grantLimitsDiffer = "GRANT_LIMITS_DIFFER"
+    case grantPrivilegesDiffer = "GRANT_PRIVILEGES_DIFFER"
+    case grantRolesDiffer = "GRANT_ROLES_DIFFER"
+    case grantDefaultRoleDiffers = "GRANT_DEFAULT_ROLE_DIFFERS"
+    case grantsUnreadable = "GRANTS_UNREADABLE"
 
     public var severity: Severity {
         switch self {
         case .twoWriters, .primaryReadOnly, .primaryUnreachable, .errantGTID, .selfFenced: return .critical
         case .replicaUnreachable, .primaryUnreachableFromController, .wrongSource, .noSource, .replicationError, .replicationStopped,
             .pooledReplicaLagging,
-            .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale:
+            .heartbeatMissing, .heartbeatStale, .primaryHeartbeatStalled, .noObservation, .observationStale, .mirrorStale,
+            .grantAccountMissing, .grantAuthenticationDiffers:
             return .error
         case .gtidNotUsed, .gtidStrictModeOff, .binlogOff, .binlogFormatMismatch, .unknownInstance, .automaticActionRefused, .needsRejoin,
-            .variableMismatch, .variablePendingRestart, .optionFileUnwritable:
+            .variableMismatch, .variablePendingRestart, .optionFileUnwritable, .grantAccountUnexpected, .grantTLSDiffers, .grantLimitsDiffer,
+            .grantPrivilegesDiffer, .grantRolesDiffer, .grantDefaultRoleDiffers, .grantsUnreadable:
             return .warning
         case .uncommittedChange, .operationInProgress:
             return .info
@@ -83,6 +94,17 @@ public enum DriftCode: String, Codable, Sendable, CaseIterable {
             return "a managed global variable's runtime value differs from the committed one for the instance's role (settable at runtime)"
         case .variablePendingRestart:
             return "a managed global variable cannot be set at runtime: it is in the agent's option file and takes effect at the next restart"
+        case .grantAccountMissing: return "a managed account or role does not exist on the instance"
+        case .grantAccountUnexpected:
+            return "an account of a managed user name exists with a host pattern that is not desired (made by hand): the next grant sync drops it"
+        case .grantAuthenticationDiffers:
+            return "a managed account authenticates with another plugin or another password than committed (never shown)"
+        case .grantTLSDiffers: return "a managed account's REQUIRE (TLS) differs from the committed one"
+        case .grantLimitsDiffer: return "a managed account's resource limits (WITH MAX_...) differ from the committed ones"
+        case .grantPrivilegesDiffer: return "a managed account has privileges more or fewer than committed, on one object"
+        case .grantRolesDiffer: return "a managed account has roles more or fewer than committed"
+        case .grantDefaultRoleDiffers: return "a managed account's default role differs from the committed one"
+        case .grantsUnreadable: return "the leading controller's settings account could not read the instance's managed accounts"
         case .optionFileUnwritable:
             return "the agent cannot write the instance's option file: a restart would lose the managed variables set at runtime"
         case .selfFenced:

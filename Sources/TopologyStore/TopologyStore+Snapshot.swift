@@ -20,6 +20,8 @@ public struct SiteSnapshot: Sendable {
     public var uncommitted: [ConfigChange]
     /// Section → the raw `failover/unreachable/<section>` value the leader wrote, for the caller to decode.
     public var unreachablePrimaries: [String: [UInt8]] = [:]
+    /// Instance → what the leader's grant watch last found of its managed accounts.
+    public var observedGrants: [String: ObservedGrants] = [:]
 }
 
 extension TopologyStore {
@@ -33,21 +35,28 @@ extension TopologyStore {
                 compares: [],
                 success: readOperations + [
                     .get(keys.observed, prefix: true), .get(keys.locks, prefix: true), .get(keys.policyState),
-                    .get(keys.unreachablePrimaries, prefix: true),
+                    .get(keys.unreachablePrimaries, prefix: true), .get(keys.observedGrants, prefix: true),
                 ]))
         let ranges = Self.ranges(of: result)
-        guard ranges.count == 11 else { throw EtcdError(.malformedResponse, "the snapshot transaction returned \(ranges.count) ranges") }
-        let (staged, committed) = try parseRead(Array(ranges[0..<7]), revision: result.revision)
-        let observations = try decodeObservations(ranges[7])
+        let read = readOperations.count
+        guard ranges.count == read + 5 else { throw EtcdError(.malformedResponse, "the snapshot transaction returned \(ranges.count) ranges") }
+        let (staged, committed) = try parseRead(Array(ranges[0..<read]), revision: result.revision)
+        let observations = try decodeObservations(ranges[read])
         var locks = [String: String]()
-        for kv in ranges[8].kvs { locks[String(kv.key.dropFirst(keys.locks.count))] = String(decoding: kv.value, as: UTF8.self) }
+        for kv in ranges[read + 1].kvs { locks[String(kv.key.dropFirst(keys.locks.count))] = String(decoding: kv.value, as: UTF8.self) }
         let topology = try await committedTopology(committed, atRevision: result.revision)
         var unreachable = [String: [UInt8]]()
-        for kv in ranges[10].kvs { unreachable[String(kv.key.dropFirst(keys.unreachablePrimaries.count))] = kv.value }
+        for kv in ranges[read + 3].kvs { unreachable[String(kv.key.dropFirst(keys.unreachablePrimaries.count))] = kv.value }
+        var grants = [String: ObservedGrants]()
+        for kv in ranges[read + 4].kvs {
+            grants[String(kv.key.dropFirst(keys.observedGrants.count))] = try StoredJSON.decode(
+                ObservedGrants.self, from: kv.value, key: kv.key, schema: 1)
+        }
         return SiteSnapshot(
             revision: result.revision, staged: staged, committed: committed, committedTopology: topology,
-            observations: observations, locks: locks, policyState: ranges[9].kvs.first,
-            uncommitted: changes(from: committed, base: topology ?? Topology(), to: staged.topology), unreachablePrimaries: unreachable)
+            observations: observations, locks: locks, policyState: ranges[read + 2].kvs.first,
+            uncommitted: changes(from: committed, base: topology ?? Topology(), to: staged.topology), unreachablePrimaries: unreachable,
+            observedGrants: grants)
     }
 
     /// The topology of the head's history entry as of `revision`. History entries never change

@@ -44,6 +44,7 @@ struct DriftCommand: AsyncParsableCommand {
                 AutomaticRefusal(instance: name, section: refusal.section, action: refusal.action, reason: refusal.reason, since: refusal.since)
             }
             snapshot.locks = site.locks
+            snapshot.grants = site.observedGrants
             for (name, bytes) in site.unreachablePrimaries {
                 // Written by the leader under its lease; one that does not decode is reported as such.
                 guard let view = try? StoredJSON.decode(PrimaryUnreachable.self, from: bytes) else {
