@@ -23,14 +23,7 @@ extension Sandbox {
             ] + etcdSection(state)
         lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
         if writeHeartbeat { lines.append("  write: true") }
-        lines.append("instances:")
         let watched = state.instances.filter { instances?.contains($0.name) ?? true }
-        for instance in watched {
-            lines += [
-                "  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
-                "    shard: \(instance.section)",
-            ]
-        }
         // Each instance's managed variables in its conf.d, which its my.cnf includes.
         if watched.count == 1 {
             lines += ["variables:", "  option_file: \(MariaDBServer.managedOptionFile(watched[0].directory))"]
@@ -39,6 +32,13 @@ extension Sandbox {
             if watched.allSatisfy({ $0.directory == parent + "/" + $0.name }) {
                 lines += ["variables:", "  option_file: \"\(MariaDBServer.managedOptionFile(parent + "/{instance}"))\""]
             }
+        }
+        lines.append("instances:")
+        for instance in watched {
+            lines += [
+                "  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
+                "    shard: \(instance.section)",
+            ]
         }
         lines += extraLines
         return lines.joined(separator: "\n") + "\n"
