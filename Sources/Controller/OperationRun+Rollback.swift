@@ -243,7 +243,11 @@ extension OperationRun {
         var uncleared = [String]()
         for member in topology.members(of: record.section).map(\.instance) {
             do {
-                let killed = try await context.hosts.killOtherControllerSessions(on: member, timeout: 5)
+                var killed = try await context.hosts.killOtherControllerSessions(on: member, timeout: 5)
+                // A sync ran its statements as the settings account: a dead controller's may still hang there.
+                if isSync, let settings = context.settingsHosts {
+                    killed += try await settings.killOtherControllerSessions(on: member, timeout: 5)
+                }
                 if !killed.isEmpty {
                     context.logger.notice("operation \(record.id): killed \(killed.count) session(s) a previous controller left on \(member.name)")
                 }

@@ -1,3 +1,4 @@
+import EtcdClient
 import Foundation
 import MariaDBClient
 import MarinaSandbox
@@ -132,6 +133,43 @@ struct GrantSyncTests {
         #expect(record.state == .rolledBack && record.failure?.host == "db1003")
         try await expectNoOwnTransactions(sandbox, on: ["db1002", "db1003"])
         try expectNoHash(in: [sync.stdout, sync.stderr], sandbox: sandbox)
+    }
+
+    @Test(
+        """
+        the controller killed after a grant step ran and before its journal said so: the next leader kills its \
+        sessions, runs that step again (nothing left to do there) and finishes; the undo is deleted
+        """)
+    func controllerKilledInTheMiddle() async throws {
+        let sandbox = try await TestServers.privateSandbox("grant-crash", replicas: 2, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await createAccounts(sandbox)
+        func marina(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try runMarina(arguments, environment: ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"])
+        }
+        #expect(try marina(["grant", "import", "--from", "db1001", "--account", "wiki%", "--credentials-file", sandbox.credentialsFile]).status == 0)
+        #expect(try marina(["grant", "set", "s1", "wikiuser", "--on", "wiki.*", "UPDATE"]).status == 0)
+        #expect(try marina(["config", "commit", "-m", "wikiuser may update"]).status == 0)
+        try await restartController(sandbox, pauseAfter: "apply-grants")
+        let id = "test-grant-sync-\(UInt32.random(in: 0...UInt32.max))"
+        let request = OperationRecord(
+            id: id, kind: "grant-sync", section: "s1", candidate: "", reason: "test", requestedBy: "test", requestedAt: Date())
+        let keys = StoreKeys()
+        _ = try await sandbox.etcdClient.transaction(
+            Transaction(compares: [], success: [.put(keys.operation(id), try OperationJSON.encode(request)), .put(keys.request(id), id)]))
+        #expect(try await pausedAfter(sandbox, id) == "apply-grants db1002")
+        #expect(try await sandbox.etcdClient.value(keys.operationUndo(id)) != nil, "the undo was not written before the first step")
+        try await restartController(sandbox, kill: true)
+
+        let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
+        #expect(record.state == .done, "\(record.state) \(record.failure.map { "\($0)" } ?? "")")
+        #expect(record.steps.map(\.state) == [.done, .done, .done])
+        let after = try await grants(sandbox)
+        for instance in ["db1001", "db1002", "db1003"] {
+            #expect(after[instance]?.contains("GRANT INSERT, UPDATE ON `wiki`.* TO `wikiuser`@`10.64.%`") == true, "\(instance): \(after)")
+        }
+        #expect(try await sandbox.etcdClient.value(keys.operationUndo(id)) == nil, "the undo (it holds hashes) outlived the sync")
+        try await expectNoOwnTransactions(sandbox, on: ["db1002", "db1003"])
     }
 
     // MARK: Helpers
