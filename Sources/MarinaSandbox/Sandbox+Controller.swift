@@ -10,11 +10,12 @@ extension Sandbox {
     /// `failover:` block always waits for the agents' primary lease (`state.fencingTiming`);
     /// `failover` automatic adds `automatic: ["*"], master_failure_timeout: 2`, nil takes the
     /// sandbox's mode (`state.failoverMode`: manual unless `up` was given automatic), and
-    /// `failoverLines` (indented) are added to the block as they are.
+    /// `failoverLines` (indented) are added to the block as they are. `grants` is a YAML
+    /// `grants:` block (default: the grant watch every 2 s, no automatic sync).
     public static func controllerConfiguration(
         for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
         leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
-        depool: String? = nil, failover: SandboxFailoverMode? = nil, failoverLines: [String] = []
+        depool: String? = nil, failover: SandboxFailoverMode? = nil, failoverLines: [String] = [], grants: String? = nil
     ) -> String {
         var lines =
             [
@@ -30,8 +31,7 @@ extension Sandbox {
             // Grant and variable sync need an account that may grant anything: the sandbox's admin.
             "  settings_group: client",
             "playbooks: \(playbooks)",
-            "grants:",
-            "  check_interval: 2",
+            grants ?? "grants:\n  check_interval: 2",
             "mirror:",
             "  v2_prefix: conftool/v1/mediawiki-config",
         ]
@@ -51,7 +51,7 @@ extension Sandbox {
     @discardableResult
     public static func startController(
         directory: String, executable: String, playbooks: String? = nil, pauseBefore: String? = nil,
-        pauseAfter: String? = nil, depool: String? = nil, failover: SandboxFailoverMode? = nil
+        pauseAfter: String? = nil, depool: String? = nil, failover: SandboxFailoverMode? = nil, grants: String? = nil
     ) async throws -> Int32 {
         var state = try state(directory: directory)
         let credentials = try Credentials.load(from: state.credentialsFile)
@@ -59,7 +59,7 @@ extension Sandbox {
         try await startController(
             executable, state: &state, credentials: credentials,
             playbooks: try playbooks ?? locatePlaybooks(from: executable), pauseBefore: pauseBefore, pauseAfter: pauseAfter,
-            depool: depool)
+            depool: depool, grants: grants)
         return state.controller?.pid ?? 0
     }
 
@@ -77,11 +77,13 @@ extension Sandbox {
     /// controller's own namespace in namespaces mode.
     static func startController(
         _ executable: String, state: inout SandboxState, credentials: Credentials, playbooks: String,
-        pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil
+        pauseBefore: String? = nil, pauseAfter: String? = nil, depool: String? = nil, grants: String? = nil
     ) async throws {
         let configFile = state.directory + "/controller.yaml"
         let logFile = state.directory + "/controller.log"
-        try controllerConfiguration(for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool).write(
+        try controllerConfiguration(
+            for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool, grants: grants
+        ).write(
             toFile: configFile, atomically: true, encoding: .utf8)
         let namespace = state.network?.controller.namespace
         let (program, arguments) = HostNetwork.command(

@@ -172,6 +172,39 @@ struct GrantSyncTests {
         try await expectNoOwnTransactions(sandbox, on: ["db1002", "db1003"])
     }
 
+    @Test("grants.auto_sync: a commit that changes a section's accounts is synced by the controller on its own, journaled as its request")
+    func automaticSync() async throws {
+        let sandbox = try await TestServers.privateSandbox("grant-auto", replicas: 1, controller: true)
+        defer { TestServers.stop(sandbox) }
+        try await Sandbox.stopController(directory: sandbox.directory)
+        try await Sandbox.startController(
+            directory: sandbox.directory, executable: marinaExecutable(), grants: "grants:\n  check_interval: 1\n  auto_sync: true")
+        let password = sandbox.directory + "/auto.password"
+        try "second-password\n".write(toFile: password, atomically: true, encoding: .utf8)
+        for arguments in [
+            ["grant", "user", "s1", "autoapp", "--host", "10.64.%", "--password-file", password],
+            ["grant", "set", "s1", "autoapp", "--on", "wiki.*", "SELECT"], ["config", "commit", "-m", "autoapp"],
+        ] {
+            let result = try runMarina(arguments, environment: ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"])
+            #expect(result.status == 0, "\(arguments): \(result.stdout)\(result.stderr)")
+        }
+        #expect(
+            try await eventually(30) { try await lastOperation(sandbox, kind: "grant-sync")?.state == .done },
+            "no automatic grant sync finished")
+        let record = try #require(try await lastOperation(sandbox, kind: "grant-sync"))
+        #expect(record.requestedBy.hasSuffix("(grants.auto_sync)"), "\(record.requestedBy)")
+        for instance in ["db1001", "db1002"] {
+            let client = try await sandbox.root(instance)
+            let lines = try await client.query("SHOW GRANTS FOR 'autoapp'@'10.64.%'").rows.compactMap { $0[0] }
+            await client.close()
+            #expect(lines.contains("GRANT SELECT ON `wiki`.* TO `autoapp`@`10.64.%`"), "\(instance): \(lines.count) lines")
+        }
+        // Once: the same committed accounts are not synced again.
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await operations(sandbox).filter { $0.kind == "grant-sync" }.count == 1)
+        try expectNoHash(in: [], sandbox: sandbox)
+    }
+
     // MARK: Helpers
 
     /// Two hosts of `wikiuser` with a role as default role, made on the primary (binlogged, so
