@@ -79,6 +79,10 @@ enum StatusReport {
         var needsRejoin: String?
         /// The agent keeps it read-only: `since ...: reason`.
         var selfFenced: String?
+        /// Managed variables written to its option file that only a restart applies.
+        var pendingRestart: [String]? = nil
+        /// Why its agent cannot write its option file.
+        var optionFileError: String? = nil
     }
 
     struct SectionStatus: Encodable {
@@ -135,7 +139,9 @@ enum StatusReport {
                     observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
                     lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
                     automatic: held, needsRejoin: rejoin,
-                    selfFenced: observation.selfFence.map { "since \($0.since.formatted(.iso8601)): \($0.reason)" })
+                    selfFenced: observation.selfFence.map { "since \($0.since.formatted(.iso8601)): \($0.reason)" },
+                    pendingRestart: observation.pendingRestart?.isEmpty == false ? observation.pendingRestart : nil,
+                    optionFileError: observation.optionFileError)
             }
         }
 
@@ -180,6 +186,8 @@ enum StatusReport {
             if let automatic = member.automatic { parts.append("[\(automatic)]") }
             if let rejoin = member.needsRejoin { parts.append("NEEDS REJOIN: \(rejoin)") }
             if let fence = member.selfFenced { parts.append("SELF-FENCED \(fence)") }
+            if let pending = member.pendingRestart { parts.append("pending restart: \(pending.joined(separator: ", "))") }
+            if let error = member.optionFileError { parts.append("option file: \(error)") }
             return parts.joined(separator: "  ")
         }
     }

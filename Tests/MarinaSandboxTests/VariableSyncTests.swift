@@ -54,6 +54,8 @@ struct VariableSyncTests {
         #expect(try await variable(sandbox, "db1002", "back_log") == String(backLog - 7))
         let pending = try await driftOutput(sandbox, seconds: 20) { $0.contains("VARIABLE_PENDING_RESTART") && $0.contains("db1002") }
         #expect(pending.contains("VARIABLE_PENDING_RESTART") && pending.contains("back_log"), "\(pending)")
+        let status = try marina(["status"])
+        #expect(status.stdout.contains("pending restart: back_log"), "\(status.stdout)")
 
         // Restarted: the option file the agent keeps gives both values back.
         let file = sandbox.directory + "/db1002/conf.d/99-marina.cnf"
