@@ -8,11 +8,12 @@ import StoredRecords
     import Foundation
 #endif
 
-/// The committed managed variables of every section and each section's committed primary, as
-/// one agent's instances need them. Its own loop (`run`) reads `committed` every `interval`,
-/// and when it moved, `committed-variables/` and `generated/` again, in one transaction (one
-/// revision: the variables and the primary of the same commit). The probe loops only read
-/// what it holds: an etcd that does not answer never delays a probe.
+/// The managed variables of every section as one agent's instances need them: the committed
+/// ones (`committed-variables/`, what drift judges against) and the ones the last successful
+/// variable sync released (`synced-variables/`, what goes into option files), with each
+/// section's committed primary. Its own loop (`run`) reads `committed` and both prefixes every
+/// `interval` in one transaction, and `generated/` again when `committed` moved. The probe
+/// loops only read what it holds: an etcd that does not answer never delays a probe.
 actor VariableDirectory {
     let etcd: EtcdClient
     let root: String
@@ -22,6 +23,7 @@ actor VariableDirectory {
     /// Whether a commit was read at least once (before that, nothing is known).
     private var known = false
     private var sections = [String: StoredCommittedVariables.Values]()
+    private var synced = [String: StoredCommittedVariables.Values]()
     private var primaries = [String: String]()
     private var unreadable = [String: String]()
 
@@ -51,49 +53,54 @@ actor VariableDirectory {
         }
     }
 
-    /// What the latest commit read wants on `instance`, a member of `section`: its variables
-    /// for the instance's role, keyed by lowercase name; empty when the section has none. Nil
-    /// before any commit was read. Throws when the section's value cannot be read.
-    func desired(instance: String, section: String) throws -> [String: String]? {
+    /// What the latest commit read wants on `instance`, a member of `section` (`released:
+    /// false`), or what the last variable sync of the section released (`released: true`): its
+    /// variables for the instance's role, keyed by lowercase name; empty when the section has
+    /// none. Nil before anything was read. Throws when the section's value cannot be read.
+    func desired(instance: String, section: String, released: Bool = false) throws -> [String: String]? {
         guard known else { return nil }
         if let problem = unreadable[section] { throw UnreadableVariables(problem: problem) }
-        return sections[section]?.values(isPrimary: primaries[section] == instance) ?? [:]
+        return (released ? synced : sections)[section]?.values(isPrimary: primaries[section] == instance) ?? [:]
     }
 
     private func refresh() async throws {
-        guard let committed = try await etcd.value(root + "/committed") else {
-            (committedRevision, known) = (0, true)
-            (sections, primaries, unreadable) = ([:], [:], [:])
-            return
-        }
-        guard committed.modRevision != committedRevision else { return }
+        let committedPrefix = root + "/committed-variables/"
+        let syncedPrefix = root + "/synced-variables/"
         let result = try await etcd.transaction(
             Transaction(
-                compares: [],
-                success: [.get(root + "/committed"), .get(root + "/committed-variables/", prefix: true), .get(root + "/generated/", prefix: true)]
-            ))
-        guard case .get(let head) = result.results[0], case .get(let stored) = result.results[1], case .get(let generated) = result.results[2]
+                compares: [], success: [.get(root + "/committed"), .get(committedPrefix, prefix: true), .get(syncedPrefix, prefix: true)]))
+        guard case .get(let head) = result.results[0], case .get(let stored) = result.results[1], case .get(let released) = result.results[2]
         else { return }
-        var found = [String: StoredCommittedVariables.Values]()
-        var problems = [String: String]()
-        let prefix = root + "/committed-variables/"
-        for kv in stored.kvs {
-            let section = String(kv.key.dropFirst(prefix.count))
-            do {
-                found[section] = try StoredJSON.decode(StoredCommittedVariables.self, from: kv.value, key: kv.key, schema: 1).variables
-            } catch {
-                problems[section] = "\(error)"
-            }
+        guard let committed = head.kvs.first else {
+            (committedRevision, known) = (0, true)
+            (sections, synced, primaries, unreadable) = ([:], [:], [:], [:])
+            return
         }
-        primaries = try PrimaryDirectory.primaries(generated.kvs)
-        sections = found
+        if committed.modRevision != committedRevision {
+            primaries = try PrimaryDirectory.primaries(try await etcd.get(root + "/generated/", prefix: true).kvs)
+            committedRevision = committed.modRevision
+        }
+        var problems = [String: String]()
+        func parse(_ range: RangeResult, prefix: String) -> [String: StoredCommittedVariables.Values] {
+            var found = [String: StoredCommittedVariables.Values]()
+            for kv in range.kvs {
+                let section = String(kv.key.dropFirst(prefix.count))
+                do {
+                    found[section] = try StoredJSON.decode(StoredCommittedVariables.self, from: kv.value, key: kv.key, schema: 1).variables
+                } catch {
+                    problems[section] = "\(error)"
+                }
+            }
+            return found
+        }
+        sections = parse(stored, prefix: committedPrefix)
+        synced = parse(released, prefix: syncedPrefix)
         unreadable = problems
-        committedRevision = head.kvs.first?.modRevision ?? 0
         known = true
     }
 }
 
-/// The part of `committed-variables/<section>` the agent reads (the store's
+/// The part of `committed-variables/<section>` and `synced-variables/<section>` the agent reads (the store's
 /// `CommittedVariables`; the agent depends on neither the Topology module nor Yams).
 struct StoredCommittedVariables: Decodable {
     struct Values: Decodable, Sendable, Equatable {

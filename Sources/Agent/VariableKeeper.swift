@@ -19,8 +19,10 @@ struct VariableKeeper {
     let optionFile: String?
     let directory: VariableDirectory
     let logger: Logger
-    /// The latest desired values read: kept while they cannot be read.
+    /// The latest committed values read (what drift judges), and the ones the last variable
+    /// sync released (what the option file may hold): kept while they cannot be read.
     private var desired: [String: String]?
+    private var released: [String: String]?
     /// What was last logged, so that a lasting condition is logged once.
     private var logged = [String: String]()
 
@@ -39,14 +41,16 @@ struct VariableKeeper {
         observation.optionFile = optionFile
         do {
             desired = try await directory.desired(instance: instance, section: section) ?? desired
+            released = try await directory.desired(instance: instance, section: section, released: true) ?? released
             logOnce("desired", nil)
         } catch {
             logOnce("desired", "managed variables of \(instance): \(error); the last ones read are kept")
         }
-        guard let desired, observation.reachable else { return }
+        guard let desired, let released, observation.reachable else { return }
+        let names = Set(desired.keys).union(released.keys)
         let runtime: [String: RuntimeVariable]
         do {
-            runtime = try await prober.systemVariables(Array(desired.keys)).mapValues {
+            runtime = try await prober.systemVariables(Array(names)).mapValues {
                 RuntimeVariable(value: $0.value, settable: !$0.readOnly)
             }
         } catch {
@@ -54,7 +58,9 @@ struct VariableKeeper {
             return
         }
         logOnce("runtime", nil)
-        var outcome = VariableSync.outcome(desired: desired, runtime: runtime, file: ManagedOptionFile())
+        // The file follows what a sync released, never a commit alone: a value not synced yet, or
+        // rolled back, never reaches a restart.
+        var outcome = VariableSync.outcome(desired: released, runtime: runtime, file: ManagedOptionFile())
         logOnce(
             "unknown",
             outcome.unknown.isEmpty
@@ -63,14 +69,14 @@ struct VariableKeeper {
         )
         if let optionFile {
             do {
-                outcome = try await keep(optionFile, desired: desired, runtime: runtime)
+                outcome = try await keep(optionFile, desired: released, runtime: runtime)
                 logOnce("file", nil)
             } catch {
                 observation.optionFileError = "\(error)"
                 logOnce("file", "option file of \(instance) not written: \(error)", level: .error)
             }
         }
-        observation.variables = outcome.runtime
+        observation.variables = runtime.filter { names.contains($0.key) }.mapValues(\.value)
         observation.pendingRestart = outcome.pendingRestart
     }
 

@@ -43,6 +43,10 @@ struct GrantWatch: Sendable {
             try await context.etcd.get(context.keys.locks, prefix: true, keysOnly: true).kvs.map {
                 String($0.key.dropFirst(context.keys.locks.count))
             })
+        // The first look remembers what is committed without syncing anything: a controller that
+        // starts (or a new leader) syncs only what is committed after it looked.
+        let first = await memory.seed(topology)
+        let autoSync = settings.autoSync && !first
         var operations = [KVOperation]()
         var stale = Set(try await context.etcd.get(context.keys.observedGrants, prefix: true, keysOnly: true).kvs.map(\.key))
         for (name, section) in topology.sections.sorted(by: { $0.key < $1.key }) {
@@ -71,13 +75,15 @@ struct GrantWatch: Sendable {
                 }
                 operations.append(.put(key, try StoredJSON.encode(observed)))
             }
-            if settings.autoSync, differs, !locks.contains(name), await memory.shouldSync(name, accounts: accounts) {
+            if autoSync, differs, !locks.contains(name), await memory.shouldSync(name, accounts: accounts) {
                 try await request("grant-sync", section: section.name)
             }
         }
-        if settings.autoSync {
-            for (name, variables) in topology.variables.sorted(by: { $0.key < $1.key }) where !locks.contains(name) {
-                if await memory.shouldSync(name, variables: variables) { try await request("variable-sync", section: name) }
+        if autoSync {
+            for name in topology.sections.keys.sorted() where !locks.contains(name) {
+                if await memory.shouldSync(name, variables: topology.variables[name] ?? ManagedVariables()) {
+                    try await request("variable-sync", section: name)
+                }
             }
         }
         operations += stale.sorted().map { .delete($0) }
@@ -109,21 +115,30 @@ struct GrantWatch: Sendable {
 /// the committed accounts (or variables), not again while the same ones still differ (a sync
 /// that rolled back is for a human to look at).
 actor AutoSyncMemory {
+    private var seeded = false
     private var accounts = [String: [String: ManagedAccount]]()
     private var variables = [String: ManagedVariables]()
 
+    /// Remembers what `topology` commits, once; true the first time.
+    func seed(_ topology: Topology) -> Bool {
+        guard !seeded else { return false }
+        seeded = true
+        for name in topology.sections.keys {
+            accounts[name] = topology.grants[name] ?? [:]
+            variables[name] = topology.variables[name] ?? ManagedVariables()
+        }
+        return true
+    }
+
     func shouldSync(_ section: String, accounts current: [String: ManagedAccount]) -> Bool {
-        guard accounts[section] != current else { return false }
+        guard accounts[section, default: [:]] != current else { return false }
         accounts[section] = current
         return true
     }
 
     func shouldSync(_ section: String, variables current: ManagedVariables) -> Bool {
-        guard variables[section] != current else { return false }
-        let first = variables[section] == nil
+        guard variables[section, default: ManagedVariables()] != current else { return false }
         variables[section] = current
-        // At start the values are remembered without a sync: the agents' observations, not this
-        // watch, show whether instances differ.
-        return !first
+        return true
     }
 }

@@ -38,8 +38,20 @@ extension OperationRun {
         // The lock is released only if it is this operation's.
         let lock = context.keys.lock(record.section)
         var also: [KVOperation] = [.delete(lock)]
-        // A sync's undo holds account hashes: it goes once nothing can need it.
-        if isSync { also.append(.delete(context.keys.operationUndo(record.id))) }
+        // A sync's undo holds account hashes: it goes once nothing can need it (a sync left for a
+        // human keeps it: it says what each instance had).
+        if isSync, record.state != .needsHuman { also.append(.delete(context.keys.operationUndo(record.id))) }
+        // A variable sync that ran releases the section's variables to the agents' option files,
+        // in the same transaction: a sync that rolled back (or never ran) releases nothing.
+        if record.kind == "variable-sync", record.state == .done, !record.dryRun {
+            let key = context.keys.syncedVariables(record.section)
+            if let variables = topology.variables[record.section] {
+                let sequence = try await context.store.read().committed.sequence
+                also.append(.put(key, try StoredJSON.encode(CommittedVariables(section: record.section, sequence: sequence, variables: variables))))
+            } else {
+                also.append(.delete(key))
+            }
+        }
         // An automatic failover that ran (promoted someone, or stopped for a human) blocks the
         // next one, in the same transaction; one refused by its preflight changed nothing.
         if isFailover, record.failover?.automatic == true, record.state != .refused {

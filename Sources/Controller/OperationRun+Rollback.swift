@@ -151,7 +151,15 @@ extension OperationRun {
     /// from the first step not done, or the rollback finished (every step and undo of theirs
     /// reads the host first, so running one again is harmless).
     func recoverUndoable() async throws {
-        _ = await killPreviousControllerSessions()
+        let uncleared = await killPreviousControllerSessions()
+        // A sync's statement the dead controller sent may still be running: re-reading and
+        // re-planning could be undone by it afterwards, so a human looks instead.
+        if isSync, !uncleared.isEmpty, !record.steps.isEmpty {
+            try await leaveForHuman(
+                "the previous controller's sessions on \(uncleared.joined(separator: ", ")) could not be cleared: a statement of theirs may still apply"
+            )
+            return
+        }
         if record.steps.isEmpty {
             record.state = .rolledBack
             record.failure = OperationRecord.Failure(step: "planning", host: "controller", error: "the controller stopped before the plan was made")

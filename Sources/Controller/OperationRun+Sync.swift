@@ -16,6 +16,8 @@ struct SyncUndo: Codable, Sendable, Equatable {
     var grants: [String: [AccountState]] = [:]
     /// Instance → the managed variables as they were.
     var variables: [String: [String: LiveVariable]] = [:]
+    /// Instance → whether its SQL thread ran (a variable sync stops it around some variables).
+    var replicating: [String: Bool] = [:]
 }
 
 /// Grant sync and variable sync: one step per instance whose managed accounts (or variables)
@@ -57,7 +59,15 @@ extension OperationRun {
                 "this controller has no settings account (mariadb.settings_group in its configuration): it cannot read or change accounts and variables"
             ])
         }
+        // What is committed now that the lock is held: no commit can change the section's accounts or variables until it ends.
+        if let committed = try await context.store.committedTopology() { topology = committed }
         guard let section = topology.sections[record.section] else { return refuse(["section \(record.section) is not committed"]) }
+        let own = [context.controllerUser, context.replicationUser, context.settingsHosts?.account.user].compactMap { $0 }
+        let ownManaged = own.filter { (topology.grants[record.section] ?? [:])[$0] != nil }
+        guard ownManaged.isEmpty else {
+            return refuse(
+                ownManaged.map { "\($0) is an account this controller uses: it is never managed (`marina grant unmanage \(record.section) \($0)`)" })
+        }
         if record.skipReplicas.contains(section.primary) { return refuse(["the primary \(section.primary) cannot be skipped"]) }
         let playbook = isGrantSync ? context.grantSyncPlaybook : context.variableSyncPlaybook
         var undo = SyncUndo()
@@ -69,6 +79,11 @@ extension OperationRun {
                 if isGrantSync {
                     let (names, expected) = managed
                     let current = try await readAccounts(names, on: member, timeout: 5)
+                    // What the undo could not write back exactly is refused before anything changes.
+                    for state in current.values.sorted(by: { $0.key < $1.key }) where state.plugin?.contains(" OR ") == true {
+                        refusals.append(
+                            "\(state.key) on \(member.name) authenticates with several plugins (\(state.plugin ?? "")): a sync could not restore it")
+                    }
                     undo.grants[member.name] = current.values.sorted { $0.key < $1.key }
                     statements[member.name] = GrantPlanner.statements(from: current, to: expected, names: names).map(\.redacted)
                     undoText[member.name] = ["restore the \(current.count) accounts of managed names read on \(member.name) before the sync"]
@@ -80,7 +95,13 @@ extension OperationRun {
                     }
                     undo.variables[member.name] = live
                     let replicating = try await sqlThreadRunning(on: member, timeout: 5)
-                    statements[member.name] = VariableStatements.statements(desired: desired, live: live, replicating: replicating)
+                    undo.replicating[member.name] = replicating
+                    // Values only a restart applies go to the agent's option file once the sync ends: shown, not run.
+                    let startup = desired.keys.sorted().compactMap { name -> String? in
+                        guard let current = live[name], current.readOnly, !SystemVariableValue.same(current.value, desired[name]!) else { return nil }
+                        return "-- at the next restart (option file): \(name) = \(desired[name]!), now \(current.value)"
+                    }
+                    statements[member.name] = VariableStatements.statements(desired: desired, live: live, replicating: replicating) + startup
                     let changed = (statements[member.name] ?? []).isEmpty ? [] : desired.keys.filter { live[$0].map { !$0.readOnly } ?? false }
                     undoText[member.name] = changed.sorted().compactMap { name in
                         live[name].map { "SET GLOBAL \(name) = \(VariableStatements.literal($0.value))" }
@@ -88,6 +109,8 @@ extension OperationRun {
                 }
             } catch let error as HostError {
                 refusals.append("\(member.name) could not be read: \(error.message)")
+            } catch let error as GrantsError {
+                refusals.append("\(member.name) has an account Marina cannot manage: \(error)")
             }
         }
         guard refusals.isEmpty else { return refuse(refusals) }
@@ -133,9 +156,8 @@ extension OperationRun {
             let desired = desiredVariables(for: member)
             let live = try await readVariables(Array(desired.keys), on: member, timeout: remaining())
             let replicating = try await sqlThreadRunning(on: member, timeout: remaining())
-            for statement in VariableStatements.statements(desired: desired, live: live, replicating: replicating) {
-                try await settingsHosts.query(member, statement, timeout: remaining())
-            }
+            try await runKeepingSQLThread(
+                VariableStatements.statements(desired: desired, live: live, replicating: replicating), on: member, timeout: remaining())
             let after = try await readVariables(Array(desired.keys), on: member, timeout: remaining())
             let wrong = desired.keys.sorted().filter { name in
                 guard let value = after[name], !value.readOnly else { return false }
@@ -164,7 +186,7 @@ extension OperationRun {
                 throw ControllerError.stepFailed(host: member.name, message: "no accounts were read before the sync: nothing to restore to")
             }
             let names = managed.names
-            let target = Dictionary(uniqueKeysWithValues: snapshot.map { ($0.key, $0) })
+            let target = Dictionary(snapshot.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             let current = try await readAccounts(names, on: member, timeout: timeout)
             for statement in GrantPlanner.statements(from: current, to: target, names: names) {
                 try await settingsHosts.query(member, Self.unlogged(statement), timeout: timeout)
@@ -187,8 +209,11 @@ extension OperationRun {
                 return (name, before.value)
             }
             let replicating = try await sqlThreadRunning(on: member, timeout: timeout)
-            for statement in VariableStatements.statements(setting: changed, replicating: replicating) {
-                try await settingsHosts.query(member, statement, timeout: timeout)
+            try await runKeepingSQLThread(
+                VariableStatements.statements(setting: changed, replicating: replicating), on: member, timeout: timeout)
+            // A thread the forward step stopped, and could not start again, runs again.
+            if undo.replicating[member.name] == true, try await !sqlThreadRunning(on: member, timeout: timeout) {
+                try await settingsHosts.query(member, "START SLAVE SQL_THREAD", timeout: timeout)
             }
             let after = try await readVariables(Array(snapshot.keys), on: member, timeout: timeout)
             let wrong = changed.filter { name, value in !(after[name].map { SystemVariableValue.same($0.value, value) } ?? false) }
@@ -207,7 +232,7 @@ extension OperationRun {
         for member in syncMembers() {
             do {
                 if isGrantSync, let snapshot = undo.grants[member.name] {
-                    let target = Dictionary(uniqueKeysWithValues: snapshot.map { ($0.key, $0) })
+                    let target = Dictionary(snapshot.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
                     let left = GrantPlanner.differences(
                         expected: target, observed: try await readAccounts(managed.names, on: member, timeout: 5), names: managed.names)
                     guard left.isEmpty else {
@@ -215,6 +240,9 @@ extension OperationRun {
                             host: member.name, message: "is not as before: " + left.map(\.description).joined(separator: "; "))
                     }
                 } else if let snapshot = undo.variables[member.name] {
+                    if undo.replicating[member.name] == true, try await !sqlThreadRunning(on: member, timeout: 5) {
+                        throw ControllerError.stepFailed(host: member.name, message: "its SQL thread is stopped; it ran before the sync")
+                    }
                     let live = try await readVariables(Array(snapshot.keys), on: member, timeout: 5)
                     for (name, before) in snapshot.sorted(by: { $0.key < $1.key }) where !before.readOnly {
                         guard let now = live[name], SystemVariableValue.same(now.value, before.value) else {
@@ -276,6 +304,22 @@ extension OperationRun {
         return (row?["state"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
             $0.split(separator: "-").dropFirst().first.map(String.init) == id
         }.sorted().joined(separator: ",")
+    }
+
+    /// Runs a variable sync's statements; if one fails after `STOP SLAVE SQL_THREAD`, the thread
+    /// is started again before the error goes on, so that no failure leaves a replica not applying.
+    private func runKeepingSQLThread(_ statements: [String], on member: Instance, timeout: Double) async throws {
+        var stopped = false
+        do {
+            for statement in statements {
+                try await settingsHosts.query(member, statement, timeout: timeout)
+                if statement == "STOP SLAVE SQL_THREAD" { stopped = true }
+                if statement == "START SLAVE SQL_THREAD" { stopped = false }
+            }
+        } catch {
+            if stopped { _ = try? await settingsHosts.query(member, "START SLAVE SQL_THREAD", timeout: 5) }
+            throw error
+        }
     }
 
     /// The statement in a form that writes no binary log, whatever the session's setting.

@@ -140,3 +140,35 @@ extension ManagedAccount {
         return account
     }
 }
+
+extension Topology {
+    /// The hash every redacted output shows in place of one.
+    public static let redactedHash = "<redacted>"
+
+    /// The topology with every account's hash replaced by `<redacted>`: what `config export`
+    /// writes unless asked for the hashes.
+    public var redactingHashes: Topology {
+        var topology = self
+        topology.grants = grants.mapValues { $0.mapValues { $0.redacted() } }
+        return topology
+    }
+
+    /// The topology with each `<redacted>` hash taken back from the same account (section, name,
+    /// plugin) of `current`, so that an export without hashes imports unchanged; the paths of
+    /// those `current` cannot give back.
+    public func restoringRedactedHashes(from current: Topology) -> (topology: Topology, unresolved: [String]) {
+        var topology = self
+        var unresolved = [String]()
+        for (section, accounts) in grants {
+            for (name, account) in accounts where account.authentication?.hash == Self.redactedHash {
+                let known = current.grants[section]?[name]?.authentication
+                if let known, known.plugin == account.authentication?.plugin, known.hash != nil {
+                    topology.grants[section]?[name]?.authentication = known
+                } else {
+                    unresolved.append("grants.\(section).\(name).authentication.hash")
+                }
+            }
+        }
+        return (topology, unresolved.sorted())
+    }
+}

@@ -62,6 +62,12 @@ public enum GrantNames {
             && !name.contains { $0 == "\0" || $0 == "'" || $0 == "`" || $0 == "\"" || $0 == "/" || $0.isNewline }
     }
 
+    /// Names never managed: MariaDB's own accounts, and Marina's (`marina_agent`,
+    /// `marina_controller`, `marina_fence`, `marina_settings`, any `marina_…`).
+    public static func isReserved(_ name: String) -> Bool {
+        ["root", "mariadb.sys", "mysql", "PUBLIC"].contains(name) || name.hasPrefix("marina_")
+    }
+
     /// A host pattern: 1-255 characters, no NUL, quote or space.
     public static func isHostPattern(_ host: String) -> Bool {
         !host.isEmpty && host.count <= 255 && !host.contains { $0 == "\0" || $0 == "'" || $0 == "`" || $0 == "\"" || $0.isWhitespace }

@@ -19,8 +19,14 @@ extension Topology {
                     let variablePath = "\(path).\(scope).\(name)"
                     if !GrantNames.isVariableName(name) {
                         issues.append(.init(variablePath, "is not a system variable name (lowercase letters, digits and _)"))
-                    } else if ManagedVariables.roleDerived.contains(name) {
+                    } else if ManagedVariables.roleDerived.contains(name) || name.hasPrefix("gtid_") {
                         issues.append(.init(variablePath, "follows the instance's role or identity and cannot be a managed value"))
+                    } else if ManagedVariables.startupOnly.contains(name) {
+                        issues.append(
+                            .init(
+                                variablePath,
+                                "is read at the server's start, where a wrong value keeps it from starting or breaks replication: it stays in the server's own configuration"
+                            ))
                     }
                     if value.isEmpty || value.count > 1024 || value.contains(where: { $0.isNewline || $0 == "\0" || $0 == "'" }) {
                         issues.append(.init(variablePath, "must be a non-empty value on one line, without quotes"))
@@ -34,10 +40,17 @@ extension Topology {
     private func validate(_ account: ManagedAccount, key: String, path: String, section: [String: ManagedAccount]) -> [TopologyIssue] {
         var issues = [TopologyIssue]()
         if !GrantNames.isAccountName(key) { issues.append(.init(path, "is not a valid account name")) }
+        if GrantNames.isReserved(key) {
+            issues.append(
+                .init(path, "is MariaDB's or Marina's own account (\(key)): it is never managed, so that no sync can lock Marina or the server out"))
+        }
         if account.name != key { issues.append(.init("\(path).name", "is \"\(account.name)\" but the account is stored as \"\(key)\"")) }
         switch account.kind {
         case .user:
             if account.hosts.isEmpty { issues.append(.init("\(path).hosts", "a user needs at least one host pattern")) }
+            if account.authentication == nil {
+                issues.append(.init("\(path).authentication", "a user needs a hash or unix_socket: without one it would log in with no password"))
+            }
             for host in account.hosts where !GrantNames.isHostPattern(host) {
                 issues.append(.init("\(path).hosts", "\"\(host)\" is not a host pattern"))
             }

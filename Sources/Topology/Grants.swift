@@ -202,6 +202,16 @@ public struct ManagedVariables: Codable, Sendable, Equatable {
         "gtid_binlog_state", "gtid_domain_id", "sql_log_bin", "super_read_only",
     ]
 
+    /// Startup options where a wrong value keeps a server from starting, or breaks replication
+    /// or every host-based grant at the next restart: they stay in the server's own configuration.
+    public static let startupOnly: Set<String> = [
+        "port", "socket", "bind_address", "skip_networking", "skip_name_resolve", "datadir", "basedir", "tmpdir", "pid_file", "log_error",
+        "log_bin", "log_bin_basename", "log_bin_index", "relay_log", "relay_log_basename", "relay_log_index", "relay_log_info_file",
+        "log_slave_updates", "gtid_strict_mode", "gtid_pos_auto_engines", "lower_case_table_names", "innodb_page_size",
+        "innodb_data_home_dir", "innodb_data_file_path", "innodb_log_group_home_dir", "init_file", "plugin_load", "plugin_load_add",
+        "plugin_dir", "secure_file_priv", "character_sets_dir",
+    ]
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case all, primary, replica
     }

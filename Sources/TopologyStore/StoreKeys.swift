@@ -18,6 +18,9 @@ public struct StoreKeys: Sendable {
     /// The committed variables of each section (`committed-variables/<section>`), written by
     /// every commit: what agents read to keep their managed option file.
     public var committedVariables: String { root + "/committed-variables/" }
+    /// The variables of each section the last successful variable sync applied
+    /// (`synced-variables/<section>`, a `CommittedVariables`): what agents write to option files.
+    public var syncedVariables: String { root + "/synced-variables/" }
     /// What the leading controller last read of each instance's managed accounts
     /// (`observed-grants/<instance>`, an `ObservedGrants`), without any secret.
     public var observedGrants: String { root + "/observed-grants/" }
@@ -56,6 +59,7 @@ public struct StoreKeys: Sendable {
     public func grant(_ section: String, _ account: String) -> String { grants + section + "/" + account }
     public func variables(_ section: String) -> String { variables + section }
     public func committedVariables(_ section: String) -> String { committedVariables + section }
+    public func syncedVariables(_ section: String) -> String { syncedVariables + section }
     public func observedGrants(_ instance: String) -> String { observedGrants + instance }
     public func generated(_ datacenter: String) -> String { generated + datacenter }
     public func operation(_ id: String) -> String { operations + id }

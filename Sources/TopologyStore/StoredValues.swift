@@ -36,13 +36,22 @@ public struct StoredGeneratedConfig: Codable, Sendable, Equatable {
     public var config: GeneratedConfig
 }
 
-/// The value stored under `committed-variables/<section>`: what agents keep in their option file.
+/// The value stored under `committed-variables/<section>` (written by every commit that changes
+/// them) and `synced-variables/<section>` (written by a variable sync that finished: what agents
+/// keep in their option files).
 public struct CommittedVariables: Codable, Sendable, Equatable {
     public var schema: Int
     public var section: String
-    /// The commit that wrote it.
+    /// The commit whose variables these are.
     public var sequence: Int
     public var variables: ManagedVariables
+
+    public init(section: String, sequence: Int, variables: ManagedVariables) {
+        self.schema = schemaVersion
+        self.section = section
+        self.sequence = sequence
+        self.variables = variables
+    }
 }
 
 struct StoredHead: Codable {

@@ -336,7 +336,7 @@ public struct TopologyStore: Sendable {
         }
         for section in Set(base.variables.keys).union(topology.variables.keys).sorted() where base.variables[section] != topology.variables[section] {
             if let variables = topology.variables[section] {
-                let stored = CommittedVariables(schema: schemaVersion, section: section, sequence: sequence, variables: variables)
+                let stored = CommittedVariables(section: section, sequence: sequence, variables: variables)
                 operations.append(.put(keys.committedVariables(section), try StoredJSON.encode(stored)))
             } else {
                 operations.append(.delete(keys.committedVariables(section)))

@@ -168,8 +168,16 @@ struct ConfigCommand: AsyncParsableCommand {
             try await running {
                 guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw UsageProblem("cannot read \(file)") }
                 let document = try TopologyDocument.parse(text, source: (file as NSString).lastPathComponent)
-                let outcome = try await store.store().replaceStaged(with: document.topology, by: store.actor, change: "import of \(file)")
-                let topology = document.topology
+                let topologyStore = try store.store()
+                // An export without hashes (the default) gives each account's hash back from what is staged.
+                let (topology, unresolved) = document.topology.restoringRedactedHashes(
+                    from: try await topologyStore.read().staged.topology)
+                guard unresolved.isEmpty else {
+                    throw UsageProblem(
+                        "\(file): \(unresolved.joined(separator: ", ")) reads <redacted> and no staged account of that name has a hash: "
+                            + "export with --include-hashes, or set it with `marina grant user`")
+                }
+                let outcome = try await topologyStore.replaceStaged(with: topology, by: store.actor, change: "import of \(file)")
                 try report(
                     outcome,
                     done:
@@ -180,15 +188,25 @@ struct ConfigCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the staged topology as YAML (what `import` reads).")
+        static let configuration = CommandConfiguration(
+            abstract: "Write the staged topology as YAML (what `import` reads); account hashes read <redacted> unless --include-hashes.")
         @OptionGroup var store: StoreOptions
         @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+        @Flag(help: "Write the managed accounts' password hashes (for a backup kept as safely as etcd).") var includeHashes = false
 
         func run() async throws {
             try await running {
-                let yaml = try TopologyDocument(try await store.store().read().staged.topology).yaml()
+                let staged = try await store.store().read().staged.topology
+                let yaml = try TopologyDocument(includeHashes ? staged : staged.redactingHashes).yaml()
                 if let output {
-                    try yaml.write(toFile: output, atomically: true, encoding: .utf8)
+                    // Readable by its owner only when it holds hashes.
+                    guard FileManager.default.createFile(atPath: output, contents: nil, attributes: includeHashes ? [.posixPermissions: 0o600] : nil)
+                    else { throw UsageProblem("cannot create \(output)") }
+                    if includeHashes { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: output) }
+                    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+                    try handle.truncate(atOffset: 0)
+                    try handle.write(contentsOf: Data(yaml.utf8))
+                    try handle.close()
                 } else {
                     print(yaml, terminator: "")
                 }

@@ -13,8 +13,8 @@ struct GrantImportCommand: AsyncParsableCommand {
         commandName: "import",
         abstract: "Read accounts off a live instance (SHOW CREATE USER, SHOW GRANTS, roles) into a section's staged managed accounts.",
         discussion: """
-            Every account whose user name matches --account (a SQL LIKE pattern, default every account but MariaDB's own \
-            and Marina's) becomes managed, with all its hosts, replacing a staged account of the same name; roles granted \
+            Every account whose user name matches --account (a SQL LIKE pattern, default every account but MariaDB's own, \
+            Marina's and the one reading) becomes managed, with all its hosts, replacing a staged account of the same name; roles granted \
             to them are imported too. A user whose hosts differ in anything but the host, or that logs in with a plugin \
             other than mysql_native_password, ed25519 or unix_socket, is refused by name and nothing is staged. Review \
             with `marina grant diff`, then `marina config commit`.
@@ -27,9 +27,6 @@ struct GrantImportCommand: AsyncParsableCommand {
     @Option(help: "A client option file ([client] user and password) of an account that may read the mysql schema.")
     var credentialsFile: String
     @Option(help: "The option group of --credentials-file.") var credentialsGroup = "client"
-
-    /// Accounts never imported by the default pattern: MariaDB's own and Marina's.
-    static let systemUsers: Set<String> = ["root", "mariadb.sys", "mysql", "PUBLIC", "marina_agent", "marina_controller", "marina_fence"]
 
     func run() async throws {
         try await running {
@@ -65,7 +62,8 @@ struct GrantImportCommand: AsyncParsableCommand {
                 for pattern in account.isEmpty ? ["%"] : account {
                     read.merge(try await AccountReader.read(matching: pattern, query: query)) { first, _ in first }
                 }
-                if account.isEmpty { read = read.filter { !Self.systemUsers.contains($0.key.user) && !$0.key.user.isEmpty } }
+                // Never MariaDB's or Marina's own accounts, nor the one reading (a pattern naming them is refused by validation).
+                if account.isEmpty { read = read.filter { !GrantNames.isReserved($0.key.user) && $0.key.user != user && !$0.key.user.isEmpty } }
                 // Roles granted to what is imported come along, so that the import validates.
                 let roles = Set(read.values.flatMap(\.roles)).subtracting(read.keys.map(\.user))
                 if !roles.isEmpty { read.merge(try await AccountReader.read(names: roles, query: query)) { first, _ in first } }

@@ -34,6 +34,9 @@ struct GrantCommandLineTests {
             (["variable", "set", "s1", "read_only", "OFF"], 2, "variables.s1.all.read_only: follows the instance's role"),
             (["variable", "set", "s1", "long_query_time", "2' OR '1"], 2, "without quotes"),
             (["grant", "user", "s1", "app", "--host", "10.%", "--password-file", secret, "--unix-socket"], 64, "give one of"),
+            (["grant", "user", "s1", "marina_controller", "--host", "10.%", "--unix-socket"], 2, "is MariaDB's or Marina's own account"),
+            (["grant", "user", "s1", "root", "--host", "localhost", "--unix-socket"], 2, "is MariaDB's or Marina's own account"),
+            (["variable", "set", "s1", "skip_name_resolve", "ON"], 2, "it stays in the server's own configuration"),
         ]
         for (arguments, status, message) in refusals {
             let result = try runMarina(arguments + etcd)

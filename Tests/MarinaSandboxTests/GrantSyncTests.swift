@@ -3,7 +3,9 @@ import Foundation
 import MariaDBClient
 import MarinaSandbox
 import MarinaTestSupport
+import Observation
 import Operations
+import StoredRecords
 import Testing
 import Topology
 import TopologyStore
@@ -108,6 +110,12 @@ struct GrantSyncTests {
             try runMarina(arguments, environment: ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"])
         }
         #expect(try marina(["grant", "import", "--from", "db1001", "--account", "wiki%", "--credentials-file", sandbox.credentialsFile]).status == 0)
+        // An account the controller itself uses is never managed: the sync is refused, nothing changed.
+        #expect(try marina(["grant", "user", "s1", Sandbox.replicationUser, "--host", "10.%", "--unix-socket"]).status == 0)
+        #expect(try marina(["config", "commit", "-m", "the replication account, by mistake"]).status == 0)
+        let own = try marina(["grant", "sync", "s1", "--yes"])
+        #expect(own.status == 2 && own.stdout.contains("\(Sandbox.replicationUser) is an account this controller uses"), "\(own.stdout)")
+        #expect(try marina(["grant", "unmanage", "s1", Sandbox.replicationUser]).status == 0)
         // A new user (CREATE USER everywhere) and a privilege more for an existing one.
         let password = sandbox.directory + "/newapp.password"
         try "third-password\n".write(toFile: password, atomically: true, encoding: .utf8)
@@ -176,18 +184,29 @@ struct GrantSyncTests {
     func automaticSync() async throws {
         let sandbox = try await TestServers.privateSandbox("grant-auto", replicas: 1, controller: true)
         defer { TestServers.stop(sandbox) }
-        try await Sandbox.stopController(directory: sandbox.directory)
-        try await Sandbox.startController(
-            directory: sandbox.directory, executable: marinaExecutable(), grants: "grants:\n  check_interval: 1\n  auto_sync: true")
-        let password = sandbox.directory + "/auto.password"
-        try "second-password\n".write(toFile: password, atomically: true, encoding: .utf8)
-        for arguments in [
-            ["grant", "user", "s1", "autoapp", "--host", "10.64.%", "--password-file", password],
-            ["grant", "set", "s1", "autoapp", "--on", "wiki.*", "SELECT"], ["config", "commit", "-m", "autoapp"],
-        ] {
+        func marina(_ arguments: [String]) throws {
             let result = try runMarina(arguments, environment: ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"])
             #expect(result.status == 0, "\(arguments): \(result.stdout)\(result.stderr)")
         }
+        let password = sandbox.directory + "/auto.password"
+        try "second-password\n".write(toFile: password, atomically: true, encoding: .utf8)
+        // Committed before the controller starts: it remembers it at its first look, and does not sync it.
+        try marina(["grant", "user", "s1", "autofirst", "--host", "10.64.%", "--password-file", password])
+        try marina(["config", "commit", "-m", "autofirst"])
+        try await Sandbox.stopController(directory: sandbox.directory)
+        let restarted = Date()
+        try await Sandbox.startController(
+            directory: sandbox.directory, executable: marinaExecutable(), grants: "grants:\n  check_interval: 1\n  auto_sync: true")
+        let looked = try await eventually(20) {
+            guard let kv = try await sandbox.etcdClient.value(StoreKeys().observedGrants("db1001")) else { return false }
+            return try StoredJSON.decode(ObservedGrants.self, from: kv.value).readAt > restarted
+        }
+        #expect(looked, "the grant watch never looked")
+        #expect(try await lastOperation(sandbox, kind: "grant-sync") == nil, "a controller synced at its start")
+        // A commit that changes the accounts afterwards is synced on its own.
+        try marina(["grant", "user", "s1", "autoapp", "--host", "10.64.%", "--password-file", password])
+        try marina(["grant", "set", "s1", "autoapp", "--on", "wiki.*", "SELECT"])
+        try marina(["config", "commit", "-m", "autoapp"])
         #expect(
             try await eventually(30) { try await lastOperation(sandbox, kind: "grant-sync")?.state == .done },
             "no automatic grant sync finished")

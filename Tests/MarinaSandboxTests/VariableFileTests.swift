@@ -4,6 +4,7 @@ import MariaDBClient
 import MarinaSandbox
 import MarinaTestSupport
 import Observation
+import StoredRecords
 import Testing
 import Topology
 import TopologyStore
@@ -45,28 +46,30 @@ struct VariableFileTests {
         _ = try await store.replaceStaged(with: topology, by: ChangeAuthor(author: "test", now: Date()), change: "managed variables")
         _ = try await store.commit(message: "long_query_time 2, back_log on replicas", by: ChangeAuthor(author: "test", now: Date()))
 
-        // Not applied yet: drift shows the mismatch on both, the read-only one as pending on the replica only.
+        // Not applied yet: drift shows the mismatch of each variable on each instance; nothing is in a
+        // file (the read-only one included): a commit alone releases nothing to the option files.
         let before = try await drift(sandbox) { findings in findings.filter { $0.code.hasPrefix("VARIABLE_") }.count == 3 }
         let variableFindings = before.filter { $0.code.hasPrefix("VARIABLE_") }
         #expect(
-            variableFindings.map { "\($0.instance ?? "") \($0.code)" }.sorted()
-                == ["db1001 VARIABLE_MISMATCH", "db1002 VARIABLE_MISMATCH", "db1002 VARIABLE_PENDING_RESTART"], "\(before)")
+            variableFindings.map { "\($0.instance ?? "") \($0.code) \($0.expected.prefix { $0 != "=" })" }.sorted()
+                == [
+                    "db1001 VARIABLE_MISMATCH long_query_time", "db1002 VARIABLE_MISMATCH back_log", "db1002 VARIABLE_MISMATCH long_query_time",
+                ], "\(before)")
         let mismatch = try #require(variableFindings.first { $0.instance == "db1001" })
         #expect(mismatch.expected == "long_query_time=2 (committed for a primary)")
         #expect(mismatch.observed == "long_query_time=10.000000 at runtime: `marina variable sync s1` sets it")
-        let pending = try #require(variableFindings.first { $0.code == "VARIABLE_PENDING_RESTART" })
-        #expect(pending.observed.contains("written to \(files["db1002"]!), it takes effect at the next restart"), "\(pending.observed)")
-        let replica = try await observation(sandbox, "db1002") { $0.pendingRestart == ["back_log"] }
+        let replica = try await observation(sandbox, "db1002") { $0.variables?["back_log"] != nil }
         #expect(replica.variables?["long_query_time"] == "10.000000")
         #expect(replica.variables?["back_log"] == "\(backLog - 7)")
+        #expect(replica.pendingRestart == [])
         #expect(replica.optionFile == files["db1002"] && replica.optionFileError == nil)
-        // The file holds the read-only value (waiting for a restart), not the value no SET GLOBAL applied yet.
-        #expect(try options(files["db1002"]!) == ["back_log": "\(backLog)"])
-        #expect(try options(files["db1001"]!).isEmpty, "nothing applied nor waiting on the primary: no file")
+        #expect(try options(files["db1002"]!).isEmpty && options(files["db1001"]!).isEmpty, "a commit alone wrote an option file")
 
-        // The controller's sync, by hand: once applied, each agent writes the value to its file.
+        // The controller's sync, by hand: applied, then released; each agent writes the applied value
+        // and the read-only one (pending a restart) to its file.
         try await execute(sandbox, "db1001", "SET GLOBAL long_query_time = 2")
         try await execute(sandbox, "db1002", "SET GLOBAL long_query_time = 2")
+        try await release(sandbox, ManagedVariables(all: ["long_query_time": "2"], replica: ["back_log": "\(backLog)"]))
         #expect(
             try await eventually(10) {
                 try options(files["db1001"]!) == ["long_query_time": "2"]
@@ -98,7 +101,14 @@ struct VariableFileTests {
         topology.variables["s1"] = ManagedVariables(all: ["long_query_time": "2"])
         _ = try await store.replaceStaged(with: topology, by: ChangeAuthor(author: "test", now: Date()), change: "drop back_log")
         _ = try await store.commit(message: "back_log no longer managed", by: ChangeAuthor(author: "test", now: Date()))
+        try await release(sandbox, ManagedVariables(all: ["long_query_time": "2"]))
         #expect(try await eventually(10) { try options(files["db1002"]!) == ["long_query_time": "2"] })
+    }
+
+    /// What a variable sync that finished writes: the section's variables released to the option files.
+    func release(_ sandbox: SandboxState, _ variables: ManagedVariables) async throws {
+        _ = try await sandbox.etcdClient.put(
+            StoreKeys().syncedVariables("s1"), try StoredJSON.encode(CommittedVariables(section: "s1", sequence: 0, variables: variables)))
     }
 
     /// The `[mariadbd]` options of a file the agent keeps; empty when there is none.

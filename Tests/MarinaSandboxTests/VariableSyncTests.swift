@@ -43,6 +43,7 @@ struct VariableSyncTests {
         #expect(
             replicaStep.statements == [
                 "SET GLOBAL long_query_time = 2", "STOP SLAVE SQL_THREAD", "SET GLOBAL slave_parallel_threads = 4", "START SLAVE SQL_THREAD",
+                "-- at the next restart (option file): back_log = \(backLog), now \(backLog - 7)",
             ], "\(replicaStep.statements)")
         for replica in ["db1002", "db1003"] {
             let client = try await sandbox.root(replica)

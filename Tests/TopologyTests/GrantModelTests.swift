@@ -54,7 +54,9 @@ struct GrantModelTests {
         topology.grants["s1"]!["wikiuser"]!.defaultRole = "other"
         topology.variables["s1"]!.primary["read_only"] = "OFF"
         topology.variables["s9"] = ManagedVariables(all: ["long_query_time": "1"])
+        topology.grants["s1"]!["nopassword"] = ManagedAccount(name: "nopassword", hosts: ["%"])
         let issues = topology.validate().map(\.description)
+        #expect(issues.contains { $0.hasPrefix("grants.s1.nopassword.authentication: a user needs a hash or unix_socket") })
         #expect(issues.contains("grants.s1.reader.authentication: a role cannot log in"))
         #expect(issues.contains { $0.hasPrefix("grants.s1.wikiuser.default_role:") })
         #expect(issues.contains { $0.hasPrefix("variables.s1.primary.read_only:") })
@@ -109,5 +111,19 @@ struct GrantModelTests {
         #expect(GrantNames.privilege("replication client") == "BINLOG MONITOR")
         #expect(GrantNames.privilege("select (b, `a`)") == "SELECT (A, B)")
         #expect(GrantNames.privilege("DROP (a)") == nil)
+    }
+}
+
+@Suite("Topology: exports without hashes")
+struct RedactedExportTests {
+    @Test("an export without hashes gives them back from the staged accounts on import; one it cannot is named")
+    func roundTrip() {
+        let topology = GrantModelTests.topology()
+        let exported = topology.redactingHashes
+        #expect(exported.grants["s1"]?["wikiuser"]?.authentication?.hash == "<redacted>")
+        let (restored, unresolved) = exported.restoringRedactedHashes(from: topology)
+        #expect(restored == topology && unresolved.isEmpty)
+        let (_, missing) = exported.restoringRedactedHashes(from: smallTopology())
+        #expect(missing == ["grants.s1.wikiuser.authentication.hash"])
     }
 }
