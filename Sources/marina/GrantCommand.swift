@@ -136,36 +136,35 @@ struct GrantCommand: AsyncParsableCommand {
         }
     }
 
-    struct SetPrivileges: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "set", abstract: "Grant privileges on one object to a managed user or role (added to what it has).")
+    /// What `grant set` and `grant revoke` name: the account, the object, the privileges.
+    struct PrivilegeArguments: ParsableArguments {
         @OptionGroup var store: StoreOptions
         @Argument(help: "The section.") var section: String
         @Argument(help: "The managed user or role.") var name: String
         @Option(help: "The object: *.*, db.*, db.table, 'PROCEDURE db.p'.") var on: String
-        @Argument(help: "Privileges: SELECT INSERT 'SELECT (col1, col2)' 'GRANT OPTION' ...") var privileges: [String]
+        @Argument(help: "Privileges: SELECT INSERT 'SELECT (col1, col2)' 'GRANT OPTION' ... (revoke: or ALL)") var privileges: [String]
 
-        func run() async throws {
+        func edit(add: Bool) async throws {
             try await running {
-                try await editPrivileges(store: store, section: section, name: name, object: on, privileges: privileges, add: true)
+                try await editPrivileges(store: store, section: section, name: name, object: on, privileges: privileges, add: add)
             }
         }
+    }
+
+    struct SetPrivileges: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Grant privileges on one object to a managed user or role (added to what it has).")
+        @OptionGroup var arguments: PrivilegeArguments
+
+        func run() async throws { try await arguments.edit(add: true) }
     }
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Take privileges on one object from a managed user or role (ALL takes every privilege on it).")
-        @OptionGroup var store: StoreOptions
-        @Argument(help: "The section.") var section: String
-        @Argument(help: "The managed user or role.") var name: String
-        @Option(help: "The object: *.*, db.*, db.table, 'PROCEDURE db.p'.") var on: String
-        @Argument(help: "Privileges, or ALL.") var privileges: [String]
+        @OptionGroup var arguments: PrivilegeArguments
 
-        func run() async throws {
-            try await running {
-                try await editPrivileges(store: store, section: section, name: name, object: on, privileges: privileges, add: false)
-            }
-        }
+        func run() async throws { try await arguments.edit(add: false) }
     }
 
     struct Unmanage: AsyncParsableCommand {
