@@ -83,6 +83,7 @@ struct OperationCommand: AsyncParsableCommand {
 func describeOperation(_ record: OperationRecord) -> String {
     switch record.kind {
     case "rejoin", "move": describeInstanceOperation(record)
+    case "grant-sync", "variable-sync": "\(record.kind) of \(record.section)"
     default: "\(record.kind) of \(record.section) from \(record.oldPrimary ?? "?") to \(record.candidate.isEmpty ? "?" : record.candidate)"
     }
 }
@@ -92,6 +93,7 @@ func roles(_ record: OperationRecord) -> String {
     switch record.kind {
     case "rejoin": "\(record.candidate) rejoins"
     case "move": "\(record.candidate) → under \(record.newSource ?? "?")"
+    case "grant-sync", "variable-sync": "\(record.steps.filter { $0.action != .exec }.count) instances"
     default: "\(record.oldPrimary ?? "?") → \(record.candidate)"
     }
 }

@@ -177,6 +177,8 @@ struct GrantSyncTests {
             #expect(after[instance]?.contains("GRANT INSERT, UPDATE ON `wiki`.* TO `wikiuser`@`10.64.%`") == true, "\(instance): \(after)")
         }
         #expect(try await sandbox.etcdClient.value(keys.operationUndo(id)) == nil, "the undo (it holds hashes) outlived the sync")
+        let shown = try marina(["operation", "show", id])
+        #expect(shown.stdout.contains("grant-sync of s1") && shown.stdout.contains("apply-grants db1002"), "\(shown.stdout)")
         try await expectNoOwnTransactions(sandbox, on: ["db1002", "db1003"])
     }
 

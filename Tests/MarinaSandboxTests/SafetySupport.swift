@@ -138,11 +138,22 @@ func leaderName(_ sandbox: SandboxState) async throws -> String? {
     return object["id"] as? String
 }
 
-/// `@@read_only` of one instance, read as root.
+/// `@@read_only` of one instance, read as root. A session the instance's agent kills while
+/// fencing it (it ends every client session) is read again on a new one.
 func readOnly(_ sandbox: SandboxState, _ instance: String) async throws -> Bool {
-    let client = try await sandbox.root(instance)
-    defer { Task { await client.close() } }
-    return try await client.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"] == "1"
+    var attempt = 0
+    while true {
+        let client = try await sandbox.root(instance)
+        do {
+            let value = try await client.query("SELECT @@GLOBAL.read_only AS ro").first?["ro"]
+            await client.close()
+            return value == "1"
+        } catch {
+            await client.close()
+            guard let lost = error as? MariaDBError, lost.isConnectionLost, attempt < 3 else { throw error }
+            attempt += 1
+        }
+    }
 }
 
 /// The step a controller paused with `pause_after` names, once it has paused.

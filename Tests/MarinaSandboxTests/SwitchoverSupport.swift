@@ -94,7 +94,8 @@ func waitForOperation(
     }
     let last = try await operation(sandbox, id)
     throw SandboxError.invalidArgument(
-        "operation \(id) did not get there within \(seconds) s: \(last.map { "\($0.state) paused=\($0.pausedBefore ?? "-")" } ?? "no journal")")
+        "operation \(id) did not get there within \(seconds) s: \(last.map { "\($0.state) paused=\($0.pausedBefore ?? "-") \($0.refusals.joined(separator: "; "))" } ?? "no journal")"
+    )
 }
 
 /// Releases a controller paused by `pause_before`.
