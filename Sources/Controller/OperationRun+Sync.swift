@@ -187,9 +187,15 @@ extension OperationRun {
             }
             let names = managed.names
             let target = Dictionary(snapshot.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+            let isPrimary = topology.sections[record.section]?.primary == member.name
+            let ownBefore: String? = isPrimary ? nil : try await ownTransactions(on: member, timeout: timeout)
             let current = try await readAccounts(names, on: member, timeout: timeout)
             for statement in GrantPlanner.statements(from: current, to: target, names: names) {
                 try await settingsHosts.query(member, Self.unlogged(statement), timeout: timeout)
+            }
+            if let ownBefore, try await ownTransactions(on: member, timeout: timeout) != ownBefore {
+                throw ControllerError.stepFailed(
+                    host: member.name, message: "wrote transactions of its own server_id while restoring: an errant GTID")
             }
             let after = try await readAccounts(names, on: member, timeout: timeout)
             let left = GrantPlanner.differences(expected: target, observed: after, names: names)

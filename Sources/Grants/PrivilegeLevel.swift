@@ -19,15 +19,9 @@ enum PrivilegeLevel: Equatable {
     }
 
     static let globalPrivileges = GrantNames.privileges.subtracting(["ALL PRIVILEGES", "GRANT OPTION"])
-    static let databasePrivileges: Set<String> = [
-        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "REFERENCES", "INDEX", "ALTER", "CREATE TEMPORARY TABLES", "LOCK TABLES",
-        "EXECUTE", "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "TRIGGER", "DELETE HISTORY",
-    ]
-    static let tablePrivileges: Set<String> = [
-        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "REFERENCES", "INDEX", "ALTER", "CREATE VIEW", "SHOW VIEW", "TRIGGER",
-        "DELETE HISTORY",
-    ]
-    static let routinePrivileges: Set<String> = ["EXECUTE", "ALTER ROUTINE"]
+    static let databasePrivileges = GrantNames.databasePrivileges
+    static let tablePrivileges = GrantNames.tablePrivileges
+    static let routinePrivileges = GrantNames.routinePrivileges
 
     /// What `ALL PRIVILEGES` grants at this level.
     var all: Set<String> {

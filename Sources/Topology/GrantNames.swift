@@ -11,6 +11,32 @@ public enum GrantNames {
         "SHOW DATABASES", "SHOW VIEW", "SHUTDOWN", "SLAVE MONITOR", "SUPER", "TRIGGER", "UPDATE",
     ]
 
+    /// The privileges each level takes (`ALL PRIVILEGES` at a level means all of them; `GRANT
+    /// OPTION` goes with every level): a database (`db.*`), a table, a routine.
+    public static let databasePrivileges: Set<String> = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "REFERENCES", "INDEX", "ALTER", "CREATE TEMPORARY TABLES", "LOCK TABLES",
+        "EXECUTE", "CREATE VIEW", "SHOW VIEW", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT", "TRIGGER", "DELETE HISTORY",
+    ]
+    public static let tablePrivileges: Set<String> = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "REFERENCES", "INDEX", "ALTER", "CREATE VIEW", "SHOW VIEW", "TRIGGER",
+        "DELETE HISTORY",
+    ]
+    public static let routinePrivileges: Set<String> = ["EXECUTE", "ALTER ROUTINE"]
+
+    /// Why `privilege` (canonical) cannot be granted on `object` (canonical), or nil: a global
+    /// privilege on a database, a column list anywhere but on a table.
+    public static func levelProblem(_ privilege: String, on object: String) -> String? {
+        if privilege == "ALL PRIVILEGES" || privilege == "GRANT OPTION" || object == "*.*" {
+            return privilege.contains("(") && object == "*.*" ? "columns are granted on a table, not on *.*" : nil
+        }
+        let base = privilege.prefix { $0 != "(" }.trimmingSpaces
+        let routine = ["PROCEDURE ", "FUNCTION ", "PACKAGE "].contains(where: object.hasPrefix)
+        let database = !routine && object.hasSuffix(".*")
+        if privilege.contains("(") && (routine || database) { return "columns are granted on a table" }
+        let allowed = routine ? routinePrivileges : database ? databasePrivileges : tablePrivileges
+        return allowed.contains(base) ? nil : "\(base) is not a privilege of a \(routine ? "routine" : database ? "database" : "table") (only of *.*)"
+    }
+
     /// Privileges that may name columns: `SELECT (a, b)`.
     public static let columnPrivileges: Set<String> = ["SELECT", "INSERT", "UPDATE", "REFERENCES"]
 

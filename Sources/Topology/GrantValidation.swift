@@ -11,6 +11,23 @@ extension Topology {
             if sections[section] == nil { issues.append(.init(path, "names unknown section \"\(section)\"")) }
             for (key, account) in accounts { issues += validate(account, key: key, path: "\(path).\(key)", section: accounts) }
         }
+        // An instance in several sections has one set of accounts: a name managed by two of them
+        // would be made one way by one section's sync and the other way by the other's.
+        for instance in instances.values.sorted(by: { $0.name < $1.name }) {
+            var owner = [String: String]()
+            for section in instance.sections.keys.sorted() {
+                for name in (grants[section] ?? [:]).keys.sorted() {
+                    if let other = owner[name] {
+                        issues.append(
+                            .init(
+                                "grants.\(section).\(name)",
+                                "is also managed in section \(other), and \(instance.name) is in both: an account is managed by one section"))
+                    } else {
+                        owner[name] = section
+                    }
+                }
+            }
+        }
         for (section, variables) in variables {
             let path = "variables.\(section)"
             if sections[section] == nil { issues.append(.init(path, "names unknown section \"\(section)\"")) }
@@ -74,9 +91,13 @@ extension Topology {
                 let hint = GrantNames.object(object).map { " (write \($0))" } ?? ""
                 issues.append(.init(objectPath, "is not an object in canonical form\(hint)"))
             }
-            for privilege in privileges where GrantNames.privilege(privilege) != privilege {
-                let hint = GrantNames.privilege(privilege).map { " (write \($0))" } ?? ""
-                issues.append(.init(objectPath, "\"\(privilege)\" is not a privilege in canonical form\(hint)"))
+            for privilege in privileges {
+                if GrantNames.privilege(privilege) != privilege {
+                    let hint = GrantNames.privilege(privilege).map { " (write \($0))" } ?? ""
+                    issues.append(.init(objectPath, "\"\(privilege)\" is not a privilege in canonical form\(hint)"))
+                } else if GrantNames.object(object) == object, let problem = GrantNames.levelProblem(privilege, on: object) {
+                    issues.append(.init(objectPath, problem))
+                }
             }
         }
         if account.canonical != account { issues.append(.init(path, "is not in canonical form (sorted lists, no duplicates, no USAGE)")) }

@@ -63,6 +63,23 @@ struct GrantModelTests {
         #expect(issues.contains("variables.s9: names unknown section \"s9\""))
     }
 
+    @Test("a global privilege on a database, columns on a database, and one name managed by two sections of one instance are refused")
+    func levelsAndSharedInstances() {
+        var topology = Self.topology()
+        topology.grants["s1"]!["wikiuser"]!.privileges["`wiki`.*"] = ["SELECT", "SUPER"]
+        topology.grants["s1"]!["wikiuser"]!.privileges["`wiki`.`page`"] = ["SELECT (A)"]
+        topology.grants["s1"]!["reader"]!.privileges["`db`.*"] = ["SELECT (A)"]
+        #expect(topology.validate().map(\.description).contains { $0.contains("SUPER is not a privilege of a database (only of *.*)") })
+        #expect(topology.validate().map(\.description).contains { $0.contains("grants.s1.reader.privileges.`db`.*: columns are granted on a table") })
+        #expect(!topology.validate().map(\.description).contains { $0.contains("`wiki`.`page`") })
+        var shared = Self.topology()
+        shared.sections["s2"] = Section(name: "s2", datacenter: "dc1")
+        shared.instances["db1002"]!.sections["s2"] = Membership(pooled: false, weight: 0)
+        shared.grants["s2"] = ["reader": ManagedAccount(name: "reader", kind: .role)]
+        #expect(
+            shared.validate().map(\.description).contains { $0.hasPrefix("grants.s2.reader: is also managed in section s1, and db1002 is in both") })
+    }
+
     @Test("edits: set an account (stored canonical), unmanage it (refused while a role is granted), set and remove variables")
     func edits() throws {
         var topology = Self.topology()
