@@ -77,7 +77,11 @@ struct VariableKeeper {
             }
         }
         observation.variables = runtime.filter { names.contains($0.key) }.mapValues(\.value)
-        observation.pendingRestart = outcome.pendingRestart
+        // Pending a restart only what the file holds at the committed value: a released value a
+        // newer commit changed is not what the restart should bring, and drift shows it as a mismatch.
+        observation.pendingRestart = outcome.pendingRestart.filter { name in
+            desired[name].map { SystemVariableValue.same($0, released[name] ?? "") } ?? false
+        }
     }
 
     /// Reads the file, applies the rule, writes it when its text changes.

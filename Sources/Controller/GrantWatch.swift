@@ -30,6 +30,9 @@ struct GrantWatch: Sendable {
                 } catch {
                     context.logger.warning("grant watch: \(error)")
                 }
+            } else {
+                // A term of leadership starts by looking: what is committed then is only remembered.
+                await state.forget()
             }
             try? await Task.sleep(for: .milliseconds(Int(settings.checkInterval * 1000)))
         }
@@ -118,6 +121,10 @@ actor AutoSyncMemory {
     private var seeded = false
     private var accounts = [String: [String: ManagedAccount]]()
     private var variables = [String: ManagedVariables]()
+
+    func forget() {
+        seeded = false
+    }
 
     /// Remembers what `topology` commits, once; true the first time.
     func seed(_ topology: Topology) -> Bool {

@@ -83,8 +83,8 @@ extension OperationRun {
     /// The undo failed: the old primary and the candidate are left read-only, the section
     /// read-only in the configuration, and the operation says so.
     func leaveForHuman(_ problem: String) async throws {
-        context.logger.error(
-            "operation \(record.id) \(isFailover ? "stopped" : "could not roll back"): \(problem); section \(record.section) left read-only")
+        let left = isSync ? "a human must check the section's instances" : "section \(record.section) left read-only"
+        context.logger.error("operation \(record.id) \(isFailover ? "stopped" : "could not roll back"): \(problem); \(left)")
         record.attention.append(problem)
         // Only a switchover's old primary is one of its hosts: a failover's is dead, and a rejoin
         // or a move acts on one replica (`candidate`) while the primary goes on taking writes.
@@ -152,12 +152,21 @@ extension OperationRun {
     /// reads the host first, so running one again is harmless).
     func recoverUndoable() async throws {
         let uncleared = await killPreviousControllerSessions()
-        // A sync's statement the dead controller sent may still be running: re-reading and
-        // re-planning could be undone by it afterwards, so a human looks instead.
-        if isSync, !uncleared.isEmpty, !record.steps.isEmpty {
+        // A sync's statement the dead controller sent may still be running on the instance of a
+        // step it had started: re-reading and re-planning could be undone by it afterwards, so a
+        // human looks instead.
+        let inFlight = record.steps.filter { [.running, .undoing, .failed].contains($0.state) }.compactMap(\.subject)
+        let risky = uncleared.filter { inFlight.contains($0) }
+        if isSync, !risky.isEmpty {
+            record.failure = OperationRecord.Failure(
+                step: "recovery", host: risky.joined(separator: ", "), error: "the previous controller's sessions could not be cleared")
             try await leaveForHuman(
-                "the previous controller's sessions on \(uncleared.joined(separator: ", ")) could not be cleared: a statement of theirs may still apply"
-            )
+                "the previous controller's sessions on \(risky.joined(separator: ", ")) could not be cleared: a statement of theirs may still apply")
+            return
+        }
+        // A sync whose plan was journaled (its undo written) has nothing to undo when it has no step: it goes forward.
+        if isSync, record.steps.isEmpty, try await context.etcd.value(context.keys.operationUndo(record.id)) != nil {
+            try await runForward()
             return
         }
         if record.steps.isEmpty {

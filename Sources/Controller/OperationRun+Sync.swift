@@ -69,6 +69,10 @@ extension OperationRun {
                 ownManaged.map { "\($0) is an account this controller uses: it is never managed (`marina grant unmanage \(record.section) \($0)`)" })
         }
         if record.skipReplicas.contains(section.primary) { return refuse(["the primary \(section.primary) cannot be skipped"]) }
+        // The values a variable sync releases reach every member's option file: it acts on every member.
+        if !isGrantSync, !record.skipReplicas.isEmpty {
+            return refuse(["a variable sync acts on every instance of the section: --skip-replica is for grant sync only"])
+        }
         let playbook = isGrantSync ? context.grantSyncPlaybook : context.variableSyncPlaybook
         var undo = SyncUndo()
         var statements = [String: [String]]()

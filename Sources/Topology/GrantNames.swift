@@ -91,7 +91,7 @@ public enum GrantNames {
     /// Names never managed: MariaDB's own accounts, and Marina's (`marina_agent`,
     /// `marina_controller`, `marina_fence`, `marina_settings`, any `marina_…`).
     public static func isReserved(_ name: String) -> Bool {
-        ["root", "mariadb.sys", "mysql", "PUBLIC"].contains(name) || name.hasPrefix("marina_")
+        ["root", "mariadb.sys", "mysql", "public", "none"].contains(name.lowercased()) || name.hasPrefix("marina_")
     }
 
     /// A host pattern: 1-255 characters, no NUL, quote or space.

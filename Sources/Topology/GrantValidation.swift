@@ -38,7 +38,7 @@ extension Topology {
                         issues.append(.init(variablePath, "is not a system variable name (lowercase letters, digits and _)"))
                     } else if ManagedVariables.roleDerived.contains(name) || name.hasPrefix("gtid_") {
                         issues.append(.init(variablePath, "follows the instance's role or identity and cannot be a managed value"))
-                    } else if ManagedVariables.startupOnly.contains(name) {
+                    } else if ManagedVariables.startupOnly.contains(name) || name.hasPrefix("ssl_") {
                         issues.append(
                             .init(
                                 variablePath,

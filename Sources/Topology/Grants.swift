@@ -209,7 +209,8 @@ public struct ManagedVariables: Codable, Sendable, Equatable {
         "log_bin", "log_bin_basename", "log_bin_index", "relay_log", "relay_log_basename", "relay_log_index", "relay_log_info_file",
         "log_slave_updates", "gtid_strict_mode", "gtid_pos_auto_engines", "lower_case_table_names", "innodb_page_size",
         "innodb_data_home_dir", "innodb_data_file_path", "innodb_log_group_home_dir", "init_file", "plugin_load", "plugin_load_add",
-        "plugin_dir", "secure_file_priv", "character_sets_dir",
+        "plugin_dir", "secure_file_priv", "character_sets_dir", "innodb_force_recovery", "innodb_read_only", "innodb_undo_directory",
+        "innodb_undo_tablespaces", "innodb_temp_data_file_path", "skip_slave_start", "skip_grant_tables",
     ]
 
     enum CodingKeys: String, CodingKey, CaseIterable {

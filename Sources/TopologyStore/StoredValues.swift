@@ -42,7 +42,7 @@ public struct StoredGeneratedConfig: Codable, Sendable, Equatable {
 public struct CommittedVariables: Codable, Sendable, Equatable {
     public var schema: Int
     public var section: String
-    /// The commit whose variables these are.
+    /// The committed head when it was written (a commit that changed them, or the end of a sync).
     public var sequence: Int
     public var variables: ManagedVariables
 

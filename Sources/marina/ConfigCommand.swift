@@ -199,14 +199,17 @@ struct ConfigCommand: AsyncParsableCommand {
                 let staged = try await store.store().read().staged.topology
                 let yaml = try TopologyDocument(includeHashes ? staged : staged.redactingHashes).yaml()
                 if let output {
-                    // Readable by its owner only when it holds hashes.
-                    guard FileManager.default.createFile(atPath: output, contents: nil, attributes: includeHashes ? [.posixPermissions: 0o600] : nil)
-                    else { throw UsageProblem("cannot create \(output)") }
-                    if includeHashes { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: output) }
-                    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-                    try handle.truncate(atOffset: 0)
-                    try handle.write(contentsOf: Data(yaml.utf8))
-                    try handle.close()
+                    // Readable by its owner only when it holds hashes: written beside it with those
+                    // permissions, then renamed over it, so it is never partly written or readable by others.
+                    let temporary = output + ".marina-\(getpid()).tmp"
+                    let attributes: [FileAttributeKey: Any]? = includeHashes ? [.posixPermissions: 0o600] : nil
+                    guard FileManager.default.createFile(atPath: temporary, contents: Data(yaml.utf8), attributes: attributes) else {
+                        throw UsageProblem("cannot write \(temporary)")
+                    }
+                    guard rename(temporary, output) == 0 else {
+                        unlink(temporary)
+                        throw UsageProblem("cannot write \(output): \(String(cString: strerror(errno)))")
+                    }
                 } else {
                     print(yaml, terminator: "")
                 }
