@@ -70,6 +70,7 @@ struct VariableKeeper {
         if let optionFile {
             do {
                 outcome = try await keep(optionFile, desired: released, runtime: runtime)
+                observation.optionFileValues = outcome.file.options
                 logOnce("file", nil)
             } catch {
                 observation.optionFileError = "\(error)"

@@ -39,12 +39,32 @@ extension Drift {
         }
         switch code {
         case .variableMismatch:
-            return differing.filter { !pending.contains($0.name.lowercased()) }.map {
+            let atRuntime = differing.filter { !pending.contains($0.name.lowercased()) }.map {
                 (
                     "\($0.name)=\($0.desired) (committed for a \(role))",
                     "\($0.name)=\($0.runtime) at runtime: `marina variable sync \(section)` sets it"
                 )
             }
+            // Right at runtime, but the option file would bring another value back at the next
+            // restart (released by an earlier sync, changed or no longer managed since).
+            let file = observation.optionFileValues ?? [:]
+            let committed = Dictionary(desired.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, last in last })
+            let inFile = file.keys.sorted().compactMap { name -> (String, String)? in
+                let held = file[name]!
+                guard let want = committed[name] else {
+                    return (
+                        "\(name) not managed in \(section)",
+                        "the option file still holds \(name)=\(held): `marina variable sync \(section)` removes it"
+                    )
+                }
+                let differs = differing.contains { $0.name.lowercased() == name }
+                guard !differs, !SystemVariableValue.same(held, want) else { return nil }
+                return (
+                    "\(name)=\(want) (committed for a \(role))",
+                    "the option file holds \(name)=\(held), which the next restart would bring back: `marina variable sync \(section)` releases the committed value"
+                )
+            }
+            return atRuntime + inFile
         case .variablePendingRestart:
             return differing.filter { pending.contains($0.name.lowercased()) }.map { variable in
                 let runtime = "\(variable.name)=\(variable.runtime) at runtime, not settable while the server runs"

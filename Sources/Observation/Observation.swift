@@ -72,6 +72,9 @@ public struct Observation: Codable, Sendable, Equatable {
     public var optionFile: String?
     /// Why the agent could not write that option file at its latest attempt, when it could not.
     public var optionFileError: String?
+    /// The managed options that file holds (what a restart brings), keyed by lowercase name;
+    /// nil when the agent keeps none or could not read it.
+    public var optionFileValues: [String: String]?
 
     public init(
         instance: String, agent: String, agentStartedAt: Date, observedAt: Date, reachable: Bool, error: String? = nil,
@@ -116,6 +119,7 @@ public struct Observation: Codable, Sendable, Equatable {
         case pendingRestart = "pending_restart"
         case optionFile = "option_file"
         case optionFileError = "option_file_error"
+        case optionFileValues = "option_file_values"
     }
 }
 

@@ -49,6 +49,7 @@ public struct PublishPolicy: Sendable, Equatable {
         if band(of: current.heartbeatLag) != band(of: published.heartbeatLag) { return "lag band changed" }
         if current.heartbeatError != published.heartbeatError { return "heartbeat error changed" }
         if current.variables != published.variables || current.pendingRestart != published.pendingRestart
+            || current.optionFileValues != published.optionFileValues
             || current.optionFile != published.optionFile || current.optionFileError != published.optionFileError
         {
             return "managed variables changed"

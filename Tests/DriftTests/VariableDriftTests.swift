@@ -75,6 +75,26 @@ struct VariableDriftTests {
             Drift.findings(DriftSnapshot(topology: topology, observations: observations, now: now)).map(\.code) == [.replicaUnreachable])
     }
 
+    @Test(
+        "right at runtime but the option file would bring another value back (an older release, or a variable no longer managed): a mismatch"
+    )
+    func optionFileBehind() {
+        var topology = cleanTopology()
+        topology.variables["s1"] = ManagedVariables(all: ["long_query_time": "2"])
+        var observations = cleanObservations()
+        for name in ["db1001", "db1002", "db1003"] {
+            observations[name]!.variables = ["long_query_time": "2.000000"]
+            observations[name]!.pendingRestart = []
+            observations[name]!.optionFileValues = ["long_query_time": "2"]
+        }
+        #expect(Drift.findings(DriftSnapshot(topology: topology, observations: observations, now: now)).isEmpty)
+        observations["db1002"]!.optionFileValues = ["long_query_time": "7", "back_log": "90"]
+        let found = Drift.findings(DriftSnapshot(topology: topology, observations: observations, now: now))
+        #expect(found.map(\.code) == [.variableMismatch, .variableMismatch] && found.allSatisfy { $0.instance == "db1002" }, "\(found)")
+        #expect(found.contains { $0.observed.hasPrefix("the option file still holds back_log=90") })
+        #expect(found.contains { $0.observed.hasPrefix("the option file holds long_query_time=7, which the next restart would bring back") })
+    }
+
     @Test("docs/drift.md documents exactly the codes of DriftCode, each with its severity")
     func documented() throws {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
