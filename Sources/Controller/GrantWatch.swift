@@ -41,7 +41,7 @@ struct GrantWatch: Sendable {
 
     private func look(_ memory: AutoSyncMemory) async throws {
         let (_, committed) = try await context.store.read()
-        guard let topology = try await context.store.committedTopology() else { return }
+        guard let topology = try await context.store.committedTopology(committed) else { return }
         let locks = Set(
             try await context.etcd.get(context.keys.locks, prefix: true, keysOnly: true).kvs.map {
                 String($0.key.dropFirst(context.keys.locks.count))

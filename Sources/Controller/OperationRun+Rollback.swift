@@ -15,6 +15,9 @@ extension OperationRun {
     /// Undoes, newest first, every step that may have taken effect, then checks that the
     /// section is as it was. Each undo reads the host first, so running it twice is harmless.
     func undoAll() async throws {
+        // A sync's steps are independent instances: one that cannot be restored does not keep the
+        // others from being restored; the sync is then left for a human with every failure.
+        var syncFailures = [String]()
         for index in Recovery.stepsToUndo(steps) {
             steps[index].state = .undoing
             try await journal()
@@ -30,9 +33,19 @@ extension OperationRun {
                 let (host, message) = describe(error)
                 steps[index].state = .undoFailed
                 steps[index].undoError = "\(host): \(message)"
+                if isSync {
+                    syncFailures.append("undoing \(steps[index].name) failed on \(host): \(message)")
+                    try await journal()
+                    continue
+                }
                 try await leaveForHuman("undoing \(steps[index].name) failed on \(host): \(message)")
                 return
             }
+        }
+        if !syncFailures.isEmpty {
+            record.attention += syncFailures.dropLast()
+            try await leaveForHuman(syncFailures.last!)
+            return
         }
         do {
             try await verifyOriginal()

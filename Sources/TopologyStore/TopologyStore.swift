@@ -411,7 +411,8 @@ public struct TopologyStore: Sendable {
         return try await committedTopology(committed)
     }
 
-    private func committedTopology(_ committed: CommittedState) async throws -> Topology? {
+    /// The topology of the commit `committed` names (its history entry), or nil before the first commit.
+    public func committedTopology(_ committed: CommittedState) async throws -> Topology? {
         guard committed.sequence > 0 else { return nil }
         let key = keys.history(committed.sequence)
         guard let kv = try await etcd.value(key) else {
