@@ -2,13 +2,14 @@
 # Each installs the Debian packages it needs when they are missing.
 
 DEBIAN_PACKAGES := mariadb-server mariadb-client etcd-server etcd-client percona-toolkit \
-                   libmariadb-dev libcurl4-openssl-dev pkg-config openssl curl nftables iproute2
+                   libmariadb-dev libcurl4-openssl-dev pkg-config openssl curl nftables iproute2 \
+                   chromium python3-prometheus-client python3-jsonschema python3-yaml
 SWIFT           ?= swift
 SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MARINA          := .build/debug/marina
 
-.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-partition bench-depool bench-grant-sync clean
+.PHONY: deps build agent demo demo-down test format lint bench bench-switchover bench-failover bench-partition bench-depool bench-grant-sync bench-api clean
 
 ## deps: install the Debian packages that are missing (servers, client libraries)
 deps:
@@ -50,6 +51,18 @@ demo: build
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) switchover s1 --to db1001 --reason "demo, back" --yes
 	@echo
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 2
+	@echo
+	@echo "HTTP: the controller serves the same JSON as the CLI's --json, Prometheus metrics and a web page; each agent"
+	@echo "answers load balancers' health checks (/primary: 200 only on the writable, leased, configured primary):"
+	@base=$$(python3 -c 'import json; s = json.load(open("$(SANDBOX_DIR)/sandbox.json")); print("http://127.0.0.1:%d" % s["http"]["controllerPort"])'); \
+	  echo "  web page: $$base/   (actions need the token in $(SANDBOX_DIR)/api-token)"; \
+	  echo "  curl $$base/api/v1/controller"; curl -s $$base/api/v1/controller; \
+	  echo "  curl -s $$base/metrics | grep marina_write_window_seconds_count"; curl -s $$base/metrics | grep '^marina_write_window_seconds_count' || true
+	@python3 -c 'import json; s = json.load(open("$(SANDBOX_DIR)/sandbox.json")); [print(n, p) for n, p in sorted(s["http"]["healthPorts"].items())]' | \
+	  while read name port; do \
+	    printf '  %s  GET /primary → %s   GET /replica?lag=5 → %s\n' $$name \
+	      $$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$$port/primary) $$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$$port/replica?lag=5"); \
+	  done
 	@echo
 	@echo "Automatic failover: db1001, the primary, killed with SIGKILL; the controller sees it dead on two witnesses"
 	@echo "(its own connection refused, the replicas' IO threads disconnected) and promotes the replica that received the most:"
@@ -107,7 +120,8 @@ demo: build
 	@echo "(or pass '--sandbox $(SANDBOX_DIR)' to each command). Then try '$(MARINA) switchover s1 --to db1003 --dry-run'"
 	@echo "for the plan with its SQL, '$(MARINA) sandbox load --seconds 20' in one shell and switchovers in another, or"
 	@echo "'$(MARINA) instance depool db1002 --section s1', then '$(MARINA) config diff' and '$(MARINA) config commit -m why';"
-	@echo "'$(MARINA) sandbox status' shows the servers; 'make demo-down' stops it."
+	@echo "'$(MARINA) sandbox status' shows the servers and the URLs; 'make demo-down' stops it."
+	@python3 -c 'import json; s = json.load(open("$(SANDBOX_DIR)/sandbox.json")); print("The topology page: http://127.0.0.1:%d/  (the API under /api/v1, docs/http-api.md; metrics at /metrics)" % s["http"]["controllerPort"])'
 
 ## demo-down: stop the demo sandbox
 demo-down:
@@ -139,6 +153,12 @@ bench: deps
 	.build/release/MarinaBenchmarks failover --runs 20 --silent 5 --marina .build/release/marina
 	.build/release/MarinaBenchmarks depool --runs 25 --marina .build/release/marina
 	.build/release/MarinaBenchmarks grant-sync --runs 10 --marina .build/release/marina
+	.build/release/MarinaBenchmarks api --runs 200
+
+## bench-api: latency of the controller's HTTP API (status, drift, metrics) on 500 instances (under a minute)
+bench-api: deps
+	$(SWIFT) build -c release --product MarinaBenchmarks
+	.build/release/MarinaBenchmarks api --runs 200
 
 ## bench-switchover: the switchover figures alone (under a minute)
 bench-switchover: deps

@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -16,6 +16,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        // HTTP for the controller's API, metrics and web page (the agent keeps its own small listener).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // The two C libraries, each behind one system-library target and imported by exactly one Swift module.
@@ -28,7 +35,7 @@ let package = Package(
         // SQL text: quoting of literals and identifiers, placeholders. No dependency, no I/O.
         .target(name: "SQLText"),
         .target(name: "MariaDBClient", dependencies: ["CMariaDB", "BlockingIO", "SQLText"]),
-        .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO"]),
+        .target(name: "EtcdClient", dependencies: ["CCurl", "BlockingIO", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // The failsafe link: a primary's agent asks the controller and its replica agents, over TCP, whether it may keep its writes while etcd is down.
         .target(name: "FailsafeLink", dependencies: ["BlockingIO"]),
 
@@ -49,7 +56,8 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient", "BlockingIO", "FailsafeLink",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // The source of truth in etcd: staged objects, commits, history.
@@ -67,7 +75,23 @@ let package = Package(
                 "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
                 "FailsafeLink", "Grants",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "Yams", package: "Yams"), .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]),
+        // What the CLI prints with --json and the HTTP API serves: one reading of etcd into one view, and the requests both write.
+        .target(
+            name: "MarinaViews",
+            dependencies: ["Topology", "TopologyStore", "Observation", "Drift", "Operations", "Policy", "StoredRecords", "EtcdClient"]),
+        // The controller's HTTP side: the API, Prometheus metrics, the web page (Hummingbird).
+        .target(
+            name: "MarinaHTTP",
+            dependencies: [
+                "MarinaViews", "Controller", "Topology", "TopologyStore", "Operations", "Drift", "Observation", "Policy", "EtcdClient",
+                "StoredRecords",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(
             name: "MarinaSandbox",
@@ -81,8 +105,9 @@ let package = Package(
             dependencies: [
                 "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift", "ConfigurationFiles",
                 "Grants",
-                "Operations", "Controller", "Policy", "StoredRecords",
+                "Operations", "Controller", "Policy", "StoredRecords", "MarinaViews", "MarinaHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -100,7 +125,9 @@ let package = Package(
             name: "MarinaBenchmarks",
             dependencies: [
                 "MarinaSandbox", "Topology", "TopologyStore", "EtcdClient", "Drift", "Observation",
-                "Operations", "MariaDBClient",
+                "Operations", "MariaDBClient", "MarinaViews", "MarinaHTTP",
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // Seeded fuzz inputs for the parsers' tests. No dependency.
@@ -142,8 +169,10 @@ let package = Package(
             name: "MarinaSandboxTests",
             dependencies: [
                 "MarinaSandbox", "MarinaTestSupport", "MariaDBClient", "EtcdClient",
-                "Operations", "TopologyStore", "Topology", "Policy", "Observation",
-            ]),
+                "Operations", "TopologyStore", "Topology", "Policy", "Observation", "MarinaViews", "MarinaHTTP", "Controller",
+            ],
+            // Python helpers the tests run: the Prometheus text parser and the OpenAPI validator.
+            exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -78,8 +78,13 @@ public struct Controller: Service {
         }
     }
 
+    /// The name this controller leads under (the leader key's `id`): `id:` in its configuration,
+    /// else `host:pid`.
+    public var id: String { context.leadership.id }
+
     public func run() async throws {
         let running = Running()
+        ControllerInstruments.registerCounters()
         logger.info("controller \(context.leadership.id) started", metadata: ["etcd": "\(configuration.etcd.endpoints.joined(separator: ","))"])
         if configuration.testing.enableHooks {
             logger.critical(

@@ -46,6 +46,60 @@ public struct ControllerConfiguration: Sendable, Equatable {
     /// `grants:`: how often the leader reads the managed accounts of every instance (for
     /// drift), and whether a commit that changed them is synced on its own.
     public var grants: Grants
+    /// The HTTP listener: API, `/metrics` and the web page (`docs/http-api.md`); nil: none.
+    public var http: HTTP?
+
+    /// `http:`: where the controller serves its API, metrics and web page. Every controller
+    /// serves it, leader or not; writes go through etcd, so any of them takes a request.
+    public struct HTTP: Sendable, Equatable, Decodable {
+        /// `address:port` (IPv4) to listen on. Required.
+        public var listen: String
+        /// A file holding the access token write endpoints require (`Authorization: Bearer`),
+        /// readable by its owner only; nil: the API is read-only (every write answers 403).
+        public var tokenFile: String?
+        /// PEM certificate chain and key for HTTPS; both or neither (nil: plain HTTP, for a
+        /// listener on loopback or behind a TLS proxy).
+        public var certificateFile: String?
+        public var keyFile: String?
+
+        public init(listen: String, tokenFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+            self.listen = listen
+            self.tokenFile = tokenFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case listen
+            case tokenFile = "token_file"
+            case certificateFile = "certificate_file"
+            case keyFile = "key_file"
+        }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            listen = try c.decode(String.self, forKey: .listen)
+            tokenFile = try c.decodeIfPresent(String.self, forKey: .tokenFile)
+            certificateFile = try c.decodeIfPresent(String.self, forKey: .certificateFile)
+            keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+        }
+
+        /// `listen` as an address and a port (checked by `problems()`).
+        public var endpoint: FailsafeEndpoint? { FailsafeEndpoint(listen) }
+
+        func problems() -> [String] {
+            var problems = [String]()
+            if endpoint == nil { problems.append("http.listen must be an IPv4 address and a port, as 127.0.0.1:8470 (got \(listen))") }
+            if (certificateFile == nil) != (keyFile == nil) {
+                problems.append("http.certificate_file and http.key_file go together: give both for HTTPS, or neither")
+            }
+            for (key, value) in [("token_file", tokenFile), ("certificate_file", certificateFile), ("key_file", keyFile)] {
+                if let value, value.isEmpty || !value.hasPrefix("/") { problems.append("http.\(key) must be an absolute path (got \(value))") }
+            }
+            return problems
+        }
+    }
 
     /// `grants:`.
     public struct Grants: Sendable, Equatable, Decodable {
@@ -298,7 +352,7 @@ extension ControllerConfiguration: Decodable {
         case etcd, mariadb, playbooks, mirror
         case pauseBefore = "pause_before"
         case pauseAfter = "pause_after"
-        case depool, testing, failover, grants
+        case depool, testing, failover, grants, http
     }
 
     public init(from decoder: Decoder) throws {
@@ -317,6 +371,7 @@ extension ControllerConfiguration: Decodable {
         testing = try c.decodeIfPresent(Testing.self, forKey: .testing) ?? Testing()
         failover = try c.decodeIfPresent(Failover.self, forKey: .failover) ?? Failover()
         grants = try c.decodeIfPresent(Grants.self, forKey: .grants) ?? Grants()
+        http = try c.decodeIfPresent(HTTP.self, forKey: .http)
     }
 
     /// Reads and checks a configuration file, and the playbooks in the directory it names
@@ -370,7 +425,7 @@ extension ControllerConfiguration: Decodable {
             problems.append("mariadb.connect_timeout must be from 1 to \(longest) seconds (got \(mariadb.connectTimeout))")
         }
         if playbooks.isEmpty { problems.append("playbooks must name the directory holding switchover.yaml") }
-        return testHookProblems() + problems + depool.problems() + failover.problems()
+        return testHookProblems() + problems + depool.problems() + failover.problems() + (http?.problems() ?? [])
     }
 
     /// A test-only hook set without `testing.enable_hooks: true`, named.

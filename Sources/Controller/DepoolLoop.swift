@@ -121,6 +121,7 @@ actor DepoolLoop {
             busySections: Set(locks.keys), unreadable: unreadable)
         for (name, refusal) in newState.refusals where state.refusals[name]?.reason != refusal.reason {
             context.logger.warning("automatic \(refusal.action) of \(name) in \(refusal.section) refused: \(refusal.reason)")
+            if state.refusals[name] == nil { ControllerInstruments.refused(action: refusal.action) }
         }
         let compares: [Compare] = [await context.leadership.compare, .unchanged(keys.policyState, since: stateRevision)]
         let putState = KVOperation.put(keys.policyState, try PolicyJSON.encode(newState))
@@ -139,6 +140,7 @@ actor DepoolLoop {
                 refusedState.refusals[name] = PolicyState.Refusal(section: section, action: "depool", reason: refused.description, since: now())
             }
             context.logger.warning("automatic change refused by the source of truth's rules: \(message): \(refused)")
+            if case .depool(let name, _, _) = change, state.refusals[name] == nil { ControllerInstruments.refused(action: "depool") }
             _ = try await context.etcd.transaction(
                 Transaction(compares: compares, success: [.put(keys.policyState, try PolicyJSON.encode(refusedState))]))
         case .success(let prepared):
@@ -157,6 +159,7 @@ actor DepoolLoop {
             case .committed(let entry):
                 cached = nil
                 context.logger.notice("\(message) (commit #\(entry.sequence))")
+                ControllerInstruments.committed(change)
             case .conflict, .invalid, .nothingToCommit:
                 break  // someone committed or took a lock meanwhile: decide again on the next tick
             }

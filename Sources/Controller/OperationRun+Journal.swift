@@ -31,7 +31,9 @@ extension OperationRun {
     }
 
     /// The final journal write, which releases the section's lock in the same transaction.
-    func finish() async throws {
+    /// Once written, the operation is counted in the metrics (`counted`: not again when a
+    /// recovery only releases the lock of a journal that was already final).
+    func finish(counted: Bool = true) async throws {
         record.finishedAt = Date()
         record.pausedBefore = nil
         context.logger.notice("operation \(record.id) \(record.state.rawValue)")
@@ -62,6 +64,7 @@ extension OperationRun {
         }
         do {
             try await journal(also, compares: [Compare(key: lock, .equal, .value(Array(record.id.utf8)))])
+            if counted { ControllerInstruments.finished(record) }
         } catch is RequestWithdrawn {
             context.logger.error("operation \(record.id): the lock of \(record.section) is not this operation's; its journal was not finished")
         }

@@ -242,7 +242,7 @@ extension OperationRun {
         context.logger.notice("operation \(record.id): \(decision)")
         switch decision {
         case .release:
-            try await finish()
+            try await finish(counted: false)
         case .nothingRan:
             record.state = .rolledBack
             record.failure = OperationRecord.Failure(step: "planning", host: "controller", error: "the controller stopped before the plan was made")

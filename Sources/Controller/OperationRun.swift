@@ -132,6 +132,7 @@ actor OperationRun {
             record.refusals = ["section \(record.section) is busy: \(holder) holds its lock"]
             record.finishedAt = Date()
             try await journal([.delete(context.keys.request(record.id))])
+            ControllerInstruments.finished(record)
             return
         }
         guard try await prepare() else {

@@ -9,6 +9,10 @@ extension EtcdClient {
     /// `EtcdConfig` reads. Only for mirroring: v2 keys live apart from v3 keys and take no
     /// part in v3 transactions. etcd must run with `--enable-v2=true`.
     public func v2Put(_ path: String, _ value: String) async throws {
+        try await EtcdMetrics.measure(.v2Put) { try await v2PutUnmeasured(path, value) }
+    }
+
+    private func v2PutUnmeasured(_ path: String, _ value: String) async throws {
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
         let encoded = Self.formEncode(value)
         let body = Data("value=\(encoded)".utf8)

@@ -44,6 +44,10 @@ extension EtcdClient {
     /// when the key does not exist (v2 error 100). etcd must run with `--enable-v2=true`;
     /// without it etcd answers 404 with no v2 error code, which is an error saying so.
     public func v2Get(_ path: String, recursive: Bool = false) async throws -> V2Node? {
+        try await EtcdMetrics.measure(.v2Get) { try await v2GetUnmeasured(path, recursive: recursive) }
+    }
+
+    private func v2GetUnmeasured(_ path: String, recursive: Bool) async throws -> V2Node? {
         let trimmed = path.hasPrefix("/") ? String(path.dropFirst()) : path
         let headers = try authorizationHeaders()
         var attempts = [String]()

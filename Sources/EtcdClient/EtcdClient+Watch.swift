@@ -82,9 +82,11 @@ private struct WatchLoop: Sendable {
             var delivered = false
             switch stream(from: endpoint, next: &next, delivered: &delivered) {
             case .finished(let error):
+                if error != nil { EtcdMetrics.failed(.watch) }
                 continuation.finish(throwing: error)
                 return
             case .dropped:
+                if !cancelled.isSet { EtcdMetrics.failed(.watch) }
                 failures = delivered ? 1 : failures + 1
                 endpointOffset += 1
                 pause(attempt: failures)

@@ -28,6 +28,7 @@ public final class EtcdClient: Sendable {
         precondition(!configuration.endpoints.isEmpty, "an etcd configuration needs at least one endpoint")
         self.configuration = configuration
         self.queue = BlockingQueue(label: "etcd \(configuration.endpoints.joined(separator: ","))", concurrent: true)
+        EtcdMetrics.registerCounters()
     }
 
     public convenience init(endpoints: [String]) {
@@ -165,11 +166,13 @@ public final class EtcdClient: Sendable {
     /// Sends one unary request and decodes its answer, failing over between endpoints.
     func call<Response: Decodable>(_ path: String, _ body: [String: JSONValue], idempotent: Bool) async throws -> Response {
         let payload = try JSONValue.object(body).data()
-        let data = try await queue.run { [self] in try perform(path, payload, idempotent: idempotent) }
-        do {
-            return try JSONDecoder().decode(Response.self, from: data)
-        } catch {
-            throw EtcdError(.malformedResponse, "\(path): \(error)")
+        return try await EtcdMetrics.measure(EtcdMetrics.Operation(path: path)) {
+            let data = try await queue.run { [self] in try perform(path, payload, idempotent: idempotent) }
+            do {
+                return try JSONDecoder().decode(Response.self, from: data)
+            } catch {
+                throw EtcdError(.malformedResponse, "\(path): \(error)")
+            }
         }
     }
 

@@ -293,13 +293,15 @@ case "grant-sync":
         exit(2)
     }
     try await benchmarkGrantSync(marina: marina, runs: runs)
+case "api":
+    try await benchmarkAPI(runs: arguments.contains("--runs") ? runs : 200)
 case "config-commit":
     let marina = arguments.firstIndex(of: "--marina").map { arguments[arguments.index(after: $0)] }
     try await benchmarkConfigCommit(runs: runs, marina: marina)
 default:
     FileHandle.standardError.write(
         Data(
-            "usage: marina-bench sandbox-up|config-commit|agent|drift|switchover|failover|partition|depool|grant-sync [--runs N] [--seconds N] [--marina PATH]\n"
+            "usage: marina-bench sandbox-up|config-commit|api|agent|drift|switchover|failover|partition|depool|grant-sync [--runs N] [--seconds N] [--marina PATH]\n"
                 .utf8))
     exit(2)
 }

@@ -90,6 +90,14 @@ public struct Credentials: Sendable {
         try handle.close()
     }
 
+    /// Writes a random access token for the controller's HTTP API to `<directory>/api-token`
+    /// (mode 600) and gives its path.
+    static func createToken(in directory: String) throws -> String {
+        let path = directory + "/api-token"
+        try writePrivately(randomPassword() + randomPassword() + "\n", to: path, directory: directory)
+        return path
+    }
+
     static func randomPassword() -> String {
         let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var generator = SystemRandomNumberGenerator()

@@ -35,6 +35,18 @@ extension Sandbox {
             "mirror:",
             "  v2_prefix: conftool/v1/mediawiki-config",
         ]
+        if let http = state.http {
+            // In namespaces mode the controller listens on its host's address, which the root namespace reaches.
+            lines += [
+                "http:",
+                "  listen: \(state.network?.controller.address ?? "127.0.0.1"):\(http.controllerPort)",
+                "  token_file: \(http.tokenFile)",
+            ]
+            // A sandbox with TLS serves HTTPS with its server certificate (valid for 127.0.0.1 and every host address).
+            if let certificates = state.certificates {
+                lines += ["  certificate_file: \(certificates.serverCertificate)", "  key_file: \(certificates.serverKey)"]
+            }
+        }
         if let pauseBefore { lines.append("pause_before: \(pauseBefore)") }
         if let pauseAfter { lines.append("pause_after: \(pauseAfter)") }
         // The test-only hooks are refused without this flag (and the controller logs it loudly).

@@ -179,6 +179,9 @@ public struct Sandbox: Sendable {
         let extraLines = options.agentExtraLines ?? defaultAgentExtraLines(credentials: credentials, fencing: options.fencing)
         state.fencing = options.fencing == .standard ? nil : options.fencing
         state.agentExtraLines = extraLines.isEmpty ? nil : extraLines
+        state.http = SandboxState.HTTP(
+            controllerPort: plan.controllerHTTPPort, tokenFile: try Credentials.createToken(in: directory),
+            agentMetricsPort: plan.agentMetricsPort, healthPorts: Dictionary(uniqueKeysWithValues: plan.members.map { ($0.name, $0.healthPort) }))
 
         do {
             if let network = plan.network, let tools {

@@ -8,12 +8,19 @@ public struct SandboxPlan: Sendable, Equatable {
         public var port: Int
         public var serverID: Int
         public var directory: String
+        /// The agent's health listener for this instance (`/primary`, `/replica`, `/health`).
+        public var healthPort: Int = 0
     }
 
     public var directory: String
     public var etcdClientPort: Int
     public var etcdPeerPort: Int
     public var members: [Member]
+    /// The controller's HTTP listener: API, `/metrics` and the web page.
+    public var controllerHTTPPort: Int
+    /// The agent's own `/metrics` (one agent on loopback; in namespaces mode each host's agent
+    /// listens on its own address, on this same port).
+    public var agentMetricsPort: Int
     /// Seconds between the agent's probes of each instance (`--agent-interval`).
     public var agentInterval: Double
     /// Whether the controller fails a dead primary over on its own (`--failover`).
@@ -24,7 +31,9 @@ public struct SandboxPlan: Sendable, Equatable {
     public var network: SandboxNetwork?
 
     /// Ports a plan with `sections` × (1 + `replicas`) instances needs from its base port.
-    public static func portCount(sections: Int, replicas: Int) -> Int { 2 + sections * (1 + replicas) }
+    /// Two for etcd, one per instance, the controller's HTTP port, the agent's metrics port,
+    /// and one health port per instance.
+    public static func portCount(sections: Int, replicas: Int) -> Int { 4 + 2 * sections * (1 + replicas) }
 
     /// Ports a sandbox reserves from its base port: those it uses, or in namespaces mode a
     /// whole `SandboxNetwork.portWindow`, which makes its subnet its own (see `SandboxNetwork`).
@@ -35,7 +44,8 @@ public struct SandboxPlan: Sendable, Equatable {
 
     /// Section `k` (from 1) is `sk`; its instances are `db<k>001`, `db<k>002`, ... with the
     /// first as primary; server ids are the numeric part of the name. Ports: etcd client at
-    /// `basePort`, etcd peer at `basePort + 1`, instances from `basePort + 2` on.
+    /// `basePort`, etcd peer at `basePort + 1`, instances from `basePort + 2` on, then the
+    /// controller's HTTP port, the agent's metrics port, and each instance's health port.
     /// `agentInterval` must be above 0.01 s and at most 60 s.
     /// With `hosts` namespaces, each instance gets the address and namespace `SandboxNetwork` gives it.
     public init(
@@ -74,6 +84,13 @@ public struct SandboxPlan: Sendable, Equatable {
                 port += 1
             }
         }
+        self.controllerHTTPPort = port
+        self.agentMetricsPort = port + 1
+        port += 2
+        for index in members.indices {
+            members[index].healthPort = port
+            port += 1
+        }
         self.members = members
         self.hosts = hosts
         self.network = hosts == .namespaces ? try SandboxNetwork(basePort: basePort, serverIDs: members.map { ($0.name, $0.serverID) }) : nil
@@ -95,6 +112,8 @@ public struct SandboxPlan: Sendable, Equatable {
     /// Every port with what it is for, to check before starting anything.
     public var ports: [(port: Int, purpose: String)] {
         [(etcdClientPort, "etcd clients"), (etcdPeerPort, "etcd peers")] + members.map { ($0.port, "mariadbd \($0.name)") }
+            + [(controllerHTTPPort, "the controller's HTTP"), (agentMetricsPort, "the agent's metrics")]
+            + members.map { ($0.healthPort, "the health checks of \($0.name)") }
     }
 
     /// The option file of one instance. Replicas start `read_only`; all use GTID in strict

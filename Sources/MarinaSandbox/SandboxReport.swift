@@ -75,6 +75,16 @@ public struct SandboxReport: Codable, Sendable {
     public var network: Network?
     /// In namespaces mode, the agent of each host, by instance.
     public var hostAgents: [HostAgent]?
+    /// The agents' HTTP endpoints (`/metrics`, each instance's health checks), when agents run.
+    public var agentURLs: [String]? = nil
+    /// The controller's web page, API and metrics, and the file holding the API's access token, when a controller runs.
+    public var controllerHTTP: ControllerHTTP? = nil
+
+    public struct ControllerHTTP: Codable, Sendable, Equatable {
+        /// The topology page (`/`); the API is under `/api/v1`, metrics at `/metrics`.
+        public var url: String
+        public var tokenFile: String
+    }
 
     public struct Network: Codable, Sendable, Equatable {
         public var subnet: String
@@ -133,12 +143,24 @@ public struct SandboxReport: Codable, Sendable {
                 subnet: $0.subnet, bridge: $0.bridge, bridgeAddress: $0.bridgeAddress, controllerNamespace: $0.controller.namespace,
                 controllerAddress: $0.controller.address)
         }
-        return SandboxReport(
+        var report = SandboxReport(
             directory: state.directory, datacenter: state.datacenter, credentialsFile: state.credentialsFile,
             certificates: state.certificates, etcd: etcd, instances: instances, heartbeats: heartbeats,
             agent: service(state.agent), controller: service(state.controller), failover: state.failoverMode,
             agentInterval: state.agent == nil && state.hostAgents == nil ? nil : state.agentProbeInterval, hosts: state.hostsMode,
             network: network, hostAgents: hostAgents)
+        if let http = state.http, state.agent != nil || state.hostAgents != nil {
+            let hosts = state.network == nil ? ["127.0.0.1"] : state.instances.map(\.host)
+            report.agentURLs =
+                hosts.map { "http://\($0):\(http.agentMetricsPort)/metrics" }
+                + state.instances.compactMap { instance in
+                    http.healthPorts[instance.name].map { "http://\(instance.host):\($0)/primary  /replica?lag=5  /health  (\(instance.name))" }
+                }
+        }
+        if let url = state.controllerURL, let http = state.http, state.controller != nil {
+            report.controllerHTTP = ControllerHTTP(url: url, tokenFile: http.tokenFile)
+        }
+        return report
     }
 
     private static func inspect(_ instance: SandboxState.Instance, in state: SandboxState, marker: String) async -> Instance {

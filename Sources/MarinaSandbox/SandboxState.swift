@@ -83,6 +83,31 @@ public struct SandboxState: Codable, Sendable, Equatable {
         }
     }
 
+    /// Where the sandbox serves HTTP: the controller's API, metrics and web page, and the
+    /// agents' health checks and metrics. Ports come from the plan's block.
+    public struct HTTP: Codable, Sendable, Equatable {
+        /// The controller's listener (`http://127.0.0.1:<port>`).
+        public var controllerPort: Int
+        /// The API's access token, in a file only its owner reads (required by write endpoints).
+        public var tokenFile: String
+        /// The agent's `/metrics`.
+        public var agentMetricsPort: Int
+        /// Each instance's health listener (`/primary`, `/replica?lag=N`, `/health`), by instance.
+        public var healthPorts: [String: Int]
+
+        public init(controllerPort: Int, tokenFile: String, agentMetricsPort: Int, healthPorts: [String: Int]) {
+            self.controllerPort = controllerPort
+            self.tokenFile = tokenFile
+            self.agentMetricsPort = agentMetricsPort
+            self.healthPorts = healthPorts
+        }
+
+        /// The controller's plain-HTTP base URL on loopback (`SandboxState.controllerURL` gives
+        /// the one to use in every mode: HTTPS with TLS, the controller's address in namespaces mode).
+        public var controllerURL: String { "http://127.0.0.1:\(controllerPort)" }
+
+    }
+
     public var directory: String
     public var datacenter: String
     public var etcd: EtcdNode
@@ -119,6 +144,14 @@ public struct SandboxState: Codable, Sendable, Equatable {
     public var agentExtraLines: [String]? = nil
     /// The primary lease's timing (`Sandbox.Options.fencing`); nil: `SandboxFencing.standard`.
     public var fencing: SandboxFencing? = nil
+    /// The HTTP listeners; nil in a state written before the sandbox served HTTP.
+    public var http: HTTP? = nil
+    /// The controller's API, metrics and page: on loopback, or at the controller's host
+    /// address in namespaces mode; HTTPS in a sandbox with TLS (its CA signs the certificate);
+    /// nil without HTTP.
+    public var controllerURL: String? {
+        http.map { "\(certificates == nil ? "http" : "https")://\(network?.controller.address ?? "127.0.0.1"):\($0.controllerPort)" }
+    }
 
     /// The primary lease's timing the agents and the controller use.
     public var fencingTiming: SandboxFencing { fencing ?? .standard }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MarinaViews
 import Topology
 import TopologyStore
 
@@ -26,11 +27,6 @@ struct ConfigCommand: AsyncParsableCommand {
                 if !changes.isEmpty { throw ExitCode(1) }
             }
         }
-    }
-
-    struct DiffOutput: Encodable {
-        var changes: [ConfigChange]
-        var issues: [TopologyIssue]
     }
 
     struct Commit: AsyncParsableCommand {
@@ -111,26 +107,6 @@ struct ConfigCommand: AsyncParsableCommand {
     }
 
     /// A history entry without its topology snapshot.
-    struct HistoryLine: Encodable {
-        var revision: Int64?
-        var sequence: Int
-        var kind: String
-        var author: String
-        var at: Date
-        var message: String
-        var changes: [ConfigChange]
-
-        init(_ entry: HistoryEntry) {
-            revision = entry.revision
-            sequence = entry.sequence
-            kind = entry.kind.rawValue
-            author = entry.author
-            at = entry.at
-            message = entry.message
-            changes = entry.changes
-        }
-    }
-
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
@@ -381,17 +357,4 @@ func reportMirrorFailure(_ failure: MirrorWriteFailed, json: Bool) throws -> Nev
             + failure.failures.map(\.description).joined(separator: "; ")
             + ". \(stale): fix the cause, then run `marina config mirror --sync`")
     throw Exit.mirrorNotWritten
-}
-
-struct CommitOutput: Encodable {
-    var outcome: String
-    var revision: Int64?
-    var sequence: Int?
-    var mirrored: [String]?
-    var mirrorFailures: [String]?
-
-    enum CodingKeys: String, CodingKey {
-        case outcome, revision, sequence, mirrored
-        case mirrorFailures = "mirror_failures"
-    }
 }

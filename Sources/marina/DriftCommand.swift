@@ -1,6 +1,7 @@
 import ArgumentParser
 import Drift
 import Foundation
+import MarinaViews
 import Operations
 import StoredRecords
 import Topology
@@ -22,9 +23,11 @@ struct DriftCommand: AsyncParsableCommand {
     var staleAfter = 60.0
 
     func validate() throws {
-        for (flag, value) in [("--max-lag", maxLag), ("--heartbeat-stale", heartbeatStale), ("--stale-after", staleAfter)]
-        where !value.isFinite || value <= 0 {
-            throw ValidationError("\(flag) must be a finite number of seconds above 0 (is \(value))")
+        do {
+            try DriftView.Thresholds(maxLag: maxLag, heartbeatStale: heartbeatStale, staleAfter: staleAfter)
+                .validate(names: ("--max-lag", "--heartbeat-stale", "--stale-after"))
+        } catch let problem as ViewProblem {
+            throw ValidationError(problem.description)
         }
     }
 
@@ -33,30 +36,9 @@ struct DriftCommand: AsyncParsableCommand {
         do {
             let topologyStore = try store.store()
             let site = try await topologyStore.snapshot()
-            let topology = site.committedTopology ?? Topology()
-            if let section, topology.sections[section] == nil, site.staged.topology.sections[section] == nil {
-                throw UsageProblem("unknown section \(section)")
-            }
-            var snapshot = DriftSnapshot(
-                topology: topology, observations: site.observations, uncommitted: site.uncommitted,
-                now: Date(), maxLag: maxLag, heartbeatStaleAfter: heartbeatStale, observationStaleAfter: staleAfter)
-            snapshot.refusals = try decodePolicyState(site.policyState).refusals.map { name, refusal in
-                AutomaticRefusal(instance: name, section: refusal.section, action: refusal.action, reason: refusal.reason, since: refusal.since)
-            }
-            snapshot.locks = site.locks
-            snapshot.grants = site.observedGrants
-            for (name, bytes) in site.unreachablePrimaries {
-                // Written by the leader under its lease; one that does not decode is reported as such.
-                guard let view = try? StoredJSON.decode(PrimaryUnreachable.self, from: bytes) else {
-                    throw UsageProblem("\(StoreKeys().unreachablePrimary(name)) is not a controller's view of a primary")
-                }
-                snapshot.controllerCannotReach[name] = ControllerView(
-                    primary: view.primary, reason: view.reason, since: view.since, controller: view.controller)
-            }
-            if let mirror = site.committed.siteMirror {
-                snapshot.mirror = mirrorReading(await topologyStore.readMirror(mirror), committed: site.committed.configs)
-            }
-            findings = Drift.findings(snapshot, section: section)
+            findings = try await DriftView.findings(
+                site, store: topologyStore, section: section,
+                thresholds: .init(maxLag: maxLag, heartbeatStale: heartbeatStale, staleAfter: staleAfter), now: Date())
         } catch {
             printError("drift could not be computed: \(error)")
             throw ExitCode(2)
@@ -80,18 +62,5 @@ struct DriftCommand: AsyncParsableCommand {
             }
         }
         if !drift.isEmpty { throw ExitCode(1) }
-    }
-
-    /// The site mirror as the drift engine takes it: each datacenter's v2 value decoded.
-    func mirrorReading(_ content: MirrorContent, committed: [String: GeneratedConfig]) -> MirrorReading {
-        var mirrored = [String: MirroredValue]()
-        for (datacenter, value) in content.values {
-            do {
-                mirrored[datacenter] = .config(try ConfigMirror.decodeV2Value(value))
-            } catch {
-                mirrored[datacenter] = .unreadable(SchemaError.from(error, root: "value").description)
-            }
-        }
-        return MirrorReading(location: "/v2/keys/\(content.site.v2Prefix)", committed: committed, mirrored: mirrored, readError: content.readError)
     }
 }

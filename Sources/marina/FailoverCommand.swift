@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import MarinaViews
 import Operations
 import StoredRecords
 import TopologyStore
@@ -42,17 +43,14 @@ struct FailoverCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
-                try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this failover?") { record(dryRun: $0) }
+                try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this failover?") { try record(dryRun: $0) }
             }
         }
 
-        private func record(dryRun: Bool) -> OperationRecord {
+        private func record(dryRun: Bool) throws -> OperationRecord {
             let actor = store.actor
-            var record = OperationRecord(
-                id: OperationClient.newID(section: section), kind: "failover", section: section, candidate: to ?? "", reason: reason,
-                dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
-            record.failover = FailoverDetails(automatic: false, preferred: to)
-            return record
+            return try OperationRequest.failover(
+                section: section, to: to, reason: reason, dryRun: dryRun, author: actor.author, at: actor.now)
         }
     }
 
@@ -70,17 +68,13 @@ struct FailoverCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 let etcd = EtcdClient(try store.configuration())
-                let key = StoreKeys().failoverBlock(section)
-                guard let stored = try await etcd.value(key) else {
+                switch try await FailoverAcknowledgement.acknowledge(section: section, etcd: etcd) {
+                case .notBlocked:
                     print("Automatic failover of \(section) is not blocked: nothing to acknowledge.")
-                    return
+                case .acknowledged(let operation):
+                    print(
+                        "Acknowledged\(operation.map { " failover \($0)" } ?? ""): the controller may fail \(section) over on its own again.")
                 }
-                let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value)
-                let result = try await etcd.transaction(
-                    Transaction(compares: [.unchanged(key, since: stored.modRevision)], success: [.delete(key)]))
-                guard result.succeeded else { throw UsageProblem("the block of \(section) changed meanwhile: run it again") }
-                print(
-                    "Acknowledged\(block.map { " failover \($0.operation)" } ?? ""): the controller may fail \(section) over on its own again.")
             }
         }
     }

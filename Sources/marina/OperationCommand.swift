@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import MarinaViews
 import Operations
 import TopologyStore
 
@@ -21,21 +22,10 @@ struct OperationCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let keys = StoreKeys()
-                let etcd = EtcdClient(try store.configuration())
-                var readable = [OperationRecord]()
-                var unreadable = [UnreadableRecord]()
-                for kv in try await etcd.get(keys.operations, prefix: true).kvs {
-                    do {
-                        readable.append(try OperationJSON.decode(kv.value, key: kv.key))
-                    } catch let error as UnreadableRecord {
-                        unreadable.append(error)
-                    }
-                }
-                let records = readable.sorted { $0.requestedAt > $1.requestedAt }.prefix(limit)
+                let (records, unreadable) = try await OperationsView.list(etcd: EtcdClient(try store.configuration()), limit: limit)
                 if store.json {
                     // Standard output stays a JSON list of records; what could not be read goes to standard error.
-                    print("[" + (try records.map { String(decoding: try OperationJSON.encode($0), as: UTF8.self) }).joined(separator: ",") + "]")
+                    print(try OperationsView.listJSON(records))
                     for record in unreadable { printError("warning: unreadable: \(record.key): \(record.problem)") }
                     return
                 }
@@ -64,13 +54,9 @@ struct OperationCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let etcd = EtcdClient(try store.configuration())
-                guard let kv = try await etcd.value(StoreKeys().operation(id)) else {
-                    throw UsageProblem("no operation \(id) (`marina operation list` shows them)")
-                }
-                let record = try OperationJSON.decode(kv.value, key: kv.key)
+                let record = try await OperationsView.show(etcd: EtcdClient(try store.configuration()), id: id)
                 if store.json {
-                    print(String(decoding: try OperationJSON.encode(record), as: UTF8.self))
+                    print(try OperationsView.json(record))
                     return
                 }
                 print(renderJournal(record))

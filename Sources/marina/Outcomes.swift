@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MarinaViews
 import Topology
 import TopologyStore
 
@@ -49,11 +50,6 @@ func report(_ outcome: EditOutcome, done: String, json: Bool) throws {
         printError("the staged topology changed since you read it at revision \(revision); nothing was written: re-run")
         throw Exit.conflict
     }
-}
-
-struct RefusedOutput: Encodable {
-    var outcome: String
-    var issues: [TopologyIssue]
 }
 
 /// Prints the changes a commit makes (or would make), grouped by datacenter.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MarinaSandbox
+import MarinaViews
 
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -288,7 +289,5 @@ struct SandboxCommand: AsyncParsableCommand {
 }
 
 func printJSON<Value: Encodable>(_ value: Value) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(try JSONView.string(value))
 }

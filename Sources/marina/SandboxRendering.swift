@@ -40,6 +40,11 @@ enum SandboxRendering {
                 "agent        marina agent of \(agent.instance), pid \(agent.pid), \(agent.running ? "running" : "NOT RUNNING")\(probes); log \(agent.logFile)"
             )
         }
+        if let http = report.controllerHTTP {
+            lines.append("web page     \(http.url)/  (the controller's topology page; actions need the token in \(http.tokenFile))")
+            lines.append("api          \(http.url)/api/v1/status  (docs/http-api.md)   metrics \(http.url)/metrics")
+        }
+        for url in report.agentURLs ?? [] { lines.append("agent http   \(url)") }
         let sections = report.instances.reduce(into: [String]()) { if !$0.contains($1.section) { $0.append($1.section) } }
         for section in sections {
             let members = report.instances.filter { $0.section == section }

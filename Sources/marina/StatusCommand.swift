@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import MarinaViews
 import Observation
 import Policy
 import Topology
@@ -21,20 +22,7 @@ struct StatusCommand: AsyncParsableCommand {
             let site = try await topologyStore.snapshot()
             let topology = site.committedTopology ?? Topology()
             let observations = site.observations
-            let automatic = try decodePolicyState(site.policyState)
-            let sections = topology.sections.values.filter { section == nil || $0.name == section }.sorted { $0.name < $1.name }
-            if let section, sections.isEmpty {
-                throw UsageProblem(
-                    site.staged.topology.sections[section] == nil
-                        ? "unknown section \(section)"
-                        : "section \(section) is staged but not committed yet: `marina config diff`")
-            }
-            let now = Date()
-            let report = sections.map {
-                StatusReport.SectionStatus(
-                    $0, topology: topology, observations: observations, now: now, automatic: automatic,
-                    operation: site.locks[$0.name], uncommitted: site.uncommitted)
-            }
+            let report = try StatusView.sections(site, section: section, now: Date())
             if store.json {
                 try printJSON(report)
             } else {
@@ -51,154 +39,5 @@ struct StatusCommand: AsyncParsableCommand {
                 }
             }
         }
-    }
-}
-
-enum StatusReport {
-    struct Member: Encodable {
-        var name: String
-        var configuredRole: String
-        var observedRole: String
-        var reachable: Bool?
-        var error: String?
-        var readOnly: Bool?
-        var source: String?
-        var ioThread: String?
-        var sqlThread: String?
-        var replicationError: String?
-        var heartbeatLag: Double?
-        var gtidCurrentPos: String?
-        var observedAt: Date?
-        var ageSeconds: Double?
-        var lastGoodProbeAt: Date?
-        /// Pooling as configured, and the automatic policy's hold on it (distinct from a human's depool).
-        var pooled: Bool?
-        var percentage: Int?
-        var automatic: String?
-        /// A failover replaced it as the primary: `needs rejoin since failover ...`.
-        var needsRejoin: String?
-        /// The agent keeps it read-only: `since ...: reason`.
-        var selfFenced: String?
-        /// Managed variables written to its option file that only a restart applies.
-        var pendingRestart: [String]? = nil
-        /// Why its agent cannot write its option file.
-        var optionFileError: String? = nil
-    }
-
-    struct SectionStatus: Encodable {
-        var name: String
-        var datacenter: String
-        /// As committed.
-        var primary: String
-        var readOnly: Bool
-        var members: [Member]
-        /// The operation holding the section's lock, if one runs.
-        var operation: String?
-        /// Staged changes of this section not committed yet (`datacenter key: before → after`).
-        var uncommitted: [String]?
-
-        init(
-            _ section: Section, topology: Topology, observations: [String: Observation], now: Date, automatic: PolicyState,
-            operation: String? = nil, uncommitted: [ConfigChange] = []
-        ) {
-            name = section.name
-            datacenter = section.datacenter
-            primary = section.primary
-            readOnly = section.readOnly
-            self.operation = operation
-            let own = uncommitted.filter { $0.key != "hostsByName" && $0.entry == GeneratedConfig.mediaWikiName(section.name) }
-                .map { "\($0.datacenter) \($0.key): \($0.before ?? "absent") → \($0.after ?? "absent")" }
-            self.uncommitted = own.isEmpty ? nil : own
-            let addresses = Dictionary(topology.instances.values.map { ("\($0.host):\($0.port)", $0.name) }, uniquingKeysWith: { a, _ in a })
-            members = topology.members(of: section.name).map { instance, membership in
-                let configured = section.primary == instance.name ? "primary" : "replica"
-                let held =
-                    automatic.managed[instance.name]?.section == section.name
-                    ? automatic.describe(instance.name)
-                    : automatic.refusals[instance.name].map { "automatic \($0.action) refused: \($0.reason)" }
-                let rejoin = membership.needsRejoin?.description
-                guard let observation = observations[instance.name] else {
-                    return Member(
-                        name: instance.name, configuredRole: configured, observedRole: "no observation (agent gone?)",
-                        pooled: membership.pooled, percentage: membership.percentage, automatic: held, needsRejoin: rejoin)
-                }
-                let channel = observation.replication.first
-                let source = channel.map { addresses["\($0.sourceHost):\($0.sourcePort)"] ?? "\($0.sourceHost):\($0.sourcePort)" }
-                let observed =
-                    !observation.reachable
-                    ? "unreachable"
-                    : channel != nil
-                        ? "replica"
-                        : observation.readOnly == false ? "primary" : "read-only, no source"
-                let errors = [channel?.lastIOError, channel?.lastSQLError].compactMap { $0 }.filter { !$0.isEmpty }
-                return Member(
-                    name: instance.name, configuredRole: configured, observedRole: observed, reachable: observation.reachable,
-                    error: observation.error, readOnly: observation.readOnly, source: source, ioThread: channel?.ioThread,
-                    sqlThread: channel?.sqlThread, replicationError: errors.isEmpty ? nil : errors.joined(separator: "; "),
-                    heartbeatLag: observation.heartbeatLag, gtidCurrentPos: observation.gtidCurrentPos?.description,
-                    observedAt: observation.observedAt, ageSeconds: now.timeIntervalSince(observation.observedAt),
-                    lastGoodProbeAt: observation.lastGoodProbeAt, pooled: membership.pooled, percentage: membership.percentage,
-                    automatic: held, needsRejoin: rejoin,
-                    selfFenced: observation.selfFence.map { "since \($0.since.formatted(.iso8601)): \($0.reason)" },
-                    pendingRestart: observation.pendingRestart?.isEmpty == false ? observation.pendingRestart : nil,
-                    optionFileError: observation.optionFileError)
-            }
-        }
-
-        func render() -> String {
-            var lines = [
-                "section \(name)  (\(datacenter), primary \(primary.isEmpty ? "none" : primary), \(readOnly ? "READ-ONLY" : "read-write"))"
-                    + (operation.map { "  operation \($0) running" } ?? "")
-            ]
-            for change in uncommitted ?? [] { lines.append("  staged, not committed: \(change)") }
-            let names = Set(members.map(\.name))
-            func add(_ member: Member, depth: Int) {
-                lines.append((depth == 0 ? "  " : String(repeating: "   ", count: depth) + "└─ ") + describe(member))
-                for child in members where child.source == member.name && child.name != member.name && depth < 8 {
-                    add(child, depth: depth + 1)
-                }
-            }
-            for root in members where root.source == nil || !names.contains(root.source!) { add(root, depth: 0) }
-            return lines.joined(separator: "\n")
-        }
-
-        private func describe(_ member: Member) -> String {
-            var parts = [member.name, "configured \(member.configuredRole)"]
-            let mismatch = member.observedRole != member.configuredRole && member.reachable == true
-            parts.append("observed \(member.observedRole)\(mismatch ? " (!)" : "")")
-            if member.reachable == false {
-                parts.append("ERROR: \(member.error ?? "?")")
-                if let last = member.lastGoodProbeAt { parts.append("last good probe \(Int(Date().timeIntervalSince(last))) s ago") }
-            } else if member.reachable == true {
-                parts.append(member.readOnly == true ? "read_only=ON" : "read_only=OFF")
-                if let source = member.source {
-                    parts.append("from \(source) io=\(member.ioThread ?? "?") sql=\(member.sqlThread ?? "?")")
-                }
-                if let lag = member.heartbeatLag { parts.append(String(format: "lag %.2fs", lag)) }
-                if let gtid = member.gtidCurrentPos { parts.append("gtid \(gtid.isEmpty ? "(empty)" : gtid)") }
-                if let error = member.replicationError { parts.append("REPLICATION ERROR: \(error)") }
-                if let error = member.error { parts.append("PROBE ERROR: \(error)") }
-            }
-            if let age = member.ageSeconds { parts.append(String(format: "age %.1fs", age)) }
-            if member.configuredRole == "replica", let pooled = member.pooled {
-                parts.append(pooled ? "pooled\(member.percentage.map { $0 == 100 ? "" : " \($0)%" } ?? "")" : "DEPOOLED")
-            }
-            if let automatic = member.automatic { parts.append("[\(automatic)]") }
-            if let rejoin = member.needsRejoin { parts.append("NEEDS REJOIN: \(rejoin)") }
-            if let fence = member.selfFenced { parts.append("SELF-FENCED \(fence)") }
-            if let pending = member.pendingRestart { parts.append("pending restart: \(pending.joined(separator: ", "))") }
-            if let error = member.optionFileError { parts.append("option file: \(error)") }
-            return parts.joined(separator: "  ")
-        }
-    }
-}
-
-/// The automatic depool state from its raw value (empty when it never acted).
-func decodePolicyState(_ kv: KeyValue?) throws -> PolicyState {
-    guard let kv else { return PolicyState() }
-    do {
-        return try PolicyJSON.decode(kv.value)
-    } catch {
-        throw StoreError.corrupt(key: kv.key, problem: "is not the policy state: \(error)")
     }
 }

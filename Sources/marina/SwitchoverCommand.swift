@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtcdClient
 import Foundation
+import MarinaViews
 import Operations
 import TopologyStore
 
@@ -28,9 +29,6 @@ struct SwitchoverCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a controller to take the request.") var timeout: Double = 30
     @OptionGroup var store: StoreOptions
 
-    /// The longest `--timeout` accepted, in seconds.
-    static let longestTimeout: Double = 86_400
-
     func validate() throws {
         if section.isEmpty { throw ValidationError("the section must not be empty") }
         if to.isEmpty { throw ValidationError("--to must name an instance") }
@@ -40,17 +38,15 @@ struct SwitchoverCommand: AsyncParsableCommand {
     func run() async throws {
         try await running {
             let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
-            try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this switchover?") { record(dryRun: $0) }
+            try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this switchover?") { try record(dryRun: $0) }
         }
     }
 
-    private func record(dryRun: Bool) -> OperationRecord {
+    private func record(dryRun: Bool) throws -> OperationRecord {
         let actor = store.actor
-        var record = OperationRecord(
-            id: OperationClient.newID(section: section), section: section, candidate: to, reason: reason,
-            skipReplicas: skipReplicas, dryRun: dryRun, requestedBy: actor.author, requestedAt: actor.now)
-        record.forceLongTransactions = forceLongTransactions ? true : nil
-        return record
+        return try OperationRequest.switchover(
+            section: section, to: to, reason: reason, skipReplicas: skipReplicas, dryRun: dryRun,
+            forceLongTransactions: forceLongTransactions, author: actor.author, at: actor.now)
     }
 }
 
@@ -61,15 +57,15 @@ struct OperationClient {
     let json: Bool
 
     static func validate(timeout: Double) throws {
-        if !timeout.isFinite || timeout <= 0 || timeout > SwitchoverCommand.longestTimeout {
+        if !timeout.isFinite || timeout <= 0 || timeout > OperationRequest.longestTimeout {
             throw ValidationError(
-                "--timeout must be a positive number of seconds, at most \(Int(SwitchoverCommand.longestTimeout)) (got \(timeout))")
+                "--timeout must be a positive number of seconds, at most \(Int(OperationRequest.longestTimeout)) (got \(timeout))")
         }
     }
 
     /// Asks on a terminal (after showing the plan the controller made) unless `yes` or
     /// `dryRun`, runs, and exits with the operation's status. `record(dryRun)` builds the request.
-    func run(dryRun: Bool, yes: Bool, timeout: Double, question: String, record: (Bool) -> OperationRecord) async throws {
+    func run(dryRun: Bool, yes: Bool, timeout: Double, question: String, record: (Bool) throws -> OperationRecord) async throws {
         if !dryRun && !yes {
             guard isatty(STDIN_FILENO) == 1 else {
                 throw UsageProblem("not on a terminal: pass --yes to run it without confirmation (or --dry-run to see the plan)")
@@ -91,11 +87,7 @@ struct OperationClient {
     /// Writes the request, waits for a controller to take it, prints the journal as it grows
     /// (live) or the plan (dry run), and gives the finished record.
     func request(_ record: OperationRecord, timeout: Double, live: Bool) async throws -> OperationRecord {
-        let result = try await etcd.transaction(
-            Transaction(
-                compares: [.absent(keys.operation(record.id))],
-                success: [.put(keys.operation(record.id), try OperationJSON.encode(record)), .put(keys.request(record.id), record.id)]))
-        guard result.succeeded else { throw UsageProblem("operation id \(record.id) exists already: re-run") }
+        try await OperationRequest.submit(record, etcd: etcd, keys: keys)
         if !json {
             let what = record.dryRun ? "Planning" : "Requested"
             let target = record.candidate.isEmpty ? "the replica that received the most" : record.candidate

@@ -23,7 +23,7 @@ struct NetworkPlanTests {
         }
         #expect(bases.values.allSatisfy { $0.high - $0.low < SandboxNetwork.portWindow })
         #expect(SandboxPlan.reservedPortCount(sections: 1, replicas: 2, hosts: .namespaces) == SandboxNetwork.portWindow)
-        #expect(SandboxPlan.reservedPortCount(sections: 1, replicas: 2, hosts: .loopback) == 5)
+        #expect(SandboxPlan.reservedPortCount(sections: 1, replicas: 2, hosts: .loopback) == 10)
 
         var names = Set<String>()
         for base in [1024, 9999, 10_000, 10_001, 32_767, 65_535] {
