@@ -30,12 +30,15 @@ public struct Agent: Service {
     let hostName: String
     /// How to reach each instance, in the order of `configuration.instances`.
     let connections: [MariaDBConfiguration]
+    /// What `/metrics` serves (`AgentMetrics.bootstrapped()` in the agent's processes).
+    let metrics: AgentMetrics
 
     /// Throws a `ConfigurationError` when an instance names no account (the agent never
     /// connects as `root` by default) or its credentials file cannot be read.
-    public init(configuration: AgentConfiguration, logger: Logger) throws {
+    public init(configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics = AgentMetrics()) throws {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.hostName = ProcessInfo.processInfo.hostName
         self.connections = try configuration.instances.indices.map { try Self.mariaDBConfiguration(configuration, instance: $0) }
         self.etcd = EtcdClient(try configuration.etcd.clientConfiguration())
@@ -53,7 +56,7 @@ public struct Agent: Service {
                 agent: hostName, agentStartedAt: startedAt)
         }
         let writers = configuration.heartbeat.write ? try await checkWriters(probers) : [:]
-        let board = Board(policy: PublishPolicy(lagBands: configuration.lagBands, refreshInterval: configuration.refresh))
+        let publishing = Board(policy: PublishPolicy(lagBands: configuration.lagBands, refreshInterval: configuration.refresh))
         let (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let publisher = Publisher(etcd: etcd, root: root, ttl: Int64(configuration.leaseTTL), logger: logger)
         let primaries = PrimaryDirectory(etcd: etcd, root: root, maxAge: configuration.interval / 2)
@@ -67,6 +70,10 @@ public struct Agent: Service {
             logger.notice("failsafe: answering other primaries' agents on \(endpoint)")
         }
         defer { listener?.stop() }
+        let board = HealthBoard()
+        let health = try HealthService(
+            configuration: configuration, connections: connections, board: board, directory: primaries, keepers: keepers, metrics: metrics,
+            logger: logger)
         logger.info("agent started", metadata: ["instances": "\(configuration.instances.map(\.name))", "etcd": "\(etcd.configuration)"])
 
         // A graceful shutdown (SIGTERM, SIGINT) cancels the loops; then the lease is revoked.
@@ -75,14 +82,15 @@ public struct Agent: Service {
                 for prober in probers {
                     group.addTask {
                         await probeLoop(
-                            prober, writer: writers[prober.instance.name] ?? .unchecked, board: board, signal: signal,
+                            prober, writer: writers[prober.instance.name] ?? .unchecked, board: publishing, health: board, signal: signal,
                             primaries: primaries, keeper: keepers[prober.instance.name], responder: responder,
                             variables: variableKeeper(prober.instance, directory: variables))
                     }
                 }
                 for keeper in keepers.values { group.addTask { await keeper.run() } }
                 if configuration.instances.contains(where: { $0.shard != nil }) { group.addTask { await variables.run() } }
-                group.addTask { await publisher.run(board: board, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
+                group.addTask { await publisher.run(board: publishing, signals: signals, keepAliveEvery: Double(configuration.leaseTTL) / 3) }
+                if !health.isEmpty { group.addTask { await health.run() } }
             }
         }
         signal.finish()
@@ -92,7 +100,7 @@ public struct Agent: Service {
     }
 
     private func probeLoop(
-        _ prober: Prober, writer initial: WriterState, board: Board, signal: AsyncStream<Void>.Continuation,
+        _ prober: Prober, writer initial: WriterState, board: Board, health: HealthBoard, signal: AsyncStream<Void>.Continuation,
         primaries: PrimaryDirectory, keeper: PrimaryLeaseKeeper?, responder: FailsafeResponder?, variables: VariableKeeper?
     ) async {
         let clock = ContinuousClock()
@@ -101,6 +109,7 @@ public struct Agent: Service {
         var variables = variables
         let interval = Duration.milliseconds(Int(configuration.interval * 1000))
         while !Task.isCancelled {
+            let probedAt = clock.now
             var observation = await prober.probe(now: Date())
             if let keeper {
                 await keeper.noteProbe(readOnly: observation.reachable ? observation.readOnly : nil)
@@ -111,6 +120,8 @@ public struct Agent: Service {
                 responder.noted(observation, section: section)
             }
             await variables?.update(&observation, prober: prober)
+            health.record(observation, probedAt: probedAt)
+            metrics.countProbe(observation.instance, reachable: observation.reachable)
             if await board.record(observation, now: Date()) { signal.yield() }
             if configuration.heartbeat.write, observation.reachable, observation.readOnly == false {
                 await beat(prober, writer: &writer, primaries: primaries)
@@ -307,15 +318,16 @@ public struct HeartbeatWriterRefused: Error, CustomStringConvertible {
     }
 }
 
-/// The latest observation of every instance, what was last published, and what is due.
 /// The committed primary of each section, read from the generated configurations in etcd and
-/// kept for `maxAge` seconds.
+/// kept for `maxAge` seconds; with the health checks, also every section's pooled replicas and
+/// their weights (`CommittedSections`), refreshed by `refresh()`.
 actor PrimaryDirectory {
     let etcd: EtcdClient
     let root: String
     let maxAge: Double
-    private var primaries = [String: String]()
-    private var readAt = ContinuousClock.now - .seconds(3600)
+    private var sections = CommittedSections()
+    private var readAt: ContinuousClock.Instant?
+    private var lastError: String?
 
     init(etcd: EtcdClient, root: String, maxAge: Double) {
         self.etcd = etcd
@@ -324,11 +336,29 @@ actor PrimaryDirectory {
     }
 
     func primary(of section: String) async throws -> String? {
-        if ContinuousClock.now - readAt > .milliseconds(Int(maxAge * 1000)) {
-            primaries = try Self.primaries(try await etcd.get(root + "/generated/", prefix: true).kvs)
-            readAt = ContinuousClock.now
+        if readAt.map({ ContinuousClock.now - $0 > .milliseconds(Int(maxAge * 1000)) }) ?? true {
+            try await refresh()
         }
-        return primaries[section]
+        return sections.sections[section]?.primary
+    }
+
+    /// Reads the generated configurations again (when the last read is older than `maxAge`,
+    /// unless `force`). A failure is kept for `snapshot()` and thrown.
+    func refresh(force: Bool = true) async throws {
+        if !force, let readAt, ContinuousClock.now - readAt <= .milliseconds(Int(maxAge * 1000)) { return }
+        do {
+            sections = try CommittedSections(try await etcd.get(root + "/generated/", prefix: true).kvs)
+            readAt = ContinuousClock.now
+            lastError = nil
+        } catch {
+            lastError = "\(error)"
+            throw error
+        }
+    }
+
+    /// What was last read, when, and why the latest read failed (if it did).
+    func snapshot() -> (sections: CommittedSections, readAt: ContinuousClock.Instant?, error: String?) {
+        (sections, readAt, lastError)
     }
 
     /// The primary of every section, from the generated configurations (`generated/<dc>`).
@@ -356,12 +386,13 @@ actor PrimaryDirectory {
     }
 
     /// The part of a stored generated configuration the agent reads.
-    private struct StoredLoads: Decodable {
+    struct StoredLoads: Decodable {
         struct Config: Decodable { var sectionLoads: [String: [[String: Int]]] }
         var config: Config
     }
 }
 
+/// The latest observation of every instance, what was last published, and what is due.
 actor Board {
     let policy: PublishPolicy
     private var latest = [String: Observation]()

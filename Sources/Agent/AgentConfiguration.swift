@@ -38,6 +38,9 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
     /// The option file the agent keeps with the committed managed variables (`docs/agent.md`,
     /// "Managed variables"); nil: it keeps none (it still observes the managed variables).
     public var variables: Variables?
+    /// `address:port` (IPv4) where the agent serves its Prometheus metrics at `/metrics`
+    /// (`docs/agent.md`, "Metrics"); nil: only on the instances' health listeners, if any.
+    public var metricsListen: String?
 
     /// `variables:`: where the agent keeps each instance's managed variables for restarts.
     public struct Variables: Decodable, Sendable, Equatable {
@@ -161,10 +164,14 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         /// Its heartbeat shard (its section, `s1`). Without one, or without the Wikimedia
         /// columns, lag is measured from the rows of its source's `server_id`.
         public var shard: String?
+        /// `address:port` (IPv4) where the agent answers the load balancers' checks of this
+        /// instance: `/primary`, `/replica?lag=SECONDS`, `/health`, and `/metrics` (`docs/agent.md`,
+        /// "Health checks for load balancers"). Nil: no health listener for it.
+        public var healthListen: String?
 
         public init(
             name: String, socket: String? = nil, host: String? = nil, port: Int? = nil, credentialsFile: String? = nil,
-            shard: String? = nil
+            shard: String? = nil, healthListen: String? = nil
         ) {
             self.name = name
             self.socket = socket
@@ -172,12 +179,14 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
             self.port = port
             self.credentialsFile = credentialsFile
             self.shard = shard
+            self.healthListen = healthListen
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, socket, host, port
             case credentialsFile = "credentials_file"
             case shard
+            case healthListen = "health_listen"
         }
     }
 
@@ -189,6 +198,7 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         case refresh
         case lagBands = "lag_bands"
         case etcd, heartbeat, instances, fencing, variables
+        case metricsListen = "metrics_listen"
     }
 }
 
@@ -207,6 +217,7 @@ extension AgentConfiguration {
         instances = try c.decode([Instance].self, forKey: .instances)
         fencing = try c.decodeIfPresent(Fencing.self, forKey: .fencing)
         variables = try c.decodeIfPresent(Variables.self, forKey: .variables)
+        metricsListen = try c.decodeIfPresent(String.self, forKey: .metricsListen)
     }
 
     /// Reads and checks a configuration file; every problem names the file and the key.
@@ -330,6 +341,26 @@ extension AgentConfiguration {
                 try fail("instances[\(index)].credentials_file is required (\(instance.name)): \(Self.credentialsFileHelp)")
             }
         }
+        try checkListeners(fail)
+    }
+
+    /// `health_listen` and `metrics_listen`: IPv4 `address:port`, each endpoint used once (the
+    /// failsafe listener's included).
+    private func checkListeners(_ fail: (String) throws -> Void) throws {
+        var keys = instances.enumerated().compactMap { index, instance in
+            instance.healthListen.map { ("instances[\(index)].health_listen", $0) }
+        }
+        if let metricsListen { keys.append(("metrics_listen", metricsListen)) }
+        var used = [FailsafeEndpoint: String]()
+        if let listen = fencing?.failsafe?.listen, let endpoint = FailsafeEndpoint(listen) { used[endpoint] = "fencing.failsafe.listen" }
+        for (key, value) in keys {
+            guard let endpoint = FailsafeEndpoint(value) else {
+                try fail("\(key) must be an IPv4 address and a port, such as 127.0.0.1:9104 (got \(value.isEmpty ? "an empty string" : value))")
+                continue
+            }
+            if let other = used[endpoint] { try fail("\(key) \(value) is also \(other): each listener needs its own address and port") }
+            used[endpoint] = key
+        }
     }
 
     /// What `credentials_file` must give, for the error when it is missing.
@@ -375,6 +406,7 @@ extension AgentConfiguration.Instance {
         port = try c.decodeWholeIfPresent(forKey: .port)
         credentialsFile = try c.decodeIfPresent(String.self, forKey: .credentialsFile)
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
+        healthListen = try c.decodeIfPresent(String.self, forKey: .healthListen)
     }
 }
 

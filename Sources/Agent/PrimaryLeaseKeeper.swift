@@ -108,6 +108,17 @@ actor PrimaryLeaseKeeper {
         await fence.close()
     }
 
+    /// The lease as the health checks and metrics read it (nothing is changed): whether the
+    /// lease is held in etcd, the seconds left before the fence deadline (`now` on the
+    /// monotonic clock), and why the instance is kept read-only while it is.
+    func reading(at now: ContinuousClock.Instant) -> HealthCheck.Lease {
+        let left = deadline.map { deadline -> Double in
+            let components = (deadline - now).components
+            return Double(components.seconds) + Double(components.attoseconds) / 1e18
+        }
+        return HealthCheck.Lease(held: leaseID != 0, secondsLeft: left, selfFence: selfFence?.reason ?? (fencing ? "the fence is running" : nil))
+    }
+
     // MARK: Renewal
 
     private func renewLoop() async {

@@ -10,10 +10,13 @@ extension Sandbox {
     /// the sandbox's hosts do (`hostsEtcdSection`: the bridge's address in namespaces mode).
     /// Each instance's managed variables go to `conf.d/99-marina.cnf` in its directory
     /// (`variables.option_file`, with `{instance}` when it watches several).
+    /// With `listeners` (the sandbox's own agents), each instance's `health_listen` on its plan
+    /// port at its address, and `metrics_listen` on the agent's metrics port (on loopback, or
+    /// in namespaces mode on the address of the one instance the host's agent watches).
     /// `extraLines` are appended at the top level, as they are.
     public static func agentConfiguration(
         for state: SandboxState, credentialsFile: String, interval: Double? = nil, leaseTTL: Int? = nil,
-        writeHeartbeat: Bool = false, instances: [String]? = nil, extraLines: [String] = []
+        writeHeartbeat: Bool = false, instances: [String]? = nil, listeners: Bool = false, extraLines: [String] = []
     ) -> String {
         var lines =
             [
@@ -33,12 +36,18 @@ extension Sandbox {
                 lines += ["variables:", "  option_file: \"\(MariaDBServer.managedOptionFile(parent + "/{instance}"))\""]
             }
         }
+        let http = listeners ? state.http : nil
+        if let http {
+            let address = state.network != nil && watched.count == 1 ? watched[0].host : "127.0.0.1"
+            lines.append("metrics_listen: \(address):\(http.agentMetricsPort)")
+        }
         lines.append("instances:")
         for instance in watched {
             lines += [
                 "  - name: \(instance.name)", "    socket: \(instance.socket)", "    credentials_file: \(credentialsFile)",
                 "    shard: \(instance.section)",
             ]
+            if let port = http?.healthPorts[instance.name] { lines.append("    health_listen: \(instance.host):\(port)") }
         }
         lines += extraLines
         return lines.joined(separator: "\n") + "\n"
@@ -92,7 +101,7 @@ extension Sandbox {
         let configFile = state.directory + "/agent.yaml"
         let logFile = state.directory + "/agent.log"
         try agentConfiguration(
-            for: state, credentialsFile: credentialsFile ?? credentials.agentFile, writeHeartbeat: writeHeartbeat,
+            for: state, credentialsFile: credentialsFile ?? credentials.agentFile, writeHeartbeat: writeHeartbeat, listeners: true,
             extraLines: state.agentExtraLines ?? []
         )
         .write(toFile: configFile, atomically: true, encoding: .utf8)
@@ -141,7 +150,7 @@ extension Sandbox {
             let configFile = instance.directory + "/agent.yaml"
             let logFile = instance.directory + "/agent.log"
             try agentConfiguration(
-                for: state, credentialsFile: credentialsFile, writeHeartbeat: writeHeartbeat, instances: [name],
+                for: state, credentialsFile: credentialsFile, writeHeartbeat: writeHeartbeat, instances: [name], listeners: true,
                 extraLines: state.agentExtraLines ?? []
             )
             .write(toFile: configFile, atomically: true, encoding: .utf8)

@@ -23,7 +23,9 @@ do {
     let configuration = try AgentConfiguration.load(arguments[1])
     var logger = Logger(label: "marina.agent") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = .info
-    let agent = try Agent(configuration: configuration, logger: logger)
+    // One registry for the process: the agent's own metrics and every swift-metrics metric
+    // (the etcd client's), served at /metrics.
+    let agent = try Agent(configuration: configuration, logger: logger, metrics: AgentMetrics.bootstrapped())
     try await ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
 } catch {
     printError("marina-agent: \(error)")

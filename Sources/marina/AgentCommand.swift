@@ -15,7 +15,9 @@ struct AgentCommand: AsyncParsableCommand {
             let configuration = try AgentConfiguration.load(config)
             var logger = commandLogger("marina.agent")
             if ProcessInfo.processInfo.environment["MARINA_LOG_LEVEL"] == nil { logger.logLevel = .info }
-            let agent = try Agent(configuration: configuration, logger: logger)
+            // One registry for the process: the agent's own metrics and every swift-metrics metric
+            // (the etcd client's), served at /metrics.
+            let agent = try Agent(configuration: configuration, logger: logger, metrics: AgentMetrics.bootstrapped())
             let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()
         }
