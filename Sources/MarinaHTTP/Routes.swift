@@ -251,7 +251,8 @@ struct Routes: Sendable {
             guard !author.isEmpty, author.count <= 200, !author.contains(where: \.isNewline) else {
                 throw APIError.badRequest("invalid_body", "author must be one line of at most 200 characters")
             }
-            return author
+            // Whoever holds the token names themselves; the record says it came through the API.
+            return "\(author) via http-api@\(context.controllerID)"
         }
         return "http-api@\(context.controllerID)"
     }

@@ -9,8 +9,13 @@ import Logging
 import MarinaViews
 import NIOSSL
 import Operations
+import Synchronization
 import Topology
 import TopologyStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The controller's HTTP listener: the JSON API under `/api/v1` (the same views as the CLI's
 /// `--json`, and the same etcd writes as its commands), `/metrics`, and the web page at `/`.
@@ -19,6 +24,33 @@ import TopologyStore
 public enum ControllerHTTP {
     /// The largest request body accepted, in bytes.
     public static let largestBody = 64 * 1024
+    /// Requests answered at once; more get 503 `busy` at once. Each read takes a snapshot of
+    /// etcd: a crowd of pages or scripts must not hold the threads the leader's own etcd calls
+    /// (its lease keep-alive, its journal) need.
+    public static let maximumInFlight = 8
+
+    /// Checks that `listen` can be bound, before the controller campaigns: a port in use stops
+    /// it at start with the key's name, rather than later with the network library's words.
+    public static func checkListen(_ configuration: ControllerConfiguration.HTTP) throws {
+        guard let endpoint = configuration.endpoint else {
+            throw ControllerError.configuration("http.listen must be an IPv4 address and a port (got \(configuration.listen))")
+        }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw ControllerError.configuration("http.listen: no socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var on: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(endpoint.port.bigEndian)
+        address.sin_addr.s_addr = inet_addr(endpoint.address)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            throw ControllerError.configuration("http.listen \(configuration.listen): cannot listen there: \(String(cString: strerror(errno)))")
+        }
+    }
 
     /// What the routes need.
     public struct Context: Sendable {
@@ -75,6 +107,7 @@ public enum ControllerHTTP {
     public static func router(_ context: Context) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: ConcurrencyLimit(limit: maximumInFlight))
         let routes = Routes(context: context)
 
         router.get("/") { _, _ in Response.page(WebPage.html) }
@@ -169,6 +202,31 @@ struct APIError: Error {
     var headers: HTTPFields = [:]
 
     static func badRequest(_ code: String, _ message: String) -> APIError { APIError(status: .badRequest, code: code, message: message) }
+}
+
+/// Answers 503 `busy` beyond `limit` requests at once.
+struct ConcurrencyLimit: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let limit: Int
+    private let inFlight = InFlight()
+
+    init(limit: Int) { self.limit = limit }
+
+    final class InFlight: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard inFlight.count.add(1, ordering: .relaxed).newValue <= limit else {
+            inFlight.count.subtract(1, ordering: .relaxed)
+            return Response.error(
+                APIError(
+                    status: .serviceUnavailable, code: "busy", message: "\(limit) requests are being answered already: retry in a moment",
+                    headers: [.retryAfter: "1"]))
+        }
+        defer { inFlight.count.subtract(1, ordering: .relaxed) }
+        return try await next(request, context)
+    }
 }
 
 /// Turns every error into the JSON error body.

@@ -11,11 +11,14 @@ extension Sandbox {
     /// `failover` automatic adds `automatic: ["*"], master_failure_timeout: 2`, nil takes the
     /// sandbox's mode (`state.failoverMode`: manual unless `up` was given automatic), and
     /// `failoverLines` (indented) are added to the block as they are. `grants` is a YAML
-    /// `grants:` block (default: the grant watch every 2 s, no automatic sync).
+    /// `grants:` block (default: the grant watch every 2 s, no automatic sync). `http` adds the
+    /// `http:` block on the sandbox's controller port: only the sandbox's own controller takes
+    /// it (a second controller a test starts would find the port taken).
     public static func controllerConfiguration(
         for state: SandboxState, playbooks: String, id: String = "sandbox-controller",
         leaseTTL: Int = 5, pauseBefore: String? = nil, pauseAfter: String? = nil,
-        depool: String? = nil, failover: SandboxFailoverMode? = nil, failoverLines: [String] = [], grants: String? = nil
+        depool: String? = nil, failover: SandboxFailoverMode? = nil, failoverLines: [String] = [], grants: String? = nil,
+        http: Bool = false
     ) -> String {
         var lines =
             [
@@ -35,7 +38,7 @@ extension Sandbox {
             "mirror:",
             "  v2_prefix: conftool/v1/mediawiki-config",
         ]
-        if let http = state.http {
+        if http, let http = state.http {
             // In namespaces mode the controller listens on its host's address, which the root namespace reaches.
             lines += [
                 "http:",
@@ -94,7 +97,8 @@ extension Sandbox {
         let configFile = state.directory + "/controller.yaml"
         let logFile = state.directory + "/controller.log"
         try controllerConfiguration(
-            for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool, grants: grants
+            for: state, playbooks: playbooks, pauseBefore: pauseBefore, pauseAfter: pauseAfter, depool: depool, grants: grants,
+            http: true
         ).write(
             toFile: configFile, atomically: true, encoding: .utf8)
         let namespace = state.network?.controller.namespace

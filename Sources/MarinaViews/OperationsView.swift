@@ -87,8 +87,11 @@ public enum OperationRequest {
         }
     }
 
-    private static func requireName(_ name: String, what: String) throws {
-        guard !name.isEmpty, name.count <= 253, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }) else {
+    /// A name that can be part of an etcd key: ASCII letters, digits, `-`, `_`, `.`, `:`, not
+    /// made of dots alone.
+    public static func requireName(_ name: String, what: String) throws {
+        let allowed = name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:".unicodeScalars.contains($0)) }
+        guard !name.isEmpty, name.count <= 253, allowed, !name.allSatisfy({ $0 == "." }) else {
             throw ViewProblem(
                 .badRequest, code: "invalid_name", "\(what) must be a name of letters, digits, '-', '_', '.' or ':' (got \"\(name)\")")
         }
@@ -106,6 +109,7 @@ public enum FailoverAcknowledgement {
 
     /// Lifts the block (a compare-and-delete: a block changed meanwhile is a conflict to re-run).
     public static func acknowledge(section: String, etcd: EtcdClient, keys: StoreKeys = StoreKeys()) async throws -> Outcome {
+        try OperationRequest.requireName(section, what: "the section")
         let key = keys.failoverBlock(section)
         guard let stored = try await etcd.value(key) else { return .notBlocked }
         let block = try? StoredJSON.decode(FailoverBlock.self, from: stored.value)

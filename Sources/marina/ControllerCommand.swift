@@ -28,8 +28,9 @@ struct ControllerCommand: AsyncParsableCommand {
             // One registry for the process: what the controller and its etcd client count, emitted by /metrics.
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(ControllerMetrics.metricsFactory(registry: registry))
+            if let http = configuration.http { try ControllerHTTP.checkListen(http) }
             let controller = try Controller(configuration: configuration, playbooks: playbooks, logger: logger)
-            var services: [any Service] = [controller]
+            var services = [ServiceGroupConfiguration.ServiceConfiguration(service: controller)]
             if let http = configuration.http {
                 let etcd = EtcdClient(try configuration.etcd.clientConfiguration())
                 let store = TopologyStore(etcd: etcd, keys: StoreKeys(root: configuration.etcd.keyRoot))
@@ -39,10 +40,16 @@ struct ControllerCommand: AsyncParsableCommand {
                     metrics: ControllerMetrics(registry: registry, store: store, controllerID: controller.id))
                 var httpLogger = commandLogger("marina.http")
                 httpLogger.logLevel = logger.logLevel
-                services.append(try ControllerHTTP.application(http, context: context, logger: httpLogger))
+                // If the listener fails, the controller shuts down gracefully (it resigns and
+                // lets the next leader finish what it runs), never cancelled in the middle of a step.
+                services.append(
+                    .init(
+                        service: try ControllerHTTP.application(http, context: context, logger: httpLogger),
+                        failureTerminationBehavior: .gracefullyShutdownGroup))
                 logger.info("serving HTTP on \(http.certificateFile == nil ? "http" : "https")://\(http.listen)")
             }
-            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }

@@ -100,7 +100,7 @@ struct HealthListenerTests {
     }
 
     /// A listener on a free loopback port answering `/health` 200, served while `body` runs.
-    static func withListener(readTimeout: Double = 0.5, _ body: @Sendable (UInt16) async throws -> Void) async throws {
+    static func withListener(readTimeout: Double = 3, _ body: @Sendable (UInt16) async throws -> Void) async throws {
         var listener: HealthListener?
         for _ in 0..<20 where listener == nil {
             listener = try? HealthListener(FailsafeEndpoint("127.0.0.1:\(UInt16.random(in: 30000...60000))")!, readTimeout: readTimeout)

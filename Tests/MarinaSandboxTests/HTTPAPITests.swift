@@ -96,7 +96,9 @@ struct HTTPAPITests {
         try OpenAPIDocument.validate(method: "POST", path: "/api/v1/sections/{name}/switchover", status: 202, body: accepted.body)
         let requested = try OperationJSON.decode(Array(accepted.body), key: "response")
         #expect(accepted.headers["Location"] == "/api/v1/operations/\(requested.id)")
-        #expect(requested.requestedBy == "dba@example" && requested.candidate == "db1002" && requested.reason == "moved over HTTP")
+        #expect(
+            requested.requestedBy == "dba@example via http-api@sandbox-controller" && requested.candidate == "db1002"
+                && requested.reason == "moved over HTTP")
 
         // The leader runs it: the journal (read over HTTP) ends done, and the servers agree.
         var final: OperationRecord?
@@ -114,7 +116,7 @@ struct HTTPAPITests {
         let done = try #require(final, "the switchover requested over HTTP did not finish")
         #expect(done.state == .done, "\(done.state): \(done.steps.compactMap(\.error))")
         #expect(done.steps.allSatisfy { $0.state == .done } && done.windowMilliseconds != nil)
-        #expect(done.requestedBy == "dba@example")
+        #expect(done.requestedBy == "dba@example via http-api@sandbox-controller")
         try await expectPrimary("db1002", sandbox)
     }
 
@@ -164,7 +166,7 @@ struct HTTPAPITests {
         #expect(
             config?.sectionLoads["s1"]?.dropFirst().contains { $0["db1002"] != nil } == false, "db1002 still pooled: \(String(describing: config))")
         let history = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1)
-        #expect(history.first?.message == "depooled over HTTP" && history.first?.author == "dba")
+        #expect(history.first?.message == "depooled over HTTP" && history.first?.author == "dba via http-api@sandbox-controller")
         // Depooling the last pooled replica breaks the section's minimum: refused with the rule, nothing staged.
         let staged = try await writableKeys(sandbox)
         let last = try await api.post("/api/v1/instances/db1003/depool", body: #"{"section": "s1"}"#, token: api.token)
