@@ -1,3 +1,5 @@
+import ConfigurationFiles
+
 /// The request line and headers of one HTTP/1.1 request, as the agent's health listener reads
 /// them (`HealthListener`): no body, no keep-alive, nothing but what a load balancer's check or
 /// a Prometheus scrape sends.
@@ -158,29 +160,5 @@ struct HTTPResponse: Sendable, Equatable {
         for header in headers { text += "\(header.name): \(header.value)\r\n" }
         text += "\r\n"
         return Array(text.utf8) + (head ? [] : body)
-    }
-}
-
-/// JSON string quoting, for the few bodies built by hand.
-enum JSONText {
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 }

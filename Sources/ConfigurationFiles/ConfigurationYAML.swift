@@ -210,11 +210,11 @@ public enum ConfigurationYAML {
                 if text == "null" || text == "~" { return "null" }
                 if isJSONNumber(text) { return text }
             }
-            return jsonString(text)
+            return JSONText.quoted(text)
         case .sequence(let items):
             return "[" + items.map(render).joined(separator: ",") + "]"
         case .mapping(let entries):
-            return "{" + entries.map { jsonString($0.0) + ":" + render($0.1) }.joined(separator: ",") + "}"
+            return "{" + entries.map { JSONText.quoted($0.0) + ":" + render($0.1) }.joined(separator: ",") + "}"
         }
     }
 
@@ -242,27 +242,6 @@ public enum ConfigurationYAML {
             guard digits() > 0 else { return false }
         }
         return characters.isEmpty && (Double(text)?.isFinite ?? false)
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 
     private static func error(_ line: Int, _ message: String) -> ConfigurationError {

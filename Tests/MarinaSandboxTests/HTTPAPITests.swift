@@ -227,31 +227,12 @@ struct APIClient {
 /// Validates a response against `docs/openapi.yaml` with the validator script (Python's
 /// jsonschema), failing the test with each violation.
 enum OpenAPIDocument {
-    static var packageRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    }
-
     static func validate(
         method: String, path: String, status: Int, body: Data, sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [
-            packageRoot + "/Tests/MarinaSandboxTests/Scripts/validate_openapi.py", packageRoot + "/docs/openapi.yaml", method, path,
-            String(status),
-        ]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        input.fileHandleForWriting.write(body)
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let result = try OpenAPISource.runValidator([method, path, String(status)], input: String(decoding: body, as: UTF8.self))
         #expect(
-            process.terminationStatus == 0, "\(method) \(path) \(status) does not match docs/openapi.yaml:\n\(text)", sourceLocation: sourceLocation)
+            result.status == 0, "\(method) \(path) \(status) does not match docs/openapi.yaml:\n\(result.output)", sourceLocation: sourceLocation)
     }
 }
 

@@ -126,7 +126,7 @@ struct HealthEndpointTests {
             let text = await blocking { rawExchange(metricsPort, Array("GET /metrics HTTP/1.1\r\n\r\n".utf8)) }
             #expect(text.status == 200, "\(name): \(text.text.prefix(200))")
             let body = String(text.text.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")
-            let samples = try parseMetrics(body)
+            let samples = try parseMetrics(Data(body.utf8))
             func value(_ metric: String, _ instance: String) -> Double? {
                 let entries: [[String: Any]] = samples[metric] ?? []
                 let entry = entries.first { entry in (entry["labels"] as? [String: String])?["db_instance"] == instance }
@@ -145,7 +145,7 @@ struct HealthEndpointTests {
             let section = ups.compactMap { entry in (entry["labels"] as? [String: String])?["section"] }
             #expect(Set(section) == ["s1"])
         }
-        #expect(throws: (any Error).self) { try parseMetrics("marina_bad{ 1\n") }
+        #expect(throws: (any Error).self) { try parseMetrics(Data("marina_bad{ 1\n".utf8)) }
     }
 }
 
@@ -225,26 +225,6 @@ private func primaryRound(_ ports: [String: UInt16]) async throws -> Set<String>
 }
 
 /// Parses exposition text with Prometheus's Python parser (`Scripts/parse_metrics.py`).
-private func parseMetrics(_ text: String) throws -> [String: [[String: Any]]] {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/parse_metrics.py").path
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = [script]
-    let input = Pipe()
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    input.fileHandleForWriting.write(Data(text.utf8))
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw SandboxError.invalidArgument("parse_metrics.py: \(message)") }
-    return (try JSONSerialization.jsonObject(with: data) as? [String: [[String: Any]]]) ?? [:]
-}
 
 /// Asks `/primary` of every instance at once, every 10 ms, on threads of its own, and keeps
 /// each round: when it began and who answered 200.

@@ -119,10 +119,7 @@ private func scrape(_ sandbox: SandboxState) async throws -> Scrape {
     let (data, response) = try await URLSession.shared.data(from: URL(string: http.controllerURL + "/metrics")!)
     let status = (response as? HTTPURLResponse)?.statusCode
     guard status == 200 else { throw SandboxError.invalidArgument("GET /metrics answered \(status.map(String.init) ?? "?")") }
-    let parsed = try runPython(script: "parse_metrics.py", input: data)
-    guard let object = try JSONSerialization.jsonObject(with: parsed) as? [String: [[String: Any]]] else {
-        throw SandboxError.invalidArgument("parse_metrics.py printed no object")
-    }
+    let object = try parseMetrics(data)
     return Scrape(
         samples: object.mapValues { samples in
             samples.map { sample in
@@ -150,7 +147,7 @@ private func scrapeWhenLeading(_ sandbox: SandboxState, seconds: Double = 30) as
 
 /// Every `marina_*` name in the expressions of config/prometheus-alerts.example.yml (read with python3-yaml).
 private func alertRuleMetricNames() throws -> Set<String> {
-    let rules = repositoryRoot() + "/config/prometheus-alerts.example.yml"
+    let rules = packageRoot + "/config/prometheus-alerts.example.yml"
     let program = """
         import json, re, sys, yaml
         document = yaml.safe_load(open(sys.argv[1]))
@@ -163,38 +160,8 @@ private func alertRuleMetricNames() throws -> Set<String> {
                 names.update(re.findall(r"\\bmarina_[a-z0-9_]+", rule["expr"]))
         json.dump(sorted(names), sys.stdout)
         """
-    let output = try runPython(arguments: ["-c", program, rules], input: Data())
+    let run = try runPython(["-c", program, rules])
+    guard run.status == 0 else { throw SandboxError.invalidArgument("python3 -c exited \(run.status): \(run.errors)") }
+    let output = run.output
     return Set(try JSONSerialization.jsonObject(with: output) as? [String] ?? [])
-}
-
-/// The repository this test file is in.
-private func repositoryRoot() -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-}
-
-/// Runs Debian's python3 (where python3-prometheus-client and python3-yaml are) with a script of
-/// `Scripts/`, or with `arguments`; gives its standard output, throwing on a non-zero exit.
-private func runPython(script: String? = nil, arguments: [String] = [], input: Data) throws -> Data {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts").path
-    process.arguments = (script.map { [scripts + "/" + $0] } ?? []) + arguments
-    let stdin = Pipe()
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-    // The scripts read all their input before they print: writing it first cannot deadlock.
-    stdin.fileHandleForWriting.write(input)
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw SandboxError.invalidArgument(
-            "python3 \(script ?? "-c") exited \(process.terminationStatus): \(String(decoding: errors, as: UTF8.self))")
-    }
-    return output
 }

@@ -52,11 +52,9 @@ struct OpenAPIDocumentTests {
 
 /// The package's files this suite reads, and the validator script.
 enum OpenAPISource {
-    static let packageRoot =
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let document = packageRoot + "/docs/openapi.yaml"
     static let server = packageRoot + "/Sources/MarinaHTTP/Server.swift"
-    static let validator = packageRoot + "/Tests/MarinaSandboxTests/Scripts/validate_openapi.py"
+    static let validator = testScripts + "/validate_openapi.py"
 
     /// `METHOD /path/{param}` for every `router.get("...")`, `router.post(...)` and every
     /// `api.get(...)`, `api.post(...)` (the `/api/v1` group) in Server.swift: Hummingbird's
@@ -116,19 +114,7 @@ enum OpenAPISource {
     /// Runs the validator with Debian's python3 (python3-jsonschema, python3-yaml) on
     /// `document`; standard output and error together.
     static func runValidator(_ arguments: [String], document: String = document, input: String = "") throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [validator, document] + arguments
-        let stdin = Pipe()
-        let output = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let run = try runPython([validator, document] + arguments, input: Data(input.utf8))
+        return (run.status, String(decoding: run.output, as: UTF8.self) + run.errors)
     }
 }
