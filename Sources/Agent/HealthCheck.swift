@@ -237,7 +237,10 @@ enum HealthCheck {
             body.reason = reason
             return Answer(status: .serviceUnavailable, body: body)
         }
-        if let refusal = committedRefusal(facts) { return refuse(refusal) }
+        // A replica keeps serving reads on the last configuration it read while etcd is away: no
+        // depool can be committed meanwhile, and an etcd outage must not take every replica out
+        // of the readers' pool. Only `/primary` needs a fresh one (a switchover may have moved it).
+        if let refusal = committedRefusal(facts, requireFresh: false) { return refuse(refusal) }
         guard let section = facts.section, let committed = facts.committed else { return refuse("unreachable") }
         if committed.primary == facts.instance {
             body.role = "primary"
@@ -309,12 +312,12 @@ enum HealthCheck {
 
     // MARK: Shared
 
-    private static func committedRefusal(_ facts: Facts) -> String? {
+    private static func committedRefusal(_ facts: Facts, requireFresh: Bool = true) -> String? {
         guard let section = facts.section else { return "no section: the agent's configuration gives this instance no shard" }
         guard let committed = facts.committed else {
             return "the committed configuration of \(section) is unknown" + (facts.committedError.map { ": \($0)" } ?? "")
         }
-        if !(committed.age <= facts.committedLimit) {
+        if requireFresh && !(committed.age <= facts.committedLimit) {
             return "the committed configuration was read from etcd \(seconds(committed.age)) s ago (limit \(seconds(facts.committedLimit)) s)"
                 + (facts.committedError.map { ": \($0)" } ?? "")
         }
