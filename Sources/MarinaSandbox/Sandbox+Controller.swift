@@ -116,14 +116,30 @@ extension Sandbox {
                 )
             }
             if let leader = try await etcd.value("/marina/v1/leader"),
-                String(decoding: leader.value, as: UTF8.self).contains("\"sandbox-controller\"")
+                String(decoding: leader.value, as: UTF8.self).contains("\"sandbox-controller\""),
+                state.http.map({ accepts(state.network?.controller.address ?? "127.0.0.1", port: $0.controllerPort) }) ?? true
             {
-                return
+                return  // it leads, and its HTTP listener (which starts beside it) accepts connections
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw SandboxError.notReady(
-            what: "marina controller", log: logFile, detail: "did not become the leader within 20 s (another controller leads?)")
+            what: "marina controller", log: logFile,
+            detail: "did not become the leader and serve HTTP within 20 s (another controller leads? see its log)")
+    }
+
+    /// Whether something accepts TCP connections on `address:port`.
+    static func accepts(_ address: String, port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_port = in_port_t(UInt16(port).bigEndian)
+        target.sin_addr.s_addr = inet_addr(address)
+        return withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     /// The repository's `playbooks/` directory: `$MARINA_PLAYBOOKS`, else the nearest
