@@ -3,7 +3,7 @@
 
 DEBIAN_PACKAGES := mariadb-server mariadb-client etcd-server etcd-client percona-toolkit \
                    libmariadb-dev libcurl4-openssl-dev pkg-config openssl curl nftables iproute2 \
-                   chromium python3-prometheus-client python3-jsonschema python3-yaml
+                   chromium python3-prometheus-client python3-jsonschema python3-yaml systemd groff-base
 SWIFT           ?= swift
 SANDBOX_DIR     ?= .sandbox
 SUDO            := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -80,7 +80,7 @@ demo: build
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance rejoin db1001 --yes
 	@echo "A DBA pools it again:"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) instance pool db1001 --section s1
-	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: db1001 rejoined, back in the pool"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit --yes -m "demo: db1001 rejoined, back in the pool"
 	@echo
 	@echo "Grant sync: an application account and a role, staged, committed, then applied to every instance (replicas"
 	@echo "first, without the binary log, read back; any failure restores every instance). Only its hash reaches etcd:"
@@ -91,11 +91,11 @@ demo: build
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant set s1 wikiuser --on 'wiki.*' INSERT UPDATE
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant role grant s1 wikireader --to wikiuser --default
 	-MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant diff
-	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: wikiuser and its role"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit --yes -m "demo: wikiuser and its role"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) grant sync s1 --yes
 	@echo "Variable sync: long_query_time everywhere, SET GLOBAL now, and in each agent's option file for restarts:"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) variable set s1 long_query_time 2
-	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit -m "demo: slow log at 2 s"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config commit --yes -m "demo: slow log at 2 s"
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) variable sync s1 --yes
 	@echo
 	@echo "Self-fencing: the agent holds the primary lease of s1 in etcd. Frozen with SIGSTOP (here one agent watches"
@@ -119,7 +119,7 @@ demo: build
 	@echo "The sandbox keeps running. marina uses its etcd when told to: 'export MARINA_SANDBOX_DIR=$(SANDBOX_DIR)'"
 	@echo "(or pass '--sandbox $(SANDBOX_DIR)' to each command). Then try '$(MARINA) switchover s1 --to db1003 --dry-run'"
 	@echo "for the plan with its SQL, '$(MARINA) sandbox load --seconds 20' in one shell and switchovers in another, or"
-	@echo "'$(MARINA) instance depool db1002 --section s1', then '$(MARINA) config diff' and '$(MARINA) config commit -m why';"
+	@echo "'$(MARINA) instance depool db1002 --section s1', then '$(MARINA) config diff' and '$(MARINA) config commit --yes -m why';"
 	@echo "'$(MARINA) sandbox status' shows the servers and the URLs; 'make demo-down' stops it."
 	@python3 -c 'import json; s = json.load(open("$(SANDBOX_DIR)/sandbox.json")); print("The topology page: http://127.0.0.1:%d/  (the API under /api/v1, docs/http-api.md; metrics at /metrics)" % s["http"]["controllerPort"])'
 
@@ -193,3 +193,61 @@ bench-depool: deps
 	$(SWIFT) build -c release --product MarinaBenchmarks
 	$(SWIFT) build -c release --product marina
 	.build/release/MarinaBenchmarks depool --runs 25 --marina .build/release/marina
+
+## install: build the release binaries, then install them with the systemd units, the sysusers file, man pages, shell completions and examples (PREFIX=/usr/local; DESTDIR to stage; CONFIGURATION=debug installs the existing debug build without building)
+# Installs under $(DESTDIR)$(PREFIX) only, never /etc: the sample configurations go to
+# $(DOCDIR)/examples, to be copied into /etc/marina by hand (docs/deployment.md). Units go to
+# $(PREFIX)/lib/systemd/system (/usr/lib/... for PREFIX=/usr; /usr/local/lib/systemd/system is on
+# systemd's search path too), with ExecStart naming $(BINDIR). Needs no Debian package beyond
+# Swift and python3 (for the man pages), so it does not run `make deps`.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/marina
+SYSCONFDIR     ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+# Debian's zsh reads /usr/share/zsh/vendor-completions and /usr/local/share/zsh/site-functions.
+ZSHCOMPDIR     ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+FISHCOMPDIR    ?= $(PREFIX)/share/fish/vendor_completions.d
+CONFIGURATION  ?= release
+INSTALL        ?= install
+BUILT          := .build/$(CONFIGURATION)
+INSTALLED      := $(BINDIR)/marina $(BINDIR)/marina-agent $(SYSTEMDUNITDIR)/marina-agent.service \
+                  $(SYSTEMDUNITDIR)/marina-controller.service $(SYSUSERSDIR)/marina.conf $(MANDIR)/man1/marina.1 \
+                  $(MANDIR)/man1/marina-agent.1 $(BASHCOMPDIR)/marina $(ZSHCOMPDIR)/_marina $(FISHCOMPDIR)/marina.fish
+
+.PHONY: install uninstall install-binaries
+
+install-binaries:
+	@case "$(CONFIGURATION)" in \
+	  release) $(SWIFT) build -c release --product marina && $(SWIFT) build -c release --product marina-agent ;; \
+	  debug) [ -x $(BUILT)/marina ] && [ -x $(BUILT)/marina-agent ] || { echo "CONFIGURATION=debug installs the debug build, and there is none: run swift build first"; exit 1; } ;; \
+	  *) echo "CONFIGURATION must be release or debug (got $(CONFIGURATION))"; exit 1 ;; \
+	esac
+
+install: install-binaries
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples/playbooks $(DESTDIR)$(DOCDIR)/sql
+	$(INSTALL) -m 755 $(BUILT)/marina $(BUILT)/marina-agent $(DESTDIR)$(BINDIR)/
+	for unit in marina-agent marina-controller; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' config/$$unit.service.in \
+	    > $(DESTDIR)$(SYSTEMDUNITDIR)/$$unit.service && chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$unit.service || exit 1; \
+	done
+	$(INSTALL) -m 644 config/marina.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/marina.conf
+	python3 tools/manpage.py --marina $(BUILT)/marina --out $(DESTDIR)$(MANDIR)/man1
+	$(BUILT)/marina --generate-completion-script bash > $(DESTDIR)$(BASHCOMPDIR)/marina
+	$(BUILT)/marina --generate-completion-script zsh > $(DESTDIR)$(ZSHCOMPDIR)/_marina
+	$(BUILT)/marina --generate-completion-script fish > $(DESTDIR)$(FISHCOMPDIR)/marina.fish
+	$(INSTALL) -m 644 config/agent.example.yaml config/controller.example.yaml config/topology.example.yaml \
+	  config/haproxy.example.cfg config/prometheus-alerts.example.yml $(DESTDIR)$(DOCDIR)/examples/
+	$(INSTALL) -m 644 playbooks/*.yaml $(DESTDIR)$(DOCDIR)/examples/playbooks/
+	$(INSTALL) -m 644 sql/*.sql $(DESTDIR)$(DOCDIR)/sql/
+	$(INSTALL) -m 644 docs/deployment.md docs/agent.md $(DESTDIR)$(DOCDIR)/
+	@echo "Installed under $(DESTDIR)$(PREFIX). Next: systemd-sysusers, the configurations in $(SYSCONFDIR)/marina (docs/deployment.md), then systemctl daemon-reload."
+
+## uninstall: remove what install installed (never anything in /etc)
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf $(DESTDIR)$(DOCDIR)

@@ -47,6 +47,8 @@ let package = Package(
         .target(name: "Observation", dependencies: ["StoredRecords"]),
         // Files an operator writes: the YAML subset, the shared `etcd:` section, option files. FoundationEssentials only.
         .target(name: "ConfigurationFiles", dependencies: ["EtcdClient"]),
+        // log_format (text or json) and the JSON log lines the agent and the controller write with it.
+        .target(name: "MarinaLogging", dependencies: ["ConfigurationFiles", .product(name: "Logging", package: "swift-log")]),
         // One probe of one instance (the agent's and the controller's): an Observation read over a DatabaseSession.
         .target(name: "Probing", dependencies: ["MariaDBClient", "Observation"]),
         // Drift: source of truth versus observations, as a detection table. No I/O.
@@ -56,6 +58,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "Observation", "Probing", "ConfigurationFiles", "StoredRecords", "MariaDBClient", "EtcdClient", "BlockingIO", "FailsafeLink",
+                "MarinaLogging",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -73,7 +76,7 @@ let package = Package(
             name: "Controller",
             dependencies: [
                 "Operations", "Policy", "Topology", "TopologyStore", "Probing", "ConfigurationFiles", "Observation", "EtcdClient", "MariaDBClient",
-                "FailsafeLink", "Grants",
+                "FailsafeLink", "Grants", "MarinaLogging",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"), .product(name: "CoreMetrics", package: "swift-metrics"),
             ]),
@@ -105,7 +108,7 @@ let package = Package(
             dependencies: [
                 "MarinaSandbox", "MariaDBClient", "EtcdClient", "Topology", "TopologyStore", "Agent", "Observation", "Drift", "ConfigurationFiles",
                 "Grants",
-                "Operations", "Controller", "Policy", "StoredRecords", "MarinaViews", "MarinaHTTP",
+                "Operations", "Controller", "Policy", "StoredRecords", "MarinaViews", "MarinaHTTP", "MarinaLogging",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -117,7 +120,8 @@ let package = Package(
         .executableTarget(
             name: "marina-agent",
             dependencies: [
-                "Agent", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Agent", "MarinaLogging", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // Figures for docs/benchmarks.md (`make bench`).
@@ -165,6 +169,9 @@ let package = Package(
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "MarinaTestSupport", "MarinaTwins"]),
         .testTarget(name: "ConfigurationFilesTests", dependencies: ["ConfigurationFiles"]),
         .testTarget(name: "StoredRecordsTests", dependencies: ["StoredRecords"]),
+        .testTarget(
+            name: "MarinaLoggingTests",
+            dependencies: ["MarinaLogging", "ConfigurationFiles", "Controller", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "MarinaSandboxTests",
             dependencies: [

@@ -267,7 +267,8 @@ public struct Agent: Service {
     }
 
     /// How to reach instance `index`: its socket or host and port, as the account of its
-    /// `credentials_file`. There is no default account: never `root`.
+    /// `credentials_file`, over TLS when `tls` (its own, or the agent's for TCP) says so, its
+    /// files checked readable. There is no default account: never `root`.
     static func mariaDBConfiguration(_ configuration: AgentConfiguration, instance index: Int) throws -> MariaDBConfiguration {
         let instance = configuration.instances[index]
         let key = "instances[\(index)].credentials_file"
@@ -285,9 +286,11 @@ public struct Agent: Service {
         let endpoint: MariaDBConfiguration.Endpoint =
             instance.socket.map { .socket(path: $0) }
             ?? .tcp(host: instance.host ?? "127.0.0.1", port: instance.port ?? 3306)
+        let tls = configuration.tls(forInstance: index)
+        try tls?.checkFiles(instance.tls == nil ? "tls" : "instances[\(index)].tls")
         return MariaDBConfiguration(
             endpoint: endpoint, user: user, password: credentials.password, connectTimeout: configuration.connectTimeout,
-            readTimeout: configuration.readTimeout, writeTimeout: configuration.readTimeout)
+            readTimeout: configuration.readTimeout, writeTimeout: configuration.readTimeout, tls: tls?.client)
     }
 }
 

@@ -1,6 +1,8 @@
 import ConfigurationFiles
 import EtcdClient
 import FailsafeLink
+import MariaDBClient
+import MarinaLogging
 import Observation
 import Probing
 
@@ -41,6 +43,72 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
     /// `address:port` (IPv4) where the agent serves its Prometheus metrics at `/metrics`
     /// (`docs/agent.md`, "Metrics"); nil: only on the instances' health listeners, if any.
     public var metricsListen: String?
+    /// `log_format`: `text` (the default) or `json`, one JSON object a line on standard error.
+    public var logFormat: LogFormat
+    /// `allow_root`: whether the agent may run as root. Default false: started as root, it exits
+    /// at once saying so, since it needs no privilege beyond reading its files and the socket
+    /// (`docs/deployment.md`); a sandbox or a test run as root sets it.
+    public var allowRoot: Bool
+    /// `tls`: TLS for every instance the agent reaches over TCP (`host`/`port`), unless the
+    /// instance has a `tls` of its own; nil: plain TCP. Never used over a socket.
+    public var tls: TLS?
+
+    /// `tls:`: how the agent's connections to an instance over TCP are encrypted and checked
+    /// (mapped onto libmariadb's `mysql_ssl_set`, with TLS enforced: never a silent fallback to
+    /// plain TCP). The files are checked readable when the agent starts.
+    public struct TLS: Decodable, Sendable, Equatable {
+        /// PEM file of the CA that signed the servers' certificates. Required.
+        public var caFile: String
+        /// PEM client certificate and its key, for accounts `REQUIRE X509`: both or neither.
+        public var certificateFile: String?
+        public var keyFile: String?
+        /// Whether the server's certificate must be signed by `ca_file` and name the host the
+        /// agent connects to (an IP SAN when `host` is an address). Default true.
+        public var verifyServerCertificate: Bool
+
+        public init(caFile: String, certificateFile: String? = nil, keyFile: String? = nil, verifyServerCertificate: Bool = true) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.verifyServerCertificate = verifyServerCertificate
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case caFile = "ca_file"
+            case certificateFile = "certificate_file"
+            case keyFile = "key_file"
+            case verifyServerCertificate = "verify_server_certificate"
+        }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.refuseUnknownConfigurationKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            caFile = try c.decode(String.self, forKey: .caFile)
+            certificateFile = try c.decodeIfPresent(String.self, forKey: .certificateFile)
+            keyFile = try c.decodeIfPresent(String.self, forKey: .keyFile)
+            verifyServerCertificate = try c.decodeIfPresent(Bool.self, forKey: .verifyServerCertificate) ?? true
+        }
+
+        /// The first problem of the block under `key` (`tls`, `instances[2].tls`), if any.
+        func problem(_ key: String) -> String? {
+            let files =
+                [("ca_file", caFile)]
+                + [("certificate_file", certificateFile), ("key_file", keyFile)].compactMap { name, value in value.map { (name, $0) } }
+            for (name, value) in files where !value.hasPrefix("/") {
+                return "\(key).\(name) must be an absolute path (got \(value.isEmpty ? "an empty string" : value))"
+            }
+            if (certificateFile == nil) != (keyFile == nil) {
+                return "\(key).certificate_file and \(key).key_file go together: give both or neither"
+            }
+            return nil
+        }
+
+        /// What libmariadb is given.
+        public var client: MariaDBConfiguration.TLS {
+            MariaDBConfiguration.TLS(
+                caFile: caFile, certificateFile: certificateFile, keyFile: keyFile, verifyServerCertificate: verifyServerCertificate)
+        }
+    }
 
     /// `variables:`: where the agent keeps each instance's managed variables for restarts.
     public struct Variables: Decodable, Sendable, Equatable {
@@ -168,10 +236,13 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         /// instance: `/primary`, `/replica?lag=SECONDS`, `/health`, and `/metrics` (`docs/agent.md`,
         /// "Health checks for load balancers"). Nil: no health listener for it.
         public var healthListen: String?
+        /// TLS for this instance over TCP, instead of the agent-wide `tls` (the whole block
+        /// replaces it). Refused on an instance reached over its socket.
+        public var tls: TLS?
 
         public init(
             name: String, socket: String? = nil, host: String? = nil, port: Int? = nil, credentialsFile: String? = nil,
-            shard: String? = nil, healthListen: String? = nil
+            shard: String? = nil, healthListen: String? = nil, tls: TLS? = nil
         ) {
             self.name = name
             self.socket = socket
@@ -180,6 +251,7 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
             self.credentialsFile = credentialsFile
             self.shard = shard
             self.healthListen = healthListen
+            self.tls = tls
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
@@ -187,6 +259,7 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
             case credentialsFile = "credentials_file"
             case shard
             case healthListen = "health_listen"
+            case tls
         }
     }
 
@@ -199,6 +272,9 @@ public struct AgentConfiguration: Decodable, Sendable, Equatable {
         case lagBands = "lag_bands"
         case etcd, heartbeat, instances, fencing, variables
         case metricsListen = "metrics_listen"
+        case logFormat = "log_format"
+        case allowRoot = "allow_root"
+        case tls
     }
 }
 
@@ -218,6 +294,9 @@ extension AgentConfiguration {
         fencing = try c.decodeIfPresent(Fencing.self, forKey: .fencing)
         variables = try c.decodeIfPresent(Variables.self, forKey: .variables)
         metricsListen = try c.decodeIfPresent(String.self, forKey: .metricsListen)
+        logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? .text
+        allowRoot = try c.decodeIfPresent(Bool.self, forKey: .allowRoot) ?? false
+        tls = try c.decodeIfPresent(TLS.self, forKey: .tls)
     }
 
     /// Reads and checks a configuration file; every problem names the file and the key.
@@ -340,7 +419,14 @@ extension AgentConfiguration {
             if instance.credentialsFile == nil {
                 try fail("instances[\(index)].credentials_file is required (\(instance.name)): \(Self.credentialsFileHelp)")
             }
+            if let tls = instance.tls {
+                if instance.socket != nil {
+                    try fail("instances[\(index)].tls is for an instance reached over TCP; \(instance.name) is reached over its socket")
+                }
+                if let problem = tls.problem("instances[\(index)].tls") { try fail(problem) }
+            }
         }
+        if let problem = tls?.problem("tls") { try fail(problem) }
         try checkListeners(fail)
     }
 
@@ -361,6 +447,14 @@ extension AgentConfiguration {
             if let other = used[endpoint] { try fail("\(key) \(value) is also \(other): each listener needs its own address and port") }
             used[endpoint] = key
         }
+    }
+
+    /// The TLS settings of instance `index`: its own `tls`, else the agent-wide one, and none
+    /// over a socket.
+    public func tls(forInstance index: Int) -> TLS? {
+        let instance = instances[index]
+        guard instance.socket == nil else { return nil }
+        return instance.tls ?? tls
     }
 
     /// What `credentials_file` must give, for the error when it is missing.
@@ -407,6 +501,7 @@ extension AgentConfiguration.Instance {
         credentialsFile = try c.decodeIfPresent(String.self, forKey: .credentialsFile)
         shard = try c.decodeIfPresent(String.self, forKey: .shard)
         healthListen = try c.decodeIfPresent(String.self, forKey: .healthListen)
+        tls = try c.decodeIfPresent(AgentConfiguration.TLS.self, forKey: .tls)
     }
 }
 

@@ -17,11 +17,15 @@ public struct Controller: Service {
     let configuration: ControllerConfiguration
     var context: OperationContext
     let logger: Logger
+    /// Marina's version, in this controller's registration (`controllers/<id>`).
+    let version: String
+    let startedAt = Date()
 
-    public init(configuration: ControllerConfiguration, playbooks: Playbooks, logger: Logger) throws {
+    public init(configuration: ControllerConfiguration, playbooks: Playbooks, logger: Logger, version: String = "unknown") throws {
         if let problem = configuration.testHookProblems().first { throw ControllerError.configuration(problem) }
         self.configuration = configuration
         self.logger = logger
+        self.version = version
         let etcd: any CoordinationStore = EtcdClient(try configuration.etcd.clientConfiguration())
         let keys = StoreKeys(root: configuration.etcd.keyRoot)
         let credentials = try OptionFile.load(configuration.mariadb.credentialsFile)
@@ -104,6 +108,13 @@ public struct Controller: Service {
                 settings: configuration.grants)
         }
         let leadership = context.leadership
+        let pruner = JournalPruner(context: context, settings: configuration.journal)
+        let registry = ControllerRegistry(
+            etcd: context.etcd, keys: context.keys,
+            registration: ControllerRegistration(
+                id: leadership.id, host: ProcessInfo.processInfo.hostName, pid: getpid(), version: version, startedAt: startedAt,
+                lastSeen: Date(), http: configuration.http?.listen, leading: false, leaseTTL: configuration.leaseTTL),
+            logger: logger)
         var listener: FailsafeListener?
         if let endpoint = configuration.failover.failsafeEndpoint, let desk = context.failsafe {
             listener = try FailsafeListener(endpoint) { desk.answer($0) }
@@ -114,11 +125,13 @@ public struct Controller: Service {
             // Keep-alives run on their own, scheduled from when each was sent, so that nothing
             // else the leader waits for (a slow etcd read) lets its fence close.
             lease.addTask { await keepAlive() }
+            lease.addTask { await registry.run { await leadership.isLeader } }
             await cancelWhenGracefulShutdown {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await lead(running) }
                     group.addTask { await depool.run { await leadership.isLeader } }
                     group.addTask { await failover.run { await leadership.isLeader } }
+                    group.addTask { await pruner.run { await leadership.isLeader } }
                     if let grants { group.addTask { await grants.run { await leadership.isLeader } } }
                 }
             }
@@ -128,6 +141,7 @@ public struct Controller: Service {
             await running.waitForAll()
             lease.cancelAll()
         }
+        await registry.deregister()
         await context.leadership.resign()
         await context.hosts.closeAll()
         await context.settingsHosts?.closeAll()
@@ -212,6 +226,7 @@ public struct Controller: Service {
     /// keeps doing so at every keep-alive: each section lock that no task of this controller
     /// is running names an operation that has not finished.
     private func recoverUnfinished(_ running: Running) async throws {
+        try await takeResumeRequests(running)
         for kv in try await context.etcd.get(context.keys.locks, prefix: true).kvs {
             let id = String(decoding: kv.value, as: UTF8.self)
             guard await running.claim(id) else { continue }
@@ -220,8 +235,12 @@ public struct Controller: Service {
                 Task { [self] in
                     do {
                         guard let stored = try await context.etcd.value(context.keys.operation(id)) else {
+                            let section = kv.key.dropFirst(context.keys.locks.count)
                             logger.error(
-                                "lock \(kv.key) names operation \(id), which has no journal; remove the lock by hand after checking the section")
+                                """
+                                lock \(kv.key) names operation \(id), which has no journal: check the section, then release the lock \
+                                with `marina lock release \(section) --reason WHY`
+                                """)
                             await running.release(id)
                             return
                         }

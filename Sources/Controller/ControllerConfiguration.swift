@@ -2,6 +2,7 @@ import ConfigurationFiles
 import EtcdClient
 import FailsafeLink
 import Foundation
+import MarinaLogging
 import Operations
 import Policy
 import Topology
@@ -48,6 +49,10 @@ public struct ControllerConfiguration: Sendable, Equatable {
     public var grants: Grants
     /// The HTTP listener: API, `/metrics` and the web page (`docs/http-api.md`); nil: none.
     public var http: HTTP?
+    /// `log_format`: `text` (the default) or `json`, one JSON object a line on standard error.
+    public var logFormat: LogFormat = .text
+    /// `journal:`: how many finished journals the leader keeps (`JournalRetention`).
+    public var journal = Journal()
 
     /// `http:`: where the controller serves its API, metrics and web page. Every controller
     /// serves it, leader or not; writes go through etcd, so any of them takes a request.
@@ -352,7 +357,8 @@ extension ControllerConfiguration: Decodable {
         case etcd, mariadb, playbooks, mirror
         case pauseBefore = "pause_before"
         case pauseAfter = "pause_after"
-        case depool, testing, failover, grants, http
+        case depool, testing, failover, grants, http, journal
+        case logFormat = "log_format"
     }
 
     public init(from decoder: Decoder) throws {
@@ -372,6 +378,8 @@ extension ControllerConfiguration: Decodable {
         failover = try c.decodeIfPresent(Failover.self, forKey: .failover) ?? Failover()
         grants = try c.decodeIfPresent(Grants.self, forKey: .grants) ?? Grants()
         http = try c.decodeIfPresent(HTTP.self, forKey: .http)
+        logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? .text
+        journal = try c.decodeIfPresent(Journal.self, forKey: .journal) ?? Journal()
     }
 
     /// Reads and checks a configuration file, and the playbooks in the directory it names
@@ -425,7 +433,7 @@ extension ControllerConfiguration: Decodable {
             problems.append("mariadb.connect_timeout must be from 1 to \(longest) seconds (got \(mariadb.connectTimeout))")
         }
         if playbooks.isEmpty { problems.append("playbooks must name the directory holding switchover.yaml") }
-        return testHookProblems() + problems + depool.problems() + failover.problems() + (http?.problems() ?? [])
+        return testHookProblems() + problems + depool.problems() + failover.problems() + (http?.problems() ?? []) + journal.problems()
     }
 
     /// A test-only hook set without `testing.enable_hooks: true`, named.

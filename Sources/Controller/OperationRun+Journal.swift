@@ -36,10 +36,12 @@ extension OperationRun {
     func finish(counted: Bool = true) async throws {
         record.finishedAt = Date()
         record.pausedBefore = nil
+        await noteAbortAtTheEnd()
         context.logger.notice("operation \(record.id) \(record.state.rawValue)")
-        // The lock is released only if it is this operation's.
+        // The lock is released only if it is this operation's; a DBA's abort or resume request
+        // goes with it.
         let lock = context.keys.lock(record.section)
-        var also: [KVOperation] = [.delete(lock)]
+        var also: [KVOperation] = [.delete(lock), .delete(context.keys.abort(record.id)), .delete(context.keys.resumeRequest(record.id))]
         // A sync's undo holds account hashes: it goes once nothing can need it (a sync left for a
         // human keeps it: it says what each instance had).
         if isSync, record.state != .needsHuman { also.append(.delete(context.keys.operationUndo(record.id))) }
@@ -144,15 +146,21 @@ extension OperationRun {
         ChangeAuthor(author: "marina-controller (\(context.leadership.id)) for \(record.requestedBy)", now: Date())
     }
 
-    /// Test only: waits before the chosen step until the resume key exists. The journal says where.
-    func pauseIfAsked(before index: Int) async throws {
-        guard !pausedOnce, let pause = context.pauseBefore, steps[index].action.rawValue == pause || steps[index].name == pause else { return }
+    /// Test only: waits before the chosen step until the resume key exists (or, before the
+    /// point of no return, an abort request). The journal says where. True if it paused.
+    @discardableResult
+    func pauseIfAsked(before index: Int) async throws -> Bool {
+        guard !pausedOnce, let pause = context.pauseBefore, steps[index].action.rawValue == pause || steps[index].name == pause else {
+            return false
+        }
         pausedOnce = true
         record.pausedBefore = steps[index].name
         try await journal()
         context.logger.notice("operation \(record.id) paused before \(steps[index].name) (pause_before)")
-        try await waitForResume()
+        let pointOfNoReturn = record.pointOfNoReturnIndex ?? (isSwitchover || isFailover ? -1 : steps.count)
+        try await waitForResume(orAbort: index <= pointOfNoReturn)
         record.pausedBefore = nil
+        return true
     }
 
     /// Test only (`pause_before: take-lock`): waits before the section's lock is taken, with
@@ -175,8 +183,9 @@ extension OperationRun {
         try await waitForResume()
     }
 
-    private func waitForResume() async throws {
+    private func waitForResume(orAbort: Bool = false) async throws {
         while try await context.etcd.value(context.keys.resume + record.id) == nil {
+            if orAbort, try await context.etcd.value(context.keys.abort(record.id)) != nil { return }
             try await Task.sleep(for: .milliseconds(20))
         }
     }

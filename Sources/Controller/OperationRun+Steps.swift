@@ -48,7 +48,7 @@ extension OperationRun {
                     + skipped.map { .depool(instance: $0, section: record.section, group: nil) },
                 message: "operation \(record.id): section \(record.section) read-only for a switchover to \(record.candidate)")
         case .waitPropagation:
-            try await Task.sleep(for: .milliseconds(Int(context.playbook.options.propagationWait * 1000)))
+            try await abortableWait(seconds: context.playbook.options.propagationWait)
         case .oldPrimaryReadOnly:
             // Read back with the final position (next step), one round trip less in the window.
             let primary = try oldPrimary

@@ -129,7 +129,7 @@ actor OperationRun {
                 holder = "operation " + String(decoding: kv.value, as: UTF8.self)
             }
             record.state = .refused
-            record.refusals = ["section \(record.section) is busy: \(holder) holds its lock"]
+            record.refusals = [OperationRecord.busyRefusal(section: record.section, holder: holder)]
             record.finishedAt = Date()
             try await journal([.delete(context.keys.request(record.id))])
             ControllerInstruments.finished(record)
@@ -139,8 +139,24 @@ actor OperationRun {
             try await finish()
             return
         }
+        if let refusal = approvalRefusal() {
+            // The new plan stays in the refused record, for the CLI to show what changed.
+            _ = refuse([refusal])
+            try await finish()
+            return
+        }
         try await journal()
         try await runForward()
+    }
+
+    /// The refusal of a request whose plan is not the one the DBA approved (`approved_plan`,
+    /// the digest of the dry run the DBA was shown); nil when it is, or when none was given.
+    func approvalRefusal() -> String? {
+        guard let approved = record.approvedPlan else { return nil }
+        let now = record.planDigest()
+        guard approved != now else { return nil }
+        return "the plan changed since it was approved (approved \(OperationRecord.shortDigest(approved)), "
+            + "now \(OperationRecord.shortDigest(now))): review it again"
     }
 
     /// The request as it was read: its journal unchanged since.
@@ -269,6 +285,10 @@ actor OperationRun {
                 index += 1
                 continue
             }
+            if let failure = try await abortBefore(index, pointOfNoReturn: pointOfNoReturn) {
+                try await stop(for: failure)
+                return
+            }
             if let flipStart, index == flipStart {
                 if let failure = try await flip(from: flipStart, through: pointOfNoReturn) {
                     try await rollBack(failure)
@@ -277,7 +297,10 @@ actor OperationRun {
                 index = pointOfNoReturn + 1
                 continue
             }
-            try await pauseIfAsked(before: index)
+            if try await pauseIfAsked(before: index), let failure = try await abortBefore(index, pointOfNoReturn: pointOfNoReturn) {
+                try await stop(for: failure)
+                return
+            }
             steps[index].state = .running
             steps[index].startedAt = Date()
             steps[index].error = nil
@@ -322,6 +345,7 @@ actor OperationRun {
 
     func describe(_ error: Error) -> (host: String, message: String) {
         if let error = error as? HostError { return (error.host, error.message) }
+        if let error = error as? OperationAborted { return ("controller", error.description) }
         if let error = error as? MirrorWriteFailed { return ("etcd-v2", "\(error)") }
         if case ControllerError.stepFailed(let host, let message) = error { return (host, message) }
         if let error = error as? EtcdError { return ("etcd", "\(error)") }

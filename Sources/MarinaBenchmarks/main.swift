@@ -122,7 +122,7 @@ func benchmarkConfigCommit(runs: Int, marina: String?) async throws {
         _ = try await store.apply(.setWeight(instance: "db1002", section: "s1", group: nil, weight: 100 + run), by: actor)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: marina)
-        process.arguments = ["config", "commit", "-m", "cli run \(run)", "--etcd", sandbox.etcd.url]
+        process.arguments = ["config", "commit", "--yes", "-m", "cli run \(run)", "--etcd", sandbox.etcd.url]
         process.standardOutput = FileHandle.nullDevice
         let started = clock.now
         try process.run()

@@ -23,6 +23,8 @@ extension Sandbox {
                 "# Written by marina sandbox: the agent watching \(instances.map { $0.joined(separator: ", ") } ?? "every instance of this sandbox").",
                 "interval: \(interval ?? state.agentProbeInterval)",
                 "lease_ttl: \(leaseTTL ?? state.agentLease)",
+                // The sandbox runs as whoever starts it, root in CI: a deployed agent refuses root.
+                "allow_root: true",
             ] + etcdSection(state)
         lines += ["heartbeat:", "  table: heartbeat.heartbeat", "  datacenter: \(state.datacenter)"]
         if writeHeartbeat { lines.append("  write: true") }

@@ -52,7 +52,7 @@ public enum DriftView {
         for (name, bytes) in site.unreachablePrimaries {
             // Written by the leader under its lease; one that does not decode is reported as such.
             guard let view = try? StoredJSON.decode(PrimaryUnreachable.self, from: bytes) else {
-                throw StoreError.corrupt(key: StoreKeys().unreachablePrimary(name), problem: "is not a controller's view of a primary")
+                throw StoreError.corrupt(key: store.keys.unreachablePrimary(name), problem: "is not a controller's view of a primary")
             }
             snapshot.controllerCannotReach[name] = ControllerView(
                 primary: view.primary, reason: view.reason, since: view.since, controller: view.controller)

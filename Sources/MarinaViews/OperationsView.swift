@@ -8,8 +8,10 @@ import TopologyStore
 /// and the requests `marina switchover|failover` and `POST .../switchover|failover` write: the
 /// same record, through the same etcd transaction.
 public enum OperationsView {
-    /// The latest `limit` journals, newest first, and those that cannot be read.
-    public static func list(etcd: EtcdClient, keys: StoreKeys = StoreKeys(), limit: Int) async throws -> (
+    /// The latest `limit` journals, newest first, and those that cannot be read. A dry run's
+    /// record (a plan shown, not an operation that ran) is not listed: the CLI deletes it once
+    /// read, and the leader's retention a minute after, whoever left it.
+    public static func list(etcd: EtcdClient, keys: StoreKeys, limit: Int) async throws -> (
         records: [OperationRecord], unreadable: [UnreadableRecord]
     ) {
         guard limit >= 1 else { throw ViewProblem(.badRequest, code: "invalid_limit", "limit must be 1 or more (got \(limit))") }
@@ -17,7 +19,9 @@ public enum OperationsView {
         var unreadable = [UnreadableRecord]()
         for kv in try await etcd.get(keys.operations, prefix: true).kvs {
             do {
-                readable.append(try OperationJSON.decode(kv.value, key: kv.key))
+                let record = try OperationJSON.decode(kv.value, key: kv.key)
+                if record.dryRun || record.state == .planned { continue }
+                readable.append(record)
             } catch {
                 unreadable.append(error)
             }
@@ -26,7 +30,7 @@ public enum OperationsView {
     }
 
     /// One journal.
-    public static func show(etcd: EtcdClient, keys: StoreKeys = StoreKeys(), id: String) async throws -> OperationRecord {
+    public static func show(etcd: EtcdClient, keys: StoreKeys, id: String) async throws -> OperationRecord {
         guard let kv = try await etcd.value(keys.operation(id)) else {
             throw ViewProblem(.notFound, code: "unknown_operation", "no operation \(id) (`marina operation list` shows them)")
         }
@@ -77,7 +81,7 @@ public enum OperationRequest {
 
     /// Writes the request (the journal record and the request key, in one transaction that
     /// fails if the id exists). The leading controller takes it from there.
-    public static func submit(_ record: OperationRecord, etcd: EtcdClient, keys: StoreKeys = StoreKeys()) async throws {
+    public static func submit(_ record: OperationRecord, etcd: EtcdClient, keys: StoreKeys) async throws {
         let result = try await etcd.transaction(
             Transaction(
                 compares: [.absent(keys.operation(record.id))],
@@ -108,7 +112,7 @@ public enum FailoverAcknowledgement {
     }
 
     /// Lifts the block (a compare-and-delete: a block changed meanwhile is a conflict to re-run).
-    public static func acknowledge(section: String, etcd: EtcdClient, keys: StoreKeys = StoreKeys()) async throws -> Outcome {
+    public static func acknowledge(section: String, etcd: EtcdClient, keys: StoreKeys) async throws -> Outcome {
         try OperationRequest.requireName(section, what: "the section")
         let key = keys.failoverBlock(section)
         guard let stored = try await etcd.value(key) else { return .notBlocked }

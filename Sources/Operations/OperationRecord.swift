@@ -29,15 +29,17 @@ public struct OperationRecord: Codable, Sendable, Equatable {
             }
         }
 
-        /// The `marina switchover` exit code for a finished operation.
+        /// The CLI's exit status for an operation in this state (the table in `docs/cli.md`):
+        /// 0 done or planned, 2 refused, 4 rolled back, 5 left for a human, 6 done but a host
+        /// needs attention; 7 (outcome unknown) for one not finished.
         public var exitCode: Int32 {
             switch self {
             case .done, .planned: 0
-            case .rolledBack: 1
             case .refused: 2
-            case .needsHuman: 3
-            case .doneNeedsAttention: 4
-            case .requested, .running, .rollingBack: 1
+            case .rolledBack: 4
+            case .needsHuman: 5
+            case .doneNeedsAttention: 6
+            case .requested, .running, .rollingBack: 7
             }
         }
     }
@@ -77,6 +79,11 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     public var newSource: String?
     /// Test only: the step the controller is paused before.
     public var pausedBefore: String?
+    /// The digest (`planDigest()`) of the plan the DBA approved, when the request carries one:
+    /// the controller refuses to run a plan whose digest differs.
+    public var approvedPlan: String?
+    /// A DBA's `marina operation abort` as the controller acted on it (nil: none).
+    public var abort: AbortNote?
     public var steps: [StepRecord]
     /// Why a preflight refused it.
     public var refusals: [String]
@@ -132,6 +139,8 @@ public struct OperationRecord: Codable, Sendable, Equatable {
         case depooled
         case windowMilliseconds = "window_milliseconds"
         case pausedBefore = "paused_before"
+        case approvedPlan = "approved_plan"
+        case abort
         case
             forceLongTransactions = "force_long_transactions"
         case channelSettings = "channel_settings"

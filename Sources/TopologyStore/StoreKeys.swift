@@ -52,6 +52,17 @@ public struct StoreKeys: Sendable {
     public var primaryLeases: String { root + "/fencing/lease/" }
     /// Test-only: a key that releases a controller paused by `pause_before`.
     public var resume: String { root + "/testing/resume/" }
+    /// A DBA's abort of a running operation (`aborts/<id>`, an `AbortRequest`), beside the
+    /// journal the controller alone writes; deleted by the operation's final journal write.
+    public var aborts: String { root + "/aborts/" }
+    /// A DBA's `marina operation resume` the leader has not taken yet (`resume-requests/<id>`).
+    public var resumeRequests: String { root + "/resume-requests/" }
+    /// Every running controller (`controllers/<id>`, a `ControllerRegistration`), each under a
+    /// lease of its own: what `marina controller status` lists.
+    public var controllers: String { root + "/controllers/" }
+    /// The audit trail of hand-made changes to the operations' state (`audit/<time>-<random>`,
+    /// an `AuditRecord`), such as a lock a DBA released.
+    public var audit: String { root + "/audit/" }
 
     public func datacenter(_ name: String) -> String { datacenters + name }
     public func section(_ name: String) -> String { sections + name }
@@ -69,6 +80,10 @@ public struct StoreKeys: Sendable {
     public func failoverBlock(_ section: String) -> String { failoverBlocks + section }
     public func unreachablePrimary(_ section: String) -> String { unreachablePrimaries + section }
     public func primaryLease(_ section: String) -> String { primaryLeases + section }
+    public func abort(_ id: String) -> String { aborts + id }
+    public func resumeRequest(_ id: String) -> String { resumeRequests + id }
+    public func controller(_ id: String) -> String { controllers + id }
+    public func audit(_ name: String) -> String { audit + name }
     /// Zero-padded so that keys sort in commit order.
     public func history(_ sequence: Int) -> String { history + String(repeating: "0", count: max(0, 10 - String(sequence).count)) + String(sequence) }
 }

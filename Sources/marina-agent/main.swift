@@ -2,6 +2,7 @@
 // ArgumentParser or Foundation so that it stays small on every database host.
 import Agent
 import Logging
+import MarinaLogging
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -21,8 +22,11 @@ guard arguments.count == 2, arguments[0] == "--config" else {
 }
 do {
     let configuration = try AgentConfiguration.load(arguments[1])
+    // Not as root unless the configuration says so (allow_root): one line, exit 1.
+    try configuration.checkProcessUser(file: arguments[1])
     var logger = Logger(label: "marina.agent") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = .info
+    logger = logger.formatted(configuration.logFormat)
     // One registry for the process: the agent's own metrics and every swift-metrics metric
     // (the etcd client's), served at /metrics.
     let agent = try Agent(configuration: configuration, logger: logger, metrics: AgentMetrics.bootstrapped())

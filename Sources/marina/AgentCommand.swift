@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Foundation
 import Logging
+import MarinaLogging
 import ServiceLifecycle
 
 struct AgentCommand: AsyncParsableCommand {
@@ -13,8 +14,10 @@ struct AgentCommand: AsyncParsableCommand {
     func run() async throws {
         try await running {
             let configuration = try AgentConfiguration.load(config)
+            try configuration.checkProcessUser(file: config)
             var logger = commandLogger("marina.agent")
             if ProcessInfo.processInfo.environment["MARINA_LOG_LEVEL"] == nil { logger.logLevel = .info }
+            logger = logger.formatted(configuration.logFormat)
             // One registry for the process: the agent's own metrics and every swift-metrics metric
             // (the etcd client's), served at /metrics.
             let agent = try Agent(configuration: configuration, logger: logger, metrics: AgentMetrics.bootstrapped())

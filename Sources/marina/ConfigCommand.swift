@@ -7,11 +7,11 @@ import TopologyStore
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "Review, commit, undo, import and export the source of truth.",
-        subcommands: [Diff.self, Commit.self, Show.self, History.self, Restore.self, Import.self, Export.self, Mirror.self])
+        subcommands: [Diff.self, Commit.self, Show.self, History.self, Restore.self, Import.self, Export.self, Mirror.self, ConfigCheckCommand.self])
 
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "What a commit would change, per datacenter and section. Exit 0: none; 1: some; 2: the staged objects are invalid.")
+            abstract: "What a commit would change, per datacenter and section. Exit 0: none; 6: some; 2: the staged objects are invalid.")
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
@@ -24,7 +24,7 @@ struct ConfigCommand: AsyncParsableCommand {
                     if !issues.isEmpty { printError("the staged objects are invalid:\n\(issueLines(issues))") }
                 }
                 if !issues.isEmpty { throw Exit.refused }
-                if !changes.isEmpty { throw ExitCode(1) }
+                if !changes.isEmpty { throw Exit.attention }
             }
         }
     }
@@ -32,11 +32,20 @@ struct ConfigCommand: AsyncParsableCommand {
     struct Commit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Validate the staged objects, show the diff, and write every datacenter's configuration with a history entry, atomically; then the site mirror (exit 4 if it could not be written)."
+                "Validate the staged objects, show the diff, ask, and write every datacenter's configuration with a history entry, atomically; then the site mirror.",
+            discussion: """
+                On a terminal the diff is shown and the commit asks for confirmation; elsewhere pass --yes (or --batch). What \
+                is written is exactly the diff shown: the commit is a compare-and-swap on the revision it was read at, so a \
+                change made meanwhile by someone else is a conflict (exit 3, nothing written). Exit status: 0 committed; \
+                2 the staged objects are invalid; 3 changed meanwhile; 6 committed but a mirror was not written; 8 not \
+                confirmed (`marina help exit-codes`).
+                """
         )
         @OptionGroup var store: StoreOptions
         @OptionGroup var mirrorOptions: MirrorOptions
         @Option(name: .shortAndLong, help: "Why (recorded in history).") var message: String
+        @Flag(name: [.customLong("yes"), .customShort("y"), .customLong("batch"), .customShort("b")], help: "Do not ask for confirmation.")
+        var yes = false
 
         func run() async throws {
             try await running {
@@ -53,6 +62,15 @@ struct ConfigCommand: AsyncParsableCommand {
                     }
                 }
                 let also = try mirrorOptions.mirror()
+                if !yes && prepared.issues.isEmpty && (!prepared.changes.isEmpty || prepared.sourceOfTruthChanged) {
+                    guard isatty(STDIN_FILENO) == 1 else {
+                        throw UsageProblem("not on a terminal: pass --yes (or --batch) to commit without confirmation; nothing was written")
+                    }
+                    guard Confirmation.ask("Commit these changes?") else {
+                        print("Nothing committed.")
+                        throw Exit.declined
+                    }
+                }
                 let outcome: CommitOutcome
                 do {
                     outcome = try await topologyStore.commit(prepared, message: message, by: store.actor, alsoMirror: also)
@@ -110,7 +128,7 @@ struct ConfigCommand: AsyncParsableCommand {
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Make the topology of an earlier commit current again (staged and committed), validated like a commit; then the site mirror (exit 4 if it could not be written)."
+                "Make the topology of an earlier commit current again (staged and committed), validated like a commit; then the site mirror (exit 6 if it could not be written)."
         )
         @OptionGroup var store: StoreOptions
         @OptionGroup var mirrorOptions: MirrorOptions
@@ -198,8 +216,8 @@ struct ConfigCommand: AsyncParsableCommand {
             abstract: "Show or set the site mirror: the etcd v2 directory (MediaWiki's) that every commit also writes, whoever commits.",
             discussion: """
                 Without an option, shows the setting. Kept in etcd (<root>/site/mirror): `config commit`, `config restore`, \
-                switchovers and the automatic depool all write it after their commit, and fail (exit 4 here) if they cannot. \
-                Exit 4: the setting is saved or the commit stands, but the committed configuration could not be written there.
+                switchovers and the automatic depool all write it after their commit, and fail if they cannot. \
+                Exit 6: the setting is saved or the commit stands, but the committed configuration could not be written there.
                 """)
         @OptionGroup var store: StoreOptions
         @Option(
@@ -333,7 +351,7 @@ func reportCommit(_ outcome: CommitOutcome, store: TopologyStore, alsoMirror: Co
     }
 }
 
-/// A commit that stands while a mirror of it was not written: says so, and exits `Exit.mirrorNotWritten`.
+/// A commit that stands while a mirror of it was not written: says so, and exits `Exit.attention`.
 func reportMirrorFailure(_ failure: MirrorWriteFailed, json: Bool) throws -> Never {
     if let entry = failure.entry {
         if json {
@@ -356,5 +374,5 @@ func reportMirrorFailure(_ failure: MirrorWriteFailed, json: Bool) throws -> Nev
         "\(failure.entry == nil ? "the committed configuration stands" : "committed"), but a mirror was not written: "
             + failure.failures.map(\.description).joined(separator: "; ")
             + ". \(stale): fix the cause, then run `marina config mirror --sync`")
-    throw Exit.mirrorNotWritten
+    throw Exit.attention
 }

@@ -11,7 +11,7 @@ struct DriftCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drift",
         abstract:
-            "Every difference between the committed source of truth and what the agents see. Exit 0: none (informational lines only); 1: drift; 2: could not be computed."
+            "Every difference between the committed source of truth and what the agents see. Exit 0: none (informational lines only); 6: drift; 1: could not be computed."
     )
 
     @OptionGroup var store: StoreOptions
@@ -41,7 +41,7 @@ struct DriftCommand: AsyncParsableCommand {
                 thresholds: .init(maxLag: maxLag, heartbeatStale: heartbeatStale, staleAfter: staleAfter), now: Date())
         } catch {
             printError("drift could not be computed: \(error)")
-            throw ExitCode(2)
+            throw Exit.failure
         }
         let drift = findings.filter(\.severity.isDrift)
         if store.json {
@@ -61,6 +61,6 @@ struct DriftCommand: AsyncParsableCommand {
                 print(Tables.table(rows))
             }
         }
-        if !drift.isEmpty { throw ExitCode(1) }
+        if !drift.isEmpty { throw Exit.attention }
     }
 }

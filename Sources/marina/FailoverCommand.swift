@@ -20,8 +20,8 @@ struct FailoverCommand: AsyncParsableCommand {
                 Writes a request into etcd; the leading controller checks that the primary is dead on two witnesses (its own \
                 connection fails, and the primary's agent or every replica agrees), refuses while it is alive (use `marina \
                 switchover`), chooses the candidate, and runs the steps of playbooks/failover.yaml, printed as the journal \
-                records them. Exit status: 0 done; 2 refused (nothing changed); 3 stopped before a new primary took writes, \
-                the section is left read-only for a human; 4 done, but a host needs attention.
+                records them. Exit status: 0 done; 2 refused (nothing changed); 5 stopped before a new primary took writes, \
+                the section is left read-only for a human; 6 done, but a host needs attention (`marina help exit-codes`).
                 """)
 
         @Argument(help: "The section whose primary is dead.") var section: String
@@ -42,7 +42,7 @@ struct FailoverCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
+                let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: try store.keys, json: store.json)
                 try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this failover?") { try record(dryRun: $0) }
             }
         }
@@ -68,7 +68,7 @@ struct FailoverCommand: AsyncParsableCommand {
         func run() async throws {
             try await running {
                 let etcd = EtcdClient(try store.configuration())
-                switch try await FailoverAcknowledgement.acknowledge(section: section, etcd: etcd) {
+                switch try await FailoverAcknowledgement.acknowledge(section: section, etcd: etcd, keys: try store.keys) {
                 case .notBlocked:
                     print("Automatic failover of \(section) is not blocked: nothing to acknowledge.")
                 case .acknowledged(let operation):

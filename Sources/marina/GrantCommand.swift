@@ -184,7 +184,7 @@ struct GrantCommand: AsyncParsableCommand {
 
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "What a commit would change in the managed accounts and variables (hashes redacted). Exit 1 when there is a difference.")
+            abstract: "What a commit would change in the managed accounts and variables (hashes redacted). Exit 6 when there is a difference.")
         @OptionGroup var store: StoreOptions
         @Argument(help: "One section (default: all).") var section: String?
 
@@ -196,7 +196,7 @@ struct GrantCommand: AsyncParsableCommand {
                 var changes = ConfigDiff.grantAndVariableChanges(from: committed, to: staged)
                 if let section { changes = changes.filter { $0.entry == section || $0.entry.hasSuffix(" in \(section)") } }
                 if self.store.json { try printJSON(changes) } else { print(renderChanges(changes)) }
-                if !changes.isEmpty { throw ExitCode.failure }
+                if !changes.isEmpty { throw Exit.attention }
             }
         }
     }

@@ -16,8 +16,8 @@ struct InstanceRejoinCommand: AsyncParsableCommand {
             primary never received (those are listed: a human decides whether to rebuild it or undo them). Then it makes the \
             instance read-only, has it replicate from the primary from its own last GTID, and clears the mark; any step that \
             fails is undone. The instance stays depooled: `marina instance pool NAME --section S` and `marina config commit` \
-            repool it. Exit status: 0 done; 1 failed and rolled back; 2 refused (nothing changed); 3 could not roll back, a \
-            human must look (the section goes on taking writes); 4 done, but a host needs attention.
+            repool it. Exit status: 0 done; 2 refused (nothing changed); 4 failed and rolled back; 5 could not roll back, a \
+            human must look (the section goes on taking writes); 6 done, but a host needs attention (`marina help exit-codes`).
             """)
 
     @Argument(help: "The old primary, marked needs_rejoin by the failover that replaced it.") var name: String
@@ -36,9 +36,9 @@ struct InstanceRejoinCommand: AsyncParsableCommand {
     func run() async throws {
         try await running {
             let etcd = EtcdClient(try store.configuration())
-            let topology = try await TopologyStore(etcd: etcd).committedTopology() ?? Topology()
+            let topology = try await TopologyStore(etcd: etcd, keys: try store.keys).committedTopology() ?? Topology()
             let sectionName = try section ?? Self.markedSection(of: name, in: topology)
-            let client = OperationClient(etcd: etcd, keys: StoreKeys(), json: store.json)
+            let client = OperationClient(etcd: etcd, keys: try store.keys, json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Rejoin \(name) to \(sectionName)?") { dryRun in
                 let actor = store.actor
                 return OperationRecord(
@@ -72,8 +72,8 @@ struct InstanceMoveCommand: AsyncParsableCommand {
             does not run, under an instance with no binary log or that purged binary logs the replica needs, under an instance \
             needing a rejoin, or that would make a cycle. Then the replica stops, the new source applies what the replica \
             applied, and the replica replicates from it with GTID; on failure it is pointed back at its original source. \
-            Exit status: 0 done; 1 failed and rolled back; 2 refused (nothing changed); 3 could not roll back, a human must \
-            look; 4 done, but a host needs attention.
+            Exit status: 0 done; 2 refused (nothing changed); 4 failed and rolled back; 5 could not roll back, a human must \
+            look; 6 done, but a host needs attention (`marina help exit-codes`).
             """)
 
     @Argument(help: "The replica to move.") var name: String
@@ -94,9 +94,9 @@ struct InstanceMoveCommand: AsyncParsableCommand {
     func run() async throws {
         try await running {
             let etcd = EtcdClient(try store.configuration())
-            let topology = try await TopologyStore(etcd: etcd).committedTopology() ?? Topology()
+            let topology = try await TopologyStore(etcd: etcd, keys: try store.keys).committedTopology() ?? Topology()
             let sectionName = try section ?? Self.onlySection(of: name, in: topology)
-            let client = OperationClient(etcd: etcd, keys: StoreKeys(), json: store.json)
+            let client = OperationClient(etcd: etcd, keys: try store.keys, json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Move \(name) under \(under)?") { dryRun in
                 let actor = store.actor
                 var record = OperationRecord(

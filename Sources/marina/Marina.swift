@@ -12,10 +12,10 @@ struct Marina: AsyncParsableCommand {
         version: version,
         subcommands: [
             StatusCommand.self, DriftCommand.self, SectionCommand.self, InstanceCommand.self, ConfigCommand.self, DatacenterCommand.self,
-            AgentCommand.self, ControllerCommand.self, SwitchoverCommand.self, FailoverCommand.self, OperationCommand.self, GrantCommand.self,
-            VariableCommand.self,
+            AgentCommand.self, ControllerGroupCommand.self, SwitchoverCommand.self, FailoverCommand.self, OperationCommand.self, GrantCommand.self,
+            VariableCommand.self, LockCommand.self, AuditCommand.self,
             SandboxCommand.self,
-            VersionCommand.self,
+            VersionCommand.self, ExitCodesCommand.self,
         ]
     )
 }

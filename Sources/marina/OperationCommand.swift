@@ -7,7 +7,8 @@ import TopologyStore
 
 struct OperationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "operation", abstract: "Read the journals of operations.", subcommands: [List.self, Show.self])
+        commandName: "operation", abstract: "Read the journals of operations; follow, abort or resume one.",
+        subcommands: [List.self, Show.self, Follow.self, Abort.self, Resume.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -22,7 +23,8 @@ struct OperationCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let (records, unreadable) = try await OperationsView.list(etcd: EtcdClient(try store.configuration()), limit: limit)
+                let (records, unreadable) = try await OperationsView.list(
+                    etcd: EtcdClient(try store.configuration()), keys: try store.keys, limit: limit)
                 if store.json {
                     // Standard output stays a JSON list of records; what could not be read goes to standard error.
                     print(try OperationsView.listJSON(records))
@@ -54,7 +56,7 @@ struct OperationCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await running {
-                let record = try await OperationsView.show(etcd: EtcdClient(try store.configuration()), id: id)
+                let record = try await OperationsView.show(etcd: EtcdClient(try store.configuration()), keys: try store.keys, id: id)
                 if store.json {
                     print(try OperationsView.json(record))
                     return

@@ -4,21 +4,35 @@ import MarinaViews
 import Topology
 import TopologyStore
 
-/// Exit statuses shared by every command that changes the source of truth.
+/// The exit statuses of every command: one table, printed by `marina help exit-codes` and
+/// kept in `docs/cli.md`. A script can rely on "nothing changed" for 1, 2, 3 and 8.
 enum Exit {
-    /// Refused by validation (the change would break a rule); nothing was written.
+    /// An error before anything changed (a bad setting, etcd unreachable before writing).
+    static let failure = ExitCode(1)
+    /// Refused by a check (validation, a preflight, a plan that changed since it was approved);
+    /// nothing changed.
     static let refused = ExitCode(2)
-    /// Lost a race with another writer; nothing was written: re-run.
+    /// Lost a race with another writer, or a running operation holds the section (its lock);
+    /// nothing changed: re-run.
     static let conflict = ExitCode(3)
-    /// The commit (or the mirror setting) stands, but a mirror was not written: applications
-    /// reading it see the previous configuration until `marina config mirror --sync`.
-    static let mirrorNotWritten = ExitCode(4)
-    /// A running operation holds the section (its lock); nothing was written: try again after it.
-    static let busy = ExitCode(5)
+    /// The operation failed and was rolled back (verified): the section is as it was.
+    static let rolledBack = ExitCode(4)
+    /// The operation stopped and left the section for a human (read-only, or a rollback failed).
+    static let needsHuman = ExitCode(5)
+    /// Done, but something needs attention: a host failed after the point of no return, or a
+    /// commit stands but a mirror was not written.
+    static let attention = ExitCode(6)
+    /// The outcome is unknown: etcd stopped answering while this command followed an operation.
+    /// The operation goes on without it; its id is printed: `marina operation follow ID`.
+    static let unknown = ExitCode(7)
+    /// The confirmation was declined (or not answered); nothing changed.
+    static let declined = ExitCode(8)
+    /// ArgumentParser's status for a wrong flag or argument (`EX_USAGE`); nothing was done.
+    static let usage = ExitCode(64)
 }
 
 /// A problem with what was asked that is not argument syntax (ArgumentParser reports those):
-/// printed as one line, exit 1.
+/// printed as one line, exit 1 (`Exit.failure`).
 struct UsageProblem: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -74,7 +88,7 @@ func running(_ body: () async throws -> Void) async throws {
         throw error
     } catch let error as StoreError {
         printError("\(error)")
-        if case .sectionBusy = error { throw Exit.busy }
+        if case .sectionBusy = error { throw Exit.conflict }
         throw ExitCode.failure
     } catch {
         printError("\(error)")

@@ -121,7 +121,7 @@ struct SandboxCommand: AsyncParsableCommand {
                     report.etcd.running && report.instances.allSatisfy { $0.running && $0.error == nil }
                     && report.heartbeats.allSatisfy(\.running) && report.agent?.running != false && report.controller?.running != false
                     && (report.hostAgents ?? []).allSatisfy(\.running)
-                if !healthy { throw ExitCode(3) }
+                if !healthy { throw Exit.attention }
             }
         }
     }

@@ -10,7 +10,7 @@ extension SandboxCommand {
                 An application for the sandbox: writes at --rate rows per second as marina_app (no SUPER, no READ ONLY ADMIN, \
                 so read_only stops it) to whichever instance accepts them, while sampling @@read_only on every instance every \
                 5 ms. Afterwards every acknowledged row must be on every instance. Run switchovers meanwhile from another shell. \
-                Exit 1 if a row is missing or two instances were ever writable at once.
+                Exit 6 if a row is missing or two instances were ever writable at once.
                 """)
 
         @OptionGroup var directory: DirectoryOption
@@ -45,7 +45,7 @@ extension SandboxCommand {
                     "\(report.acknowledged.count) rows acknowledged in \(String(format: "%.1f", report.seconds)) s; "
                         + "\(report.failedAttempts) refused attempts; outages: \(outages.isEmpty ? "none" : outages)")
                 print("\(report.samples) @@read_only samples, \(report.twoWritersSamples) with two writable instances")
-                if missing > 0 || report.twoWritersSamples > 0 { throw ExitCode.failure }
+                if missing > 0 || report.twoWritersSamples > 0 { throw Exit.attention }
             }
         }
     }

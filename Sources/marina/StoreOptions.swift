@@ -4,13 +4,18 @@ import EtcdClient
 import Foundation
 import TopologyStore
 
-/// How the CLI reaches the source of truth. Secrets come from the environment or files, never
-/// from the command line: `MARINA_ETCD_PASSWORD` or `--etcd-password-file`.
+/// How the CLI reaches the source of truth: the one place that resolves the command line's
+/// configuration (`CLIConfiguration`, `CLISettings`): `/etc/marina/marina.yaml`, then
+/// `~/.config/marina/marina.yaml`, then the file named by `--config` or `MARINA_CONFIG`, then
+/// the environment, then these flags, each overriding single settings of the ones before.
+/// Secrets come from the environment or files, never from the command line or a configuration
+/// file: `MARINA_ETCD_PASSWORD` or a password file.
 ///
-/// A sandbox's etcd is used only when asked for (`--sandbox DIR`, `MARINA_SANDBOX_DIR`), read
-/// from the `etcd.yaml` the sandbox writes there (`SandboxEtcd`), never found by looking around.
+/// A sandbox's etcd is used only when asked for (`--sandbox DIR`, `MARINA_SANDBOX_DIR`,
+/// `sandbox_dir:`), read from the `etcd.yaml` the sandbox writes there (`SandboxEtcd`), never
+/// found by looking around.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .customLong("etcd"), help: "etcd endpoints, comma-separated (default: $MARINA_ETCD).")
+    @Option(name: .customLong("etcd"), help: "etcd endpoints, comma-separated (default: $MARINA_ETCD, etcd.endpoints in the configuration).")
     var endpoints: String?
 
     @Option(
@@ -19,80 +24,87 @@ struct StoreOptions: ParsableArguments {
             "Use the etcd of the sandbox in this directory, with its TLS files (default: $MARINA_SANDBOX_DIR).", valueName: "dir"))
     var sandbox: String?
 
-    @Option(name: .customLong("etcd-ca"), help: "CA file to verify etcd's certificate.")
+    @Option(name: .customLong("etcd-ca"), help: "CA file to verify etcd's certificate (default: $MARINA_ETCD_CA, etcd.ca_file).")
     var caFile: String?
 
-    @Option(name: .customLong("etcd-cert"), help: "Client certificate for etcd.")
+    @Option(name: .customLong("etcd-cert"), help: "Client certificate for etcd (default: $MARINA_ETCD_CERT, etcd.cert_file).")
     var certificateFile: String?
 
-    @Option(name: .customLong("etcd-key"), help: "Client key for etcd.")
+    @Option(name: .customLong("etcd-key"), help: "Client key for etcd (default: $MARINA_ETCD_KEY, etcd.key_file).")
     var keyFile: String?
 
-    @Option(name: .customLong("etcd-user"), help: "etcd user (password from $MARINA_ETCD_PASSWORD or --etcd-password-file).")
+    @Option(
+        name: .customLong("etcd-user"),
+        help: "etcd user (default: $MARINA_ETCD_USER, etcd.user; password from a password file or $MARINA_ETCD_PASSWORD).")
     var user: String?
 
-    @Option(name: .customLong("etcd-password-file"), help: "File holding the etcd password.")
+    @Option(
+        name: .customLong("etcd-password-file"),
+        help: "File holding the etcd password (default: $MARINA_ETCD_PASSWORD_FILE, etcd.password_file).")
     var passwordFile: String?
 
-    @Option(help: "Who is making the change (default: $MARINA_AUTHOR, else $SUDO_USER, $USER or the login name, with the host name).")
+    @Option(help: "Key prefix of the source of truth in etcd (default: $MARINA_ROOT, etcd.root, /marina/v1).")
+    var root: String?
+
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "A configuration file read after /etc/marina/marina.yaml and ~/.config/marina/marina.yaml (default: $MARINA_CONFIG).",
+            valueName: "file"))
+    var configFile: String?
+
+    @Option(
+        help:
+            "Who is making the change (default: $MARINA_AUTHOR, author: in the configuration, else $SUDO_USER, $USER or the login name, with the host name)."
+    )
     var author: String?
 
-    @Flag(help: "Print JSON for scripts.")
-    var json = false
+    @Flag(name: .customLong("json"), help: "Print JSON for scripts (default: $MARINA_OUTPUT, output: in the configuration).")
+    var jsonFlag = false
+
+    /// The flags that take part in the layering.
+    var flags: CLIFlags {
+        CLIFlags(
+            endpoints: endpoints, sandboxDir: sandbox, caFile: caFile, certFile: certificateFile, keyFile: keyFile, user: user,
+            passwordFile: passwordFile, root: root, author: author, json: jsonFlag)
+    }
+
+    /// The resolved settings, each with where it came from.
+    func settings() throws -> CLISettings {
+        try CLIConfiguration.settings(flags: flags, configFlag: configFile)
+    }
 
     func store() throws -> TopologyStore {
-        TopologyStore(etcd: EtcdClient(try configuration()))
+        let settings = try settings()
+        return TopologyStore(etcd: EtcdClient(try CLIConfiguration.etcdConfiguration(settings)), keys: StoreKeys(root: settings.root.value))
     }
 
     func configuration() throws -> EtcdConfiguration {
-        let environment = ProcessInfo.processInfo.environment
-        if endpoints != nil && sandbox != nil { throw UsageProblem("--etcd and --sandbox name two etcds: give one") }
-        // The command line first, then the environment; an endpoint before a sandbox.
-        let sandboxDirectory = endpoints != nil ? nil : sandbox ?? (environment["MARINA_ETCD"] != nil ? nil : environment["MARINA_SANDBOX_DIR"])
-        var urls: [String]
-        var tls: EtcdConfiguration.TLS?
-        if let sandboxDirectory {
-            let setting = sandbox != nil ? "--sandbox" : "MARINA_SANDBOX_DIR"
-            let section: EtcdSection
-            do {
-                section = try SandboxEtcd.section(in: sandboxDirectory)
-            } catch {
-                throw UsageProblem("\(setting): \(error)")
-            }
-            urls = section.endpoints
-            tls = try section.clientConfiguration().tls
-        } else {
-            guard let list = endpoints ?? environment["MARINA_ETCD"] else {
-                throw UsageProblem("no etcd given: pass --etcd URL or set MARINA_ETCD (for a sandbox: --sandbox DIR or MARINA_SANDBOX_DIR)")
-            }
-            urls = try EtcdConfiguration.endpoints(fromList: list, setting: endpoints != nil ? "--etcd" : "MARINA_ETCD")
-        }
-        if caFile != nil || certificateFile != nil || keyFile != nil {
-            tls = .init(caFile: caFile, certificateFile: certificateFile, keyFile: keyFile)
-        }
-        var credentials: EtcdConfiguration.Credentials?
-        if let user {
-            let password: String
-            if let passwordFile {
-                guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
-                    throw UsageProblem("cannot read the etcd password file \(passwordFile)")
-                }
-                password = text.trimmingCharacters(in: .newlines)
-            } else if let fromEnvironment = environment["MARINA_ETCD_PASSWORD"] {
-                password = fromEnvironment
-            } else {
-                throw UsageProblem("--etcd-user needs a password: set MARINA_ETCD_PASSWORD or pass --etcd-password-file")
-            }
-            credentials = .init(username: user, password: password)
-        }
-        return EtcdConfiguration(endpoints: urls, tls: tls, credentials: credentials)
+        try CLIConfiguration.etcdConfiguration(try settings())
+    }
+
+    /// Where the source of truth lives: the resolved `etcd.root` (`--root`, `MARINA_ROOT`).
+    var keys: StoreKeys {
+        get throws { StoreKeys(root: try settings().root.value) }
+    }
+
+    /// Whether to print JSON: `--json`, or `output: json` (`MARINA_OUTPUT`, a configuration file).
+    /// A configuration that cannot be resolved fails the command where it builds its store.
+    var json: Bool {
+        jsonFlag || (try? settings())?.output.value == .json
     }
 
     var actor: ChangeAuthor {
+        // The store was built before any change is made, so the settings resolve here; the
+        // flag and the variable are read again only if they do not.
         let environment = ProcessInfo.processInfo.environment
-        let login = environment["SUDO_USER"] ?? environment["USER"] ?? Self.loginName() ?? "unknown"
-        let name = author ?? environment["MARINA_AUTHOR"] ?? "\(login)@\(ProcessInfo.processInfo.hostName)"
-        return ChangeAuthor(author: name, now: Date())
+        let name: String?
+        if let settings = try? settings() {
+            name = settings.author?.value
+        } else {
+            name = author ?? environment["MARINA_AUTHOR"]
+        }
+        return ChangeAuthor(author: name ?? CLIConfiguration.defaultAuthor(environment: environment), now: Date())
     }
 }
 

@@ -11,9 +11,11 @@ struct SwitchoverCommand: AsyncParsableCommand {
         abstract: "Move the primary of a section to one of its candidates, through a state with no writable instance, with rollback.",
         discussion: """
             Writes a request into etcd; the leading controller takes the section's lock, checks, plans and runs it, and this \
-            command prints each step as the journal records it. Exit status: 0 done; 1 failed and rolled back; 2 refused by a \
-            preflight check (nothing changed); 3 could not roll back, the section is left read-only for a human; 4 done, but a \
-            host needs attention.
+            command shows each step as it starts and ends (`--json`: one JSON object per event). On a terminal it first shows \
+            the controller's plan and asks; the request then carries that plan's digest, and the controller refuses to run a \
+            different one. Exit status: 0 done; 2 refused (nothing changed); 3 the section is busy; 4 failed and rolled back; \
+            5 left read-only for a human; 6 done, but a host needs attention; 7 etcd lost while following; 8 not confirmed \
+            (`marina help exit-codes`).
             """)
 
     @Argument(help: "The section.") var section: String
@@ -37,7 +39,7 @@ struct SwitchoverCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await running {
-            let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
+            let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: try store.keys, json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: "Run this switchover?") { try record(dryRun: $0) }
         }
     }
@@ -47,117 +49,6 @@ struct SwitchoverCommand: AsyncParsableCommand {
         return try OperationRequest.switchover(
             section: section, to: to, reason: reason, skipReplicas: skipReplicas, dryRun: dryRun,
             forceLongTransactions: forceLongTransactions, author: actor.author, at: actor.now)
-    }
-}
-
-/// Writes operation requests and follows their journals.
-struct OperationClient {
-    let etcd: EtcdClient
-    let keys: StoreKeys
-    let json: Bool
-
-    static func validate(timeout: Double) throws {
-        if !timeout.isFinite || timeout <= 0 || timeout > OperationRequest.longestTimeout {
-            throw ValidationError(
-                "--timeout must be a positive number of seconds, at most \(Int(OperationRequest.longestTimeout)) (got \(timeout))")
-        }
-    }
-
-    /// Asks on a terminal (after showing the plan the controller made) unless `yes` or
-    /// `dryRun`, runs, and exits with the operation's status. `record(dryRun)` builds the request.
-    func run(dryRun: Bool, yes: Bool, timeout: Double, question: String, record: (Bool) throws -> OperationRecord) async throws {
-        if !dryRun && !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw UsageProblem("not on a terminal: pass --yes to run it without confirmation (or --dry-run to see the plan)")
-            }
-            let plan = try await request(record(true), timeout: timeout, live: false)
-            guard plan.state == .planned else { throw ExitCode(plan.state.exitCode) }
-            print("\(question) [y/N] ", terminator: "")
-            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                print("Nothing changed.")
-                return
-            }
-        }
-        let final = try await request(record(dryRun), timeout: timeout, live: !dryRun)
-        if final.state.exitCode != 0 { throw ExitCode(final.state.exitCode) }
-    }
-
-    static func newID(section: String) -> String { OperationRecord.newID(section: section) }
-
-    /// Writes the request, waits for a controller to take it, prints the journal as it grows
-    /// (live) or the plan (dry run), and gives the finished record.
-    func request(_ record: OperationRecord, timeout: Double, live: Bool) async throws -> OperationRecord {
-        try await OperationRequest.submit(record, etcd: etcd, keys: keys)
-        if !json {
-            let what = record.dryRun ? "Planning" : "Requested"
-            let target = record.candidate.isEmpty ? "the replica that received the most" : record.candidate
-            let operation =
-                record.kind == "rejoin" || record.kind == "move"
-                ? describeInstanceOperation(record)
-                : record.kind.hasSuffix("-sync") ? "\(record.kind) of \(record.section)" : "\(record.kind) of \(record.section) to \(target)"
-            print("\(what) operation \(record.id): \(operation)")
-        }
-        let deadline = Date().addingTimeInterval(timeout)
-        var printer = JournalPrinter()
-        while true {
-            guard let kv = try await etcd.value(keys.operation(record.id)) else {
-                throw UsageProblem("the journal of operation \(record.id) disappeared")
-            }
-            let current = try OperationJSON.decode(kv.value, key: kv.key)
-            if current.state == .requested && Date() > deadline {
-                let withdrawn = try await etcd.transaction(
-                    Transaction(
-                        compares: [.unchanged(keys.operation(record.id), since: kv.modRevision)],
-                        success: [.delete(keys.request(record.id)), .delete(keys.operation(record.id))]))
-                if withdrawn.succeeded {
-                    let leader = try await etcd.value(keys.leader) == nil ? " (no controller leads: is `marina controller` running?)" : ""
-                    throw UsageProblem(
-                        "no controller took the request within \(Seconds.format(timeout)) s\(leader); it was withdrawn, nothing changed")
-                }
-                continue
-            }
-            if live && !json { printer.printNew(current) }
-            if current.state.isFinished {
-                if json {
-                    print(String(decoding: try OperationJSON.encode(current), as: UTF8.self))
-                } else {
-                    if current.dryRun && current.state == .planned { print(renderPlan(current)) }
-                    print(renderOutcome(current))
-                }
-                return current
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-    }
-}
-
-/// Prints each step once, when the journal shows how it ended (or that it is undone).
-struct JournalPrinter {
-    private var printed = [String: StepRecord.State]()
-    private var pausedShown = false
-
-    mutating func printNew(_ record: OperationRecord) {
-        if let paused = record.pausedBefore, !pausedShown {
-            pausedShown = true
-            print("  … paused before \(paused) (pause_before)")
-        }
-        for step in record.steps {
-            let key = step.name
-            guard printed[key] != step.state else { continue }
-            switch step.state {
-            case .done:
-                print("  ✓ \(step.name)\(step.pointOfNoReturn ? "  (point of no return)" : "")  \(milliseconds(step.milliseconds))")
-            case .failed:
-                print("  ✗ \(step.name)  \(milliseconds(step.milliseconds))  \(step.host ?? ""): \(step.error ?? "")")
-            case .undone:
-                print("  ↺ undid \(step.name)  \(milliseconds(step.undoMilliseconds))")
-            case .undoFailed:
-                print("  ✗ undoing \(step.name) failed: \(step.undoError ?? "")")
-            case .pending, .running, .undoing:
-                continue
-            }
-            printed[key] = step.state
-        }
     }
 }
 

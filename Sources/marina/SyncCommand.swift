@@ -23,7 +23,7 @@ struct SyncOptions: ParsableArguments {
 
     func run(kind: String, question: String) async throws {
         try await running {
-            let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: StoreKeys(), json: store.json)
+            let client = OperationClient(etcd: EtcdClient(try store.configuration()), keys: try store.keys, json: store.json)
             try await client.run(dryRun: dryRun, yes: yes, timeout: timeout, question: question) { dryRun in
                 let actor = store.actor
                 return OperationRecord(
@@ -42,8 +42,8 @@ struct GrantSyncCommand: AsyncParsableCommand {
             One step per instance whose accounts differ (replicas first, the primary last), each run with \
             `SET STATEMENT sql_log_bin = 0 FOR`, read back, and checked to have written nothing to the binary log. If an \
             instance fails, every instance touched is restored to what was read before and read back. Exit status: 0 done; \
-            1 failed and rolled back (the message names the instance); 2 refused (nothing changed); 3 could not restore, \
-            left for a human.
+            2 refused (nothing changed); 4 failed and rolled back (the message names the instance); 5 could not restore, \
+            left for a human (`marina help exit-codes`).
             """)
     @OptionGroup var options: SyncOptions
 

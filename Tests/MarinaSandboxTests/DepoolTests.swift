@@ -128,7 +128,7 @@ struct DepoolTests {
         try await Sandbox.startController(directory: sandbox.directory, executable: marinaExecutable(), depool: fastPolicy)
         let environment = ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "a DBA"]
         #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"], environment: environment).status == 0)
-        #expect(try runMarina(["config", "commit", "-m", "maintenance"], environment: environment).status == 0)
+        #expect(try runMarina(["config", "commit", "--yes", "-m", "maintenance"], environment: environment).status == 0)
         let humanCommit = try await commitCount(sandbox)
         let store = TopologyStore(etcd: sandbox.etcdClient)
 

@@ -89,7 +89,7 @@ struct HealthEndpointTests {
         let environment = ["MARINA_SANDBOX_DIR": sandbox.directory, "MARINA_AUTHOR": "test"]
         let depool = try runMarina(["instance", "depool", "db1002", "--section", "s1"], environment: environment)
         #expect(depool.status == 0, "\(depool.stderr)")
-        let commit = try runMarina(["config", "commit", "-m", "depool db1002"], environment: environment)
+        let commit = try runMarina(["config", "commit", "--yes", "-m", "depool db1002"], environment: environment)
         #expect(commit.status == 0, "\(commit.stderr)")
         #expect(try await eventually(10) { await httpGet(db1002, "/replica").status == 503 }, "a depooled replica still answers 200")
         let depooled = await httpGet(db1002, "/replica")

@@ -40,7 +40,7 @@ func unblockMirror(_ sandbox: SandboxState, prefix: String) async throws {
 /// (code, section or instance) of each `marina drift --json` finding with that code.
 func driftFindings(_ sandbox: SandboxState, code: String, options: [String] = []) throws -> [[String: Any]] {
     let result = try runMarina(["drift", "--json"] + options, environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
-    #expect(result.status == 0 || result.status == 1, "\(result.stderr)")
+    #expect(result.status == 0 || result.status == 6, "\(result.stderr)")
     let findings = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]) ?? []
     return findings.filter { $0["code"] as? String == code }
 }
@@ -61,7 +61,7 @@ struct MirrorTests {
         #expect(shown.status == 0 && shown.stdout.contains("/v2/keys/conftool/v1/mediawiki-config/<datacenter>/dbconfig"), "\(shown)")
 
         #expect(try marina(["instance", "depool", "db1003", "--section", "s1"]).status == 0)
-        let commit = try marina(["config", "commit", "-m", "depool db1003"])
+        let commit = try marina(["config", "commit", "--yes", "-m", "depool db1003"])
         #expect(commit.status == 0, "\(commit.stderr)")
         #expect(commit.stdout.contains("mirrored to etcd v2 /v2/keys/conftool/v1/mediawiki-config/dc1/dbconfig"), "\(commit.stdout)")
         let mirrored = try #require(try await v2Config(sandbox))
@@ -78,7 +78,7 @@ struct MirrorTests {
         #expect(moved.status == 0 && moved.stdout.contains("wrote etcd v2 /v2/keys/\(other)/dc1/dbconfig"), "\(moved)")
         #expect(try await v2Config(sandbox, prefix: other) == committedConfig(sandbox))
         #expect(try marina(["instance", "set-weight", "db1002", "--section", "s1", "--weight", "70"]).status == 0)
-        #expect(try marina(["config", "commit", "-m", "weight"]).status == 0)
+        #expect(try marina(["config", "commit", "--yes", "-m", "weight"]).status == 0)
         #expect(try await v2Config(sandbox, prefix: other)?.sectionLoads["s1"]?.last?["db1002"] == 70)
         #expect(try await v2Config(sandbox)?.sectionLoads["s1"]?.last?["db1002"] == 100)
         let json = try marina(["config", "mirror", "--json"])
@@ -88,7 +88,7 @@ struct MirrorTests {
         #expect(try marina(["config", "mirror", "--off"]).status == 0)
         #expect(try marina(["config", "mirror"]).stdout.hasPrefix("Site mirror: off"))
         #expect(try marina(["instance", "set-weight", "db1002", "--section", "s1", "--weight", "80"]).status == 0)
-        #expect(try marina(["config", "commit", "-m", "weight again"]).status == 0)
+        #expect(try marina(["config", "commit", "--yes", "-m", "weight again"]).status == 0)
         #expect(try await v2Config(sandbox, prefix: other)?.sectionLoads["s1"]?.last?["db1002"] == 70)
 
         // Bad input: one line naming the problem, nothing changed.
@@ -112,12 +112,12 @@ struct MirrorTests {
         let key = "etcd v2 /v2/keys/\(prefix)/dc1/dbconfig"
         try await blockMirror(sandbox, prefix: prefix)
         let set = try marina(["config", "mirror", "--v2-prefix", prefix])
-        #expect(set.status == 4, "\(set)")  // the setting is saved; the committed configuration could not be written there
+        #expect(set.status == 6, "\(set)")  // the setting is saved; the committed configuration could not be written there
         #expect(set.stderr.hasPrefix("marina: the committed configuration stands, but a mirror was not written: \(key): "), "\(set.stderr)")
 
         #expect(try marina(["instance", "depool", "db1003", "--section", "s1"]).status == 0)
-        let commit = try marina(["config", "commit", "-m", "depool db1003"])
-        #expect(commit.status == 4, "\(commit)")
+        let commit = try marina(["config", "commit", "--yes", "-m", "depool db1003"])
+        #expect(commit.status == 6, "\(commit)")
         #expect(commit.stdout.contains("Committed #2"), "\(commit.stdout)")
         #expect(commit.stderr.hasPrefix("marina: committed, but a mirror was not written: \(key): "), "\(commit.stderr)")
         #expect(commit.stderr.contains("Not a directory"), "\(commit.stderr)")
@@ -128,7 +128,7 @@ struct MirrorTests {
             "config", "restore", String(try #require(try await TopologyStore(etcd: sandbox.etcdClient).history().last?.revision)),
             "-m", "undo", "--json",
         ])
-        #expect(json.status == 4)
+        #expect(json.status == 6)
         let output = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(
             output?["outcome"] as? String == "committed" && (output?["mirror_failures"] as? [String])?.first?.hasPrefix(key) == true, "\(json.stdout)"
@@ -151,7 +151,7 @@ struct MirrorTests {
         #expect(stale.count == 1 && stale.first?["section"] as? String == "s1" && stale.first?["severity"] as? String == "error", "\(stale)")
         #expect((stale.first?["observed"] as? String)?.contains(#"[{"db1002":0},{"db1001":100}]"#) == true, "\(stale)")
         let text = try marina(["drift"])
-        #expect(text.status == 1 && text.stdout.contains("MIRROR_STALE"), "\(text.stdout)")
+        #expect(text.status == 6 && text.stdout.contains("MIRROR_STALE"), "\(text.stdout)")
     }
 
     @Test("a switchover and an automatic depool write the site mirror, not only the controller's own `mirror:`")
@@ -188,11 +188,11 @@ struct MirrorTests {
         defer { TestServers.stop(sandbox) }
         let prefix = "marina-tests/switch-refused-\(UInt32.random(in: 0...UInt32.max))"
         try await blockMirror(sandbox, prefix: prefix)
-        #expect(try runMarina(["config", "mirror", "--v2-prefix", prefix], environment: ["MARINA_SANDBOX_DIR": sandbox.directory]).status == 4)
+        #expect(try runMarina(["config", "mirror", "--v2-prefix", prefix], environment: ["MARINA_SANDBOX_DIR": sandbox.directory]).status == 6)
         let before = try await commitCount(sandbox)
 
         let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
-        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        #expect(result.status == 4, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("Failed at section s1 read-only on etcd-v2"), "\(result.stdout)")
         #expect(result.stdout.contains("Rolled back and verified"), "\(result.stdout)")
         let id = try #require(

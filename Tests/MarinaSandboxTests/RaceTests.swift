@@ -51,18 +51,18 @@ struct BusySectionTests {
         let commits = try await commitCount(sandbox)
 
         #expect(try runMarina(["instance", "set-weight", "db1003", "--section", "s1", "--weight", "50"], environment: environment).status == 0)
-        let commit = try runMarina(["config", "commit", "-m", "while a switchover runs"], environment: environment)
-        #expect(commit.status == 5, "\(commit.stdout)\(commit.stderr)")
+        let commit = try runMarina(["config", "commit", "--yes", "-m", "while a switchover runs"], environment: environment)
+        #expect(commit.status == 3, "\(commit.stdout)\(commit.stderr)")
         #expect(commit.stderr.contains("section s1 is busy: operation \(id) holds its lock"), "\(commit.stderr)")
         #expect(try await commitCount(sandbox) == commits)
         let setPrimary = try runMarina(["section", "set-primary", "s1", "db1003"], environment: environment)
-        #expect(setPrimary.status == 5 && setPrimary.stderr.contains("operation \(id)"), "\(setPrimary.stdout)\(setPrimary.stderr)")
+        #expect(setPrimary.status == 3 && setPrimary.stderr.contains("operation \(id)"), "\(setPrimary.stdout)\(setPrimary.stderr)")
 
         // Back to what is committed in s1, a change in s2 commits while s1 is held.
         #expect(
             try runMarina(["instance", "set-weight", "db1003", "--section", "s1", "--weight", "\(weight)"], environment: environment).status == 0)
         #expect(try runMarina(["instance", "set-weight", other, "--section", "s2", "--weight", "60"], environment: environment).status == 0)
-        let elsewhere = try runMarina(["config", "commit", "-m", "s2 only"], environment: environment)
+        let elsewhere = try runMarina(["config", "commit", "--yes", "-m", "s2 only"], environment: environment)
         #expect(elsewhere.status == 0, "\(elsewhere.stdout)\(elsewhere.stderr)")
 
         try await resume(sandbox, id)
@@ -83,7 +83,7 @@ struct AuthorTests {
         #expect(
             try runMarina(["instance", "set-weight", "db1002", "--section", "s1", "--weight", "7"], environment: environment, removing: unset).status
                 == 0)
-        #expect(try runMarina(["config", "commit", "-m", "by whom"], environment: environment, removing: unset).status == 0)
+        #expect(try runMarina(["config", "commit", "--yes", "-m", "by whom"], environment: environment, removing: unset).status == 0)
         let history = try await TopologyStore(etcd: sandbox.etcdClient).history(limit: 1)
         let login = String(cString: getpwuid(geteuid())!.pointee.pw_name)
         #expect(history.first?.author.hasPrefix("\(login)@") == true, "\(history.first?.author ?? "")")

@@ -133,7 +133,7 @@ struct RejoinTests {
 
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         #expect(record.state == .rolledBack, "\(record.state) \(record.attention) \(record.failure.map { "\($0)" } ?? "")")
-        #expect(record.state.exitCode == 1)
+        #expect(record.state.exitCode == 4)
         #expect(record.failure?.host == "db1001")
         #expect(record.failure?.error.contains("holds transactions the primary \(promoted) never received") == true)
         #expect(record.steps.map(\.state) == [.undone, .undone, .pending])
@@ -242,7 +242,7 @@ struct RejoinTests {
 
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         #expect(record.state == .rolledBack, "\(record.state) \(record.attention) \(record.failure.map { "\($0)" } ?? "")")
-        #expect(record.state.exitCode == 1)
+        #expect(record.state.exitCode == 4)
         #expect(record.failure?.host == "db1002", "\(record.failure.map { "\($0)" } ?? "")")
         #expect(record.steps.map(\.state) == [.undone])
         try await expectSource(sandbox, "db1003", "db1001")

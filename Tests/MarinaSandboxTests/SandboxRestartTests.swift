@@ -21,7 +21,7 @@ struct SandboxRestartTests {
         #expect(kill.stdout == "Killed db1002 (SIGKILL); `marina sandbox restart db1002` starts it again.\n")
         #expect(!ChildProcess.isRunning(killedPid, marker: marker))
         let down = try runMarina(["sandbox", "status"] + dir)
-        #expect(down.status == 3, "\(down.stderr)")
+        #expect(down.status == 6, "\(down.stderr)")
         #expect(down.stdout.contains("UNREACHABLE: process \(killedPid) is not running"), "\(down.stdout)")
         #expect(down.stdout.contains("failover     manual: the controller fails over no section on its own"), "\(down.stdout)")
         let killAgain = try runMarina(["sandbox", "kill", "db1002"] + dir)
@@ -90,7 +90,7 @@ struct SandboxRestartTests {
         #expect(ChildProcess.isStopped(pid, allThreads: true))
 
         let status = try runMarina(["sandbox", "status", "--json"] + dir)
-        #expect(status.status == 3, "\(status.stderr)")
+        #expect(status.status == 6, "\(status.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
         let primary = try #require((report["instances"] as? [[String: Any]])?.first)
         #expect(primary["name"] as? String == "db1001" && primary["frozen"] as? Bool == true && primary["running"] as? Bool == true)

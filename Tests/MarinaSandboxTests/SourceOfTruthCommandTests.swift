@@ -50,12 +50,12 @@ struct SourceOfTruthCommandTests {
         #expect(try runMarina(["config", "export"] + etcd).stdout == String(contentsOfFile: examplePath(), encoding: .utf8))
 
         let diff = try runMarina(["config", "diff", "--json"] + etcd)
-        #expect(diff.status == 1)
+        #expect(diff.status == 6)
         let changes = try JSONDecoder().decode(DiffJSON.self, from: Data(diff.stdout.utf8)).changes
         #expect(changes.contains { $0.datacenter == "eqiad" && $0.key == "sectionLoads" && $0.entry == "s1" })
         #expect(changes.contains { $0.datacenter == "dc1" && $0.key == "sectionLoads" && $0.after == nil })
 
-        let commit = try runMarina(["config", "commit", "-m", "import the example", "--mirror-v2", "--author", "carol"] + etcd)
+        let commit = try runMarina(["config", "commit", "--yes", "-m", "import the example", "--mirror-v2", "--author", "carol"] + etcd)
         #expect(commit.status == 0, "\(commit.stderr)")
         #expect(commit.stdout.contains("Committed #2 at revision"))
         #expect(try runMarina(["config", "diff"] + etcd).status == 0)
@@ -70,7 +70,7 @@ struct SourceOfTruthCommandTests {
 
         // Staged edit, then history and restore of the sandbox's own first commit.
         #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"] + etcd).status == 0)
-        #expect(try runMarina(["config", "commit", "-m", "depool db1003"] + etcd).status == 0)
+        #expect(try runMarina(["config", "commit", "--yes", "-m", "depool db1003"] + etcd).status == 0)
         let history =
             try JSONSerialization.jsonObject(with: Data(try runMarina(["config", "history", "--json"] + etcd).stdout.utf8)) as? [[String: Any]]
         #expect(history?.compactMap { $0["message"] as? String } == ["depool db1003", "import the example", "sandbox up"])
@@ -123,7 +123,7 @@ struct SourceOfTruthCommandTests {
         // Garbage in etcd: every command that reads it names the key and stops.
         try await sandbox.etcdClient.put("/marina/v1/instances/db1002", "{garbage")
         let garbled = try await marinaKeys(sandbox)
-        for arguments in [["instance", "list"], ["config", "diff"], ["config", "commit", "-m", "x"]] {
+        for arguments in [["instance", "list"], ["config", "diff"], ["config", "commit", "--yes", "-m", "x"]] {
             let result = try runMarina(arguments + etcd)
             #expect(result.status != 0)
             #expect(result.stderr.contains("etcd key /marina/v1/instances/db1002 holds an invalid value"), "\(arguments): \(result.stderr)")
@@ -139,8 +139,8 @@ struct SourceOfTruthCommandTests {
         let blocker = sandbox.directory + "/not-a-directory"
         #expect(FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8)))
         #expect(try runMarina(["instance", "depool", "db1003", "--section", "s1"] + etcd).status == 0)
-        let result = try runMarina(["config", "commit", "-m", "depool db1003", "--mirror-dir", blocker + "/mirror"] + etcd)
-        #expect(result.status == 4, "\(result.stderr)")
+        let result = try runMarina(["config", "commit", "--yes", "-m", "depool db1003", "--mirror-dir", blocker + "/mirror"] + etcd)
+        #expect(result.status == 6, "\(result.stderr)")
         #expect(result.stderr.hasPrefix("marina: committed, but a mirror was not written"))
         #expect(result.stdout.contains("Committed #2"))
         #expect(try runMarina(["config", "diff"] + etcd).status == 0)  // the commit stands

@@ -115,7 +115,7 @@ struct SwitchoverTests {
 
         // Not a candidate.
         #expect(try runMarina(["instance", "set-candidate", "db1003", "false"], environment: environment).status == 0)
-        #expect(try runMarina(["config", "commit", "-m", "db1003 may not be primary"], environment: environment).status == 0)
+        #expect(try runMarina(["config", "commit", "--yes", "-m", "db1003 may not be primary"], environment: environment).status == 0)
         try await expectRefused("db1003", "db1003 is not a configured candidate primary")
 
         // A stopped replica.
@@ -136,7 +136,7 @@ struct SwitchoverTests {
         // A busy section: a switchover paused before its flip holds the lock.
         let first = try await switchoverPaused(sandbox, before: "old-primary-read-only", to: "db1002")
         let busy = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
-        #expect(busy.status == 2 && busy.stdout.contains("section s1 is busy: operation \(first) holds its lock"), "\(busy.stdout)")
+        #expect(busy.status == 3 && busy.stdout.contains("section s1 is busy: operation \(first) holds its lock"), "\(busy.stdout)")
         try await resume(sandbox, first)
         #expect(try await waitForOperation(sandbox, first) { $0.state.isFinished }.state == .done)
         try await expectPrimary("db1002", sandbox)
@@ -208,13 +208,13 @@ struct SwitchoverRollbackTests {
         try await expectPrimary("db1001", sandbox)
     }
 
-    @Test("a replica that refuses to move: the one already moved goes back, exit 1 naming the host")
+    @Test("a replica that refuses to move: the one already moved goes back, exit 4 naming the host")
     func replicaRefuses() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-refuse-move", replicas: 3, controller: true)
         defer { TestServers.stop(sandbox) }
         try await execute(sandbox, "db1004", "SET sql_log_bin = 0", "REVOKE REPLICATION SLAVE ADMIN ON *.* FROM marina_controller@'127.0.0.1'")
         let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
-        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        #expect(result.status == 4, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("Failed at move db1004 under db1002 on db1004"), "\(result.stdout)")
         #expect(result.stdout.contains("↺ undid move db1003 under db1002"))
         #expect(result.stdout.contains("Rolled back and verified"))
@@ -297,7 +297,7 @@ struct SwitchoverRollbackTests {
         try await resume(sandbox, id)
         let record = try await waitForOperation(sandbox, id) { $0.state.isFinished }
         #expect(record.state == .needsHuman)
-        #expect(record.state.exitCode == 3)
+        #expect(record.state.exitCode == 5)
         #expect(record.steps.contains { $0.name == "detach db1002" && $0.state == .undoFailed })
         let views = try await serverTopology(sandbox.withoutInstance("db1002"))
         #expect(views["db1001"]?.readOnly == true)
@@ -311,13 +311,13 @@ struct SwitchoverRollbackTests {
         #expect(shown.stdout.contains("COULD NOT ROLL BACK: section s1 is left read-only for a human"), "\(shown.stdout)")
     }
 
-    @Test("the old primary refusing to replicate after the point of no return: done, exit 4, it stays read-only and depooled")
+    @Test("the old primary refusing to replicate after the point of no return: done, exit 6, it stays read-only and depooled")
     func attentionAfterPointOfNoReturn() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-attention", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
         try await execute(sandbox, "db1001", "SET sql_log_bin = 0", "REVOKE REPLICATION SLAVE ADMIN ON *.* FROM marina_controller@'127.0.0.1'")
         let result = try switchover(sandbox, ["s1", "--to", "db1002", "--yes"])
-        #expect(result.status == 4, "\(result.stdout)\(result.stderr)")
+        #expect(result.status == 6, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("Done: db1002 is the primary of s1, but a host needs attention"), "\(result.stdout)")
         #expect(result.stdout.contains("db1001 is left read-only and depooled"), "\(result.stdout)")
         let views = try await serverTopology(sandbox)
