@@ -52,6 +52,13 @@ demo: build
 	@echo
 	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) operation list --limit 2
 	@echo
+	@echo "Which controller leads and for how long, the section locks (none while nothing runs), and where this CLI's"
+	@echo "settings come from (/etc/marina/marina.yaml, ~/.config/marina/marina.yaml, MARINA_CONFIG, the environment, flags):"
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) controller status
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) lock list
+	MARINA_SANDBOX_DIR=$(SANDBOX_DIR) $(MARINA) config check
+	@echo "Every command exits by one table ('$(MARINA) help exit-codes'; 7 = etcd lost while following: '$(MARINA) operation follow ID')."
+	@echo
 	@echo "HTTP: the controller serves the same JSON as the CLI's --json, Prometheus metrics and a web page; each agent"
 	@echo "answers load balancers' health checks (/primary: 200 only on the writable, leased, configured primary):"
 	@base=$$(python3 -c 'import json; s = json.load(open("$(SANDBOX_DIR)/sandbox.json")); print("http://127.0.0.1:%d" % s["http"]["controllerPort"])'); \

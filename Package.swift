@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // The two C libraries, each behind one system-library target and imported by exactly one Swift module.
@@ -66,7 +67,12 @@ let package = Package(
         // The source of truth in etcd: staged objects, commits, history.
         .target(name: "TopologyStore", dependencies: ["Topology", "EtcdClient", "Observation", "StoredRecords"]),
         // Operations as data: playbooks and their safety rules, switchover preflight and plan, the journal. No I/O.
-        .target(name: "Operations", dependencies: ["Topology", "Observation", "StoredRecords", "SQLText", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Operations",
+            dependencies: [
+                "Topology", "Observation", "StoredRecords", "SQLText", .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // Managed accounts: reading them off a server (through a query closure), planning the statements that converge them, import. No I/O.
         .target(name: "Grants", dependencies: ["Topology", "SQLText"]),
         // The automatic depool/repool policy as a pure decision over topology, observations, state and a clock.

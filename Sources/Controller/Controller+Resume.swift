@@ -7,9 +7,8 @@ import TopologyStore
 /// `marina operation resume ID` for an operation no task of this controller runs: the request
 /// waits at `resume-requests/<id>` and the leader takes it at its next recovery pass (every
 /// third of its lease), rather than waiting for the section's lock to bring the operation back.
-/// What that adds to the periodic recovery: an operation whose journal says it runs while no
-/// lock names it (the lock was removed by hand) is resumed too, the leader taking the lock
-/// first, in a transaction that compares the journal as read.
+/// Only an operation whose section's lock still names it is resumed: one whose lock was removed
+/// by hand is left alone (the section may have changed since; a human judges it).
 extension Controller {
     func takeResumeRequests(_ running: Running) async throws {
         let keys = context.keys
@@ -66,21 +65,14 @@ extension Controller {
             logger.error("operation \(id): resume asked by \(by) refused: the lock of \(record.section) names operation \(holderID)")
             return try await answer(request)
         }
-        if holder == nil {
-            try context.fence.check()
-            let taken = try await context.etcd.transaction(
-                Transaction(
-                    compares: [await context.leadership.compare, .absent(lock), .unchanged(stored.key, since: stored.modRevision)],
-                    success: [.put(lock, id), .delete(request.key)]))
-            guard taken.succeeded else {
-                logger.notice("operation \(id): its journal or the lock of \(record.section) changed while resuming it; tried again at the next pass")
-                return
-            }
-            logger.notice("operation \(id): took the lock of \(record.section), which nobody held, to resume it (asked by \(by))")
-        } else {
-            try await answer(request)
-            logger.notice("operation \(id): resumed now (asked by \(by))")
+        guard holder != nil else {
+            logger.error(
+                "operation \(id): resume asked by \(by) refused: no lock names it (the lock of \(record.section) was removed by hand), so the section may have changed since; a human must look"
+            )
+            return try await answer(request)
         }
+        try await answer(request)
+        logger.notice("operation \(id): resumed now (asked by \(by))")
         let topology = try await context.store.committedTopology() ?? Topology()
         try await OperationRun(record: record, context: context, topology: topology).recover()
     }

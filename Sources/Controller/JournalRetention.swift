@@ -92,7 +92,9 @@ public enum JournalRetention {
         let period = TimeInterval(keepDays) * 86_400
         var expired = [String]()
         var finished = [String: [Journal]]()
-        for journal in journals where journal.state.isFinished && !locked.contains(journal.id) {
+        // An operation left for a human is kept, with its undo, until a human deletes it: it is the
+        // record of what each host had before, and nobody has said it is settled.
+        for journal in journals where journal.state.isFinished && journal.state != .needsHuman && !locked.contains(journal.id) {
             if journal.dryRun {
                 if now.timeIntervalSince(journal.time) > dryRunAge { expired.append(journal.id) }
             } else {

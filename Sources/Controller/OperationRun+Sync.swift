@@ -78,6 +78,8 @@ extension OperationRun {
         var statements = [String: [String]]()
         var undoText = [String: [String]]()
         var refusals = [String]()
+        // The statements as they run (password hashes in them): never journaled, only their digest.
+        var unredacted = [String: [String]]()
         for member in syncMembers() {
             do {
                 if isGrantSync {
@@ -89,7 +91,9 @@ extension OperationRun {
                             "\(state.key) on \(member.name) authenticates with several plugins (\(state.plugin ?? "")): a sync could not restore it")
                     }
                     undo.grants[member.name] = current.values.sorted { $0.key < $1.key }
-                    statements[member.name] = GrantPlanner.statements(from: current, to: expected, names: names).map(\.redacted)
+                    let planned = GrantPlanner.statements(from: current, to: expected, names: names)
+                    statements[member.name] = planned.map(\.redacted)
+                    unredacted[member.name] = planned.map(\.sql)
                     undoText[member.name] = ["restore the \(current.count) accounts of managed names read on \(member.name) before the sync"]
                 } else {
                     let desired = desiredVariables(for: member)
@@ -118,6 +122,7 @@ extension OperationRun {
             }
         }
         guard refusals.isEmpty else { return refuse(refusals) }
+        record.secretsDigest = isGrantSync ? OperationRecord.secretsDigest(unredacted) : nil
         record.steps = SettingsSync.plan(
             playbook, order: syncMembers().map(\.name), statements: statements, undo: undoText, section: record.section)
         if !record.dryRun {

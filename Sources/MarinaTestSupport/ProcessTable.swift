@@ -21,6 +21,17 @@ public func marinaExecutable() -> String {
 }
 
 /// Runs `marina` with `arguments`; gives its exit status, standard output and standard error.
+/// The environment a test gives `marina`: this process's without any `MARINA_` setting of the
+/// person running the tests (an exported `MARINA_ETCD` would send commands to their etcd) and
+/// without their CLI configuration files (`/etc/marina/marina.yaml`, `~/.config/marina/`),
+/// then `extra`.
+public func cliEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MARINA_") }
+    environment["MARINA_SYSTEM_CONFIG"] = "/nonexistent/marina-tests/marina.yaml"
+    environment["XDG_CONFIG_HOME"] = "/nonexistent/marina-tests"
+    return environment.merging(extra) { $1 }
+}
+
 public func runMarina(
     _ arguments: [String], environment: [String: String] = [:],
     removing unset: [String] = [], in directory: String? = nil
@@ -29,7 +40,7 @@ public func runMarina(
     process.executableURL = URL(fileURLWithPath: marinaExecutable())
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unset.contains($0.key) }
+    process.environment = cliEnvironment(environment).filter { !unset.contains($0.key) }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

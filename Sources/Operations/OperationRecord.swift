@@ -82,6 +82,9 @@ public struct OperationRecord: Codable, Sendable, Equatable {
     /// The digest (`planDigest()`) of the plan the DBA approved, when the request carries one:
     /// the controller refuses to run a plan whose digest differs.
     public var approvedPlan: String?
+    /// SHA-256 of what a plan's journaled statements leave out (a grant sync's password hashes,
+    /// written `<redacted>` in the steps), so that the plan's digest covers them too.
+    public var secretsDigest: String?
     /// A DBA's `marina operation abort` as the controller acted on it (nil: none).
     public var abort: AbortNote?
     public var steps: [StepRecord]
@@ -140,6 +143,7 @@ public struct OperationRecord: Codable, Sendable, Equatable {
         case windowMilliseconds = "window_milliseconds"
         case pausedBefore = "paused_before"
         case approvedPlan = "approved_plan"
+        case secretsDigest = "secrets_digest"
         case abort
         case
             forceLongTransactions = "force_long_transactions"

@@ -63,10 +63,13 @@ struct ConfigCommand: AsyncParsableCommand {
                 }
                 let also = try mirrorOptions.mirror()
                 if !yes && prepared.issues.isEmpty && (!prepared.changes.isEmpty || prepared.sourceOfTruthChanged) {
+                    guard !store.json else {
+                        throw UsageProblem("--json needs --yes (or --batch): the diff and the question would mix with the JSON; nothing was written")
+                    }
                     guard isatty(STDIN_FILENO) == 1 else {
                         throw UsageProblem("not on a terminal: pass --yes (or --batch) to commit without confirmation; nothing was written")
                     }
-                    guard Confirmation.ask("Commit these changes?") else {
+                    guard await Confirmation.ask("Commit these changes?") else {
                         print("Nothing committed.")
                         throw Exit.declined
                     }

@@ -45,12 +45,15 @@ struct OperationClient {
         var request = try record(false)
         var approved: OperationRecord?
         if !yes {
+            guard progress != .json else {
+                throw UsageProblem("--json needs --yes (or --dry-run): a question would mix with the JSON events on standard output")
+            }
             guard isatty(STDIN_FILENO) == 1 else {
                 throw UsageProblem("not on a terminal: pass --yes to run it without confirmation (or --dry-run to see the plan)")
             }
             let plan = try await self.request(record(true), timeout: timeout)
             guard plan.state == .planned else { throw ExitCode(plan.exitStatus) }
-            guard Confirmation.ask(question) else {
+            guard await Confirmation.ask(question) else {
                 print("Nothing changed.")
                 throw Exit.declined
             }
@@ -70,7 +73,15 @@ struct OperationClient {
     /// Writes the request, waits for a controller to take it (withdrawing it after `timeout`),
     /// shows its progress, and gives the finished record. A dry run's record is deleted once read.
     func request(_ record: OperationRecord, timeout: Double) async throws -> OperationRecord {
-        try await OperationRequest.submit(record, etcd: etcd, keys: keys)
+        do {
+            try await OperationRequest.submit(record, etcd: etcd, keys: keys)
+        } catch let error as EtcdError {
+            guard case .outcomeUnknown = error.kind else { throw error }
+            printError(
+                "\(error): the request of operation \(record.id) may have been written; "
+                    + "`marina operation follow \(record.id)` says whether it runs")
+            throw Exit.unknown
+        }
         var printer = ProgressPrinter(style: progress)
         printer.requested(record)
         let final = try await follow(record.id, printer: &printer, withdrawAfter: timeout)
@@ -322,12 +333,15 @@ func describeRequest(_ record: OperationRecord) -> String {
 }
 
 /// The yes/no question before a change, on a terminal: only `y` or `yes` approves; anything
-/// else, or the end of the input, declines.
+/// else, or the end of the input, declines. The read blocks, so it runs on a thread of its own.
 enum Confirmation {
-    static func ask(_ question: String) -> Bool {
+    static func ask(_ question: String) async -> Bool {
         print("\(question) [y/N] ", terminator: "")
         fflush(nil)
-        guard let answer = readLine() else {
+        let answer = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: readLine()) }
+        }
+        guard let answer else {
             print("")
             return false
         }

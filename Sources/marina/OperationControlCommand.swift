@@ -58,6 +58,9 @@ extension OperationCommand {
                     say("Operation \(id) was already asked to stop, by \(request.by) at \(request.at.formatted(.iso8601)): \(request.reason)")
                 case .rollingBack(let record):
                     say("Operation \(id) is already rolling back\(record.failure.map { " (failed at \($0.step): \($0.error))" } ?? "").")
+                case .unlocked(let record):
+                    printError(unlockedProblem(record, verb: "aborted"))
+                    throw Exit.refused
                 }
                 try await OperationClient(etcd: etcd, keys: try store.keys, json: store.json).follow(id)
             }
@@ -71,8 +74,9 @@ extension OperationCommand {
                 For an operation a controller left (its task ended, the lock was removed by hand), asks the leader to \
                 recover it at once (`resume-requests/<id>`: it goes forward or rolls back, as the journal and the hosts \
                 decide); for a request no controller has taken, submits it again; for one paused by a test-only hook, \
-                releases it. Exits with the operation's status. 2: it has already finished, or another operation holds its \
-                section; 1: no such operation.
+                releases it. Exits with the operation's status. 2: it has already finished, or no lock names it (removed \
+                by hand: the section may have changed since, a human must look); 3: another operation holds its section; 1: no \
+                such operation.
                 """)
 
         @Argument(help: "The operation id.") var id: String
@@ -96,6 +100,9 @@ extension OperationCommand {
                     printError(
                         "refused: the lock of \(record.section) names operation \(holder), not \(id) (\(record.state.rawValue)): it can "
                             + "resume once that one has ended")
+                    throw Exit.conflict
+                case .unlocked(let record):
+                    printError(unlockedProblem(record, verb: "resumed"))
                     throw Exit.refused
                 case .resumed(let released, let request):
                     if released { say("Operation \(id) was paused by a test-only hook (pause_before/pause_after): released.") }
@@ -167,6 +174,8 @@ struct OperationControl {
         case asked(OperationRecord)
         case alreadyAsked(AbortRequest)
         case rollingBack(OperationRecord)
+        /// Unfinished, but no lock names it: no controller runs it.
+        case unlocked(OperationRecord)
     }
 
     func abort(_ id: String, by: String, at now: Date, reason: String) async throws -> AbortOutcome {
@@ -200,10 +209,11 @@ struct OperationControl {
                 Transaction(
                     compares: [.absent(abortKey), Compare(key: keys.lock(record.section), .equal, .value(Array(id.utf8)))], success: [put, audit]))
             if underLock.succeeded { return .asked(record) }
-            // No lock names it (removed by hand): the journal as read, unfinished.
-            let asRead = try await etcd.transaction(
-                Transaction(compares: [.absent(abortKey), .unchanged(kv.key, since: kv.modRevision)], success: [put, audit]))
-            if asRead.succeeded { return .asked(record) }
+            // No lock names it (removed by hand): no controller runs it or will, so nobody would
+            // read an abort.
+            if try await etcd.value(keys.lock(record.section)).map({ $0.value != Array(id.utf8) }) ?? true {
+                return .unlocked(record)
+            }
         }
         printError("operation \(id) kept changing while the abort was written; nothing was written: run it again")
         throw Exit.conflict
@@ -214,6 +224,8 @@ struct OperationControl {
         case finished(OperationRecord)
         /// Another operation holds its section's lock.
         case blocked(OperationRecord, holder: String)
+        /// Unfinished, but no lock names it (removed by hand): the section may have changed since.
+        case unlocked(OperationRecord)
         /// What was done: a test-only pause `released`, and `request`.
         case resumed(released: Bool, request: ResumeAction)
     }
@@ -236,6 +248,13 @@ struct OperationControl {
             let record = try OperationJSON.decode(kv.value, key: kv.key)
             if record.state.isFinished { return released ? .resumed(released: true, request: .none) : .finished(record) }
             let audit = try auditEntry(.resume, record, by: by, at: now, reason: "resume")
+            // A lock removed by hand let commits, the automatic depool and other operations change
+            // the section since: going forward or back from this journal could act on a topology
+            // it no longer describes (two writers). Only a human can judge it; nothing is written.
+            let holder = record.state == .requested ? nil : try await etcd.value(keys.lock(record.section))
+            if record.state != .requested, holder == nil {
+                return released ? .resumed(released: true, request: .none) : .unlocked(record)
+            }
             // A test-only pause: before a step (the journal says so), after one or before the lock (a
             // key says so). Released, and the leader asked as well: a pause the journal shows may be
             // one a dead controller left.
@@ -254,14 +273,15 @@ struct OperationControl {
                 if submitted.succeeded { return .resumed(released: released, request: .resubmitted) }
                 continue
             }
-            if let holder = try await etcd.value(keys.lock(record.section)), holder.value != Array(id.utf8) {
+            if let holder, holder.value != Array(id.utf8) {
                 let name = String(decoding: holder.value, as: UTF8.self)
                 return released ? .resumed(released: true, request: .none) : .blocked(record, holder: name)
             }
             let request = try StoredJSON.encode(ResumeRequest(operation: id, by: by, at: now))
             let asked = try await etcd.transaction(
                 Transaction(
-                    compares: [.unchanged(kv.key, since: kv.modRevision)], success: [.put(keys.resumeRequest(id), request), audit]))
+                    compares: [.unchanged(kv.key, since: kv.modRevision), Compare(key: keys.lock(record.section), .equal, .value(Array(id.utf8)))],
+                    success: [.put(keys.resumeRequest(id), request), audit]))
             if asked.succeeded { return .resumed(released: released, request: .asked(record)) }
         }
         printError("operation \(id) kept changing while the resume request was written; nothing more was written: run it again")
@@ -274,4 +294,11 @@ struct OperationControl {
             reason: reason)
         return .put(keys.audit(AuditRecord.newName(at: now)), try StoredJSON.encode(entry))
     }
+}
+
+/// Why an unfinished operation that no lock names is neither resumed nor aborted.
+func unlockedProblem(_ record: OperationRecord, verb: String) -> String {
+    "refused: operation \(record.id) is \(record.state.rawValue), but no lock names it (the lock of \(record.section) was removed by hand): "
+        + "the section may have changed since, and going forward or back from this journal could act on a topology it no longer "
+        + "describes; nothing was \(verb). Look at the section (`marina status \(record.section)`, `marina drift`) and finish by hand"
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtcdClient
 import Foundation
 import MarinaViews
 import Topology
@@ -86,6 +87,11 @@ func running(_ body: () async throws -> Void) async throws {
         throw exit
     } catch let error as ValidationError {
         throw error
+    } catch let error as EtcdError {
+        printError("\(error)")
+        // A write whose answer was lost may have been applied: nothing can be said of the outcome.
+        if case .outcomeUnknown = error.kind { throw Exit.unknown }
+        throw Exit.failure
     } catch let error as StoreError {
         printError("\(error)")
         if case .sectionBusy = error { throw Exit.conflict }

@@ -162,7 +162,9 @@ struct AgentConfigurationTests {
         #expect(configuration.etcd.endpoints.count == 2 && configuration.etcd.certFile == "/etc/marina/agent.pem")
         let fencing = try #require(configuration.fencing)
         #expect(fencing.timing.problems() == [] && fencing.leaseTTL == 10 && fencing.credentialsFile == "/etc/marina/fence.cnf")
-        #expect(configuration.variables?.optionFile(for: "db1101:3317") == "/etc/mysql/db1101:3317.conf.d/99-marina.cnf")
+        #expect(configuration.variables?.optionFile(for: "db1101:3317") == "/etc/mysql/marina/db1101:3317/99-marina.cnf")
+        // The commented-out settings keep their defaults.
+        #expect(configuration.logFormat == .text && !configuration.allowRoot && configuration.tls == nil)
     }
 }
 

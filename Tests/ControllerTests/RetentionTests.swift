@@ -48,7 +48,7 @@ struct RetentionTests {
         #expect(JournalRetention.expired(journals, keep: 1, keepDays: 1, now: now, locked: ["new", "old-locked"]) == [])
     }
 
-    @Test("every finished state is pruned alike; a dry run's record goes a minute after it was planned, and counts for nothing")
+    @Test("every finished state is pruned alike but one left for a human, kept with its undo; a dry run's record goes a minute after it was planned")
     func dryRuns() {
         let minute: Double = 60 / 86_400
         let journals = [
@@ -62,7 +62,7 @@ struct RetentionTests {
         ]
         #expect(
             JournalRetention.expired(journals, keep: 1, keepDays: 90, now: now, locked: [])
-                == ["attention", "human", "plan-old", "planned-unflagged", "refused", "refused-dry-run"])
+                == ["attention", "plan-old", "planned-unflagged", "refused", "refused-dry-run"])
     }
 
     @Test("a record is judged by when it finished, else when it was last written")

@@ -9,8 +9,8 @@ import TopologyStore
 /// Runs `marina` on a pseudo-terminal (standard input and output are a terminal) and answers
 /// its question with `answer` ("-" ends the input instead): the path a DBA takes.
 func marinaOnTerminal(_ arguments: [String], answer: String, environment: [String: String]) throws -> (status: Int32, output: String) {
-    let variables = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-    let run = try runPython([testScripts + "/on_terminal.py", answer, "/usr/bin/env"] + variables + [marinaExecutable()] + arguments)
+    let variables = cliEnvironment(environment).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    let run = try runPython([testScripts + "/on_terminal.py", answer, "/usr/bin/env", "-i"] + variables + [marinaExecutable()] + arguments)
     guard run.status == 0, let result = try JSONSerialization.jsonObject(with: run.output) as? [String: Any],
         let status = result["status"] as? Int, let output = result["output"] as? String
     else { throw SandboxError.invalidArgument("on_terminal.py exited \(run.status): \(run.errors)") }
@@ -56,14 +56,16 @@ struct ExitCodeTests {
         let refused = try switchover(sandbox, ["s1", "--to", "db9999", "--yes"])
         #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
 
-        // 8: declined at the question, after the plan was shown; the primary is unchanged and the
-        // plan was not kept in the journal.
+        // 8: declined at the question, after the plan was shown; the primary and the history are
+        // unchanged and the plan was not kept in the journal.
+        let history = try await commitCount(sandbox)
         let declined = try marinaOnTerminal(["switchover", "s1", "--to", "db1002", "--reason", "no"], answer: "n", environment: environment)
         #expect(declined.status == 8, "\(declined.output)")
         #expect(declined.output.contains("POINT OF NO RETURN") && declined.output.contains("Nothing changed."), "\(declined.output)")
         let ended = try marinaOnTerminal(["switchover", "s1", "--to", "db1002"], answer: "-", environment: environment)
         #expect(ended.status == 8, "\(ended.output)")
         try await expectPrimary("db1001", sandbox)
+        #expect(try await commitCount(sandbox) == history)
         let journals = try await sandbox.etcdClient.get(StoreKeys().operations, prefix: true).kvs
         let dryRuns = try journals.map { try OperationJSON.decode($0.value) }.filter(\.dryRun)
         #expect(dryRuns.isEmpty, "dry runs left in the journal: \(dryRuns.map(\.id))")
@@ -119,19 +121,24 @@ struct ExitCodeTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: marinaExecutable())
         process.arguments = ["switchover", "s1", "--to", "db1002", "--yes", "--json", "--etcd", "http://127.0.0.1:\(port)"]
-        process.environment = ProcessInfo.processInfo.environment.merging(["MARINA_AUTHOR": "test"]) { $1 }
-            .filter { $0.key != "MARINA_SANDBOX_DIR" }
-        let out = Pipe()
+        process.environment = cliEnvironment(["MARINA_AUTHOR": "test"])
+        let outputFile = TestServers.root + "/exit-unknown-\(UInt32.random(in: 0...UInt32.max)).out"
+        FileManager.default.createFile(atPath: outputFile, contents: nil)
         let err = Pipe()
-        process.standardOutput = out
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputFile))
         process.standardError = err
         try process.run()
         let paused = try await waitForPausedOperation(sandbox)
+        // Cut once the CLI has shown the pause: it has followed the operation this far.
+        let shown = try await eventually(30) {
+            ((try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "").contains(#""event":"paused""#)
+        }
+        #expect(shown, "the CLI did not show the pause")
         kill(forwarder.processIdentifier, SIGKILL)
         forwarder.waitUntilExit()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let stdout = Data(((try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "").utf8)
         #expect(process.terminationStatus == 7, "\(stderr)")
         #expect(stderr.contains("operation \(paused)") && stderr.contains("marina operation follow \(paused)"), "\(stderr)")
         let events = String(decoding: stdout, as: UTF8.self).split(separator: "\n").compactMap {

@@ -45,7 +45,7 @@ struct SecretsTests {
         defer { kill(controller, SIGKILL) }
         #expect(try await eventually(15) { try await leaderName(sandbox) == "odd" })
         let failing = try marina(["switchover", "s1", "--to", "db1002", "--yes"])
-        #expect(failing == 4, "\(outputs.last ?? "")")
+        #expect(failing == 6, "\(outputs.last ?? "")")
         #expect(
             outputs.last?.contains("[1470/HY000] (the server's message is withheld: the statement carries a secret)") == true
                 && outputs.last?.contains("MASTER_PASSWORD = <secret>") == true,

@@ -34,10 +34,12 @@ struct SwitchoverSafetyTests {
         try await resume(sandbox, id)
         kill(leader, SIGCONT)
         let log = sandbox.directory + "/controller.log"
-        // It stops at its fence, or at the etcd request it had sent when it froze (timed out meanwhile).
+        // It stops at its fence, or at the etcd request it had sent when it froze (timed out
+        // meanwhile: the pause reads its resume and abort keys).
         let fenced = try await eventually(15) {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             return text.contains("operation \(id): this controller lost the lead") || text.contains("operation \(id): etcd request to ")
+                || text.contains("operation \(id): etcd unavailable")
         }
         #expect(fenced, "the resumed controller did not report that it stopped")
         // A window for anything it might still send, counted in looks at the servers rather than in time.

@@ -35,5 +35,7 @@ while time.monotonic() < deadline:
             os.write(fd, b"\x04")  # end of input on a terminal
         else:
             os.write(fd, answer.encode() + b"\n")
+if time.monotonic() >= deadline:
+    os.kill(pid, 9)  # hung: killed, so that the test fails instead of waiting forever
 _, status = os.waitpid(pid, 0)
 print(json.dumps({"status": os.waitstatus_to_exitcode(status), "output": output.decode("utf-8", "replace")}))
