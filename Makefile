@@ -247,11 +247,11 @@ install: install-binaries
 	$(BUILT)/marina --generate-completion-script bash > $(DESTDIR)$(BASHCOMPDIR)/marina
 	$(BUILT)/marina --generate-completion-script zsh > $(DESTDIR)$(ZSHCOMPDIR)/_marina
 	$(BUILT)/marina --generate-completion-script fish > $(DESTDIR)$(FISHCOMPDIR)/marina.fish
-	$(INSTALL) -m 644 config/agent.example.yaml config/controller.example.yaml config/topology.example.yaml \
+	$(INSTALL) -m 644 config/agent.example.yaml config/controller.example.yaml config/topology.example.yaml config/marina.example.yaml \
 	  config/haproxy.example.cfg config/prometheus-alerts.example.yml $(DESTDIR)$(DOCDIR)/examples/
 	$(INSTALL) -m 644 playbooks/*.yaml $(DESTDIR)$(DOCDIR)/examples/playbooks/
 	$(INSTALL) -m 644 sql/*.sql $(DESTDIR)$(DOCDIR)/sql/
-	$(INSTALL) -m 644 docs/deployment.md docs/agent.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 docs/deployment.md docs/agent.md docs/cli.md docs/cli-configuration.md $(DESTDIR)$(DOCDIR)/
 	@echo "Installed under $(DESTDIR)$(PREFIX). Next: systemd-sysusers, the configurations in $(SYSCONFDIR)/marina (docs/deployment.md), then systemctl daemon-reload."
 
 ## uninstall: remove what install installed (never anything in /etc)
