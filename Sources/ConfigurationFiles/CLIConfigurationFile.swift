@@ -49,15 +49,8 @@ public struct CLIConfigurationFile: Decodable, Sendable, Equatable {
             self.root = root
         }
 
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case endpoints
-            case caFile = "ca_file"
-            case certFile = "cert_file"
-            case keyFile = "key_file"
-            case user
-            case passwordFile = "password_file"
-            case root
-        }
+        /// The keys of the agent's and the controller's `etcd:` section, so that one can be copied here.
+        typealias CodingKeys = EtcdSection.CodingKeys
 
         public init(from decoder: Decoder) throws {
             try decoder.refusePassword()

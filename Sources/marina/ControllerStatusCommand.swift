@@ -22,7 +22,8 @@ struct ControllerStatusCommand: AsyncParsableCommand {
         discussion: """
             Each controller rewrites its entry (controllers/<id>, under a lease of its own) every third of its lease_ttl; an \
             entry older than its lease is flagged stale (a frozen controller, or a clock that is off: ages are read with this \
-            host's clock). A dead controller's entry vanishes when its lease expires.
+            host's clock). A dead controller's entry vanishes when its lease expires. Exit 6 when no controller leads: \
+            nothing takes operations, automatic depool or failover until one does.
             """)
 
     @Option(
@@ -47,9 +48,10 @@ struct ControllerStatusCommand: AsyncParsableCommand {
             let status = try await ControllerStatus.read(etcd: etcd, keys: keys, now: Date())
             if store.json {
                 try printJSON(status)
-                return
+            } else {
+                print(status.rendered)
             }
-            print(status.rendered)
+            if status.leader == nil { throw Exit.attention }
         }
     }
 }

@@ -181,19 +181,15 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The latest entries, newest first.",
             discussion: "The leader keeps them as long as finished journals (journal.keep_days of its configuration).")
-        @Option(help: "How many (1 or more).") var limit = 20
+        @OptionGroup var latest: LatestOption
         @OptionGroup var store: StoreOptions
-
-        func validate() throws {
-            if limit < 1 { throw ValidationError("--limit must be 1 or more (got \(limit))") }
-        }
 
         func run() async throws {
             try await running {
                 let keys = try store.keys
                 let kvs = try await EtcdClient(try store.configuration()).get(keys.audit, prefix: true).kvs
                 var entries = [AuditRecord]()
-                for kv in kvs.reversed().prefix(limit) {
+                for kv in kvs.reversed().prefix(latest.limit) {
                     do {
                         entries.append(try AuditRecord.decode(kv.value, key: kv.key))
                     } catch {

@@ -14,17 +14,13 @@ struct OperationCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The latest operations, newest first.",
             discussion: "A journal that cannot be read is listed as unreadable, with its key and the problem, after the others.")
-        @Option(help: "How many (1 or more).") var limit = 20
+        @OptionGroup var latest: LatestOption
         @OptionGroup var store: StoreOptions
-
-        func validate() throws {
-            if limit < 1 { throw ValidationError("--limit must be 1 or more (got \(limit))") }
-        }
 
         func run() async throws {
             try await running {
                 let (records, unreadable) = try await OperationsView.list(
-                    etcd: EtcdClient(try store.configuration()), keys: try store.keys, limit: limit)
+                    etcd: EtcdClient(try store.configuration()), keys: try store.keys, limit: latest.limit)
                 if store.json {
                     // Standard output stays a JSON list of records; what could not be read goes to standard error.
                     print(try OperationsView.listJSON(records))

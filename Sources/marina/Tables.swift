@@ -1,3 +1,4 @@
+import ArgumentParser
 import Policy
 import Topology
 
@@ -57,5 +58,14 @@ extension String {
         var result = self
         while result.last == " " { result.removeLast() }
         return result
+    }
+}
+
+/// `--limit N` of the lists that show the latest entries first (`operation list`, `audit list`).
+struct LatestOption: ParsableArguments {
+    @Option(help: "How many (1 or more).") var limit = 20
+
+    func validate() throws {
+        if limit < 1 { throw ValidationError("--limit must be 1 or more (got \(limit))") }
     }
 }

@@ -64,5 +64,14 @@ struct ControllerStatusTests {
         let viaConfig = try runMarina(
             ["controller", "status", "--controller-config", sandbox.directory + "/controller.yaml"], removing: ["MARINA_SANDBOX_DIR"])
         #expect(viaConfig.status == 0 && viaConfig.stdout.contains("Leader: sandbox-controller"), "\(viaConfig.stdout)\(viaConfig.stderr)")
+
+        // Stopped (it resigns): nobody leads, which needs attention (exit 6).
+        try await Sandbox.stopController(directory: sandbox.directory)
+        var nobody = try runMarina(["controller", "status"], environment: environment)
+        for _ in 0..<100 where nobody.status != 6 {
+            try await Task.sleep(for: .milliseconds(100))
+            nobody = try runMarina(["controller", "status"], environment: environment)
+        }
+        #expect(nobody.status == 6 && nobody.stdout.contains("No controller leads."), "\(nobody.stdout)\(nobody.stderr)")
     }
 }

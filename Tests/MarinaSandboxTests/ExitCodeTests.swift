@@ -20,7 +20,7 @@ func marinaOnTerminal(_ arguments: [String], answer: String, environment: [Strin
 /// The exit-status table of `marina help exit-codes`, each status produced for real. Statuses
 /// shown by other suites: 3 (RaceTests: a commit while a switchover holds the section;
 /// SwitchoverTests: a busy section), 4 (SwitchoverTests: a replica refuses to move), 5
-/// (SwitchoverTests: the undo fails), 6 (SwitchoverTests: attention after the point of no return;
+/// (SwitchoverTests: the undo fails, then `operation follow`), 6 (SwitchoverTests: attention after the point of no return;
 /// MirrorTests: a mirror not written).
 @Suite("Exit statuses", .serialized)
 struct ExitCodeTests {

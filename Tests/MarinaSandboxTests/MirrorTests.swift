@@ -100,7 +100,7 @@ struct MirrorTests {
         #expect(noMirror.status == 1 && noMirror.stderr.contains("no site mirror is set"), "\(noMirror)")
     }
 
-    @Test("a mirror etcd refuses: `config commit` commits, exits 4 naming the v2 key; drift reports MIRROR_STALE; `config mirror --sync` fixes it")
+    @Test("a mirror etcd refuses: `config commit` commits, exits 6 naming the v2 key; drift reports MIRROR_STALE; `config mirror --sync` fixes it")
     func refusedMirror() async throws {
         let sandbox = try await TestServers.privateSandbox("mirror-refused", sections: 1, replicas: 2)
         defer { TestServers.stop(sandbox) }

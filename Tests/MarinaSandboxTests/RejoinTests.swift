@@ -229,7 +229,7 @@ struct RejoinTests {
         try await expectSource(sandbox, "db1002", "db1001")
     }
 
-    @Test("a move whose new source dies after the preflight is rolled back: the replica replicates from its original source again (exit 1)")
+    @Test("a move whose new source dies after the preflight is rolled back: the replica replicates from its original source again (exit 4)")
     func moveRolledBack() async throws {
         let sandbox = try await TestServers.privateSandbox("rejoin-move-rollback", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }

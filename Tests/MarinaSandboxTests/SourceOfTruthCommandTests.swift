@@ -131,7 +131,7 @@ struct SourceOfTruthCommandTests {
         #expect(try await marinaKeys(sandbox) == garbled)
     }
 
-    @Test("a commit whose mirror cannot be written stands, and says so with exit 4")
+    @Test("a commit whose mirror cannot be written stands, and says so with exit 6")
     func mirrorFailure() async throws {
         let sandbox = try await TestServers.privateSandbox("cli-mirror", sections: 1, replicas: 2)
         defer { TestServers.stop(sandbox) }

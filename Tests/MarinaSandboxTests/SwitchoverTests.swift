@@ -287,7 +287,7 @@ struct SwitchoverRollbackTests {
         #expect(views["db1001"] == ServerView(readOnly: true, source: "db1002", running: true))
     }
 
-    @Test("an undo that fails leaves both read-only for a human (exit 3), and drift reports it")
+    @Test("an undo that fails leaves both read-only for a human (exit 5), and drift reports it")
     func undoFails() async throws {
         let sandbox = try await TestServers.privateSandbox("switch-human", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
@@ -309,6 +309,9 @@ struct SwitchoverRollbackTests {
         #expect(drift.contains("PRIMARY_READ_ONLY") && drift.contains("db1001"), "\(drift)")
         let shown = try runMarina(["operation", "show", id], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
         #expect(shown.stdout.contains("COULD NOT ROLL BACK: section s1 is left read-only for a human"), "\(shown.stdout)")
+        // Exit 5 (left for a human) from a command, as a DBA following it would see it.
+        let followed = try runMarina(["operation", "follow", id], environment: ["MARINA_SANDBOX_DIR": sandbox.directory])
+        #expect(followed.status == 5 && followed.stdout.contains("COULD NOT ROLL BACK"), "\(followed.stdout)\(followed.stderr)")
     }
 
     @Test("the old primary refusing to replicate after the point of no return: done, exit 6, it stays read-only and depooled")

@@ -71,7 +71,7 @@ struct VariableSyncTests {
         #expect(!(clean.contains("VARIABLE_") && clean.contains("db1002")), "\(clean)")
     }
 
-    @Test("one replica refuses SET GLOBAL (the settings account lost SUPER there): every instance gets its value back, exit 1 names it")
+    @Test("one replica refuses SET GLOBAL (the settings account lost SUPER there): every instance gets its value back, exit 4 names it")
     func oneReplicaRefuses() async throws {
         let sandbox = try await TestServers.privateSandbox("variable-refuse", replicas: 2, controller: true)
         defer { TestServers.stop(sandbox) }
