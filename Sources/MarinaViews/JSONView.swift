@@ -13,6 +13,14 @@ public enum JSONView {
     public static func string<Value: Encodable>(_ value: Value) throws -> String {
         String(decoding: try encode(value), as: UTF8.self)
     }
+
+    /// The same encoding on one line: a stream of events, one object per line (`--json` progress).
+    public static func line<Value: Encodable>(_ value: Value) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
 }
 
 /// A view that cannot be given because what it names does not exist, or the request is malformed:

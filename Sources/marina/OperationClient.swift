@@ -126,13 +126,24 @@ struct OperationClient {
             guard let kv else { throw UsageProblem("operation \(id) has no journal (unknown id, or pruned)") }
             let current = try OperationJSON.decode(kv.value, key: kv.key)
             if current.state == .requested, let deadline, clock.now > deadline {
-                let withdrawn = try await etcd.transaction(
-                    Transaction(
-                        compares: [.unchanged(keys.operation(id), since: kv.modRevision)],
-                        success: [.delete(keys.request(id)), .delete(keys.operation(id))]))
+                let withdrawn: TransactionResult
+                do {
+                    withdrawn = try await etcd.transaction(
+                        Transaction(
+                            compares: [.unchanged(keys.operation(id), since: kv.modRevision)],
+                            success: [.delete(keys.request(id)), .delete(keys.operation(id))]))
+                } catch let error as EtcdError {
+                    // The request stands unless the withdrawal went through: a controller may still take it.
+                    printer.interrupt()
+                    printError(
+                        "no controller took operation \(id) within \(Seconds.format(timeout ?? 0)) s, and withdrawing it failed (\(error)): "
+                            + "it may still run. Follow it with `marina operation follow \(id)`, or `marina operation abort \(id)`.")
+                    throw Exit.unknown
+                }
                 if withdrawn.succeeded {
                     printer.interrupt()
-                    let leader = try await etcd.value(keys.leader) == nil ? " (no controller leads: is `marina controller` running?)" : ""
+                    let leads = (try? await etcd.value(keys.leader)).map { $0 != nil } ?? true
+                    let leader = leads ? "" : " (no controller leads: is `marina controller` running?)"
                     throw UsageProblem(
                         "no controller took the request within \(Seconds.format(timeout ?? 0)) s\(leader); it was withdrawn, nothing changed")
                 }
@@ -175,11 +186,10 @@ struct ProgressEvent: Encodable {
         case exitCode = "exit_code"
     }
 
+    /// One line of `JSONView`'s encoding (the `record` as `marina operation show --json` gives it).
+    /// Only a non-finite number could fail it, and the journal refuses those when it is read.
     var line: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? #"{"event":"unencodable"}"#
+        (try? JSONView.line(self)) ?? #"{"event":"unencodable"}"#
     }
 }
 

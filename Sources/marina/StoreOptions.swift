@@ -2,6 +2,7 @@ import ArgumentParser
 import ConfigurationFiles
 import EtcdClient
 import Foundation
+import Synchronization
 import TopologyStore
 
 /// How the CLI reaches the source of truth: the one place that resolves the command line's
@@ -69,9 +70,15 @@ struct StoreOptions: ParsableArguments {
             passwordFile: passwordFile, root: root, author: author, json: jsonFlag)
     }
 
-    /// The resolved settings, each with where it came from.
+    /// The resolved settings, each with where it came from. Resolved once per process (the
+    /// files read once): the store, the keys, the output and the author all come from the same
+    /// reading, even if a file is edited while the command runs.
     func settings() throws -> CLISettings {
-        try CLIConfiguration.settings(flags: flags, configFlag: configFile)
+        let key = ResolvedSettings.Key(flags: flags, configFile: configFile)
+        if let settings = ResolvedSettings.memo.withLock({ $0?.key == key ? $0?.settings : nil }) { return settings }
+        let settings = try CLIConfiguration.settings(flags: flags, configFlag: configFile)
+        ResolvedSettings.memo.withLock { $0 = (key, settings) }
+        return settings
     }
 
     func store() throws -> TopologyStore {
@@ -148,4 +155,14 @@ extension StoreOptions {
         guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return nil }
         return String(cString: name)
     }
+}
+
+/// The one reading of the CLI's settings in this process (`StoreOptions.settings()`).
+enum ResolvedSettings {
+    struct Key: Equatable, Sendable {
+        var flags: CLIFlags
+        var configFile: String?
+    }
+
+    static let memo = Mutex<(key: Key, settings: CLISettings)?>(nil)
 }
